@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { NameSchema, ParamsSchema, TimeSchema } from './common.ts';
+import { ErrorCode } from './errors.ts';
+import { LIMITS } from './limits.ts';
+import { RUN_STATES } from './run.ts';
+import { InfoViewSchema, JobViewSchema, MissedPolicySchema, RunViewSchema, WorkerViewSchema } from './views.ts';
+
+/** A run named by UUID, `JOB/NUMBER` or `JOB#NUMBER`. */
+export const RunRefSchema = z.string().min(1).max(256);
+
+const PlatformsSchema = z.array(NameSchema).min(1).max(64);
+
+export const JobSpecSchema = z.object({
+  name: NameSchema,
+  platforms: PlatformsSchema,
+  script: z.string().min(1).max(LIMITS.maxScriptBytes),
+  /** A cron expression (5 or 6 fields) or a preset such as `@daily`; null: only run on demand. */
+  schedule: z.string().max(256).nullable(),
+  timezone: z.string().max(64).default('UTC'),
+  missed: MissedPolicySchema.default('once'),
+  timeoutSec: z.number().positive().max(7 * 24 * 3600).default(3600),
+  killGraceSec: z.number().nonnegative().max(3600).default(10),
+  retries: z.number().int().min(0).max(100).default(0),
+  retryBackoffSec: z.number().nonnegative().max(24 * 3600).default(10),
+  concurrency: z.number().int().min(1).max(1000).default(1),
+  params: ParamsSchema.default({}),
+});
+export type JobSpec = z.infer<typeof JobSpecSchema>;
+export type JobSpecInput = z.input<typeof JobSpecSchema>;
+
+/** Each method with its params and its result, in one place so both ends agree. */
+export const Methods = {
+  schedule: { params: JobSpecSchema, result: z.object({ job: JobViewSchema, created: z.boolean() }) },
+  unschedule: { params: z.object({ name: NameSchema }), result: z.object({ name: z.string(), cancelled: z.number().int() }) },
+  reschedule: {
+    params: z.object({
+      name: NameSchema,
+      next: TimeSchema.optional(),
+      schedule: z.string().max(256).nullable().optional(),
+      timezone: z.string().max(64).optional(),
+    }),
+    result: JobViewSchema,
+  },
+  execute: {
+    params: z.object({
+      name: NameSchema,
+      platforms: PlatformsSchema.optional(),
+      params: ParamsSchema.default({}),
+      next: z.boolean().default(false),
+    }),
+    result: z.object({ runs: z.array(RunViewSchema) }),
+  },
+  cancel: {
+    params: z.object({ run: RunRefSchema, reason: z.string().max(1024).optional() }),
+    result: RunViewSchema,
+  },
+  info: { params: z.object({}), result: InfoViewSchema },
+  job: {
+    params: z.object({ name: NameSchema }),
+    result: z.object({ job: JobViewSchema, runs: z.array(RunViewSchema) }),
+  },
+  jobs: { params: z.object({}), result: z.array(JobViewSchema) },
+  runs: {
+    params: z.object({
+      job: NameSchema.optional(),
+      state: z.enum(RUN_STATES).optional(),
+      platform: NameSchema.optional(),
+      limit: z.number().int().min(1).max(1000).default(20),
+    }),
+    result: z.array(RunViewSchema),
+  },
+  run: { params: z.object({ run: RunRefSchema }), result: RunViewSchema },
+  latest: {
+    params: z.object({
+      job: NameSchema.optional(),
+      platform: NameSchema.optional(),
+      params: ParamsSchema.optional(),
+    }),
+    result: RunViewSchema.nullable(),
+  },
+  workers: { params: z.object({}), result: z.array(WorkerViewSchema) },
+  dropPlatform: { params: z.object({ platform: NameSchema }), result: z.object({ platform: z.string(), changed: z.boolean() }) },
+  undropPlatform: { params: z.object({ platform: NameSchema }), result: z.object({ platform: z.string(), changed: z.boolean() }) },
+  /**
+   * Subscribe to a run: state changes, and the console (replayed from the start, then live) when
+   * `console` is true. Ends with an `end` event once the run is finished and its console sent.
+   */
+  observe: {
+    params: z.object({ run: RunRefSchema, console: z.boolean().default(true) }),
+    result: z.object({ sub: z.number().int(), run: RunViewSchema }),
+  },
+  unobserve: { params: z.object({ sub: z.number().int() }), result: z.object({}) },
+} as const;
+export type MethodName = keyof typeof Methods;
+export type MethodParams<M extends MethodName> = z.infer<(typeof Methods)[M]['params']>;
+export type MethodParamsInput<M extends MethodName> = z.input<(typeof Methods)[M]['params']>;
+export type MethodResult<M extends MethodName> = z.infer<(typeof Methods)[M]['result']>;
+
+/** Methods a `read` token may call; everything else needs `admin`. */
+export const READ_METHODS: ReadonlySet<MethodName> = new Set<MethodName>([
+  'info', 'job', 'jobs', 'runs', 'run', 'latest', 'workers', 'observe', 'unobserve',
+]);
+
+export const METHOD_NAMES = Object.keys(Methods) as [MethodName, ...MethodName[]];
+
+// ---- client → server ----
+
+/** The envelope; params are validated against the method's own schema afterwards. */
+export const RequestSchema = z.object({
+  type: z.literal('request'),
+  id: z.number().int().min(0),
+  method: z.enum(METHOD_NAMES),
+  params: z.unknown(),
+});
+export type Request = z.infer<typeof RequestSchema>;
+
+export const ClientToServerSchema = RequestSchema;
+
+// ---- server → client ----
+
+export const ErrorBodySchema = z.object({
+  code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),
+  message: z.string(),
+});
+
+export const ResponseSchema = z.discriminatedUnion('ok', [
+  z.object({ type: z.literal('response'), id: z.number().int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ type: z.literal('response'), id: z.number().int(), ok: z.literal(false), error: ErrorBodySchema }),
+]);
+export type Response = z.infer<typeof ResponseSchema>;
+
+export const ObserveEventSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('console'), data: z.string() }),
+  z.object({ kind: z.literal('state'), run: RunViewSchema }),
+  z.object({ kind: z.literal('end'), run: RunViewSchema }),
+]);
+export type ObserveEvent = z.infer<typeof ObserveEventSchema>;
+
+export const EventSchema = z.object({ type: z.literal('event'), sub: z.number().int(), event: ObserveEventSchema });
+export type Event = z.infer<typeof EventSchema>;

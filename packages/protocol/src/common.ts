@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { LIMITS, NAME_PATTERN, PARAM_NAME_PATTERN } from './limits.ts';
+
+export const NameSchema = z
+  .string()
+  .max(LIMITS.maxNameLength)
+  .regex(NAME_PATTERN, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"');
+
+export const ParamsSchema = z
+  .record(
+    z.string().regex(PARAM_NAME_PATTERN, 'parameter names are shell variable names (A-Z, a-z, 0-9, _)'),
+    z.string().max(LIMITS.maxParamValueLength),
+  )
+  .refine((p) => Object.keys(p).length <= LIMITS.maxParams, `at most ${LIMITS.maxParams} parameters`);
+export type Params = z.infer<typeof ParamsSchema>;
+
+export const RunIdSchema = z.uuid();
+export const AttemptSchema = z.number().int().min(1).max(1000);
+export const SeqSchema = z.number().int().min(0);
+/** Milliseconds since the epoch (fractional allowed: latency is measured below 1 ms). */
+export const TimeSchema = z.number().nonnegative();
+
+export const RoleSchema = z.enum(['admin', 'read', 'worker']);
+export type Role = z.infer<typeof RoleSchema>;

@@ -1,0 +1,18 @@
+/** Hard limits of the wire, shared so both ends refuse the same things. */
+export const LIMITS = {
+  /** Largest WebSocket message either side accepts (ws maxPayload). */
+  maxMessageBytes: 4 * 1024 * 1024,
+  /** Largest console chunk a worker sends in one output message. */
+  maxChunkBytes: 256 * 1024,
+  /** Largest script a job may carry. */
+  maxScriptBytes: 1024 * 1024,
+  maxNameLength: 128,
+  maxParams: 64,
+  maxParamValueLength: 4096,
+  maxRunningPerWorker: 256,
+} as const;
+
+/** Job, platform and worker names: safe in paths, URLs and log lines. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Parameter names become environment variables. */
+export const PARAM_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;

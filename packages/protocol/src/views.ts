@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { NameSchema, ParamsSchema, TimeSchema } from './common.ts';
+import { RUN_STATES, RunResultSchema } from './run.ts';
+
+/** What the server tells clients about a run. */
+export const RunViewSchema = z.object({
+  id: z.uuid(),
+  job: z.string(),
+  number: z.number().int(),
+  platform: z.string(),
+  state: z.enum(RUN_STATES),
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  params: ParamsSchema,
+  trigger: z.enum(['manual', 'schedule', 'missed']),
+  worker: z.string().nullable(),
+  queuedAt: TimeSchema,
+  startedAt: TimeSchema.nullable(),
+  finishedAt: TimeSchema.nullable(),
+  notBefore: TimeSchema.nullable(),
+  result: RunResultSchema.nullable(),
+  /** Why a queued run is not running yet; null once it runs. */
+  waiting: z.string().nullable(),
+  cancelReason: z.string().nullable(),
+  script: z.string().optional(),
+});
+export type RunView = z.infer<typeof RunViewSchema>;
+
+export const MissedPolicySchema = z.enum(['skip', 'once']);
+export type MissedPolicy = z.infer<typeof MissedPolicySchema>;
+
+export const JobViewSchema = z.object({
+  name: NameSchema,
+  platforms: z.array(NameSchema),
+  schedule: z.string().nullable(),
+  timezone: z.string(),
+  missed: MissedPolicySchema,
+  timeoutSec: z.number(),
+  killGraceSec: z.number(),
+  retries: z.number().int(),
+  retryBackoffSec: z.number(),
+  concurrency: z.number().int(),
+  params: ParamsSchema,
+  nextRunAt: TimeSchema.nullable(),
+  script: z.string().optional(),
+  lastRun: RunViewSchema.nullable().optional(),
+});
+export type JobView = z.infer<typeof JobViewSchema>;
+
+export const WorkerViewSchema = z.object({
+  name: z.string(),
+  platform: z.string(),
+  labels: z.array(z.string()),
+  capacity: z.number().int(),
+  executor: z.string(),
+  connected: z.boolean(),
+  runs: z.array(z.uuid()),
+  connectedAt: TimeSchema.nullable(),
+  lastSeenAt: TimeSchema.nullable(),
+});
+export type WorkerView = z.infer<typeof WorkerViewSchema>;
+
+export const PlatformViewSchema = z.object({
+  platform: z.string(),
+  dropped: z.boolean(),
+  workers: z.number().int(),
+  queued: z.number().int(),
+  running: z.number().int(),
+});
+export type PlatformView = z.infer<typeof PlatformViewSchema>;
+
+export const InfoViewSchema = z.object({
+  version: z.string(),
+  now: TimeSchema,
+  jobs: z.number().int(),
+  workers: z.array(WorkerViewSchema),
+  platforms: z.array(PlatformViewSchema),
+  queued: z.array(RunViewSchema),
+  running: z.array(RunViewSchema),
+});
+export type InfoView = z.infer<typeof InfoViewSchema>;

@@ -1,0 +1,136 @@
+import { z } from 'zod';
+import { AttemptSchema, NameSchema, ParamsSchema, RunIdSchema, SeqSchema, TimeSchema } from './common.ts';
+import { LIMITS } from './limits.ts';
+import { RunResultSchema } from './run.ts';
+
+/** A run the worker is still executing (or holds an unacknowledged result for) when it says hello. */
+export const HeldRunSchema = z.object({
+  runId: RunIdSchema,
+  attempt: AttemptSchema,
+  /** Highest output sequence number the worker produced so far. */
+  lastSeq: SeqSchema,
+  /** The process has ended and the worker holds a result not yet acknowledged. */
+  finished: z.boolean(),
+});
+export type HeldRun = z.infer<typeof HeldRunSchema>;
+
+export const WorkerInfoSchema = z.object({
+  name: NameSchema,
+  platform: NameSchema,
+  labels: z.array(NameSchema).max(64),
+  capacity: z.number().int().min(1).max(LIMITS.maxRunningPerWorker),
+  executor: z.string().min(1).max(32),
+  running: z.array(HeldRunSchema).max(LIMITS.maxRunningPerWorker),
+});
+export type WorkerInfo = z.infer<typeof WorkerInfoSchema>;
+
+export const StreamSchema = z.enum(['out', 'err', 'system']);
+export type Stream = z.infer<typeof StreamSchema>;
+
+// ---- worker → server ----
+
+export const HeartbeatSchema = z.object({ type: z.literal('heartbeat') });
+
+export const StartedSchema = z.object({
+  type: z.literal('started'),
+  runId: RunIdSchema,
+  attempt: AttemptSchema,
+  startedAt: TimeSchema,
+});
+
+export const OutputSchema = z.object({
+  type: z.literal('output'),
+  runId: RunIdSchema,
+  attempt: AttemptSchema,
+  /** Per attempt, starting at 1, without gaps. */
+  seq: z.number().int().min(1),
+  ts: TimeSchema,
+  stream: StreamSchema,
+  data: z.string().max(LIMITS.maxChunkBytes),
+});
+export type Output = z.infer<typeof OutputSchema>;
+
+export const FinishedSchema = z.object({
+  type: z.literal('finished'),
+  runId: RunIdSchema,
+  attempt: AttemptSchema,
+  /** Sequence number of the last output chunk of this attempt (0: none). */
+  lastSeq: SeqSchema,
+  result: RunResultSchema,
+  finishedAt: TimeSchema,
+});
+export type Finished = z.infer<typeof FinishedSchema>;
+
+/** The worker cannot take an assigned run (full, shutting down); the server re-queues it. */
+export const RejectedSchema = z.object({
+  type: z.literal('rejected'),
+  runId: RunIdSchema,
+  attempt: AttemptSchema,
+  reason: z.string().max(1024),
+});
+
+export const WorkerToServerSchema = z.discriminatedUnion('type', [
+  HeartbeatSchema,
+  StartedSchema,
+  OutputSchema,
+  FinishedSchema,
+  RejectedSchema,
+]);
+export type WorkerToServer = z.infer<typeof WorkerToServerSchema>;
+
+// ---- server → worker ----
+
+export const AssignmentSchema = z.object({
+  runId: RunIdSchema,
+  attempt: AttemptSchema,
+  job: NameSchema,
+  number: z.number().int().min(1),
+  platform: NameSchema,
+  script: z.string().max(LIMITS.maxScriptBytes),
+  params: ParamsSchema,
+  timeoutSec: z.number().positive(),
+  killGraceSec: z.number().nonnegative(),
+});
+export type Assignment = z.infer<typeof AssignmentSchema>;
+
+export const AssignSchema = z.object({ type: z.literal('assign'), run: AssignmentSchema });
+
+/** Output up to and including `seq` of this attempt is durable on the server. */
+export const AckSchema = z.object({
+  type: z.literal('ack'),
+  runId: RunIdSchema,
+  attempt: AttemptSchema,
+  seq: SeqSchema,
+});
+
+/** The result is recorded; the worker may forget the run. */
+export const FinishedAckSchema = z.object({
+  type: z.literal('finished-ack'),
+  runId: RunIdSchema,
+  attempt: AttemptSchema,
+});
+
+/** Stop this attempt: cancelled by a user, or fenced because it is stale. */
+export const CancelSchema = z.object({
+  type: z.literal('cancel'),
+  runId: RunIdSchema,
+  attempt: AttemptSchema,
+  reason: z.string().max(1024),
+});
+
+/** The server is missing output: send again from `fromSeq`. */
+export const ResendSchema = z.object({
+  type: z.literal('resend'),
+  runId: RunIdSchema,
+  attempt: AttemptSchema,
+  fromSeq: z.number().int().min(1),
+});
+
+export const ServerToWorkerSchema = z.discriminatedUnion('type', [
+  AssignSchema,
+  AckSchema,
+  FinishedAckSchema,
+  CancelSchema,
+  ResendSchema,
+]);
+export type ServerToWorker = z.infer<typeof ServerToWorkerSchema>;
