@@ -1,0 +1,179 @@
+import {
+  ErrorCode, ProtocolError, isTerminal, parseRunRef, type InfoView, type MethodName, type MethodParams,
+  type MethodResult, type PlatformView,
+} from '@builder/protocol';
+import type { Context } from '../context.ts';
+import type { Dispatcher } from '../dispatch/dispatcher.ts';
+import type { ObserverSink } from '../console/observers.ts';
+import type { Lifecycle } from '../runs/lifecycle.ts';
+import { enqueue } from '../runs/enqueue.ts';
+import { nextAfter, normalizeSchedule, validateTimezone } from '../scheduler/cron.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { JobRow, RunRow } from '../store/rows.ts';
+import { jobView, runView, workerView } from './views.ts';
+
+/** A client connection as the methods see it. */
+export interface ClientSession {
+  readonly sink: ObserverSink;
+  nextSub(): number;
+}
+
+export interface Handled<M extends MethodName> {
+  result: MethodResult<M>;
+  /** Runs after the response was sent (e.g. start streaming an observed console). */
+  afterReply?: () => void;
+}
+
+type Handlers = { [M in MethodName]: (p: MethodParams<M>, s: ClientSession) => Handled<M> };
+
+export interface ApiDeps {
+  ctx: Context;
+  lifecycle: Lifecycle;
+  dispatcher: Dispatcher;
+  scheduler: Scheduler;
+}
+
+/** The client verbs, on validated params. Throws ProtocolError for anything a user got wrong. */
+export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDeps): Handlers {
+  const now = () => ctx.clock.now();
+  const job = (name: string): JobRow => {
+    const j = ctx.jobs.get(name);
+    if (!j) throw new ProtocolError(ErrorCode.NotFound, `no job named "${name}" (builder-client jobs lists them)`);
+    return j;
+  };
+  const anyJob = (name: string): JobRow => {
+    const j = ctx.jobs.getAny(name);
+    if (!j) throw new ProtocolError(ErrorCode.NotFound, `no job named "${name}"`);
+    return j;
+  };
+  const run = (ref: string): RunRow => {
+    const parsed = parseRunRef(ref);
+    if (!parsed) {
+      throw new ProtocolError(ErrorCode.InvalidArgument, `"${ref}" is not a run: give a run id (UUID) or JOB/NUMBER`);
+    }
+    const r = parsed.kind === 'id' ? ctx.runs.get(parsed.id) : ctx.runs.getByNumber(parsed.job, parsed.number);
+    if (!r) throw new ProtocolError(ErrorCode.NotFound, `no run ${ref}`);
+    return r;
+  };
+  const schedule = (s: string | null, tz: string) => (s === null ? null : normalizeSchedule(s, tz));
+
+  return {
+    schedule: (p) => {
+      validateTimezone(p.timezone);
+      const sched = schedule(p.schedule, p.timezone);
+      const next = sched === null ? null : nextAfter(sched, p.timezone, now());
+      const spec = { ...p, schedule: sched, platforms: [...new Set(p.platforms)] };
+      const { job: j, created } = ctx.commit.write(() => ctx.jobs.upsert(spec, next, now()));
+      ctx.logger.info(created ? 'job.created' : 'job.updated', { job: j.name, schedule: sched, timezone: p.timezone });
+      return { result: { job: jobView(j), created }, afterReply: () => scheduler.reschedule() };
+    },
+    unschedule: (p) => {
+      const j = job(p.name);
+      const waiting = ctx.runs.list({ job: j.id, state: 'queued', limit: 100_000 });
+      for (const r of waiting) lifecycle.cancel(r, 'job unscheduled');
+      ctx.commit.write(() => ctx.jobs.unschedule(j.id, now()));
+      return { result: { name: j.name, cancelled: waiting.length }, afterReply: () => scheduler.reschedule() };
+    },
+    reschedule: (p) => {
+      const j = job(p.name);
+      const tz = p.timezone ?? j.timezone;
+      validateTimezone(tz);
+      const sched = p.schedule === undefined ? j.schedule : schedule(p.schedule, tz);
+      const next = p.next ?? (sched === null ? null : nextAfter(sched, tz, now()));
+      ctx.commit.write(() => ctx.jobs.setSchedule(j.id, sched, tz, next, now()));
+      return { result: jobView(ctx.jobs.getById(j.id)!), afterReply: () => scheduler.reschedule() };
+    },
+    execute: (p) => {
+      const runs = enqueue(ctx, job(p.name), { platforms: p.platforms, params: p.params, trigger: 'manual', next: p.next });
+      dispatcher.dispatch();
+      return { result: { runs: runs.map((r) => runView(ctx, ctx.runs.get(r.id) ?? r)) } };
+    },
+    cancel: (p) => {
+      const r = run(p.run);
+      lifecycle.cancel(r, p.reason ?? 'cancelled by a user');
+      return { result: runView(ctx, ctx.runs.get(r.id)!) };
+    },
+    info: () => ({ result: info() }),
+    job: (p) => {
+      const j = job(p.name);
+      const runs = ctx.runs.list({ job: j.id, limit: 20 }).map((r) => runView(ctx, r));
+      return { result: { job: jobView(j, { script: true, lastRun: runs[0] ?? null }), runs } };
+    },
+    jobs: () => ({
+      result: ctx.jobs.list().map((j) => {
+        const last = ctx.runs.latest({ job: j.id });
+        return jobView(j, { lastRun: last ? runView(ctx, last) : null });
+      }),
+    }),
+    runs: (p) => ({
+      result: ctx.runs
+        .list({ job: p.job === undefined ? undefined : anyJob(p.job).id, state: p.state, platform: p.platform, limit: p.limit })
+        .map((r) => runView(ctx, r)),
+    }),
+    run: (p) => ({ result: runView(ctx, run(p.run), { script: true }) }),
+    latest: (p) => {
+      const r = ctx.runs.latest({ job: p.job === undefined ? undefined : anyJob(p.job).id, platform: p.platform, params: p.params });
+      return { result: r ? runView(ctx, r) : null };
+    },
+    workers: () => ({ result: workers() }),
+    dropPlatform: (p) => {
+      const changed = ctx.commit.write(() => ctx.platforms.drop(p.platform, now()));
+      return { result: { platform: p.platform, changed } };
+    },
+    undropPlatform: (p) => {
+      const changed = ctx.commit.write(() => ctx.platforms.undrop(p.platform));
+      dispatcher.dispatch();
+      return { result: { platform: p.platform, changed } };
+    },
+    observe: (p, session) => {
+      const r = run(p.run);
+      const sub = session.nextSub();
+      const view = runView(ctx, r);
+      return {
+        result: { sub, run: view },
+        afterReply: () =>
+          ctx.observers.add({ sub, runId: r.id, sink: session.sink, console: p.console, finished: isTerminal(r.state) ? view : undefined }),
+      };
+    },
+    unobserve: (p, session) => {
+      ctx.observers.remove(session.sink, p.sub);
+      return { result: {} };
+    },
+  };
+
+  function workers() {
+    const connected = ctx.registry.all().map(workerView);
+    const names = new Set(connected.map((w) => w.name));
+    const known = ctx.db.prepare('SELECT * FROM workers ORDER BY name').all() as {
+      name: string; platform: string; labels: string; capacity: number; executor: string; connected_at: number | null; last_seen_at: number | null;
+    }[];
+    const gone = known
+      .filter((w) => !names.has(w.name))
+      .map((w) => ({
+        name: w.name, platform: w.platform, labels: JSON.parse(w.labels) as string[], capacity: w.capacity,
+        executor: w.executor, connected: false, runs: [], connectedAt: w.connected_at, lastSeenAt: w.last_seen_at,
+      }));
+    return [...connected, ...gone].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  function info(): InfoView {
+    const platforms = new Map<string, PlatformView>();
+    const entry = (platform: string) => {
+      let v = platforms.get(platform);
+      if (!v) platforms.set(platform, (v = { platform, dropped: ctx.platforms.isDropped(platform), workers: 0, queued: 0, running: 0 }));
+      return v;
+    };
+    for (const w of ctx.registry.all()) entry(w.platform).workers++;
+    for (const p of ctx.platforms.droppedPlatforms()) entry(p);
+    for (const c of ctx.runs.countByPlatform()) {
+      if (c.state === 'queued') entry(c.platform).queued += c.n;
+      else entry(c.platform).running += c.n;
+    }
+    return {
+      version: ctx.version, now: now(), jobs: ctx.jobs.count(), workers: workers(),
+      platforms: [...platforms.values()].sort((a, b) => a.platform.localeCompare(b.platform)),
+      queued: ctx.runs.queued(100).map((r) => runView(ctx, r)),
+      running: ctx.runs.active().map((r) => runView(ctx, r)),
+    };
+  }
+}

@@ -1,0 +1,55 @@
+import type { JobView, RunView, WorkerView } from '@builder/protocol';
+import type { Context } from '../context.ts';
+import { freeSlots, type ConnectedWorker } from '../dispatch/registry.ts';
+import type { JobRow, RunRow } from '../store/rows.ts';
+
+export function runView(ctx: Context, run: RunRow, opts: { script?: boolean } = {}): RunView {
+  return {
+    id: run.id, job: run.job, number: run.number, platform: run.platform, state: run.state, attempt: run.attempt,
+    maxAttempts: run.maxAttempts, params: run.params, trigger: run.trigger, worker: run.worker, queuedAt: run.queuedAt,
+    startedAt: run.startedAt, finishedAt: run.finishedAt, notBefore: run.notBefore, result: run.result,
+    waiting: run.state === 'queued' ? whyWaiting(ctx, run) : null, cancelReason: run.cancelReason,
+    ...(opts.script ? { script: run.script } : {}),
+  };
+}
+
+/** Why a queued run is not running, in words a user can act on. */
+export function whyWaiting(ctx: Context, run: RunRow): string {
+  const now = ctx.clock.now();
+  if (ctx.platforms.isDropped(run.platform)) {
+    return `platform ${run.platform} is dropped (builder-client undrop-platform ${run.platform})`;
+  }
+  if (run.notBefore !== null && run.notBefore > now) {
+    return `retry backoff: attempt ${run.attempt} starts after ${new Date(run.notBefore).toISOString()}`;
+  }
+  const workers = ctx.registry.forPlatform(run.platform);
+  if (workers.length === 0) return `no worker for platform ${run.platform} is connected`;
+  const job = ctx.jobs.getById(run.jobId);
+  if (job) {
+    const running = ctx.runs.activeCount(run.jobId);
+    if (running >= job.concurrency) {
+      return `job ${job.name} is at its concurrency limit (${running} of ${job.concurrency} running)`;
+    }
+  }
+  if (workers.every((w) => freeSlots(w) === 0)) {
+    return `all ${workers.length} worker${workers.length === 1 ? '' : 's'} for platform ${run.platform} are busy`;
+  }
+  return 'being dispatched';
+}
+
+export function jobView(job: JobRow, opts: { script?: boolean; lastRun?: RunView | null } = {}): JobView {
+  return {
+    name: job.name, platforms: job.platforms, schedule: job.schedule, timezone: job.timezone, missed: job.missed,
+    timeoutSec: job.timeoutSec, killGraceSec: job.killGraceSec, retries: job.retries,
+    retryBackoffSec: job.retryBackoffSec, concurrency: job.concurrency, params: job.params, nextRunAt: job.nextRunAt,
+    ...(opts.script ? { script: job.script } : {}),
+    ...(opts.lastRun !== undefined ? { lastRun: opts.lastRun } : {}),
+  };
+}
+
+export function workerView(w: ConnectedWorker): WorkerView {
+  return {
+    name: w.name, platform: w.platform, labels: w.labels, capacity: w.capacity, executor: w.executor,
+    connected: true, runs: [...w.runs], connectedAt: w.connectedAt, lastSeenAt: w.lastSeenAt,
+  };
+}

@@ -1,0 +1,87 @@
+import { Command, CommanderError, Option } from 'commander';
+import { RoleSchema } from '@builder/protocol';
+import { systemClock } from './clock.ts';
+import { createLogger } from './log.ts';
+import { parseDuration, parseListen } from './options.ts';
+import { startServer } from './server.ts';
+import { openDb } from './store/db.ts';
+import { createToken, listTokens, revokeToken } from './store/tokens.ts';
+import { VERSION } from './version.ts';
+
+const dataDirOption = () =>
+  new Option('--data-dir <dir>', 'where the database, consoles and artifacts live').env('BUILDER_DATA_DIR').default('./builder-data');
+
+const program = new Command('builder-server')
+  .description('builder server: job queue, schedule, worker dispatch and the WebSocket/HTTP endpoint')
+  .version(VERSION)
+  .addOption(dataDirOption())
+  .option('--listen <host:port>', 'address for HTTP and WebSocket', '127.0.0.1:8330')
+  .option('--lease <duration>', 'a run is lost when its worker is silent this long', '60s')
+  .option('--heartbeat <duration>', 'how often workers send heartbeats (default: lease / 4)')
+  .option('--missed-grace <duration>', 'a schedule slot handled later than this is missed', '60s')
+  .option('--json-logs', 'log JSON lines even on a terminal')
+  .enablePositionalOptions()
+  .exitOverride()
+  .action(async (o: { dataDir: string; listen: string; lease: string; heartbeat?: string; missedGrace: string; jsonLogs?: boolean }) => {
+    const { host, port } = parseListen(o.listen);
+    const leaseMs = parseDuration(o.lease, '--lease');
+    const heartbeatMs = o.heartbeat ? parseDuration(o.heartbeat, '--heartbeat') : Math.max(100, Math.floor(leaseMs / 4));
+    const logger = createLogger({ json: o.jsonLogs === true || !process.stderr.isTTY, debug: process.env.BUILDER_DEBUG === '1' });
+    const server = await startServer({
+      dataDir: o.dataDir, host, port, leaseMs, heartbeatMs, missedGraceMs: parseDuration(o.missedGrace, '--missed-grace'),
+      clock: systemClock, logger,
+    });
+    process.stdout.write(`builder-server listening on ${server.url}\n`);
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) process.exit(130); // second signal: do not wait
+      stopping = true;
+      logger.info('server.stopping', { signal });
+      void server.close().then(() => process.exit(0));
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+
+const token = program.command('token').description('manage access tokens (stored hashed)');
+token
+  .command('create')
+  .description('create a token and print it (it is shown only once)')
+  .addOption(dataDirOption())
+  .addOption(new Option('--role <role>', 'admin (everything), read (observe/info), worker (workers only)').choices(RoleSchema.options).makeOptionMandatory())
+  .option('--name <name>', 'a label for the token')
+  .action((o: { dataDir: string; role: 'admin' | 'read' | 'worker'; name?: string }) => {
+    const db = openDb(o.dataDir);
+    process.stdout.write(`${createToken(db, o.role, o.name ?? null, Date.now())}\n`);
+    db.close();
+  });
+token
+  .command('list')
+  .addOption(dataDirOption())
+  .action((o: { dataDir: string }) => {
+    const db = openDb(o.dataDir);
+    for (const t of listTokens(db)) {
+      process.stdout.write(`${t.id}\t${t.role}\t${t.name ?? '-'}\t${new Date(t.createdAt).toISOString()}\n`);
+    }
+    db.close();
+  });
+token
+  .command('revoke <id>')
+  .addOption(dataDirOption())
+  .action((id: string, o: { dataDir: string }) => {
+    const db = openDb(o.dataDir);
+    const ok = revokeToken(db, Number(id));
+    db.close();
+    if (!ok) {
+      process.stderr.write(`builder-server: no token with id ${id}\n`);
+      process.exitCode = 3;
+    }
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  process.stderr.write(`builder-server: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,112 @@
+import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface OpenLog {
+  fd: number;
+  bytes: number;
+  dirty: boolean;
+}
+
+/**
+ * Per-run console files under DATA/logs. Appends are plain writes (page cache); `syncDirty`
+ * fdatasyncs every file written since the last batch, just before the batch that records the new
+ * durable length commits. After a crash the server cuts each file back to that recorded length.
+ */
+export class LogStore {
+  private readonly dir: string;
+  private readonly open = new Map<string, OpenLog>();
+
+  constructor(dataDir: string) {
+    this.dir = join(dataDir, 'logs');
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  path(runId: string): string {
+    return join(this.dir, `${runId}.log`);
+  }
+
+  /** Cut a run's file back to what the database says is durable (crash recovery). */
+  truncateTo(runId: string, bytes: number): void {
+    const log = this.handle(runId);
+    if (log.bytes > bytes) {
+      ftruncateSync(log.fd, bytes);
+      log.bytes = bytes;
+    }
+  }
+
+  /** Append text; returns the file length after the write. */
+  append(runId: string, data: string): number {
+    const log = this.handle(runId);
+    const buf = Buffer.from(data, 'utf8');
+    let off = 0;
+    while (off < buf.length) off += writeSync(log.fd, buf, off, buf.length - off, log.bytes + off);
+    log.bytes += buf.length;
+    log.dirty = true;
+    return log.bytes;
+  }
+
+  size(runId: string): number {
+    const log = this.open.get(runId);
+    if (log) return log.bytes;
+    try {
+      return statSync(this.path(runId)).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Read up to `length` bytes at `offset` (synchronous: small reads of a page-cached file). */
+  read(runId: string, offset: number, length: number): Buffer {
+    const log = this.open.get(runId);
+    let fd = log?.fd;
+    let opened = false;
+    if (fd === undefined) {
+      try {
+        fd = openSync(this.path(runId), 'r');
+        opened = true;
+      } catch {
+        return Buffer.alloc(0);
+      }
+    }
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      const n = readSync(fd, buf, 0, length, offset);
+      return buf.subarray(0, n);
+    } finally {
+      if (opened) closeSync(fd);
+    }
+  }
+
+  /** fdatasync every file appended to since the last call. */
+  syncDirty(): void {
+    for (const log of this.open.values()) {
+      if (log.dirty) {
+        fdatasyncSync(log.fd);
+        log.dirty = false;
+      }
+    }
+  }
+
+  /** The run is finished: sync and close its file. */
+  close(runId: string): void {
+    const log = this.open.get(runId);
+    if (!log) return;
+    if (log.dirty) fdatasyncSync(log.fd);
+    closeSync(log.fd);
+    this.open.delete(runId);
+  }
+
+  closeAll(): void {
+    for (const id of [...this.open.keys()]) this.close(id);
+  }
+
+  private handle(runId: string): OpenLog {
+    let log = this.open.get(runId);
+    if (!log) {
+      const fd = openSync(this.path(runId), 'a+');
+      log = { fd, bytes: statSync(this.path(runId)).size, dirty: false };
+      this.open.set(runId, log);
+    }
+    return log;
+  }
+}

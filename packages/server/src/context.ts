@@ -1,0 +1,29 @@
+import type { Clock } from './clock.ts';
+import type { LogStore } from './console/log-store.ts';
+import type { Observers } from './console/observers.ts';
+import type { Registry } from './dispatch/registry.ts';
+import type { Logger } from './log.ts';
+import type { ActiveRuns } from './runs/active.ts';
+import type { Db } from './store/db.ts';
+import type { GroupCommit } from './store/group-commit.ts';
+import type { JobStore } from './store/jobs.ts';
+import type { PlatformStore } from './store/platforms.ts';
+import type { RunStore } from './store/runs.ts';
+
+/** The server's parts, created once in server.ts and handed to every component that needs them. */
+export interface Context {
+  db: Db;
+  commit: GroupCommit;
+  jobs: JobStore;
+  runs: RunStore;
+  platforms: PlatformStore;
+  registry: Registry;
+  active: ActiveRuns;
+  logs: LogStore;
+  observers: Observers;
+  clock: Clock;
+  logger: Logger;
+  leaseMs: number;
+  heartbeatMs: number;
+  version: string;
+}

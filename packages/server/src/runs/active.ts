@@ -1,0 +1,45 @@
+/** What the server keeps in memory about a run that is assigned or running. */
+export interface ActiveRun {
+  id: string;
+  jobId: number;
+  platform: string;
+  attempt: number;
+  worker: string;
+  /** Next output sequence number expected from the worker. */
+  nextSeq: number;
+  /** Lease: when the run counts as lost unless its worker is heard from. */
+  leaseUntil: number;
+  cancelRequested: boolean;
+}
+
+export class ActiveRuns {
+  private readonly runs = new Map<string, ActiveRun>();
+
+  get(id: string): ActiveRun | undefined {
+    return this.runs.get(id);
+  }
+
+  set(run: ActiveRun): void {
+    this.runs.set(run.id, run);
+  }
+
+  delete(id: string): void {
+    this.runs.delete(id);
+  }
+
+  all(): ActiveRun[] {
+    return [...this.runs.values()];
+  }
+
+  ofWorker(name: string): ActiveRun[] {
+    return this.all().filter((r) => r.worker === name);
+  }
+
+  renew(worker: string, until: number): void {
+    for (const r of this.runs.values()) if (r.worker === worker) r.leaseUntil = until;
+  }
+
+  expired(now: number): ActiveRun[] {
+    return this.all().filter((r) => r.leaseUntil <= now);
+  }
+}

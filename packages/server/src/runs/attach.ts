@@ -1,0 +1,62 @@
+import { isTerminal, type HeldRun, type Reattach } from '@builder/protocol';
+import type { Context } from '../context.ts';
+import type { ConnectedWorker } from '../dispatch/registry.ts';
+import type { Lifecycle } from './lifecycle.ts';
+
+/**
+ * A worker said hello. Match the runs it still holds against what the server has for it:
+ * continue what is current, kill what is stale, forget what is already recorded; runs the server
+ * had on this worker that it no longer holds are lost (it restarted).
+ */
+export function attachWorker(ctx: Context, lifecycle: Lifecycle, worker: ConnectedWorker, held: HeldRun[]): Reattach[] {
+  const now = ctx.clock.now();
+  const previous = ctx.registry.add(worker);
+  if (previous && previous !== worker) previous.close(4000, 'replaced by a new connection of the same worker');
+
+  const decisions: Reattach[] = [];
+  const heldIds = new Set<string>();
+  for (const h of held) {
+    heldIds.add(h.runId);
+    const a = ctx.active.get(h.runId);
+    if (a && a.attempt === h.attempt && a.worker === worker.name) {
+      a.leaseUntil = now + ctx.leaseMs;
+      worker.runs.add(h.runId);
+      decisions.push({ runId: h.runId, attempt: h.attempt, action: 'continue', ackedSeq: a.nextSeq - 1 });
+      continue;
+    }
+    const run = ctx.runs.get(h.runId);
+    const recorded = run && run.attempt === h.attempt && isTerminal(run.state);
+    decisions.push({ runId: h.runId, attempt: h.attempt, action: recorded ? 'forget' : 'kill', ackedSeq: 0 });
+  }
+
+  for (const a of ctx.active.ofWorker(worker.name)) {
+    if (heldIds.has(a.id)) continue;
+    ctx.logger.warn('run.vanished', { run: a.id, worker: worker.name, attempt: a.attempt });
+    lifecycle.systemLine(a.id, `worker ${worker.name} reconnected without this run (it restarted?)`);
+    lifecycle.lose(a.id, true);
+  }
+
+  ctx.commit.write(() =>
+    ctx.db
+      .prepare(
+        `INSERT INTO workers (name, platform, labels, capacity, executor, connected_at, last_seen_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, labels = excluded.labels,
+         capacity = excluded.capacity, executor = excluded.executor, connected_at = excluded.connected_at,
+         last_seen_at = excluded.last_seen_at`,
+      )
+      .run(worker.name, worker.platform, JSON.stringify(worker.labels), worker.capacity, worker.executor, now, now),
+  );
+  ctx.logger.info('worker.connected', {
+    worker: worker.name, platform: worker.platform, capacity: worker.capacity,
+    continued: decisions.filter((d) => d.action === 'continue').length,
+  });
+  return decisions;
+}
+
+export function detachWorker(ctx: Context, worker: ConnectedWorker): void {
+  if (!ctx.registry.remove(worker)) return;
+  const now = ctx.clock.now();
+  ctx.commit.write(() => ctx.db.prepare('UPDATE workers SET last_seen_at = ? WHERE name = ?').run(now, worker.name));
+  ctx.logger.info('worker.disconnected', { worker: worker.name, running: worker.runs.size });
+}

@@ -1,0 +1,68 @@
+import type { Output, ServerToWorker } from '@builder/protocol';
+import type { Context } from '../context.ts';
+import type { ConnectedWorker } from '../dispatch/registry.ts';
+import type { Lifecycle } from './lifecycle.ts';
+
+interface PendingAck {
+  worker: ConnectedWorker;
+  attempt: number;
+  seq: number;
+}
+
+/**
+ * Console chunks from workers. A chunk is appended only if it is the next one expected; the file
+ * is fdatasynced and the durable (seq, length) recorded in the batch's transaction; then one ack
+ * per run and batch goes out with the highest durable seq.
+ */
+export class ConsoleIntake {
+  private pending = new Map<string, PendingAck>();
+  private durable = new Map<string, PendingAck>();
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly lifecycle: Lifecycle,
+  ) {}
+
+  output(worker: ConnectedWorker, msg: Output): ServerToWorker | undefined {
+    const { ctx } = this;
+    const a = ctx.active.get(msg.runId);
+    if (!a || a.attempt !== msg.attempt || a.worker !== worker.name) {
+      return this.lifecycle.stale(msg.runId, msg.attempt, 'output', msg.seq);
+    }
+    a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
+    if (msg.seq < a.nextSeq) {
+      // a resend of something already durable: acknowledge again, append nothing
+      return this.pending.has(msg.runId) ? undefined : { type: 'ack', runId: msg.runId, attempt: msg.attempt, seq: a.nextSeq - 1 };
+    }
+    if (msg.seq > a.nextSeq) {
+      return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
+    }
+    const before = ctx.logs.size(msg.runId);
+    ctx.logs.append(msg.runId, msg.data);
+    a.nextSeq++;
+    ctx.observers.appended(msg.runId, msg.data, ctx.logs.size(msg.runId) - before);
+    if (this.pending.size === 0) {
+      // first output of this batch: open it and arrange the durable bookkeeping at its end
+      ctx.commit.write(() => undefined);
+      ctx.commit.beforeFlush(() => this.makeDurable());
+      // registered now, so acks leave before anything this batch answers later (e.g. finished-ack)
+      ctx.commit.then(() => this.sendAcks());
+    }
+    this.pending.set(msg.runId, { worker, attempt: msg.attempt, seq: msg.seq });
+    return undefined;
+  }
+
+  private makeDurable(): void {
+    const { ctx } = this;
+    ctx.logs.syncDirty();
+    this.durable = this.pending;
+    this.pending = new Map();
+    for (const [runId, p] of this.durable) ctx.runs.recordLog(runId, p.seq, ctx.logs.size(runId));
+  }
+
+  private sendAcks(): void {
+    const batch = this.durable;
+    this.durable = new Map();
+    for (const [runId, p] of batch) p.worker.send({ type: 'ack', runId, attempt: p.attempt, seq: p.seq });
+  }
+}

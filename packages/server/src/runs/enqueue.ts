@@ -1,0 +1,54 @@
+import { ErrorCode, ProtocolError, type Params } from '@builder/protocol';
+import type { Context } from '../context.ts';
+import type { JobRow, RunRow } from '../store/rows.ts';
+
+export interface EnqueueOptions {
+  platforms?: string[];
+  params: Params;
+  trigger: RunRow['trigger'];
+  /** "run next": ahead of everything queued at normal priority. */
+  next: boolean;
+}
+
+/** Queue one run of `job` per platform (all of the job's platforms unless some are named). */
+export function enqueue(ctx: Context, job: JobRow, opts: EnqueueOptions): RunRow[] {
+  const platforms = opts.platforms ?? job.platforms;
+  for (const p of platforms) {
+    if (!job.platforms.includes(p)) {
+      throw new ProtocolError(
+        ErrorCode.InvalidArgument,
+        `job ${job.name} does not build for platform ${p} (it builds for: ${job.platforms.join(', ')})`,
+      );
+    }
+  }
+  const now = ctx.clock.now();
+  return ctx.commit.write(() =>
+    [...new Set(platforms)].map((platform) => {
+      const run = ctx.runs.insert({
+        jobId: job.id, number: ctx.jobs.allocateNumber(job.id), platform, script: job.script,
+        params: { ...job.params, ...opts.params }, trigger: opts.trigger, maxAttempts: job.retries + 1,
+        retryBackoffSec: job.retryBackoffSec, timeoutSec: job.timeoutSec, killGraceSec: job.killGraceSec,
+        priority: opts.next ? 1 : 0, queuedAt: now,
+      });
+      ctx.logger.debug('run.queued', { run: run.id, job: job.name, number: run.number, platform, trigger: opts.trigger });
+      return run;
+    }),
+  );
+}
+
+/**
+ * A schedule fired: queue runs for the job's platforms that are not dropped and do not already have
+ * a run waiting (a firing while the previous one still waits is folded into it, not piled up).
+ */
+export function enqueueScheduled(ctx: Context, job: JobRow, trigger: 'schedule' | 'missed'): RunRow[] {
+  const platforms = job.platforms.filter((p) => {
+    if (ctx.platforms.isDropped(p)) return false;
+    const waiting = ctx.db
+      .prepare(`SELECT 1 FROM runs WHERE job_id = ? AND platform = ? AND state = 'queued' LIMIT 1`)
+      .get(job.id, p);
+    if (waiting) ctx.logger.info('schedule.coalesced', { job: job.name, platform: p });
+    return !waiting;
+  });
+  if (platforms.length === 0) return [];
+  return enqueue(ctx, job, { platforms, params: {}, trigger, next: false });
+}

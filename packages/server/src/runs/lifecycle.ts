@@ -1,0 +1,149 @@
+import { ErrorCode, ProtocolError, formatResult, isTerminal, type Finished, type RunResult, type ServerToWorker } from '@builder/protocol';
+import { runView } from '../api/views.ts';
+import type { Context } from '../context.ts';
+import type { Dispatcher } from '../dispatch/dispatcher.ts';
+import type { ConnectedWorker } from '../dispatch/registry.ts';
+import type { RunRow } from '../store/rows.ts';
+
+/**
+ * What happens to a run after it was assigned: started, finished, rejected, lost, cancelled.
+ * Every method makes its change in the current group-commit batch and returns the reply the
+ * worker gets once that batch is durable (undefined: no reply).
+ */
+export class Lifecycle {
+  dispatcher!: Dispatcher;
+
+  constructor(private readonly ctx: Context) {}
+
+  /** A line from the server itself in the run's console, e.g. why an attempt ended. */
+  systemLine(runId: string, text: string): void {
+    const { ctx } = this;
+    const line = `[builder] ${text}\n`;
+    ctx.commit.write(() => {
+      const bytes = ctx.logs.append(runId, line);
+      ctx.runs.recordLogBytes(runId, bytes);
+      ctx.commit.beforeFlush(() => ctx.logs.syncDirty());
+    });
+    ctx.observers.appended(runId, line, Buffer.byteLength(line));
+  }
+
+  started(worker: ConnectedWorker, runId: string, attempt: number, startedAt: number): ServerToWorker | undefined {
+    const { ctx } = this;
+    const a = ctx.active.get(runId);
+    if (!a || a.attempt !== attempt || a.worker !== worker.name) return this.stale(runId, attempt, 'started');
+    a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
+    const run = ctx.runs.get(runId);
+    if (!run || run.state !== 'assigned') return undefined; // a repeated `started`: already running
+    ctx.commit.write(() => ctx.runs.start(run, startedAt));
+    this.notify(runId, false);
+    return undefined;
+  }
+
+  finished(worker: ConnectedWorker, msg: Finished): ServerToWorker {
+    const { ctx } = this;
+    const a = ctx.active.get(msg.runId);
+    if (!a || a.attempt !== msg.attempt || a.worker !== worker.name) return this.stale(msg.runId, msg.attempt, 'finished');
+    if (msg.lastSeq >= a.nextSeq) {
+      return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
+    }
+    const run = ctx.runs.get(msg.runId);
+    if (!run) return { type: 'finished-ack', runId: msg.runId, attempt: msg.attempt };
+    worker.refusing = false;
+    this.endAttempt(run, msg.result, msg.finishedAt);
+    return { type: 'finished-ack', runId: msg.runId, attempt: msg.attempt };
+  }
+
+  /** The worker would not take it: back to the queue, same attempt, and try elsewhere. */
+  rejected(worker: ConnectedWorker, runId: string, attempt: number, reason: string): ServerToWorker | undefined {
+    const { ctx } = this;
+    const a = ctx.active.get(runId);
+    if (!a || a.attempt !== attempt || a.worker !== worker.name) return undefined;
+    const run = ctx.runs.get(runId);
+    if (!run) return undefined;
+    ctx.logger.info('run.rejected', { run: runId, worker: worker.name, reason });
+    worker.refusing = true;
+    ctx.commit.write(() => ctx.runs.unassign(run));
+    ctx.active.delete(runId);
+    worker.runs.delete(runId);
+    this.notify(runId, false);
+    this.dispatcher.dispatch();
+    return undefined;
+  }
+
+  /** The lease ran out: the worker is gone (or the attempt was cancelled while it was gone). */
+  lose(runId: string, vanished = false): void {
+    const { ctx } = this;
+    const a = ctx.active.get(runId);
+    const run = ctx.runs.get(runId);
+    if (!a || !run) return;
+    const result: RunResult = a.cancelRequested
+      ? { kind: 'cancelled', reason: run.cancelReason ?? 'cancelled while its worker was away' }
+      : { kind: 'lost' };
+    ctx.logger.warn('run.lost', { run: runId, job: run.job, number: run.number, worker: a.worker, attempt: a.attempt });
+    if (!vanished) {
+      this.systemLine(runId, `worker ${a.worker} was not heard from for ${Math.round(ctx.leaseMs / 1000)}s: attempt ${a.attempt} ${formatResult(result)}`);
+    }
+    this.endAttempt(run, result, ctx.clock.now());
+  }
+
+  cancel(run: RunRow, reason: string): void {
+    const { ctx } = this;
+    if (isTerminal(run.state)) {
+      throw new ProtocolError(ErrorCode.Conflict, `run ${run.job}/${run.number} already finished (${run.state})`);
+    }
+    if (run.state === 'queued') {
+      ctx.commit.write(() => ctx.runs.cancelQueued(run, reason, ctx.clock.now()));
+      this.notify(run.id, true);
+      ctx.commit.then(() => ctx.logs.close(run.id));
+      return;
+    }
+    ctx.commit.write(() => ctx.runs.setCancelReason(run.id, reason));
+    const a = ctx.active.get(run.id);
+    if (!a) return;
+    a.cancelRequested = true;
+    const worker = ctx.registry.get(a.worker);
+    ctx.commit.then(() => worker?.send({ type: 'cancel', runId: run.id, attempt: a.attempt, reason }));
+  }
+
+  /** Record how an attempt ended; the retry policy may queue the next attempt. */
+  endAttempt(run: RunRow, result: RunResult, finishedAt: number): void {
+    const { ctx } = this;
+    const now = ctx.clock.now();
+    const state = ctx.commit.write(() => ctx.runs.finish(run, result, finishedAt, now));
+    ctx.active.delete(run.id);
+    ctx.registry.get(run.worker ?? '')?.runs.delete(run.id);
+    const terminal = state !== 'queued';
+    if (!terminal) {
+      const next = ctx.runs.get(run.id);
+      const when = next?.notBefore ? ` after ${Math.round((next.notBefore - now) / 1000)}s backoff` : '';
+      this.systemLine(run.id, `attempt ${run.attempt}: ${formatResult(result)}; retrying${when} (attempt ${run.attempt + 1} of ${run.maxAttempts})`);
+    }
+    ctx.logger.info(terminal ? 'run.finished' : 'run.retry', {
+      run: run.id, job: run.job, number: run.number, attempt: run.attempt, result: formatResult(result), state,
+    });
+    this.notify(run.id, terminal);
+    if (terminal) ctx.commit.then(() => ctx.logs.close(run.id));
+    this.dispatcher.dispatch();
+  }
+
+  /** A message about an attempt this worker no longer holds: answer it, change nothing. */
+  stale(runId: string, attempt: number, kind: 'started' | 'output' | 'finished', seq = 0): ServerToWorker {
+    const run = this.ctx.runs.get(runId);
+    if (kind === 'finished') return { type: 'finished-ack', runId, attempt };
+    if (run && run.attempt === attempt && isTerminal(run.state) && kind === 'output') {
+      return { type: 'ack', runId, attempt, seq };
+    }
+    const why = !run ? 'unknown run' : run.attempt !== attempt ? `stale attempt (current is ${run.attempt})` : `run is ${run.state}`;
+    return { type: 'cancel', runId, attempt, reason: why };
+  }
+
+  /** Tell observers about a state change (only reads the run when someone watches). */
+  notify(runId: string, terminal: boolean): void {
+    const { ctx } = this;
+    if (!ctx.observers.watching(runId)) return;
+    ctx.commit.then(() => {
+      const run = ctx.runs.get(runId);
+      if (run) ctx.observers.state(runView(ctx, run), terminal);
+    });
+  }
+}

@@ -1,0 +1,106 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHandlers } from './api/methods.ts';
+import { LogStore } from './console/log-store.ts';
+import { Observers } from './console/observers.ts';
+import type { Context } from './context.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { Registry } from './dispatch/registry.ts';
+import { handleHttp } from './http/routes.ts';
+import type { ServerOptions } from './options.ts';
+import { ActiveRuns } from './runs/active.ts';
+import { ConsoleIntake } from './runs/console-intake.ts';
+import { enqueueScheduled } from './runs/enqueue.ts';
+import { Lifecycle } from './runs/lifecycle.ts';
+import { Scheduler } from './scheduler/scheduler.ts';
+import { openDb } from './store/db.ts';
+import { GroupCommit } from './store/group-commit.ts';
+import { JobStore } from './store/jobs.ts';
+import { PlatformStore } from './store/platforms.ts';
+import { RunStore } from './store/runs.ts';
+import { Hub } from './ws/hub.ts';
+import { VERSION } from './version.ts';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly ctx: Context;
+  readonly scheduler: Scheduler;
+  close(): Promise<void>;
+}
+
+/** Open the data dir, recover from whatever state the last process left, and start serving. */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const db = openDb(opts.dataDir);
+  const logs = new LogStore(opts.dataDir);
+  const ctx: Context = {
+    db, commit: new GroupCommit(db), jobs: new JobStore(db), runs: new RunStore(db), platforms: new PlatformStore(db),
+    registry: new Registry(), active: new ActiveRuns(), logs, observers: new Observers(logs), clock: opts.clock,
+    logger: opts.logger, leaseMs: opts.leaseMs, heartbeatMs: opts.heartbeatMs, version: VERSION,
+  };
+  recover(ctx);
+
+  const lifecycle = new Lifecycle(ctx);
+  const dispatcher = new Dispatcher(ctx, (id, text) => lifecycle.systemLine(id, text));
+  lifecycle.dispatcher = dispatcher;
+  const intake = new ConsoleIntake(ctx, lifecycle);
+  const scheduler = new Scheduler({
+    jobs: ctx.jobs, clock: ctx.clock, logger: ctx.logger, missedGraceMs: opts.missedGraceMs,
+    fire: (job, trigger) => enqueueScheduled(ctx, job, trigger),
+    write: (fn) => ctx.commit.write(fn),
+  });
+  const handlers = createHandlers({ ctx, lifecycle, dispatcher, scheduler });
+  const hub = new Hub({ ctx, lifecycle, intake, dispatcher, handlers });
+
+  const sweep = setInterval(() => {
+    for (const a of ctx.active.expired(ctx.clock.now())) lifecycle.lose(a.id);
+  }, Math.max(100, Math.min(1000, opts.leaseMs / 4)));
+  sweep.unref();
+
+  const http: HttpServer = createServer((req, res) => handleHttp(ctx, req, res));
+  http.on('upgrade', (req, socket, head) => hub.upgrade(req, socket, head));
+  http.on('clientError', (_err, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(opts.port, opts.host, () => resolve());
+  });
+  scheduler.start();
+  const port = (http.address() as AddressInfo).port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  ctx.logger.info('server.listening', { url: `http://${host}:${port}`, dataDir: opts.dataDir });
+
+  let closed = false;
+  return {
+    url: `http://${host}:${port}`, port, ctx, scheduler,
+    async close() {
+      if (closed) return;
+      closed = true;
+      scheduler.stop();
+      dispatcher.stop();
+      clearInterval(sweep);
+      hub.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      ctx.commit.flush();
+      logs.closeAll();
+      db.close();
+    },
+  };
+}
+
+/**
+ * After a crash or restart: console files are cut back to their durable length, and every run that
+ * was assigned or running gets a fresh lease, so its worker has that long to reconnect and re-attach
+ * before the run counts as lost.
+ */
+function recover(ctx: Context): void {
+  const now = ctx.clock.now();
+  for (const run of ctx.runs.active()) {
+    ctx.logs.truncateTo(run.id, run.logBytes);
+    ctx.active.set({
+      id: run.id, jobId: run.jobId, platform: run.platform, attempt: run.attempt, worker: run.worker ?? '',
+      nextSeq: run.logSeq + 1, leaseUntil: now + ctx.leaseMs, cancelRequested: run.cancelReason !== null,
+    });
+  }
+  const n = ctx.active.all().length;
+  if (n > 0) ctx.logger.info('server.recovered', { active: n });
+}

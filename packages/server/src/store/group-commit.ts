@@ -1,0 +1,59 @@
+import type { Db } from './db.ts';
+
+/**
+ * Group commit: every state change made while handling the messages of one event-loop turn
+ * goes into one SQLite transaction, committed on setImmediate. Each change runs in its own
+ * savepoint (atomic on its own), and whatever it must tell the outside world (acks, assignments,
+ * responses) is queued and sent only after the batch commits. A crash before the commit loses
+ * only changes nobody was told about.
+ */
+export class GroupCommit {
+  private open = false;
+  private afterCommit: (() => void)[] = [];
+  private beforeCommit: (() => void)[] = [];
+  private readonly savepoint: <T>(fn: () => T) => T;
+  commits = 0;
+
+  constructor(private readonly db: Db) {
+    this.savepoint = <T>(fn: () => T): T => this.db.transaction(fn)();
+  }
+
+  /** Run `fn` as one atomic change inside the current batch; returns its value at once. */
+  write<T>(fn: () => T): T {
+    if (!this.open) {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.open = true;
+      setImmediate(() => this.flush());
+    }
+    return this.savepoint(fn);
+  }
+
+  /** Run `fn` once the current batch is durable (at once if nothing is pending). */
+  then(fn: () => void): void {
+    if (this.open) this.afterCommit.push(fn);
+    else fn();
+  }
+
+  /** Run `fn` just before the batch commits (e.g. fsync files the batch refers to). */
+  beforeFlush(fn: () => void): void {
+    if (this.open) this.beforeCommit.push(fn);
+    else fn();
+  }
+
+  get pending(): boolean {
+    return this.open;
+  }
+
+  flush(): void {
+    if (!this.open) return;
+    const before = this.beforeCommit;
+    this.beforeCommit = [];
+    for (const fn of before) fn();
+    this.db.exec('COMMIT');
+    this.open = false;
+    this.commits++;
+    const after = this.afterCommit;
+    this.afterCommit = [];
+    for (const fn of after) fn();
+  }
+}

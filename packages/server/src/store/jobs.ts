@@ -1,0 +1,109 @@
+import type { JobSpec } from '@builder/protocol';
+import type { Db } from './db.ts';
+import { jobFromRaw, type JobRow, type RawJob } from './rows.ts';
+
+/** Job definitions. Unscheduling keeps the row (soft delete) so runs and numbering survive. */
+export class JobStore {
+  private readonly byName;
+  private readonly byId;
+  private readonly all;
+  private readonly due;
+  private readonly earliest;
+  private readonly bumpNumber;
+  private readonly setNext;
+
+  constructor(private readonly db: Db) {
+    this.byName = db.prepare<[string], RawJob>('SELECT * FROM jobs WHERE name = ?');
+    this.byId = db.prepare<[number], RawJob>('SELECT * FROM jobs WHERE id = ?');
+    this.all = db.prepare<[], RawJob>('SELECT * FROM jobs WHERE deleted_at IS NULL ORDER BY name');
+    this.due = db.prepare<[number], RawJob>(
+      'SELECT * FROM jobs WHERE deleted_at IS NULL AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at',
+    );
+    this.earliest = db.prepare<[], { t: number | null }>(
+      'SELECT MIN(next_run_at) AS t FROM jobs WHERE deleted_at IS NULL AND next_run_at IS NOT NULL',
+    );
+    this.bumpNumber = db.prepare<[number], { number: number }>(
+      'UPDATE jobs SET next_number = next_number + 1 WHERE id = ? RETURNING next_number - 1 AS number',
+    );
+    this.setNext = db.prepare<[number | null, number, number]>('UPDATE jobs SET next_run_at = ?, updated_at = ? WHERE id = ?');
+  }
+
+  /** A live (not unscheduled) job by name. */
+  get(name: string): JobRow | undefined {
+    const row = this.byName.get(name);
+    return row && row.deleted_at === null ? jobFromRaw(row) : undefined;
+  }
+
+  /** Any job by name, unscheduled ones included (their runs still exist). */
+  getAny(name: string): JobRow | undefined {
+    const row = this.byName.get(name);
+    return row ? jobFromRaw(row) : undefined;
+  }
+
+  getById(id: number): JobRow | undefined {
+    const row = this.byId.get(id);
+    return row ? jobFromRaw(row) : undefined;
+  }
+
+  list(): JobRow[] {
+    return this.all.all().map(jobFromRaw);
+  }
+
+  /** Create or replace a job's definition; an unscheduled job of that name comes back with its history. */
+  upsert(spec: JobSpec, nextRunAt: number | null, now: number): { job: JobRow; created: boolean } {
+    const existing = this.byName.get(spec.name);
+    const values = [
+      JSON.stringify(spec.platforms), spec.script, spec.schedule, spec.timezone, spec.missed, spec.timeoutSec,
+      spec.killGraceSec, spec.retries, spec.retryBackoffSec, spec.concurrency, JSON.stringify(spec.params), nextRunAt,
+    ];
+    if (existing) {
+      this.db
+        .prepare(
+          `UPDATE jobs SET platforms = ?, script = ?, schedule = ?, timezone = ?, missed = ?, timeout_s = ?,
+           kill_grace_s = ?, retries = ?, retry_backoff_s = ?, concurrency = ?, params = ?, next_run_at = ?,
+           deleted_at = NULL, updated_at = ? WHERE id = ?`,
+        )
+        .run(...values, now, existing.id);
+      return { job: this.getById(existing.id)!, created: existing.deleted_at !== null };
+    }
+    const info = this.db
+      .prepare(
+        `INSERT INTO jobs (platforms, script, schedule, timezone, missed, timeout_s, kill_grace_s, retries,
+         retry_backoff_s, concurrency, params, next_run_at, name, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(...values, spec.name, now, now);
+    return { job: this.getById(Number(info.lastInsertRowid))!, created: true };
+  }
+
+  unschedule(id: number, now: number): void {
+    this.db.prepare('UPDATE jobs SET deleted_at = ?, next_run_at = NULL, updated_at = ? WHERE id = ?').run(now, now, id);
+  }
+
+  setSchedule(id: number, schedule: string | null, timezone: string, nextRunAt: number | null, now: number): void {
+    this.db
+      .prepare('UPDATE jobs SET schedule = ?, timezone = ?, next_run_at = ?, updated_at = ? WHERE id = ?')
+      .run(schedule, timezone, nextRunAt, now, id);
+  }
+
+  setNextRunAt(id: number, nextRunAt: number | null, now: number): void {
+    this.setNext.run(nextRunAt, now, id);
+  }
+
+  /** The next run number of a job; numbers are never reused. */
+  allocateNumber(id: number): number {
+    return this.bumpNumber.get(id)!.number;
+  }
+
+  dueAt(now: number): JobRow[] {
+    return this.due.all(now).map(jobFromRaw);
+  }
+
+  earliestNextRun(): number | null {
+    return this.earliest.get()?.t ?? null;
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE deleted_at IS NULL').get() as { n: number }).n;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Numbered, append-only schema migrations. Never edit a shipped entry: add a new one.
+ * Times are epoch milliseconds (REAL where sub-millisecond latency matters).
+ */
+export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'init',
+    sql: `
+CREATE TABLE jobs (
+  id               INTEGER PRIMARY KEY,
+  name             TEXT NOT NULL UNIQUE,
+  platforms        TEXT NOT NULL,            -- JSON array of platform names
+  script           TEXT NOT NULL,
+  schedule         TEXT,                      -- cron expression or preset; NULL = on demand only
+  timezone         TEXT NOT NULL DEFAULT 'UTC',
+  missed           TEXT NOT NULL DEFAULT 'once' CHECK (missed IN ('skip', 'once')),
+  timeout_s        REAL NOT NULL,
+  kill_grace_s     REAL NOT NULL,
+  retries          INTEGER NOT NULL,
+  retry_backoff_s  REAL NOT NULL,
+  concurrency      INTEGER NOT NULL,
+  params           TEXT NOT NULL DEFAULT '{}',
+  next_run_at      INTEGER,
+  next_number      INTEGER NOT NULL DEFAULT 1,
+  deleted_at       INTEGER,                   -- unscheduled; runs keep pointing here
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+);
+
+CREATE TABLE runs (
+  id               TEXT PRIMARY KEY,          -- UUID
+  job_id           INTEGER NOT NULL REFERENCES jobs(id),
+  number           INTEGER NOT NULL,
+  platform         TEXT NOT NULL,
+  script           TEXT NOT NULL,
+  params           TEXT NOT NULL,
+  trigger          TEXT NOT NULL CHECK (trigger IN ('manual', 'schedule', 'missed')),
+  state            TEXT NOT NULL,
+  attempt          INTEGER NOT NULL DEFAULT 1,
+  max_attempts     INTEGER NOT NULL,
+  retry_backoff_s  REAL NOT NULL,
+  timeout_s        REAL NOT NULL,
+  kill_grace_s     REAL NOT NULL,
+  priority         INTEGER NOT NULL DEFAULT 0,
+  worker           TEXT,
+  queued_at        REAL NOT NULL,
+  not_before       INTEGER,
+  assigned_at      REAL,
+  started_at       REAL,
+  finished_at      REAL,
+  result           TEXT,                      -- JSON RunResult of the final attempt
+  cancel_reason    TEXT,
+  log_seq          INTEGER NOT NULL DEFAULT 0, -- highest durable output seq of the current attempt
+  log_bytes        INTEGER NOT NULL DEFAULT 0, -- durable length of the console file
+  UNIQUE (job_id, number)
+);
+CREATE INDEX runs_by_state ON runs (state, platform, priority DESC, queued_at);
+CREATE INDEX runs_by_job ON runs (job_id, number DESC);
+CREATE INDEX runs_by_job_state ON runs (job_id, state);
+
+CREATE TABLE attempts (
+  run_id       TEXT NOT NULL REFERENCES runs(id),
+  attempt      INTEGER NOT NULL,
+  worker       TEXT,
+  started_at   REAL,
+  finished_at  REAL NOT NULL,
+  result       TEXT NOT NULL,
+  PRIMARY KEY (run_id, attempt)
+);
+
+CREATE TABLE workers (
+  name          TEXT PRIMARY KEY,
+  platform      TEXT NOT NULL,
+  labels        TEXT NOT NULL DEFAULT '[]',
+  capacity      INTEGER NOT NULL,
+  executor      TEXT NOT NULL,
+  connected_at  INTEGER,
+  last_seen_at  INTEGER
+);
+
+CREATE TABLE dropped_platforms (
+  platform    TEXT PRIMARY KEY,
+  dropped_at  INTEGER NOT NULL
+);
+
+CREATE TABLE tokens (
+  id          INTEGER PRIMARY KEY,
+  hash        TEXT NOT NULL UNIQUE,           -- SHA-256 of the token; the token itself is never stored
+  role        TEXT NOT NULL CHECK (role IN ('admin', 'read', 'worker')),
+  name        TEXT,
+  created_at  INTEGER NOT NULL
+);
+`,
+  },
+];

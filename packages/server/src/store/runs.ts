@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import { canTransition, stateForResult, type Params, type RunResult, type RunState } from '@builder/protocol';
+import type { Db } from './db.ts';
+import { runFromRaw, type RawRun, type RunRow } from './rows.ts';
+
+const SELECT = 'SELECT runs.*, jobs.name AS job FROM runs JOIN jobs ON jobs.id = runs.job_id';
+
+export interface NewRun {
+  jobId: number;
+  number: number;
+  platform: string;
+  script: string;
+  params: Params;
+  trigger: RunRow['trigger'];
+  maxAttempts: number;
+  retryBackoffSec: number;
+  timeoutSec: number;
+  killGraceSec: number;
+  priority: number;
+  queuedAt: number;
+}
+
+/** A transition the state machine does not allow: a bug, never a wire condition. */
+export class IllegalTransitionError extends Error {
+  constructor(runId: string, from: RunState, to: RunState) {
+    super(`run ${runId}: illegal transition ${from} → ${to}`);
+    this.name = 'IllegalTransitionError';
+  }
+}
+
+/**
+ * Runs and their state machine (TRANSITIONS in @builder/protocol). Each method is one change,
+ * meant to be called inside GroupCommit.write so it is one atomic step of a batch.
+ */
+export class RunStore {
+  private readonly byId;
+  private readonly byNumber;
+  private readonly insertStmt;
+  private readonly nextQueuedStmt;
+  private readonly setAssigned;
+  private readonly setRunning;
+  private readonly setLog;
+  private readonly setFinished;
+  private readonly setRequeued;
+  private readonly insertAttempt;
+  private readonly activeStmt;
+  private readonly activeCountStmt;
+
+  constructor(private readonly db: Db) {
+    this.byId = db.prepare<[string], RawRun>(`${SELECT} WHERE runs.id = ?`);
+    this.byNumber = db.prepare<[string, number], RawRun>(`${SELECT} WHERE jobs.name = ? AND runs.number = ?`);
+    this.insertStmt = db.prepare(
+      `INSERT INTO runs (id, job_id, number, platform, script, params, trigger, state, attempt, max_attempts,
+       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at)
+       VALUES (@id, @jobId, @number, @platform, @script, @params, @trigger, 'queued', 1, @maxAttempts,
+       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt)`,
+    );
+    this.nextQueuedStmt = db.prepare<[string, number], RawRun>(
+      `${SELECT} WHERE runs.state = 'queued' AND runs.platform = ? AND (runs.not_before IS NULL OR runs.not_before <= ?)
+       AND (SELECT COUNT(*) FROM runs a WHERE a.job_id = runs.job_id AND a.state IN ('assigned', 'running')) < jobs.concurrency
+       ORDER BY runs.priority DESC, runs.queued_at, runs.number LIMIT 1`,
+    );
+    this.setAssigned = db.prepare(
+      `UPDATE runs SET state = 'assigned', worker = ?, assigned_at = ?, log_seq = 0 WHERE id = ? AND state = 'queued'`,
+    );
+    this.setRunning = db.prepare(`UPDATE runs SET state = 'running', started_at = ? WHERE id = ? AND attempt = ?`);
+    this.setLog = db.prepare('UPDATE runs SET log_seq = ?, log_bytes = ? WHERE id = ?');
+    this.setFinished = db.prepare(
+      'UPDATE runs SET state = ?, result = ?, finished_at = ? WHERE id = ? AND attempt = ?',
+    );
+    this.setRequeued = db.prepare(
+      `UPDATE runs SET state = 'queued', attempt = ?, not_before = ?, worker = NULL, assigned_at = NULL,
+       started_at = NULL, log_seq = 0 WHERE id = ?`,
+    );
+    this.insertAttempt = db.prepare(
+      'INSERT OR REPLACE INTO attempts (run_id, attempt, worker, started_at, finished_at, result) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.activeStmt = db.prepare<[], RawRun>(`${SELECT} WHERE runs.state IN ('assigned', 'running')`);
+    this.activeCountStmt = db.prepare<[number], { n: number }>(
+      `SELECT COUNT(*) AS n FROM runs WHERE job_id = ? AND state IN ('assigned', 'running')`,
+    );
+  }
+
+  get(id: string): RunRow | undefined {
+    const row = this.byId.get(id);
+    return row ? runFromRaw(row) : undefined;
+  }
+
+  getByNumber(job: string, number: number): RunRow | undefined {
+    const row = this.byNumber.get(job, number);
+    return row ? runFromRaw(row) : undefined;
+  }
+
+  insert(run: NewRun): RunRow {
+    const id = randomUUID();
+    this.insertStmt.run({ ...run, id, params: JSON.stringify(run.params) });
+    return this.get(id)!;
+  }
+
+  /** The run a worker of `platform` should get next: priority, then FIFO; respects backoff and job concurrency. */
+  nextQueued(platform: string, now: number): RunRow | undefined {
+    const row = this.nextQueuedStmt.get(platform, now);
+    return row ? runFromRaw(row) : undefined;
+  }
+
+  active(): RunRow[] {
+    return this.activeStmt.all().map(runFromRaw);
+  }
+
+  activeCount(jobId: number): number {
+    return this.activeCountStmt.get(jobId)!.n;
+  }
+
+  list(filter: { job?: number; state?: RunState; platform?: string; limit: number; before?: number }): RunRow[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.job !== undefined) (where.push('runs.job_id = ?'), args.push(filter.job));
+    if (filter.state !== undefined) (where.push('runs.state = ?'), args.push(filter.state));
+    if (filter.platform !== undefined) (where.push('runs.platform = ?'), args.push(filter.platform));
+    const sql = `${SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY runs.queued_at DESC, runs.number DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, filter.limit) as RawRun[]).map(runFromRaw);
+  }
+
+  queued(limit: number): RunRow[] {
+    return (this.db
+      .prepare(`${SELECT} WHERE runs.state = 'queued' ORDER BY runs.priority DESC, runs.queued_at, runs.number LIMIT ?`)
+      .all(limit) as RawRun[]).map(runFromRaw);
+  }
+
+  countByPlatform(): { platform: string; state: RunState; n: number }[] {
+    return this.db
+      .prepare(`SELECT platform, state, COUNT(*) AS n FROM runs WHERE state IN ('queued', 'assigned', 'running') GROUP BY platform, state`)
+      .all() as { platform: string; state: RunState; n: number }[];
+  }
+
+  /** Newest run of a job (or any job) matching platform and parameters. */
+  latest(filter: { job?: number; platform?: string; params?: Params }): RunRow | undefined {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.job !== undefined) (where.push('runs.job_id = ?'), args.push(filter.job));
+    if (filter.platform !== undefined) (where.push('runs.platform = ?'), args.push(filter.platform));
+    for (const [k, v] of Object.entries(filter.params ?? {})) {
+      where.push('json_extract(runs.params, ?) = ?');
+      args.push(`$."${k}"`, v);
+    }
+    const sql = `${SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY runs.queued_at DESC, runs.number DESC LIMIT 1`;
+    const row = this.db.prepare(sql).get(...args) as RawRun | undefined;
+    return row ? runFromRaw(row) : undefined;
+  }
+
+  // ---- transitions ----
+
+  assign(run: RunRow, worker: string, now: number): void {
+    check(run, 'assigned');
+    this.setAssigned.run(worker, now, run.id);
+  }
+
+  start(run: RunRow, startedAt: number): void {
+    check(run, 'running');
+    this.setRunning.run(startedAt, run.id, run.attempt);
+  }
+
+  recordLog(runId: string, seq: number, bytes: number): void {
+    this.setLog.run(seq, bytes, runId);
+  }
+
+  recordLogBytes(runId: string, bytes: number): void {
+    this.db.prepare('UPDATE runs SET log_bytes = ? WHERE id = ?').run(bytes, runId);
+  }
+
+  /** Back to the queue with the same attempt: the worker never started it. */
+  unassign(run: RunRow): void {
+    check(run, 'queued');
+    this.setRequeued.run(run.attempt, null, run.id);
+  }
+
+  /**
+   * An attempt ended. Returns the new state: `queued` when the retry policy gives it another
+   * attempt (failed, lost, timeout; not cancelled or error), the terminal state otherwise.
+   */
+  finish(run: RunRow, result: RunResult, finishedAt: number, now: number): RunState {
+    const terminal = stateForResult(result);
+    this.insertAttempt.run(run.id, run.attempt, run.worker, run.startedAt, finishedAt, JSON.stringify(result));
+    const retryable = terminal === 'failed' || terminal === 'lost' || terminal === 'timeout';
+    if (retryable && run.attempt < run.maxAttempts && run.cancelReason === null) {
+      check(run, 'queued');
+      const backoffMs = run.retryBackoffSec * 1000 * 2 ** (run.attempt - 1);
+      this.setRequeued.run(run.attempt + 1, backoffMs > 0 ? Math.ceil(now + backoffMs) : null, run.id);
+      return 'queued';
+    }
+    check(run, terminal);
+    this.setFinished.run(terminal, JSON.stringify(result), finishedAt, run.id, run.attempt);
+    return terminal;
+  }
+
+  /** A queued run is cancelled outright; an active one only gets the reason recorded until its worker stops it. */
+  cancelQueued(run: RunRow, reason: string, now: number): void {
+    check(run, 'cancelled');
+    this.db
+      .prepare(`UPDATE runs SET state = 'cancelled', result = ?, cancel_reason = ?, finished_at = ? WHERE id = ?`)
+      .run(JSON.stringify({ kind: 'cancelled', reason } satisfies RunResult), reason, now, run.id);
+  }
+
+  setCancelReason(runId: string, reason: string): void {
+    this.db.prepare('UPDATE runs SET cancel_reason = ? WHERE id = ?').run(reason, runId);
+  }
+
+  attempts(runId: string): { attempt: number; worker: string | null; result: RunResult }[] {
+    return (this.db.prepare('SELECT attempt, worker, result FROM attempts WHERE run_id = ? ORDER BY attempt').all(runId) as {
+      attempt: number; worker: string | null; result: string;
+    }[]).map((r) => ({ attempt: r.attempt, worker: r.worker, result: JSON.parse(r.result) as RunResult }));
+  }
+}
+
+function check(run: RunRow, to: RunState): void {
+  if (!canTransition(run.state, to)) throw new IllegalTransitionError(run.id, run.state, to);
+}

@@ -1,0 +1,76 @@
+import type WebSocket from 'ws';
+import { ErrorCode, Methods, ProtocolError, RequestSchema, decode, validate, type MethodName } from '@builder/protocol';
+import type { ClientSession, createHandlers } from '../api/methods.ts';
+import type { Context } from '../context.ts';
+import { send } from './send.ts';
+
+/** One client connection after its hello: requests in, responses (after commit) and events out. */
+export function startClientSession(ctx: Context, handlers: ReturnType<typeof createHandlers>, ws: WebSocket, role: 'admin' | 'read', readMethods: ReadonlySet<MethodName>): {
+  onMessage(data: WebSocket.RawData): void;
+  onClose(): void;
+} {
+  let subs = 0;
+  const session: ClientSession = {
+    sink: {
+      send: (event, done) => send(ws, event, done),
+      bufferedAmount: () => ws.bufferedAmount,
+      get closed() {
+        return ws.readyState !== ws.OPEN;
+      },
+    },
+    nextSub: () => ++subs,
+  };
+  const fail = (id: number | null, err: unknown) => {
+    const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.Internal, `internal error: ${(err as Error).message}`);
+    if (!(err instanceof ProtocolError)) ctx.logger.error('api.failed', { error: String((err as Error).stack ?? err) });
+    if (id === null) send(ws, { type: 'error', error: { code: e.code, message: e.message } });
+    else ctx.commit.then(() => send(ws, { type: 'response', id, ok: false, error: { code: e.code, message: e.message } }));
+  };
+
+  return {
+    onMessage(data) {
+      let req;
+      try {
+        req = decode(RequestSchema, data as Buffer);
+      } catch (err) {
+        // answer the request it claims to be, if it has an id, so the caller is not left waiting
+        return fail(requestId(data), err);
+      }
+      try {
+        if (role !== 'admin' && !readMethods.has(req.method)) {
+          throw new ProtocolError(ErrorCode.Forbidden, `${req.method} needs an admin token; this token is read-only`);
+        }
+        const params = validateParams(req.method, req.params);
+        const handler = handlers[req.method] as (p: unknown, s: ClientSession) => { result: unknown; afterReply?: () => void };
+        const { result, afterReply } = handler(params, session);
+        ctx.commit.then(() => {
+          send(ws, { type: 'response', id: req.id, ok: true, result });
+          afterReply?.();
+        });
+      } catch (err) {
+        fail(req.id, err);
+      }
+    },
+    onClose() {
+      ctx.observers.remove(session.sink);
+    },
+  };
+}
+
+function validateParams(method: MethodName, params: unknown): unknown {
+  try {
+    return validate(Methods[method].params, params ?? {}, `parameters for ${method}`);
+  } catch (err) {
+    if (err instanceof ProtocolError) throw new ProtocolError(ErrorCode.InvalidArgument, err.message);
+    throw err;
+  }
+}
+
+function requestId(data: WebSocket.RawData): number | null {
+  try {
+    const v = JSON.parse(String(data)) as { id?: unknown };
+    return Number.isSafeInteger(v.id) && (v.id as number) >= 0 ? (v.id as number) : null;
+  } catch {
+    return null;
+  }
+}

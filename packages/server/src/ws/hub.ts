@@ -1,0 +1,115 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer } from 'ws';
+import { ErrorCode, HelloSchema, LIMITS, ProtocolError, READ_METHODS, decode, negotiateVersion, type WorkerInfo } from '@builder/protocol';
+import type { createHandlers } from '../api/methods.ts';
+import type { Context } from '../context.ts';
+import { roleOfToken } from '../store/tokens.ts';
+import { startClientSession } from './client-session.ts';
+import { send, sendError } from './send.ts';
+import { startWorkerSession, type WorkerSessionDeps } from './worker-session.ts';
+
+const HELLO_TIMEOUT_MS = 10_000;
+
+/**
+ * The WebSocket endpoint: every connection must open with a valid hello (version, token, role)
+ * before anything else is read; invalid messages get an error with a code and never reach the logic.
+ */
+export class Hub {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.maxMessageBytes, perMessageDeflate: false });
+  private readonly liveness: NodeJS.Timeout;
+
+  constructor(
+    private readonly deps: WorkerSessionDeps & { handlers: ReturnType<typeof createHandlers> },
+  ) {
+    this.wss.on('connection', (ws) => this.connection(ws));
+    // ping every client; one that did not answer the previous ping is dead
+    this.liveness = setInterval(() => {
+      for (const ws of this.wss.clients) {
+        const alive = ws as WebSocket & { alive?: boolean };
+        if (alive.alive === false) {
+          ws.terminate();
+          continue;
+        }
+        alive.alive = false;
+        ws.ping();
+      }
+    }, deps.ctx.heartbeatMs);
+    this.liveness.unref();
+  }
+
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  close(): void {
+    clearInterval(this.liveness);
+    for (const ws of this.wss.clients) ws.terminate();
+    this.wss.close();
+  }
+
+  get connections(): number {
+    return this.wss.clients.size;
+  }
+
+  private connection(ws: WebSocket): void {
+    const { ctx } = this.deps;
+    (ws as WebSocket & { alive?: boolean }).alive = true;
+    ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
+    ws.on('error', (err) => ctx.logger.warn('ws.error', { error: err.message, code: (err as { code?: string }).code }));
+    let session: { onMessage(d: WebSocket.RawData): void; onClose(): void } | undefined;
+    const helloTimer = setTimeout(() => {
+      sendError(ws, ErrorCode.HelloRequired, `no hello within ${HELLO_TIMEOUT_MS / 1000}s`);
+      ws.close(1008, 'hello required');
+    }, HELLO_TIMEOUT_MS);
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      session?.onClose();
+    });
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        sendError(ws, ErrorCode.BadMessage, 'binary frames are not part of the protocol: send JSON text');
+        return;
+      }
+      if (session) return session.onMessage(data);
+      clearTimeout(helloTimer);
+      try {
+        session = this.hello(ws, data);
+      } catch (err) {
+        const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.Internal, String(err));
+        ctx.logger.warn('ws.hello_refused', { code: e.code, message: e.message });
+        sendError(ws, e.code, e.message);
+        ws.close(1008, e.code);
+      }
+    });
+  }
+
+  private hello(ws: WebSocket, data: WebSocket.RawData) {
+    const { ctx, handlers } = this.deps;
+    const hello = decode(HelloSchema, data as Buffer);
+    const version = negotiateVersion(hello.versions);
+    if (version === undefined) {
+      throw new ProtocolError(ErrorCode.UnsupportedVersion, `protocol versions ${hello.versions.join(', ')} not supported: upgrade builder`);
+    }
+    const role = roleOfToken(ctx.db, hello.token);
+    if (!role) throw new ProtocolError(ErrorCode.Unauthorized, 'unknown token: create one with builder-server token create');
+    if (hello.role === 'worker') {
+      if (role !== 'worker' && role !== 'admin') {
+        throw new ProtocolError(ErrorCode.Forbidden, `a ${role} token cannot connect a worker: use a worker token`);
+      }
+      return startWorkerSession(this.deps, ws, hello as typeof hello & { worker: WorkerInfo }, version, role);
+    }
+    if (role === 'worker') {
+      throw new ProtocolError(ErrorCode.Forbidden, 'a worker token can only connect workers: use an admin or read token');
+    }
+    const s = startClientSession(ctx, handlers, ws, role, READ_METHODS);
+    send(ws, { type: 'welcome', version, serverVersion: ctx.version, role, heartbeatMs: ctx.heartbeatMs, leaseMs: ctx.leaseMs, reattach: [] });
+    return s;
+  }
+}

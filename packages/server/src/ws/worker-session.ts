@@ -1,0 +1,83 @@
+import type WebSocket from 'ws';
+import { ErrorCode, ProtocolError, WorkerToServerSchema, decode, type Hello, type ServerToWorker, type WorkerInfo } from '@builder/protocol';
+import type { Context } from '../context.ts';
+import type { Dispatcher } from '../dispatch/dispatcher.ts';
+import type { ConnectedWorker } from '../dispatch/registry.ts';
+import { attachWorker, detachWorker } from '../runs/attach.ts';
+import type { ConsoleIntake } from '../runs/console-intake.ts';
+import type { Lifecycle } from '../runs/lifecycle.ts';
+import { send, sendError } from './send.ts';
+
+export interface WorkerSessionDeps {
+  ctx: Context;
+  lifecycle: Lifecycle;
+  intake: ConsoleIntake;
+  dispatcher: Dispatcher;
+}
+
+/** One worker connection after its hello: attach, then route its messages into the run lifecycle. */
+export function startWorkerSession(deps: WorkerSessionDeps, ws: WebSocket, hello: Hello & { worker: WorkerInfo }, version: number, role: 'admin' | 'worker'): {
+  onMessage(data: WebSocket.RawData): void;
+  onClose(): void;
+} {
+  const { ctx, lifecycle, intake, dispatcher } = deps;
+  const info = hello.worker;
+  const now = ctx.clock.now();
+  const worker: ConnectedWorker = {
+    name: info.name, platform: info.platform, labels: info.labels, capacity: info.capacity, executor: info.executor,
+    connectedAt: now, lastSeenAt: now, runs: new Set(), refusing: false,
+    send: (m: ServerToWorker) => send(ws, m),
+    close: (code, reason) => ws.close(code, reason),
+  };
+  const reattach = attachWorker(ctx, lifecycle, worker, info.running);
+  ctx.commit.then(() =>
+    send(ws, {
+      type: 'welcome', version, serverVersion: ctx.version, role, heartbeatMs: ctx.heartbeatMs, leaseMs: ctx.leaseMs, reattach,
+    }),
+  );
+  dispatcher.dispatch();
+
+  const reply = (r: ServerToWorker | undefined) => {
+    if (r) ctx.commit.then(() => worker.send(r));
+  };
+
+  return {
+    onMessage(data) {
+      let msg;
+      try {
+        msg = decode(WorkerToServerSchema, data as Buffer);
+      } catch (err) {
+        const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.BadMessage, String(err));
+        ctx.logger.warn('ws.bad_message', { worker: worker.name, code: e.code, message: e.message });
+        sendError(ws, e.code, e.message);
+        return;
+      }
+      worker.lastSeenAt = ctx.clock.now();
+      try {
+        switch (msg.type) {
+          case 'heartbeat':
+            ctx.active.renew(worker.name, worker.lastSeenAt + ctx.leaseMs);
+            return;
+          case 'started':
+            return reply(lifecycle.started(worker, msg.runId, msg.attempt, msg.startedAt));
+          case 'output':
+            return reply(intake.output(worker, msg));
+          case 'finished':
+            return reply(lifecycle.finished(worker, msg));
+          case 'rejected':
+            return reply(lifecycle.rejected(worker, msg.runId, msg.attempt, msg.reason));
+          default: {
+            const never: never = msg;
+            throw new Error(`unhandled message ${JSON.stringify(never)}`);
+          }
+        }
+      } catch (err) {
+        ctx.logger.error('ws.handler_failed', { worker: worker.name, type: msg.type, error: String((err as Error).stack ?? err) });
+        sendError(ws, ErrorCode.Internal, `server failed to handle ${msg.type}: ${(err as Error).message}`);
+      }
+    },
+    onClose() {
+      detachWorker(ctx, worker);
+    },
+  };
+}
