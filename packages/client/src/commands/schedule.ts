@@ -1,0 +1,134 @@
+import { readFile } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
+import type { JobSpecInput, JobView, MethodParamsInput } from '@builder/protocol';
+import type { Context } from '../cli/context.ts';
+import { collectList, collectParam, intOption, parseDateTime, PERIODS, scheduleFrom, secondsOption, type Period } from '../cli/options.ts';
+import { CliError } from '../errors.ts';
+import { ExitCode } from '../exit.ts';
+import { formatInZone } from '../format.ts';
+import type { Runner } from '../program.ts';
+
+interface ScheduleOptions {
+  platform: string[];
+  script: string;
+  cron?: string;
+  period?: Period;
+  tz?: string;
+  timeout?: number;
+  killGrace?: number;
+  retries?: number;
+  retryBackoff?: number;
+  concurrency?: number;
+  missed?: 'skip' | 'once';
+  param?: Record<string, string>;
+}
+
+interface RescheduleOptions {
+  cron?: string;
+  period?: Period;
+  tz?: string;
+}
+
+const cronOption = (): Option => new Option('--cron <expr>', 'cron expression (5 or 6 fields) or preset such as @daily');
+const periodOption = (): Option =>
+  new Option('--period <period>', 'robur-style period (never: on demand only)').choices(PERIODS).conflicts('cron');
+
+export function registerScheduleCommands(program: Command, run: Runner): void {
+  program
+    .command('schedule')
+    .description('create or replace a job; without --cron/--period it runs only on demand')
+    .argument('<name>', 'job name')
+    .requiredOption('--platform <platform>', 'platform to run on; repeat or comma-separate for several', collectList)
+    .requiredOption('--script <file>', 'shell script the job runs')
+    .addOption(cronOption())
+    .addOption(periodOption())
+    .option('--tz <zone>', 'IANA time zone of the schedule (default UTC)')
+    .option('--timeout <secs>', 'kill the run after this long (default 3600)', secondsOption(1, 7 * 24 * 3600))
+    .option('--kill-grace <secs>', 'between SIGTERM and SIGKILL (default 10)', secondsOption(0, 3600))
+    .option('--retries <n>', 'retry a failed attempt this often (default 0)', intOption(0, 100))
+    .option('--retry-backoff <secs>', 'wait before a retry (default 10)', secondsOption(0, 24 * 3600))
+    .option('--concurrency <n>', 'runs of this job at once per platform (default 1)', intOption(1, 1000))
+    .addOption(new Option('--missed <policy>', 'runs missed while the server was down (default once)').choices(['skip', 'once']))
+    .option('--param <key=value>', 'job parameter (environment variable); repeatable', collectParam)
+    .action((name: string, opts: ScheduleOptions, cmd: Command) => run(cmd, (ctx) => schedule(ctx, name, opts)));
+
+  program
+    .command('unschedule')
+    .description('remove a job and cancel its queued runs')
+    .argument('<name>', 'job name')
+    .action((name: string, _opts: unknown, cmd: Command) => run(cmd, (ctx) => unschedule(ctx, name)));
+
+  program
+    .command('reschedule')
+    .description('move the next run of a job and/or change its schedule')
+    .argument('<name>', 'job name')
+    .argument('[next]', 'ISO 8601 date-time of the next run, e.g. 2025-01-31T02:00:00Z')
+    .addOption(cronOption())
+    .addOption(periodOption())
+    .option('--tz <zone>', 'IANA time zone of the schedule')
+    .action((name: string, next: string | undefined, opts: RescheduleOptions, cmd: Command) =>
+      run(cmd, (ctx) => reschedule(ctx, name, next, opts)),
+    );
+}
+
+async function readScript(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new CliError(ExitCode.Usage, `cannot read script ${file}: ${why}`);
+  }
+}
+
+function nextRunText(job: JobView): string {
+  return job.nextRunAt === null ? 'on demand' : formatInZone(job.nextRunAt, job.timezone);
+}
+
+async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Promise<number> {
+  const script = await readScript(opts.script);
+  if (script.length === 0) throw new CliError(ExitCode.Usage, `script ${opts.script} is empty`);
+  const spec: JobSpecInput = {
+    name,
+    platforms: opts.platform,
+    script,
+    schedule: scheduleFrom(opts) ?? null,
+    ...(opts.tz !== undefined && { timezone: opts.tz }),
+    ...(opts.missed !== undefined && { missed: opts.missed }),
+    ...(opts.timeout !== undefined && { timeoutSec: opts.timeout }),
+    ...(opts.killGrace !== undefined && { killGraceSec: opts.killGrace }),
+    ...(opts.retries !== undefined && { retries: opts.retries }),
+    ...(opts.retryBackoff !== undefined && { retryBackoffSec: opts.retryBackoff }),
+    ...(opts.concurrency !== undefined && { concurrency: opts.concurrency }),
+    ...(opts.param !== undefined && { params: opts.param }),
+  };
+  const result = await ctx.rpc('schedule', spec);
+  if (ctx.json) ctx.printJson(result);
+  else ctx.out(`scheduled ${result.job.name} (${result.created ? 'created' : 'updated'}), next run: ${nextRunText(result.job)}`);
+  return ExitCode.Ok;
+}
+
+async function unschedule(ctx: Context, name: string): Promise<number> {
+  const result = await ctx.rpc('unschedule', { name });
+  if (ctx.json) ctx.printJson(result);
+  else ctx.out(`unscheduled ${result.name}${result.cancelled > 0 ? `, cancelled ${result.cancelled} queued run(s)` : ''}`);
+  return ExitCode.Ok;
+}
+
+async function reschedule(ctx: Context, name: string, nextText: string | undefined, opts: RescheduleOptions): Promise<number> {
+  const params: MethodParamsInput<'reschedule'> = { name };
+  if (nextText !== undefined) {
+    const next = parseDateTime(nextText);
+    if (next === undefined) {
+      throw new CliError(ExitCode.Usage, `invalid date-time ${JSON.stringify(nextText)}: expected ISO 8601 such as 2025-01-31T02:00:00Z`);
+    }
+    params.next = next;
+  }
+  const scheduleExpr = scheduleFrom(opts);
+  if (scheduleExpr !== undefined) params.schedule = scheduleExpr;
+  if (opts.tz !== undefined) params.timezone = opts.tz;
+  const job = await ctx.rpc('reschedule', params);
+  if (ctx.json) ctx.printJson(job);
+  else ctx.out(`rescheduled ${job.name} (${job.schedule ?? 'on demand'}), next run: ${nextRunText(job)}`);
+  return ExitCode.Ok;
+}

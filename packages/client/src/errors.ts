@@ -1,0 +1,44 @@
+import type { ErrorCode } from '@builder/protocol';
+
+/** Every failure the client reports, with a message that says what to do. */
+export abstract class ClientError extends Error {}
+
+/** The server answered a request (or the hello) with an error. */
+export class ServerError extends ClientError {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ServerError';
+    this.code = code;
+  }
+}
+
+export type ConnectionErrorKind = 'unreachable' | 'closed' | 'timeout';
+
+/** The server could not be reached, or the connection ended before the answer came. */
+export class ConnectionError extends ClientError {
+  readonly kind: ConnectionErrorKind;
+  constructor(kind: ConnectionErrorKind, message: string) {
+    super(message);
+    this.name = 'ConnectionError';
+    this.kind = kind;
+  }
+}
+
+/** The server sent something that does not match the protocol: another version, or a bug. */
+export class BadServerMessageError extends ClientError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadServerMessageError';
+  }
+}
+
+/** A failure of the command line itself, with the exit code it maps to. */
+export class CliError extends ClientError {
+  readonly exitCode: number;
+  constructor(exitCode: number, message: string) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+  }
+}

@@ -1,0 +1,224 @@
+import {
+  ErrorCode,
+  encode,
+  type Hello,
+  PROTOCOL_VERSIONS,
+  type ServerToWorker,
+  type Welcome,
+  type WorkerInfo,
+  type WorkerToServer,
+} from '@builder/protocol';
+import WebSocket, { type RawData } from 'ws';
+import { ServerRefusedError } from './errors.ts';
+import type { Logger } from './log.ts';
+import type { Link } from './runner.ts';
+import { decodeServerMessage } from './wire.ts';
+
+/** Hello errors that retrying cannot fix: stop instead of hammering the server. */
+const FATAL_HELLO_ERRORS: ReadonlySet<string> = new Set([
+  ErrorCode.Unauthorized,
+  ErrorCode.Forbidden,
+  ErrorCode.UnsupportedVersion,
+]);
+/** Liveness: terminate when this many heartbeat intervals passed without a pong. */
+const MAX_MISSED_PONGS = 2;
+
+export interface ConnectionOptions {
+  /** ws(s)://HOST/ws */
+  readonly url: string;
+  readonly token: string;
+  readonly maxPayload: number;
+  readonly reconnectMinMs: number;
+  readonly reconnectMaxMs: number;
+  /** Upgrade plus hello → welcome must finish within this. */
+  readonly helloTimeoutMs: number;
+}
+
+export interface ConnectionHandler {
+  /** Who we are, computed at every (re)connect: `running` changes over time. */
+  workerInfo(): WorkerInfo;
+  onWelcome(welcome: Welcome): void;
+  onMessage(message: ServerToWorker): void;
+  onDisconnect(): void;
+  /** The server refused us for good; the connection will not retry. */
+  onRefused(err: ServerRefusedError): void;
+}
+
+export interface ConnectionDeps {
+  readonly options: ConnectionOptions;
+  readonly handler: ConnectionHandler;
+  readonly log: Logger;
+  readonly random?: () => number;
+}
+
+/**
+ * The worker's one connection to the server, kept up for as long as the worker
+ * runs: hello/welcome, heartbeats, ping liveness, reconnect with backoff + jitter.
+ */
+export class Connection implements Link {
+  readonly #o: ConnectionOptions;
+  readonly #handler: ConnectionHandler;
+  readonly #log: Logger;
+  readonly #random: () => number;
+  #ws: WebSocket | undefined;
+  #ready = false;
+  #stopped = false;
+  #failures = 0;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #helloTimer: NodeJS.Timeout | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #missedPongs = 0;
+
+  constructor(deps: ConnectionDeps) {
+    this.#o = deps.options;
+    this.#handler = deps.handler;
+    this.#log = deps.log;
+    this.#random = deps.random ?? Math.random;
+  }
+
+  /** Welcomed and open: messages sent now reach the server (unless the connection dies). */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  send(message: WorkerToServer): boolean {
+    const ws = this.#ws;
+    if (!this.#ready || !ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(encode(message));
+    return true;
+  }
+
+  /** Stop for good: close the socket politely, give up after a second. */
+  async close(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#reconnectTimer);
+    const ws = this.#ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => ws.terminate(), 1000);
+      ws.once('close', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(1000, 'worker stopping');
+    });
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    const ws = new WebSocket(this.#o.url, {
+      maxPayload: this.#o.maxPayload,
+      handshakeTimeout: this.#o.helloTimeoutMs,
+      // Console data is sent once and acknowledged; compression costs more CPU than loopback/LAN saves.
+      perMessageDeflate: false,
+    });
+    this.#ws = ws;
+    this.#missedPongs = 0;
+    ws.on('error', (err) => this.#log.warn('connection error', { url: this.#o.url, err }));
+    ws.on('open', () => {
+      this.#helloTimer = setTimeout(() => {
+        this.#log.warn('no welcome from the server in time; reconnecting', { timeoutMs: this.#o.helloTimeoutMs });
+        ws.terminate();
+      }, this.#o.helloTimeoutMs);
+      const hello: Hello = {
+        type: 'hello',
+        versions: [...PROTOCOL_VERSIONS],
+        role: 'worker',
+        token: this.#o.token,
+        worker: this.#handler.workerInfo(),
+      };
+      ws.send(encode(hello));
+    });
+    ws.on('message', (data, isBinary) => this.#receive(ws, data, isBinary));
+    ws.on('pong', () => {
+      this.#missedPongs = 0;
+    });
+    ws.on('close', (code, reason) => this.#closed(ws, code, reason.toString()));
+  }
+
+  #receive(ws: WebSocket, data: RawData, isBinary: boolean): void {
+    let message;
+    try {
+      message = decodeServerMessage(data, isBinary);
+    } catch (err) {
+      this.#log.warn('invalid message from the server; ignored', { err });
+      return;
+    }
+    if (message.type === 'error') {
+      const { code, message: text } = message.error;
+      if (this.#ready) {
+        this.#log.warn('server reported a protocol error', { code, error: text });
+        return;
+      }
+      if (FATAL_HELLO_ERRORS.has(code)) {
+        this.#stopped = true;
+        this.#handler.onRefused(new ServerRefusedError(code, text));
+      } else {
+        this.#log.warn('server refused the hello; will retry', { code, error: text });
+      }
+      ws.close();
+      return;
+    }
+    if (message.type === 'welcome') {
+      if (this.#ready) this.#log.warn('second welcome on one connection; ignored');
+      else this.#welcome(ws, message);
+      return;
+    }
+    if (!this.#ready) {
+      this.#log.warn('message before welcome; ignored', { type: message.type });
+      return;
+    }
+    this.#handler.onMessage(message);
+  }
+
+  #welcome(ws: WebSocket, welcome: Welcome): void {
+    clearTimeout(this.#helloTimer);
+    if (!(PROTOCOL_VERSIONS as readonly number[]).includes(welcome.version)) {
+      this.#stopped = true;
+      this.#handler.onRefused(
+        new ServerRefusedError(ErrorCode.UnsupportedVersion, `server chose protocol version ${welcome.version}`),
+      );
+      ws.close();
+      return;
+    }
+    this.#failures = 0;
+    this.#ready = true;
+    this.#log.info('connected', { url: this.#o.url, heartbeatMs: welcome.heartbeatMs, reattach: welcome.reattach.length });
+    this.#heartbeatTimer = setInterval(() => {
+      if (this.#missedPongs >= MAX_MISSED_PONGS) {
+        this.#log.warn('server stopped answering pings; reconnecting', { missed: this.#missedPongs });
+        ws.terminate();
+        return;
+      }
+      this.#missedPongs++;
+      ws.ping();
+      this.send({ type: 'heartbeat' });
+    }, welcome.heartbeatMs);
+    this.#handler.onWelcome(welcome);
+  }
+
+  #closed(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.#ws) return;
+    this.#ws = undefined;
+    clearTimeout(this.#helloTimer);
+    clearInterval(this.#heartbeatTimer);
+    const wasReady = this.#ready;
+    this.#ready = false;
+    if (wasReady) {
+      this.#log.warn('disconnected', { code, reason });
+      this.#handler.onDisconnect();
+    }
+    if (this.#stopped) return;
+    const ceiling = Math.min(this.#o.reconnectMaxMs, this.#o.reconnectMinMs * 2 ** this.#failures);
+    this.#failures++;
+    // "Equal jitter": never hammer, never synchronise with the other workers.
+    const delay = ceiling / 2 + (this.#random() * ceiling) / 2;
+    this.#log.info('reconnecting', { inMs: Math.round(delay), failures: this.#failures });
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+  }
+}

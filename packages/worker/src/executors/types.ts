@@ -1,0 +1,62 @@
+import type { Writable } from 'node:stream';
+import type { Assignment, RunResult } from '@builder/protocol';
+import type { Logger } from '../log.ts';
+
+/**
+ * What an executor gets for one run. The worker core owns all of it: console
+ * numbering, the unacknowledged window, timeouts and cancellation.
+ */
+export interface RunIO {
+  /**
+   * The job's console sinks. Their write callbacks are held while the
+   * unacknowledged window is full, so `child.stdout.pipe(io.stdout)` stops
+   * reading the pipe (and the job blocks) instead of buffering.
+   * Ending them is optional: the core ends whatever is left open after `run()`.
+   */
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  /** A line from the worker itself, shown in the console as stream `system`. */
+  note(text: string): void;
+  /**
+   * Aborted on timeout, cancel, a stale attempt or worker shutdown: stop the
+   * whole job (TERM, wait `killGraceMs`, KILL) and resolve `run()`. The core
+   * decides what the result then is; the executor reports what it saw.
+   */
+  readonly signal: AbortSignal;
+  readonly killGraceMs: number;
+  /** Call once, right after the job's process exists (dispatch latency is measured from here). */
+  started(): void;
+  /**
+   * Hook for artifacts: called with the job's output directory (as seen from
+   * the worker) after the job ended and before the sandbox is torn down.
+   */
+  collectOutput(outputDir: string): Promise<void>;
+  readonly log: Logger;
+}
+
+/**
+ * A way to run jobs: `host` (a temp dir), later `chroot` (overlay + namespaces +
+ * cgroups) and `jail` (FreeBSD). The worker core only ever talks to this.
+ */
+export interface Executor {
+  readonly name: string;
+  /** At worker start: remove what a crashed worker left behind (run dirs, mounts, jails). */
+  cleanup(): Promise<void>;
+  /**
+   * Run one attempt to its end. Resolves after the job's output was written to
+   * the sinks and the sandbox is gone. Setup failures resolve to
+   * `{kind:'error', message}` naming what failed (path, errno); `run()` should
+   * not reject, but if it does the core reports an `error` result.
+   */
+  run(job: Assignment, io: RunIO): Promise<RunResult>;
+}
+
+/** What every executor is built from. */
+export interface ExecutorDeps {
+  /** Absolute directory the executor may use for run dirs. */
+  readonly workDir: string;
+  readonly platform: string;
+  readonly log: Logger;
+  /** The worker's environment; executors pass only a safe subset to jobs. */
+  readonly env: NodeJS.ProcessEnv;
+}

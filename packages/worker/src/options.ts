@@ -1,0 +1,142 @@
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { LIMITS, NameSchema } from '@builder/protocol';
+import type { ConnectionOptions } from './connection.ts';
+import type { ConsoleOptions } from './console.ts';
+import { UsageError } from './errors.ts';
+import { type ExecutorName, EXECUTORS, isExecutorName } from './executors/index.ts';
+
+/** What a caller (the CLI, a test) may set; numbers may come as strings from argv. */
+export interface WorkerOptionsInput {
+  remote?: string | undefined;
+  token?: string | undefined;
+  platform?: string | undefined;
+  name?: string | undefined;
+  labels?: readonly string[] | undefined;
+  capacity?: number | string | undefined;
+  executor?: string | undefined;
+  workDir?: string | undefined;
+  reconnectMaxMs?: number | string | undefined;
+  reconnectMinMs?: number | undefined;
+  /** undefined: JSON unless stderr is a terminal. */
+  jsonLogs?: boolean | undefined;
+  windowBytes?: number | undefined;
+  flushBytes?: number | undefined;
+  flushMs?: number | undefined;
+  helloTimeoutMs?: number | undefined;
+  /** On a forced stop, how long to wait for the results to be acknowledged. */
+  shutdownAckTimeoutMs?: number | undefined;
+}
+
+/** Every option resolved and checked; the rest of the worker takes only this. */
+export interface WorkerOptions {
+  readonly remote: string;
+  readonly name: string;
+  readonly platform: string;
+  readonly labels: readonly string[];
+  readonly capacity: number;
+  readonly executor: ExecutorName;
+  readonly workDir: string;
+  readonly jsonLogs: boolean | undefined;
+  readonly connection: ConnectionOptions;
+  readonly console: ConsoleOptions;
+  readonly shutdownAckTimeoutMs: number;
+}
+
+export const DEFAULTS = {
+  capacity: 1,
+  executor: 'host',
+  reconnectMinMs: 100,
+  reconnectMaxMs: 10_000,
+  windowBytes: 8 * 1024 * 1024,
+  flushBytes: 64 * 1024,
+  flushMs: 5,
+  helloTimeoutMs: 10_000,
+  shutdownAckTimeoutMs: 5_000,
+} as const;
+
+export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
+  const remote = required(input.remote, '--remote (or BUILDER_REMOTE) is required, e.g. --remote http://server:8330');
+  const token = required(input.token, '--token (or BUILDER_TOKEN) is required: a token with the worker role');
+  const platform = name(required(input.platform, '--platform is required, e.g. --platform debian-12'), '--platform');
+  const workerName = name(input.name ?? defaultName(), '--name');
+  const labels = [...new Set((input.labels ?? []).map((l) => name(l, '--label')))];
+  if (labels.length > 64) throw new UsageError('at most 64 --label options');
+  const executor = input.executor ?? DEFAULTS.executor;
+  if (!isExecutorName(executor)) {
+    throw new UsageError(`unknown --executor "${executor}" (known: ${Object.keys(EXECUTORS).join(', ')})`);
+  }
+  const reconnectMaxMs = integer(input.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs, '--reconnect-max-ms', 1, 3_600_000);
+  return {
+    remote,
+    name: workerName,
+    platform,
+    labels,
+    capacity: integer(input.capacity ?? DEFAULTS.capacity, '--capacity', 1, LIMITS.maxRunningPerWorker),
+    executor,
+    workDir: resolve(input.workDir ?? join(tmpdir(), 'builder-worker', workerName)),
+    jsonLogs: input.jsonLogs,
+    connection: {
+      url: websocketUrl(remote),
+      token,
+      maxPayload: LIMITS.maxMessageBytes,
+      reconnectMinMs: Math.min(input.reconnectMinMs ?? DEFAULTS.reconnectMinMs, reconnectMaxMs),
+      reconnectMaxMs,
+      helloTimeoutMs: input.helloTimeoutMs ?? DEFAULTS.helloTimeoutMs,
+    },
+    console: {
+      windowBytes: input.windowBytes ?? DEFAULTS.windowBytes,
+      flushBytes: Math.min(input.flushBytes ?? DEFAULTS.flushBytes, LIMITS.maxChunkBytes),
+      flushMs: input.flushMs ?? DEFAULTS.flushMs,
+      maxChunkBytes: LIMITS.maxChunkBytes,
+    },
+    shutdownAckTimeoutMs: input.shutdownAckTimeoutMs ?? DEFAULTS.shutdownAckTimeoutMs,
+  };
+}
+
+/** http://host:8330 → ws://host:8330/ws (a path prefix, for a reverse proxy, is kept). */
+export function websocketUrl(remote: string): string {
+  let url: URL;
+  try {
+    url = new URL(remote);
+  } catch {
+    throw new UsageError(`--remote "${remote}" is not a URL; expected e.g. http://server:8330`);
+  }
+  const schemes: Record<string, string> = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' };
+  const scheme = schemes[url.protocol];
+  if (!scheme) throw new UsageError(`--remote must be an http:// or https:// URL (got "${remote}")`);
+  url.protocol = scheme;
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/ws`;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
+
+function required(value: string | undefined, message: string): string {
+  if (value === undefined || value === '') throw new UsageError(message);
+  return value;
+}
+
+function name(value: string, flag: string): string {
+  if (!NameSchema.safeParse(value).success) {
+    throw new UsageError(`${flag} "${value}" is not a valid name (letters, digits, ".", "_", "-"; at most ${LIMITS.maxNameLength})`);
+  }
+  return value;
+}
+
+function integer(value: number | string, flag: string, min: number, max: number): number {
+  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag} must be an integer from ${min} to ${max} (got "${value}")`);
+  }
+  return n;
+}
+
+function defaultName(): string {
+  return (
+    hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, LIMITS.maxNameLength) || 'worker'
+  );
+}

@@ -1,0 +1,228 @@
+import type { Assignment, Finished, HeldRun, Output, RunResult, WorkerToServer } from '@builder/protocol';
+import { type Chunk, ConsoleBuffer, type ConsoleOptions } from './console.ts';
+import { describeError } from './errors.ts';
+import type { Executor, RunIO } from './executors/types.ts';
+import type { Logger } from './log.ts';
+import { setLongTimeout } from './timers.ts';
+
+/** Where a run's messages go; `ready` is false while there is no welcomed connection. */
+export interface Link {
+  readonly ready: boolean;
+  send(message: WorkerToServer): boolean;
+}
+
+export const RunPhase = {
+  /** The executor is running the job (or tearing it down). */
+  Running: 'running',
+  /** The result is known and held until `finished-ack`. */
+  Finished: 'finished',
+  /** Acknowledged or discarded: the worker forgets it. */
+  Done: 'done',
+} as const;
+export type RunPhase = (typeof RunPhase)[keyof typeof RunPhase];
+
+type Stop = { kind: 'timeout' } | { kind: 'cancelled'; reason: string };
+
+export interface RunDeps {
+  readonly job: Assignment;
+  readonly executor: Executor;
+  readonly link: Link;
+  readonly console: ConsoleOptions;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** The executor is done with the job: its capacity slot is free. */
+  readonly onSettled: (run: Run) => void;
+  /** The run reached `done`. */
+  readonly onDone: (run: Run) => void;
+}
+
+const MAX_ERROR_MESSAGE = 4096;
+
+/** One attempt of one run on this worker, from assign to finished-ack. */
+export class Run {
+  readonly key: string;
+  readonly job: Assignment;
+  readonly log: Logger;
+  readonly #deps: RunDeps;
+  readonly #console: ConsoleBuffer;
+  readonly #abort = new AbortController();
+  #phase: RunPhase = RunPhase.Running;
+  #stop: Stop | undefined;
+  #discarded = false;
+  #finished: Finished | undefined;
+  #settled: Promise<void> = Promise.resolve();
+
+  constructor(deps: RunDeps) {
+    this.#deps = deps;
+    this.job = deps.job;
+    this.key = runKey(deps.job.runId, deps.job.attempt);
+    this.log = deps.log.child({ runId: deps.job.runId, job: deps.job.job, attempt: deps.job.attempt });
+    this.#console = new ConsoleBuffer({
+      options: deps.console,
+      now: deps.now,
+      onChunk: (chunk) => this.#sendChunk(chunk),
+      onSinkError: (err) => this.log.warn('console sink error', { err }),
+    });
+  }
+
+  get phase(): RunPhase {
+    return this.#phase;
+  }
+  /** Occupies a capacity slot (also while a discarded job is being killed). */
+  get executing(): boolean {
+    return this.#phase === RunPhase.Running;
+  }
+  /** Resolves once the executor returned and the result is held (or the run was discarded). */
+  get settled(): Promise<void> {
+    return this.#settled;
+  }
+  get bufferedBytes(): number {
+    return this.#console.bufferedBytes;
+  }
+  get maxBufferedBytes(): number {
+    return this.#console.maxBufferedBytes;
+  }
+
+  /** What hello reports; undefined once the run is of no interest to the server. */
+  held(): HeldRun | undefined {
+    if (this.#discarded || this.#phase === RunPhase.Done) return undefined;
+    const { runId, attempt } = this.job;
+    return { runId, attempt, lastSeq: this.#console.lastSeq, finished: this.#phase === RunPhase.Finished };
+  }
+
+  start(): void {
+    const job = this.job;
+    const io: RunIO = {
+      stdout: this.#console.stdout,
+      stderr: this.#console.stderr,
+      note: (text) => this.#console.note(text),
+      signal: this.#abort.signal,
+      killGraceMs: job.killGraceSec * 1000,
+      started: () => {
+        this.#deps.link.send({ type: 'started', runId: job.runId, attempt: job.attempt, startedAt: this.#deps.now() });
+        this.log.info('job started');
+      },
+      // Artifacts (a later issue) will stream this directory to the server.
+      collectOutput: async () => undefined,
+      log: this.log,
+    };
+    const cancelTimeout = setLongTimeout(() => {
+      this.#halt({ kind: 'timeout' }, `[builder] timeout after ${job.timeoutSec}s: killing the job`);
+    }, job.timeoutSec * 1000);
+    this.#settled = this.#execute(io).finally(cancelTimeout);
+  }
+
+  async #execute(io: RunIO): Promise<void> {
+    let result: RunResult;
+    try {
+      result = await this.#deps.executor.run(this.job, io);
+    } catch (err) {
+      result = { kind: 'error', message: `executor ${this.#deps.executor.name} failed: ${describeError(err)}` };
+    }
+    if (!this.#discarded) {
+      if (this.#stop) result = this.#stop;
+      await this.#console.close();
+    }
+    if (this.#discarded) {
+      this.#console.discard();
+      this.#phase = RunPhase.Done;
+      this.#deps.onSettled(this);
+      this.#deps.onDone(this);
+      return;
+    }
+    if (result.kind === 'error' && result.message.length > MAX_ERROR_MESSAGE) {
+      result = { kind: 'error', message: `${result.message.slice(0, MAX_ERROR_MESSAGE - 1)}…` };
+    }
+    const { runId, attempt } = this.job;
+    this.#finished = {
+      type: 'finished',
+      runId,
+      attempt,
+      lastSeq: this.#console.lastSeq,
+      result,
+      finishedAt: this.#deps.now(),
+    };
+    this.#phase = RunPhase.Finished;
+    this.log.info('job finished', { result, lastSeq: this.#finished.lastSeq });
+    this.#deps.onSettled(this);
+    this.#deps.link.send(this.#finished);
+  }
+
+  cancel(reason: string): void {
+    this.#halt({ kind: 'cancelled', reason }, `[builder] cancelled (${reason}): killing the job`);
+  }
+
+  #halt(stop: Stop, note: string): void {
+    if (this.#phase !== RunPhase.Running || this.#stop || this.#discarded) return;
+    this.#stop = stop;
+    this.log.info('stopping job', { stop: stop.kind });
+    this.#console.note(note);
+    this.#abort.abort(stop);
+  }
+
+  /** The server says the attempt is stale or already recorded: kill it and send nothing more. */
+  discard(): void {
+    if (this.#discarded || this.#phase === RunPhase.Done) return;
+    this.#discarded = true;
+    this.log.info('discarding run', { phase: this.#phase });
+    this.#console.discard();
+    if (this.#phase === RunPhase.Running) {
+      this.#abort.abort({ kind: 'discarded' });
+      return;
+    }
+    this.#phase = RunPhase.Done;
+    this.#deps.onDone(this);
+  }
+
+  ack(seq: number): void {
+    this.#console.ack(seq);
+  }
+
+  /** Re-attached after a reconnect: the server has everything up to ackedSeq. */
+  resume(ackedSeq: number): void {
+    if (ackedSeq < this.#console.ackedSeq) {
+      this.log.warn('server acknowledged less than before; resending what is still held', {
+        ackedSeq,
+        previouslyAcked: this.#console.ackedSeq,
+      });
+    }
+    this.#console.ack(ackedSeq);
+    this.resend(ackedSeq + 1);
+  }
+
+  /** Send held output from `fromSeq`, then the result if there is one. */
+  resend(fromSeq: number): void {
+    if (this.#discarded) return;
+    if (fromSeq <= this.#console.ackedSeq) {
+      this.log.warn('server asked for output that it had acknowledged and the worker dropped', {
+        fromSeq,
+        ackedSeq: this.#console.ackedSeq,
+      });
+    }
+    for (const chunk of this.#console.held(fromSeq)) if (!this.#deps.link.send(this.#output(chunk))) return;
+    if (this.#finished) this.#deps.link.send(this.#finished);
+  }
+
+  finishedAck(): void {
+    if (this.#phase !== RunPhase.Finished) {
+      this.log.warn('finished-ack for a run without a result; ignored', { phase: this.#phase });
+      return;
+    }
+    this.#phase = RunPhase.Done;
+    this.#deps.onDone(this);
+  }
+
+  #sendChunk(chunk: Chunk): void {
+    if (this.#deps.link.ready) this.#deps.link.send(this.#output(chunk));
+  }
+
+  #output(chunk: Chunk): Output {
+    const { runId, attempt } = this.job;
+    const { seq, ts, stream, data } = chunk;
+    return { type: 'output', runId, attempt, seq, ts, stream, data };
+  }
+}
+
+export function runKey(runId: string, attempt: number): string {
+  return `${runId}/${attempt}`;
+}

@@ -1,0 +1,262 @@
+import type { Assignment, ServerToWorker, Welcome, WorkerInfo } from '@builder/protocol';
+import { Connection } from './connection.ts';
+import { ExitCode, type ServerRefusedError } from './errors.ts';
+import type { Executor } from './executors/types.ts';
+import type { Logger } from './log.ts';
+import type { WorkerOptions } from './options.ts';
+import { Run, RunPhase, runKey } from './runner.ts';
+import { preciseNow } from './timers.ts';
+
+export const WorkerState = {
+  Created: 'created',
+  Running: 'running',
+  /** No new runs; exits once every held run is acknowledged. */
+  Draining: 'draining',
+  /** Cancelling everything and reporting what it can. */
+  Stopping: 'stopping',
+  Stopped: 'stopped',
+} as const;
+export type WorkerState = (typeof WorkerState)[keyof typeof WorkerState];
+
+export interface WorkerDeps {
+  readonly options: WorkerOptions;
+  readonly executor: Executor;
+  readonly log: Logger;
+  /** Epoch milliseconds, sub-millisecond precision. */
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+export interface RunSnapshot {
+  readonly runId: string;
+  readonly attempt: number;
+  readonly phase: RunPhase;
+  readonly bufferedBytes: number;
+  readonly maxBufferedBytes: number;
+}
+
+/** Extra time, beyond the longest kill grace, a forced stop waits for jobs to die. */
+const STOP_SLACK_MS = 3000;
+
+/**
+ * The worker: the registry of runs and what every server message does to it.
+ * It knows nothing of sockets (Connection) or processes (Executor).
+ */
+export class Worker {
+  readonly #o: WorkerOptions;
+  readonly #executor: Executor;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #connection: Connection;
+  readonly #runs = new Map<string, Run>();
+  #executing = 0;
+  #state: WorkerState = WorkerState.Created;
+  #exitCode: ExitCode | undefined;
+  #resolveExit!: (code: ExitCode) => void;
+  readonly exited: Promise<ExitCode> = new Promise((resolve) => (this.#resolveExit = resolve));
+  /** Called whenever a run is forgotten (drain and stop wait on it). */
+  #onRunDone: (() => void) | undefined;
+
+  constructor(deps: WorkerDeps) {
+    this.#o = deps.options;
+    this.#executor = deps.executor;
+    this.#log = deps.log;
+    this.#now = deps.now ?? preciseNow;
+    this.#connection = new Connection({
+      options: deps.options.connection,
+      log: deps.log,
+      ...(deps.random ? { random: deps.random } : {}),
+      handler: {
+        workerInfo: () => this.#info(),
+        onWelcome: (w) => this.#welcome(w),
+        onMessage: (m) => this.#message(m),
+        onDisconnect: () => undefined,
+        onRefused: (err) => this.#refused(err),
+      },
+    });
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  /** Remove leftovers of a crashed worker, then connect. */
+  async start(): Promise<void> {
+    if (this.#state !== WorkerState.Created) return;
+    try {
+      await this.#executor.cleanup();
+    } catch (err) {
+      // Not fatal: each run will report the same problem as its own setup error.
+      this.#log.error('executor cleanup failed', { executor: this.#executor.name, workDir: this.#o.workDir, err });
+    }
+    if (this.#state !== WorkerState.Created) return;
+    this.#state = WorkerState.Running;
+    this.#log.info('worker starting', {
+      name: this.#o.name,
+      platform: this.#o.platform,
+      capacity: this.#o.capacity,
+      executor: this.#executor.name,
+      server: this.#o.connection.url,
+    });
+    this.#connection.start();
+  }
+
+  /** Take no new runs; exit 0 once every run finished and its result was acknowledged. */
+  drain(): void {
+    if (this.#state !== WorkerState.Running && this.#state !== WorkerState.Created) return;
+    this.#state = WorkerState.Draining;
+    this.#log.info('draining: finishing running jobs, rejecting new ones', { runs: this.#runs.size });
+    this.#onRunDone = () => {
+      if (this.#runs.size === 0) void this.#finish(ExitCode.Ok);
+    };
+    this.#onRunDone();
+  }
+
+  /** Cancel every job, report the results if the server is reachable, then stop. */
+  async stop(reason = 'worker shutting down', code: ExitCode = ExitCode.Failure): Promise<ExitCode> {
+    if (this.#state === WorkerState.Stopping || this.#state === WorkerState.Stopped) return this.exited;
+    this.#state = WorkerState.Stopping;
+    this.#log.warn('stopping: cancelling running jobs', { runs: this.#runs.size, reason });
+    const runs = [...this.#runs.values()];
+    for (const run of runs) run.cancel(reason);
+    const grace = Math.max(0, ...runs.map((r) => r.job.killGraceSec * 1000));
+    await within(Promise.all(runs.map((r) => r.settled)), grace + STOP_SLACK_MS);
+    if (this.#connection.ready && this.#runs.size > 0) {
+      await within(
+        new Promise<void>((resolve) => {
+          this.#onRunDone = () => this.#runs.size === 0 && resolve();
+          this.#onRunDone();
+        }),
+        this.#o.shutdownAckTimeoutMs,
+      );
+    }
+    await this.#finish(code);
+    return code;
+  }
+
+  /** For tests and diagnostics. */
+  snapshot(): RunSnapshot[] {
+    return [...this.#runs.values()].map((r) => ({
+      runId: r.job.runId,
+      attempt: r.job.attempt,
+      phase: r.phase,
+      bufferedBytes: r.bufferedBytes,
+      maxBufferedBytes: r.maxBufferedBytes,
+    }));
+  }
+
+  async #finish(code: ExitCode): Promise<void> {
+    if (this.#exitCode !== undefined) return;
+    this.#exitCode = code;
+    this.#state = WorkerState.Stopped;
+    this.#onRunDone = undefined;
+    await this.#connection.close();
+    for (const run of this.#runs.values()) run.discard();
+    this.#log.info('worker stopped', { exitCode: code });
+    this.#resolveExit(code);
+  }
+
+  #info(): WorkerInfo {
+    const running = [];
+    for (const run of this.#runs.values()) {
+      const held = run.held();
+      if (held) running.push(held);
+    }
+    const { name, platform, labels, capacity } = this.#o;
+    return { name, platform, labels: [...labels], capacity, executor: this.#executor.name, running };
+  }
+
+  #welcome(welcome: Welcome): void {
+    const told = new Map(welcome.reattach.map((r) => [runKey(r.runId, r.attempt), r]));
+    for (const run of [...this.#runs.values()]) {
+      if (!run.held()) continue;
+      const reattach = told.get(run.key);
+      // A run the server does not mention is one it does not expect from us: stale.
+      const action = reattach?.action ?? 'kill';
+      run.log.info('re-attach', { action, ackedSeq: reattach?.ackedSeq });
+      if (reattach && action === 'continue') run.resume(reattach.ackedSeq);
+      else run.discard();
+    }
+  }
+
+  #message(message: ServerToWorker): void {
+    if (message.type === 'assign') return this.#assign(message.run);
+    const run = this.#runs.get(runKey(message.runId, message.attempt));
+    if (!run) {
+      this.#log.debug('message for a run this worker does not hold; ignored', {
+        type: message.type,
+        runId: message.runId,
+        attempt: message.attempt,
+      });
+      return;
+    }
+    switch (message.type) {
+      case 'ack':
+        return run.ack(message.seq);
+      case 'finished-ack':
+        return run.finishedAck();
+      case 'cancel':
+        return run.cancel(message.reason);
+      case 'resend':
+        return run.resend(message.fromSeq);
+      default: {
+        const never: never = message;
+        throw new Error(`unhandled message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  #assign(job: Assignment): void {
+    const key = runKey(job.runId, job.attempt);
+    if (this.#runs.has(key)) {
+      this.#log.warn('duplicate assign ignored', { runId: job.runId, attempt: job.attempt });
+      return;
+    }
+    if (this.#state !== WorkerState.Running || this.#executing >= this.#o.capacity) {
+      const reason =
+        this.#state !== WorkerState.Running ? `worker is ${this.#state}` : `worker is at capacity (${this.#o.capacity})`;
+      this.#connection.send({ type: 'rejected', runId: job.runId, attempt: job.attempt, reason });
+      this.#log.info('assignment rejected', { runId: job.runId, job: job.job, attempt: job.attempt, reason });
+      return;
+    }
+    const run = new Run({
+      job,
+      executor: this.#executor,
+      link: this.#connection,
+      console: this.#o.console,
+      log: this.#log,
+      now: this.#now,
+      onSettled: () => {
+        this.#executing--;
+      },
+      onDone: (r) => {
+        this.#runs.delete(r.key);
+        this.#onRunDone?.();
+      },
+    });
+    this.#runs.set(key, run);
+    this.#executing++;
+    run.start();
+  }
+
+  #refused(err: ServerRefusedError): void {
+    this.#log.error(`${err.message}; check --token and the server version. Not retrying.`, { code: err.code });
+    void this.stop('the server refused this worker', ExitCode.Refused);
+  }
+}
+
+function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
+}
