@@ -1,0 +1,115 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, UsageError } from './errors.ts';
+import { createExecutor, EXECUTORS } from './executors/index.ts';
+import { createLogger } from './log.ts';
+import { compileOptions, DEFAULTS, type WorkerOptionsInput } from './options.ts';
+import { handleSignals } from './signals.ts';
+import { Worker } from './worker.ts';
+
+const HELP_AFTER = `
+Environment:
+  BUILDER_REMOTE, BUILDER_TOKEN   defaults for --remote and --token
+
+Signals:
+  SIGTERM/SIGINT once    drain: reject new runs, finish running ones, exit 0
+  SIGTERM/SIGINT twice   cancel running jobs, report them, exit
+
+Exit codes:
+  0  stopped after a drain
+  1  stopped by a second signal, or an unexpected failure
+  2  bad command line
+  4  the server refused the worker (bad token, forbidden, protocol version)`;
+
+/** Thrown instead of exiting when commander printed --help or --version. */
+class HelpShown extends Error {}
+
+export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): WorkerOptionsInput {
+  const program = new Command('builder-worker')
+    .description('Run builder jobs for a builder-server.')
+    .addOption(new Option('--remote <url>', 'server URL, e.g. http://server:8330 (env BUILDER_REMOTE)'))
+    .addOption(new Option('--token <token>', 'worker token (env BUILDER_TOKEN)'))
+    .addOption(new Option('--platform <name>', 'platform this worker builds for, e.g. debian-12'))
+    .addOption(new Option('--name <name>', 'worker name (default: the hostname)'))
+    .addOption(new Option('--capacity <n>', `jobs run at once (default ${DEFAULTS.capacity})`))
+    .addOption(
+      new Option('--executor <name>', `how jobs run (default ${DEFAULTS.executor})`).choices(Object.keys(EXECUTORS)),
+    )
+    .addOption(
+      new Option('--label <label>', 'a label for job matching (repeatable)').argParser(
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      ),
+    )
+    .addOption(new Option('--work-dir <dir>', 'where run directories go (default: $TMPDIR/builder-worker/NAME)'))
+    .addOption(new Option('--reconnect-max-ms <ms>', `longest wait between reconnects (default ${DEFAULTS.reconnectMaxMs})`))
+    .addOption(new Option('--json-logs', 'JSON log lines even on a terminal'))
+    .addHelpText('after', HELP_AFTER)
+    .helpOption('-h, --help', 'show this help')
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) throw new HelpShown();
+      throw new UsageError(err.message.replace(/^error: /, '').split('\n')[0] ?? err.message);
+    }
+    throw err;
+  }
+  const o = program.opts<Record<string, string | string[] | boolean | undefined>>();
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  return {
+    remote: str(o.remote) ?? env.BUILDER_REMOTE,
+    token: str(o.token) ?? env.BUILDER_TOKEN,
+    platform: str(o.platform),
+    name: str(o.name),
+    capacity: str(o.capacity),
+    executor: str(o.executor),
+    labels: Array.isArray(o.label) ? o.label : [],
+    workDir: str(o.workDir),
+    reconnectMaxMs: str(o.reconnectMaxMs),
+    jsonLogs: o.jsonLogs === true ? true : undefined,
+  };
+}
+
+export interface Outcome {
+  readonly exitCode: number;
+  /** Set when a second signal stopped the worker: re-raise it so the parent sees it. */
+  readonly reraise?: NodeJS.Signals | undefined;
+}
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<Outcome> {
+  let input: WorkerOptionsInput;
+  let options;
+  try {
+    input = parseCommandLine(argv, env);
+    options = compileOptions(input);
+  } catch (err) {
+    if (err instanceof HelpShown) return { exitCode: ExitCode.Ok };
+    if (err instanceof UsageError) {
+      process.stderr.write(`builder-worker: ${err.message} (see --help)\n`);
+      return { exitCode: err.exitCode };
+    }
+    throw err;
+  }
+  const log = createLogger({
+    json: options.jsonLogs ?? !process.stderr.isTTY,
+    write: (line) => process.stderr.write(line),
+  }).child({ worker: options.name });
+  const executor = createExecutor(options.executor, {
+    workDir: options.workDir,
+    platform: options.platform,
+    log: log.child({ executor: options.executor }),
+    env,
+  });
+  const worker = new Worker({ options, executor, log });
+  const signals = handleSignals({
+    log,
+    drain: () => worker.drain(),
+    force: () => void worker.stop('worker stopped by a signal'),
+  });
+  await worker.start();
+  const exitCode = await worker.exited;
+  signals.dispose();
+  return { exitCode, reraise: signals.forcedBy };
+}

@@ -1,0 +1,187 @@
+/**
+ * Integration-test harness: real builder-server / builder-worker / builder-client processes on
+ * ephemeral ports with temp data dirs. Everything a test starts is killed by `stop()`.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+export const BIN = {
+  server: join(root, 'packages/server/bin/builder-server.js'),
+  worker: join(root, 'packages/worker/bin/builder-worker.js'),
+  client: join(root, 'packages/client/bin/builder-client.js'),
+};
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Proc {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+function track(child: ChildProcess): Proc {
+  let out = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((ok) => child.on('exit', (code, sig) => ok(code ?? (sig ? 128 : null))));
+  return { child, output: () => out, exited };
+}
+
+export class Cluster {
+  readonly dir: string;
+  readonly tokens: { admin: string; read: string; worker: string };
+  url = '';
+  port = 0;
+  server: Proc | undefined;
+  readonly workers = new Map<string, Proc>();
+  private readonly procs = new Set<Proc>();
+
+  constructor(private readonly serverArgs: string[] = []) {
+    this.dir = mkdtempSync(join(tmpdir(), 'builder-it-'));
+    const token = (role: string) =>
+      execFileSync(process.execPath, [BIN.server, 'token', 'create', '--data-dir', this.dataDir, '--role', role]).toString().trim();
+    this.tokens = { admin: token('admin'), read: token('read'), worker: token('worker') };
+  }
+
+  get dataDir(): string {
+    return join(this.dir, 'data');
+  }
+
+  static async start(serverArgs: string[] = []): Promise<Cluster> {
+    const c = new Cluster(serverArgs);
+    await c.startServer();
+    return c;
+  }
+
+  /** Start (or restart) the server; reuses the previous port so workers can reconnect. */
+  async startServer(): Promise<void> {
+    const listen = `127.0.0.1:${this.port}`;
+    const child = spawn(process.execPath, [BIN.server, '--data-dir', this.dataDir, '--listen', listen, '--json-logs', ...this.serverArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const proc = track(child);
+    this.procs.add(proc);
+    this.server = proc;
+    this.url = await new Promise<string>((ok, fail) => {
+      const onData = () => {
+        const m = /listening on (http:\/\/\S+)/.exec(proc.output());
+        if (m?.[1]) ok(m[1]);
+      };
+      child.stdout!.on('data', onData);
+      void proc.exited.then((code) => fail(new Error(`builder-server exited (${code}):\n${proc.output()}`)));
+    });
+    this.port = Number(new URL(this.url).port);
+  }
+
+  killServer(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    const s = this.server!;
+    s.child.kill(signal);
+    return s.exited;
+  }
+
+  startWorker(name: string, opts: { platform?: string; capacity?: number; args?: string[] } = {}): Proc {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN.worker, '--remote', this.url, '--token', this.tokens.worker, '--name', name,
+        '--platform', opts.platform ?? 'debian-12', '--capacity', String(opts.capacity ?? 1), '--executor', 'host',
+        '--work-dir', join(this.dir, `work-${name}`), '--reconnect-max-ms', '500', ...(opts.args ?? []),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const proc = track(child);
+    this.procs.add(proc);
+    this.workers.set(name, proc);
+    return proc;
+  }
+
+  /** Wait until the server lists these workers as connected. */
+  async waitForWorkers(...names: string[]): Promise<void> {
+    await waitFor(async () => {
+      const r = await this.client(['workers', '--json']);
+      if (r.code !== 0) return false;
+      const list = JSON.parse(r.stdout) as { name: string; connected: boolean }[];
+      return names.every((n) => list.some((w) => w.name === n && w.connected));
+    }, `workers ${names.join(', ')} to connect`);
+  }
+
+  client(args: string[], opts: { token?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+    const child = spawn(process.execPath, [BIN.client, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BUILDER_REMOTE: this.url, BUILDER_TOKEN: opts.token ?? this.tokens.admin, ...opts.env },
+    });
+    const proc = track(child);
+    this.procs.add(proc);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    return proc.exited.then((code) => {
+      clearTimeout(timer);
+      this.procs.delete(proc);
+      return { code, stdout, stderr };
+    });
+  }
+
+  /** Start a client that keeps running (observe, watch); the caller awaits `exited`. */
+  clientProc(args: string[]): Proc & { stdout(): string } {
+    const child = spawn(process.execPath, [BIN.client, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BUILDER_REMOTE: this.url, BUILDER_TOKEN: this.tokens.admin },
+    });
+    let stdout = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    const proc = track(child);
+    this.procs.add(proc);
+    return { ...proc, stdout: () => stdout };
+  }
+
+  script(name: string, text: string): string {
+    const path = join(this.dir, name);
+    writeFileSync(path, text);
+    return path;
+  }
+
+  async schedule(name: string, script: string, extra: string[] = []): Promise<void> {
+    const r = await this.client(['schedule', name, '--platform', 'debian-12', '--script', this.script(`${name}.sh`, script), ...extra]);
+    if (r.code !== 0) throw new Error(`schedule failed: ${r.stderr}`);
+  }
+
+  async run(ref: string): Promise<{ state: string; attempt: number; result: { kind: string } | null; worker: string | null; id: string }> {
+    const r = await this.client(['info', ref, '--json']);
+    if (r.code !== 0) throw new Error(`info ${ref} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all([...this.procs].map((p) => p.exited));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
