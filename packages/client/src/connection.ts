@@ -14,7 +14,7 @@ import {
   type RunView,
   type Welcome,
 } from '@builder/protocol';
-import { BadServerMessageError, ConnectionError, ServerError } from './errors.ts';
+import { BadServerMessageError, ConnectionError, describeSocketError, ServerError } from './errors.ts';
 import { parseServerMessage, type ServerMessage } from './messages.ts';
 import { webSocketUrl } from './remote.ts';
 
@@ -70,7 +70,12 @@ export class Connection {
 
   /** Connect, say hello and wait for the welcome. Rejects with ConnectionError or ServerError. */
   static open(options: ConnectOptions): Promise<Connection> {
-    const url = webSocketUrl(options.remote);
+    let url: string;
+    try {
+      url = webSocketUrl(options.remote);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     const timeoutMs = options.handshakeTimeoutMs ?? 10_000;
     const ws = new WebSocket(url, { maxPayload: LIMITS.maxMessageBytes, handshakeTimeout: timeoutMs });
     const conn = new Connection(ws, options.remote);
@@ -289,13 +294,4 @@ export class Connection {
     this.#closeListeners.clear();
     if (!this.#closedByUs) for (const listener of listeners) listener(this.#closeError);
   }
-}
-
-function describeSocketError(error: Error): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ECONNREFUSED') return 'connection refused (is builder-server running there?)';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
-  if (code === 'ECONNRESET') return 'connection reset';
-  if (code === 'ETIMEDOUT') return 'timed out';
-  return error.message;
 }

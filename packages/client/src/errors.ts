@@ -42,3 +42,13 @@ export class CliError extends ClientError {
     this.exitCode = exitCode;
   }
 }
+
+/** A socket error in words a user can act on. */
+export function describeSocketError(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED') return 'connection refused (is builder-server running there?)';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
+  if (code === 'ECONNRESET') return 'connection reset';
+  if (code === 'ETIMEDOUT') return 'timed out';
+  return error.message;
+}

@@ -11,6 +11,7 @@ describe('format', () => {
   it('formats durations compactly', () => {
     expect(formatDuration(340)).toBe('340ms');
     expect(formatDuration(1234)).toBe('1.2s');
+    expect(formatDuration(10_000)).toBe('10s');
     expect(formatDuration(184_000)).toBe('3m04s');
     expect(formatDuration(2 * 3600_000 + 5 * 60_000)).toBe('2h05m');
     expect(formatDuration(27 * 3600_000)).toBe('1d03h');

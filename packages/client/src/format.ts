@@ -4,7 +4,7 @@ import { formatResult, isTerminal, type RunView } from '@builder/protocol';
 export function formatDuration(ms: number): string {
   if (ms < 0) ms = 0;
   if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
+  if (ms < 60_000) return ms % 1000 === 0 ? `${ms / 1000}s` : `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
   const s = Math.floor(ms / 1000);
   if (s < 3600) return `${Math.floor(s / 60)}m${pad2(s % 60)}s`;
   if (s < 86_400) return `${Math.floor(s / 3600)}h${pad2(Math.floor(s / 60) % 60)}m`;

@@ -70,7 +70,7 @@ export class FakeServer {
 
   get port(): number {
     const address = this.#wss.address();
-    if (typeof address === 'string') throw new Error('unexpected address');
+    if (address === null || typeof address === 'string') throw new Error('the fake server is not listening on TCP');
     return address.port;
   }
 
