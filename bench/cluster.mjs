@@ -1,0 +1,110 @@
+// Shared by the benchmarks: a real server process, real worker processes and a raw RPC connection.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import WebSocket from '../packages/client/node_modules/ws/index.js';
+
+const root = resolve(import.meta.dirname, '..');
+const bin = (n) => join(root, 'packages', n, 'bin', `builder-${n}.js`);
+
+export async function startCluster({ workers = 1, capacity = 1, platform = 'bench' } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'builder-bench-'));
+  const data = join(dir, 'data');
+  const token = (role) => execFileSync(process.execPath, [bin('server'), 'token', 'create', '--data-dir', data, '--role', role]).toString().trim();
+  const admin = token('admin');
+  const wtoken = token('worker');
+  const procs = [];
+  const server = spawn(process.execPath, [bin('server'), '--data-dir', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  procs.push(server);
+  const url = await new Promise((ok, fail) => {
+    let out = '';
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (\S+)/.exec(out);
+      if (m) ok(m[1]);
+    });
+    server.on('exit', (c) => fail(new Error(`server exited ${c}`)));
+  });
+  for (let i = 0; i < workers; i++) {
+    procs.push(spawn(process.execPath, [bin('worker'), '--remote', url, '--token', wtoken, '--platform', platform, '--name', `bw${i}`,
+      '--capacity', String(capacity), '--executor', 'host', '--work-dir', join(dir, `work${i}`)], { stdio: 'ignore' }));
+  }
+  const rpc = await connect(url, admin);
+  for (;;) {
+    const info = await rpc.call('info', {});
+    if (info.workers.filter((w) => w.connected).length === workers) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url, rpc, dir, server,
+    /** Peak resident memory of the server process so far, in MiB (Linux VmHWM). */
+    serverPeakRssMiB() {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) / 1024 : NaN;
+    },
+    async stop() {
+      rpc.close();
+      for (const p of procs) p.kill('SIGKILL');
+      await Promise.all(procs.map((p) => (p.exitCode !== null ? null : new Promise((r) => p.on('exit', r)))));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function connect(url, token) {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, { maxPayload: 64 * 1024 * 1024 });
+  const pending = new Map();
+  const listeners = new Set();
+  let id = 0;
+  await new Promise((ok, fail) => {
+    ws.once('error', fail);
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'hello', versions: [1], role: 'client', token })));
+    ws.once('message', (m) => (JSON.parse(m).type === 'welcome' ? ok() : fail(new Error(String(m)))));
+  });
+  ws.on('message', (m) => {
+    const msg = JSON.parse(m);
+    if (msg.type === 'response') {
+      const p = pending.get(msg.id);
+      pending.delete(msg.id);
+      if (msg.ok) p?.ok(msg.result);
+      else p?.fail(new Error(`${msg.error.code}: ${msg.error.message}`));
+    } else if (msg.type === 'event') for (const l of listeners) l(msg);
+  });
+  return {
+    call(method, params) {
+      return new Promise((ok, fail) => {
+        const n = ++id;
+        pending.set(n, { ok, fail });
+        ws.send(JSON.stringify({ type: 'request', id: n, method, params }));
+      });
+    },
+    onEvent(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    close: () => ws.close(),
+  };
+}
+
+/** Resolve when the run ends (observe without console). */
+export async function waitForEnd(rpc, runId) {
+  return new Promise((ok, fail) => {
+    let sub;
+    const off = rpc.onEvent((e) => {
+      if (e.sub === sub && e.event.kind === 'end') {
+        off();
+        ok(e.event.run);
+      }
+    });
+    rpc.call('observe', { run: runId, console: false }).then((r) => (sub = r.sub), fail);
+  });
+}
+
+export function report(name, value, unit, extra = {}) {
+  process.stdout.write(`${JSON.stringify({ name, value: Math.round(value * 100) / 100, unit, ...extra })}\n`);
+}
+
+export function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
