@@ -32,7 +32,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     .addOption(new Option('--name <name>', 'worker name (default: the hostname)'))
     .addOption(new Option('--capacity <n>', `jobs run at once (default ${DEFAULTS.capacity})`))
     .addOption(
-      new Option('--executor <name>', `how jobs run (default ${DEFAULTS.executor})`).choices(Object.keys(EXECUTORS)),
+      new Option('--executor <name>', `how jobs run: ${Object.keys(EXECUTORS).join(', ')} (default ${DEFAULTS.executor})`),
     )
     .addOption(
       new Option('--label <label>', 'a label for job matching (repeatable)').argParser(

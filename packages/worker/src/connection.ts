@@ -210,7 +210,8 @@ export class Connection implements Link {
     const wasReady = this.#ready;
     this.#ready = false;
     if (wasReady) {
-      this.#log.warn('disconnected', { code, reason });
+      if (this.#stopped) this.#log.info('disconnected', { code, reason });
+      else this.#log.warn('disconnected', { code, reason });
       this.#handler.onDisconnect();
     }
     if (this.#stopped) return;

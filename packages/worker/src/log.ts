@@ -58,8 +58,8 @@ function formatPretty(ts: number, level: Level, msg: string, fields: Fields): st
   const extra = Object.entries(fields)
     .map(([k, v]) => {
       const p = plain(v);
-      const s = typeof p === 'string' ? p : JSON.stringify(p);
-      return `${k}=${/[\s"=]/.test(s) ? JSON.stringify(s) : s}`;
+      if (typeof p !== 'string') return `${k}=${JSON.stringify(p)}`;
+      return `${k}=${/[\s"=]/.test(p) || p === '' ? JSON.stringify(p) : p}`;
     })
     .join(' ');
   return `${time} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? ` ${extra}` : ''}\n`;

@@ -49,6 +49,7 @@ export class Run {
   #phase: RunPhase = RunPhase.Running;
   #stop: Stop | undefined;
   #discarded = false;
+  #processDone = false;
   #finished: Finished | undefined;
   #settled: Promise<void> = Promise.resolve();
 
@@ -109,16 +110,19 @@ export class Run {
     const cancelTimeout = setLongTimeout(() => {
       this.#halt({ kind: 'timeout' }, `[builder] timeout after ${job.timeoutSec}s: killing the job`);
     }, job.timeoutSec * 1000);
-    this.#settled = this.#execute(io).finally(cancelTimeout);
+    this.#settled = this.#execute(io, cancelTimeout);
   }
 
-  async #execute(io: RunIO): Promise<void> {
+  async #execute(io: RunIO, cancelTimeout: () => void): Promise<void> {
     let result: RunResult;
     try {
       result = await this.#deps.executor.run(this.job, io);
     } catch (err) {
       result = { kind: 'error', message: `executor ${this.#deps.executor.name} failed: ${describeError(err)}` };
     }
+    // The job is over: a cancel or timeout from now on must not rewrite how it ended.
+    this.#processDone = true;
+    cancelTimeout();
     if (!this.#discarded) {
       if (this.#stop) result = this.#stop;
       await this.#console.close();
@@ -153,7 +157,7 @@ export class Run {
   }
 
   #halt(stop: Stop, note: string): void {
-    if (this.#phase !== RunPhase.Running || this.#stop || this.#discarded) return;
+    if (this.#phase !== RunPhase.Running || this.#processDone || this.#stop || this.#discarded) return;
     this.#stop = stop;
     this.log.info('stopping job', { stop: stop.kind });
     this.#console.note(note);

@@ -1,4 +1,4 @@
-import type { Assignment, ServerToWorker, Welcome, WorkerInfo } from '@builder/protocol';
+import { type Assignment, type HeldRun, LIMITS, type ServerToWorker, type Welcome, type WorkerInfo } from '@builder/protocol';
 import { Connection } from './connection.ts';
 import { ExitCode, type ServerRefusedError } from './errors.ts';
 import type { Executor } from './executors/types.ts';
@@ -92,7 +92,6 @@ export class Worker {
     if (this.#state !== WorkerState.Created) return;
     this.#state = WorkerState.Running;
     this.#log.info('worker starting', {
-      name: this.#o.name,
       platform: this.#o.platform,
       capacity: this.#o.capacity,
       executor: this.#executor.name,
@@ -157,10 +156,15 @@ export class Worker {
   }
 
   #info(): WorkerInfo {
-    const running = [];
+    const running: HeldRun[] = [];
     for (const run of this.#runs.values()) {
       const held = run.held();
       if (held) running.push(held);
+    }
+    if (running.length > LIMITS.maxRunningPerWorker) {
+      // The rest go unmentioned, so the server's welcome will have them killed: better than a hello it refuses.
+      this.#log.warn('more held runs than a hello may list', { held: running.length });
+      running.length = LIMITS.maxRunningPerWorker;
     }
     const { name, platform, labels, capacity } = this.#o;
     return { name, platform, labels: [...labels], capacity, executor: this.#executor.name, running };

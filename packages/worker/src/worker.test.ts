@@ -1,0 +1,427 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Assignment, Finished, Reattach, WorkerToServer } from '@builder/protocol';
+
+type Started = Extract<WorkerToServer, { type: 'started' }>;
+import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
+import { HostExecutor } from './executors/host.ts';
+import { createLogger } from './log.ts';
+import { compileOptions, DEFAULTS, type WorkerOptionsInput } from './options.ts';
+import { eventually, type FakeConnection, FakeServer, type FakeServerOptions, isAlive } from './test-support/fake-server.ts';
+import { Worker } from './worker.ts';
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup();
+    } catch (err) {
+      console.error('cleanup failed', err);
+    }
+  }
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'builder-worker-test-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function startServer(options?: FakeServerOptions): Promise<FakeServer> {
+  const server = await FakeServer.start(options);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+async function startWorker(server: FakeServer, over: WorkerOptionsInput = {}, env: NodeJS.ProcessEnv = process.env) {
+  const workDir = over.workDir ?? join(await tempDir(), 'work');
+  const options = compileOptions({
+    remote: server.url,
+    token: 'W',
+    platform: 'debian-12',
+    name: 'w1',
+    capacity: 2,
+    reconnectMaxMs: 200,
+    shutdownAckTimeoutMs: 300,
+    ...over,
+    workDir,
+  });
+  const lines: string[] = [];
+  const log = createLogger({ json: true, write: (line) => lines.push(line) });
+  onTestFailed(() => console.log(`worker log:\n${lines.join('')}`));
+  const executor = new HostExecutor({ workDir: options.workDir, platform: options.platform, log, env });
+  const worker = new Worker({ options, executor, log });
+  cleanups.push(() => worker.stop('test over'));
+  await worker.start();
+  return { worker, workDir, lines };
+}
+
+function assignment(over: Partial<Assignment> = {}): Assignment {
+  return {
+    runId: randomUUID(),
+    attempt: 1,
+    job: 'test-job',
+    number: 1,
+    platform: 'debian-12',
+    script: 'true',
+    params: {},
+    timeoutSec: 30,
+    killGraceSec: 1,
+    ...over,
+  };
+}
+
+function welcome(reattach: Reattach[] = [], heartbeatMs = 1000) {
+  return { type: 'welcome', version: 1, serverVersion: 'fake', role: 'worker', heartbeatMs, leaseMs: 3000, reattach };
+}
+
+const finishedOf =
+  (runId: string) =>
+  (m: WorkerToServer): m is Finished =>
+    m.type === 'finished' && m.runId === runId;
+
+const forRun = (conn: FakeConnection, runId: string) => conn.received.filter((m) => 'runId' in m && m.runId === runId);
+
+function expectContiguous(seqs: number[], from = 1): void {
+  expect(seqs).toEqual(seqs.map((_, i) => from + i));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('worker against a fake server', () => {
+  it('runs a job: hello, started, contiguous exact output, finished exited 3, then forgets it', async () => {
+    const server = await startServer();
+    const { worker, workDir } = await startWorker(server, {}, { ...process.env, BUILDER_TOKEN: 'secret' });
+    const conn = await server.connection(0);
+    expect(conn.hello).toMatchObject({
+      role: 'worker',
+      token: 'W',
+      versions: [1],
+      worker: { name: 'w1', platform: 'debian-12', capacity: 2, executor: 'host', labels: [], running: [] },
+    });
+
+    const job = assignment({
+      job: 'hello',
+      number: 7,
+      params: { GREETING: 'hi there' },
+      script: [
+        "printf 'hello\\n'",
+        "printf '\\342\\202'", // the first two bytes of €…
+        'sleep 0.1',
+        "printf '\\254\\n'", // …and the last one, in another write
+        'echo "to stderr" >&2',
+        'echo "job=$BUILDER_JOB run=$BUILDER_RUN id=$BUILDER_RUN_ID attempt=$BUILDER_ATTEMPT platform=$BUILDER_PLATFORM"',
+        'echo "out=$BUILDER_OUTPUT cwd=$(pwd) greeting=$GREETING token=${BUILDER_TOKEN:-none}"',
+        'test -d "$BUILDER_OUTPUT" && echo output-dir-ok',
+        'exit 3',
+      ].join('\n'),
+    });
+    const assignedAt = Date.now();
+    conn.send({ type: 'assign', run: job });
+    const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
+
+    expect(finished.result).toEqual({ kind: 'exited', code: 3 });
+    const messages = forRun(conn, job.runId);
+    const started = messages[0] as Started;
+    expect(started.type).toBe('started');
+    expect(started.startedAt).toBeGreaterThanOrEqual(assignedAt - 50);
+    expect(started.startedAt).toBeLessThan(Date.now() + 50);
+    expect(messages.at(-1)).toBe(finished);
+    const outputs = conn.outputs(job.runId);
+    expectContiguous(outputs.map((o) => o.seq));
+    expect(finished.lastSeq).toBe(outputs.length);
+    expect(outputs.some((o) => o.data.includes('\uFFFD'))).toBe(false);
+
+    const dir = join(workDir, `${job.runId}-1`);
+    expect(server.text(job.runId, 'out')).toBe(
+      'hello\n€\n' +
+        `job=hello run=7 id=${job.runId} attempt=1 platform=debian-12\n` +
+        `out=${dir}/output cwd=${dir} greeting=hi there token=none\n` +
+        'output-dir-ok\n',
+    );
+    expect(server.text(job.runId, 'err')).toBe('to stderr\n');
+    expect(conn.errors).toEqual([]);
+    await eventually(() => worker.snapshot().length === 0, 'the run to be forgotten after finished-ack');
+    expect(readdirSync(workDir)).toEqual([]);
+  });
+
+  it('executes a script with a #! line directly', async () => {
+    const server = await startServer();
+    await startWorker(server);
+    const conn = await server.connection(0);
+    const job = assignment({ script: '#!/bin/sh\necho "via $0"\n' });
+    conn.send({ type: 'assign', run: job });
+    const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
+    expect(finished.result).toEqual({ kind: 'exited', code: 0 });
+    expect(server.text(job.runId, 'out')).toMatch(/^via \/.*\/script\.sh\n$/);
+  });
+
+  it('reports a job killed by a signal as signalled, and an interpreter that cannot start as an error', async () => {
+    const server = await startServer();
+    await startWorker(server);
+    const conn = await server.connection(0);
+    const segv = assignment({ script: 'echo before\nkill -SEGV $$\n' });
+    const noInterpreter = assignment({ script: '#!/nonexistent/interpreter\n' });
+    conn.send({ type: 'assign', run: segv });
+    conn.send({ type: 'assign', run: noInterpreter });
+    expect((await conn.waitFor(finishedOf(segv.runId), 'finished')).result).toEqual({ kind: 'signalled', signal: 'SIGSEGV' });
+    const failed = await conn.waitFor(finishedOf(noInterpreter.runId), 'finished');
+    expect(failed.result).toMatchObject({ kind: 'error', message: expect.stringContaining('ENOENT') });
+  });
+
+  it('removes stale run directories at start and leaves other files alone', async () => {
+    const server = await startServer();
+    const workDir = join(await tempDir(), 'work');
+    const stale = join(workDir, `${randomUUID()}-2`);
+    mkdirSync(join(stale, 'output'), { recursive: true });
+    writeFileSync(join(workDir, 'keep-me'), '');
+    await startWorker(server, { workDir });
+    expect(readdirSync(workDir)).toEqual(['keep-me']);
+  });
+
+  it('answers resend with the held chunks from fromSeq, then the result again', async () => {
+    const server = await startServer();
+    server.autoAck = false;
+    server.autoFinishAck = false;
+    await startWorker(server);
+    const conn = await server.connection(0);
+    const job = assignment({ script: 'echo one\nsleep 0.1\necho two\nsleep 0.1\necho three\n' });
+    conn.send({ type: 'assign', run: job });
+    const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
+    expect(finished.lastSeq).toBe(3);
+    const before = conn.received.length;
+    conn.send({ type: 'resend', runId: job.runId, attempt: 1, fromSeq: 2 });
+    await conn.waitFor((m) => conn.received.indexOf(m) >= before && m.type === 'finished', 'finished again');
+    const again = conn.received.slice(before);
+    expect(again.map((m) => (m.type === 'output' ? `${m.seq}:${m.data}` : m.type))).toEqual([
+      '2:two\n',
+      '3:three\n',
+      'finished',
+    ]);
+  });
+
+  it('on timeout kills the whole process tree, TERM then KILL, and reports timeout', async () => {
+    const server = await startServer();
+    await startWorker(server);
+    const conn = await server.connection(0);
+    const pidFile = join(await tempDir(), 'grandchild.pid');
+    const job = assignment({
+      timeoutSec: 0.5,
+      killGraceSec: 0.3,
+      params: { PIDFILE: pidFile },
+      // Ignoring TERM (inherited by the background child) forces the KILL step.
+      script: "trap '' TERM\nsleep 1000 &\necho $! > \"$PIDFILE\"\necho started\nsleep 1000\nwait\n",
+    });
+    conn.send({ type: 'assign', run: job });
+    const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
+    expect(finished.result).toEqual({ kind: 'timeout' });
+    const system = server.text(job.runId, 'system');
+    expect(system).toContain('[builder] timeout after 0.5s');
+    expect(system).toContain('SIGKILL');
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    expect(grandchild).toBeGreaterThan(1);
+    await eventually(() => !isAlive(grandchild), `grandchild ${grandchild} to be gone`, 3000);
+  });
+
+  it('cancel terminates the process group and reports cancelled with the reason', async () => {
+    const server = await startServer();
+    await startWorker(server);
+    const conn = await server.connection(0);
+    const pidFile = join(await tempDir(), 'grandchild.pid');
+    const job = assignment({
+      params: { PIDFILE: pidFile },
+      script: 'sleep 1000 &\necho $! > "$PIDFILE"\necho ready\nwait\n',
+    });
+    conn.send({ type: 'assign', run: job });
+    await conn.waitFor((m) => m.type === 'output' && m.runId === job.runId && m.data.includes('ready'), 'ready');
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    conn.send({ type: 'cancel', runId: job.runId, attempt: 1, reason: 'by alice' });
+    const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
+    expect(finished.result).toEqual({ kind: 'cancelled', reason: 'by alice' });
+    expect(server.text(job.runId, 'system')).toContain('[builder] cancelled (by alice)');
+    await eventually(() => !isAlive(grandchild), `grandchild ${grandchild} to be gone`, 3000);
+  });
+
+  it('pauses a job whose unacked output fills the window, and finishes it once acks flow', async () => {
+    const server = await startServer();
+    server.autoAck = false;
+    server.autoFinishAck = false;
+    const { worker } = await startWorker(server);
+    const conn = await server.connection(0);
+    const total = 50_000_000;
+    const job = assignment({ script: `head -c ${total} /dev/zero | tr '\\0' x` });
+    conn.send({ type: 'assign', run: job });
+
+    const received = () => server.log(job.runId).accepted.reduce((n, o) => n + o.data.length, 0);
+    let last = -1;
+    let stableSince = Date.now();
+    await eventually(
+      () => {
+        const now = received();
+        if (now !== last) [last, stableSince] = [now, Date.now()];
+        return now > 0 && Date.now() - stableSince > 500;
+      },
+      'output to stall without acks',
+      20_000,
+    );
+    const window = DEFAULTS.windowBytes;
+    expect(received()).toBeLessThanOrEqual(window);
+    expect(received()).toBeGreaterThan(window - 256 * 1024);
+    expect(conn.received.some(finishedOf(job.runId))).toBe(false);
+    const [snapshot] = worker.snapshot();
+    expect(snapshot?.phase).toBe('running');
+    expect(snapshot?.maxBufferedBytes).toBeLessThanOrEqual(window);
+
+    server.autoAck = true;
+    server.ack(conn, job.runId);
+    const finished = await conn.waitFor(finishedOf(job.runId), 'finished', 30_000);
+    expect(finished.result).toEqual({ kind: 'exited', code: 0 });
+    expect(received()).toBe(total);
+    expect(server.log(job.runId).accepted.every((o) => /^x+$/.test(o.data))).toBe(true);
+    expect(worker.snapshot()[0]?.maxBufferedBytes).toBeLessThanOrEqual(window);
+    expect(conn.errors).toEqual([]);
+  });
+
+  it('re-attaches after the connection drops mid-run and resends exactly the unacked chunks', async () => {
+    let job: Assignment | undefined;
+    const server = await startServer({
+      reply: (_hello, conn) => {
+        if (conn.index === 0 || !job) return welcome();
+        server.ackLimit = Number.POSITIVE_INFINITY;
+        return welcome([server.reattach(job.runId, 'continue', server.truncateToAcked(job.runId))]);
+      },
+    });
+    server.ackLimit = 2; // seq 3.. arrive but are not durable when the connection dies
+    server.onMessage = (m, conn) => {
+      if (conn.index === 0 && m.type === 'output' && m.seq === 4) conn.drop();
+    };
+    await startWorker(server);
+    const conn0 = await server.connection(0);
+    job = assignment({ script: 'i=1\nwhile [ $i -le 15 ]; do echo "line $i"; i=$((i+1)); sleep 0.04; done\n' });
+    conn0.send({ type: 'assign', run: job });
+
+    const conn1 = await server.connection(1);
+    const held = conn1.hello?.worker?.running;
+    expect(held).toHaveLength(1);
+    expect(held?.[0]).toMatchObject({ runId: job.runId, attempt: 1, finished: false });
+    expect(held?.[0]?.lastSeq).toBeGreaterThanOrEqual(4);
+
+    const finished = await conn1.waitFor(finishedOf(job.runId), 'finished');
+    expect(finished.result).toEqual({ kind: 'exited', code: 0 });
+    const resent = conn1.outputs(job.runId).map((o) => o.seq);
+    expect(resent[0]).toBe(3);
+    expectContiguous(resent, 3);
+    expect(finished.lastSeq).toBe(resent.at(-1));
+    const log = server.log(job.runId);
+    expect(log.duplicates).toEqual([]);
+    expectContiguous(log.accepted.map((o) => o.seq));
+    const lines = Array.from({ length: 15 }, (_, i) => `line ${i + 1}\n`).join('');
+    expect(server.text(job.runId, 'out')).toBe(lines);
+    expect([...conn0.errors, ...conn1.errors]).toEqual([]);
+  });
+
+  it('resends an unacknowledged finished after a reconnect', async () => {
+    let job: Assignment | undefined;
+    const server = await startServer({
+      reply: (_hello, conn) => {
+        if (conn.index === 0 || !job) return welcome();
+        server.autoFinishAck = true;
+        return welcome([server.reattach(job.runId, 'continue', server.log(job.runId).acked)]);
+      },
+    });
+    server.autoFinishAck = false;
+    const { worker } = await startWorker(server);
+    const conn0 = await server.connection(0);
+    job = assignment({ script: 'echo done' });
+    conn0.send({ type: 'assign', run: job });
+    await conn0.waitFor(finishedOf(job.runId), 'finished');
+    await eventually(() => server.log(job!.runId).acked === 1, 'output acked');
+    conn0.drop();
+    const conn1 = await server.connection(1);
+    expect(conn1.hello?.worker?.running).toEqual([{ runId: job.runId, attempt: 1, lastSeq: 1, finished: true }]);
+    const again = await conn1.waitFor(finishedOf(job.runId), 'finished again');
+    expect(again.result).toEqual({ kind: 'exited', code: 0 });
+    expect(conn1.outputs(job.runId)).toEqual([]);
+    await eventually(() => worker.snapshot().length === 0, 'run forgotten');
+  });
+
+  it('kills a held run that the server does not mention after a reconnect, and sends nothing more for it', async () => {
+    const server = await startServer();
+    const { worker } = await startWorker(server);
+    const conn0 = await server.connection(0);
+    const pidFile = join(await tempDir(), 'grandchild.pid');
+    const job = assignment({ params: { PIDFILE: pidFile }, script: 'sleep 1000 &\necho $! > "$PIDFILE"\necho ready\nwait\n' });
+    conn0.send({ type: 'assign', run: job });
+    await conn0.waitFor((m) => m.type === 'output' && m.data.includes('ready'), 'ready');
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    conn0.drop();
+    const conn1 = await server.connection(1);
+    expect(conn1.hello?.worker?.running.map((r) => r.runId)).toEqual([job.runId]);
+    await eventually(() => !isAlive(grandchild), 'the stale job to be killed', 3000);
+    await eventually(() => worker.snapshot().length === 0, 'the stale run to be forgotten');
+    await sleep(100);
+    expect(forRun(conn1, job.runId)).toEqual([]);
+  });
+
+  it('reports an unwritable work dir as an error result naming the path and errno', async () => {
+    const server = await startServer();
+    const dir = await tempDir();
+    writeFileSync(join(dir, 'file'), '');
+    const workDir = join(dir, 'file', 'work');
+    await startWorker(server, { workDir });
+    const conn = await server.connection(0);
+    const job = assignment();
+    conn.send({ type: 'assign', run: job });
+    const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
+    expect(finished.result.kind).toBe('error');
+    const message = finished.result.kind === 'error' ? finished.result.message : '';
+    expect(message).toContain(workDir);
+    expect(message).toContain('ENOTDIR');
+    expect(forRun(conn, job.runId).map((m) => m.type)).toEqual(['finished']);
+  });
+
+  it('rejects assignments beyond capacity and while draining, then exits 0 once results are acknowledged', async () => {
+    const server = await startServer();
+    const { worker } = await startWorker(server, { capacity: 1 });
+    const conn = await server.connection(0);
+    const first = assignment({ script: 'sleep 0.4; echo first' });
+    conn.send({ type: 'assign', run: first });
+    await conn.waitFor((m) => m.type === 'started', 'started');
+    const second = assignment();
+    conn.send({ type: 'assign', run: second });
+    const rejected = await conn.waitFor((m) => m.type === 'rejected' && m.runId === second.runId, 'rejected');
+    expect(rejected).toMatchObject({ reason: 'worker is at capacity (1)' });
+
+    worker.drain();
+    const third = assignment();
+    conn.send({ type: 'assign', run: third });
+    expect(await conn.waitFor((m) => m.type === 'rejected' && m.runId === third.runId, 'rejected')).toMatchObject({
+      reason: 'worker is draining',
+    });
+    expect(await worker.exited).toBe(0);
+    expect(server.log(first.runId).finished[0]?.result).toEqual({ kind: 'exited', code: 0 });
+    expect(server.text(first.runId, 'out')).toBe('first\n');
+  });
+
+  it('exits with code 4 and does not retry when the server refuses the token', async () => {
+    const server = await startServer({
+      reply: () => ({ type: 'error', error: { code: 'UNAUTHORIZED', message: 'unknown token' } }),
+    });
+    const { worker, lines } = await startWorker(server);
+    expect(await worker.exited).toBe(4);
+    await sleep(300);
+    expect(server.connections).toHaveLength(1);
+    expect(lines.join('')).toContain('UNAUTHORIZED');
+  });
+
+  it('terminates a connection whose pings go unanswered, and reconnects', async () => {
+    const server = await startServer({ autoPong: false, reply: () => welcome([], 100) });
+    await startWorker(server);
+    const conn0 = await server.connection(0);
+    await server.connection(1, 3000);
+    expect(conn0.received.filter((m) => m.type === 'heartbeat').length).toBeGreaterThanOrEqual(1);
+  });
+});
