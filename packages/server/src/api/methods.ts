@@ -131,8 +131,13 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
       const view = runView(ctx, r);
       return {
         result: { sub, run: view },
-        afterReply: () =>
-          ctx.observers.add({ sub, runId: r.id, sink: session.sink, console: p.console, finished: isTerminal(r.state) ? view : undefined }),
+        afterReply: () => {
+          // the run may have moved on in the batch that carried this request
+          const now = ctx.runs.get(r.id) ?? r;
+          const fresh = now.state === r.state ? view : runView(ctx, now);
+          if (fresh !== view) session.sink.send({ type: 'event', sub, event: { kind: 'state', run: fresh } });
+          ctx.observers.add({ sub, runId: r.id, sink: session.sink, console: p.console, finished: isTerminal(now.state) ? fresh : undefined });
+        },
       };
     },
     unobserve: (p, session) => {

@@ -140,8 +140,9 @@ export class Lifecycle {
   /** Tell observers about a state change (only reads the run when someone watches). */
   notify(runId: string, terminal: boolean): void {
     const { ctx } = this;
-    if (!ctx.observers.watching(runId)) return;
+    // checked after the commit: an observer may subscribe within the same batch
     ctx.commit.then(() => {
+      if (!ctx.observers.watching(runId)) return;
       const run = ctx.runs.get(runId);
       if (run) ctx.observers.state(runView(ctx, run), terminal);
     });
