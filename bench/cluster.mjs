@@ -7,6 +7,8 @@ import WebSocket from '../packages/client/node_modules/ws/index.js';
 
 const root = resolve(import.meta.dirname, '..');
 const bin = (n) => join(root, 'packages', n, 'bin', `builder-${n}.js`);
+// BENCH_PROFILE=DIR writes a CPU profile of the server and workers there
+const nodeFlags = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
 
 export async function startCluster({ workers = 1, capacity = 1, platform = 'bench' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'builder-bench-'));
@@ -15,7 +17,7 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
   const admin = token('admin');
   const wtoken = token('worker');
   const procs = [];
-  const server = spawn(process.execPath, [bin('server'), '--data-dir', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const server = spawn(process.execPath, [...nodeFlags, bin('server'), '--data-dir', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
   procs.push(server);
   const url = await new Promise((ok, fail) => {
     let out = '';
@@ -27,7 +29,7 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
     server.on('exit', (c) => fail(new Error(`server exited ${c}`)));
   });
   for (let i = 0; i < workers; i++) {
-    procs.push(spawn(process.execPath, [bin('worker'), '--remote', url, '--token', wtoken, '--platform', platform, '--name', `bw${i}`,
+    procs.push(spawn(process.execPath, [...nodeFlags, bin('worker'), '--remote', url, '--token', wtoken, '--platform', platform, '--name', `bw${i}`,
       '--capacity', String(capacity), '--executor', 'host', '--work-dir', join(dir, `work${i}`)], { stdio: 'ignore' }));
   }
   const rpc = await connect(url, admin);
@@ -45,7 +47,7 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
     },
     async stop() {
       rpc.close();
-      for (const p of procs) p.kill('SIGKILL');
+      for (const p of procs) p.kill(nodeFlags.length ? 'SIGINT' : 'SIGKILL');
       await Promise.all(procs.map((p) => (p.exitCode !== null ? null : new Promise((r) => p.on('exit', r)))));
       rmSync(dir, { recursive: true, force: true });
     },
