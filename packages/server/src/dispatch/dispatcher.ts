@@ -19,7 +19,7 @@ export class Dispatcher {
     private readonly systemLine: (runId: string, text: string) => void,
   ) {
     this.nextBackoff = ctx.db.prepare<[number], { t: number | null }>(
-      `SELECT MIN(not_before) AS t FROM runs WHERE state = 'queued' AND not_before > ?`,
+      `SELECT MIN(not_before) AS t FROM runs INDEXED BY runs_backoff WHERE state = 'queued' AND not_before IS NOT NULL AND not_before > ?`,
     );
   }
 

@@ -93,4 +93,10 @@ CREATE TABLE tokens (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'backoff-index',
+    // the dispatcher asks for the earliest retry backoff on every pass: keep that off a queue scan
+    sql: `CREATE INDEX runs_backoff ON runs (not_before) WHERE state = 'queued' AND not_before IS NOT NULL;`,
+  },
 ];
