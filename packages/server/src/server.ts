@@ -46,7 +46,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const intake = new ConsoleIntake(ctx, lifecycle);
   const scheduler = new Scheduler({
     jobs: ctx.jobs, clock: ctx.clock, logger: ctx.logger, missedGraceMs: opts.missedGraceMs,
-    fire: (job, trigger) => enqueueScheduled(ctx, job, trigger),
+    fire: (job, trigger) => {
+      enqueueScheduled(ctx, job, trigger);
+      dispatcher.dispatch();
+    },
     write: (fn) => ctx.commit.write(fn),
   });
   const handlers = createHandlers({ ctx, lifecycle, dispatcher, scheduler });
