@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, waitFor } from './harness.ts';
 
@@ -96,13 +97,15 @@ describe('builder end to end: server, worker and client as real processes', () =
     await c.client(['undrop-platform', 'debian-12']);
     expect((await c.client(['watch', 'dropped/1'])).code).toBe(0);
 
-    await c.schedule('solo', 'sleep 1\n');
+    const release = `${c.dir}/release-solo`;
+    await c.schedule('solo', `while [ ! -e ${release} ]; do sleep 0.1; done\n`);
     await c.client(['execute', 'solo']);
     await c.client(['execute', 'solo']);
     const runs = JSON.parse((await c.client(['runs', 'solo', '--json'])).stdout) as { number: number; state: string; waiting: string | null }[];
     const second = runs.find((r) => r.number === 2)!;
     expect(second.state).toBe('queued');
     expect(second.waiting).toMatch(/concurrency limit/);
+    writeFileSync(release, '');
     expect((await c.client(['watch', 'solo/2'])).code).toBe(0);
   });
 

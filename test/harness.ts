@@ -3,7 +3,8 @@
  * ephemeral ports with temp data dirs. Everything a test starts is killed by `stop()`.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -184,4 +185,91 @@ export function pidAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Alive and not a zombie (in a container nobody may reap orphans, so kill(pid, 0) alone lies). */
+export function procAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return pidAlive(pid);
+  }
+}
+
+/** Pids written by job scripts (`echo $$ >> FILE`), one a line; missing file: none. */
+export function readPids(file: string): number[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/** Cleanup for jobs a test may have orphaned: KILL each pid's process group and the pid itself. */
+export function killLeftovers(pids: number[]): void {
+  for (const pid of pids) {
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A TCP proxy on 127.0.0.1 (ephemeral port) to `targetPort`; `drop()` cuts every proxied connection. */
+export interface TcpProxy {
+  port: number;
+  /** Connections accepted so far. */
+  accepted: number;
+  /** Sockets currently proxied (both sides). */
+  readonly open: number;
+  /** While true, new connections are cut at once (a partition). */
+  blocked: boolean;
+  drop(): void;
+  close(): Promise<void>;
+}
+
+export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  const keep = (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+  };
+  const proxy: TcpProxy = {
+    port: 0,
+    accepted: 0,
+    blocked: false,
+    get open() {
+      return sockets.size;
+    },
+    drop() {
+      for (const s of sockets) s.destroy();
+    },
+    close() {
+      proxy.drop();
+      return new Promise((ok) => server.close(() => ok()));
+    },
+  };
+  const server = createNetServer((downstream) => {
+    if (proxy.blocked) {
+      downstream.on('error', () => undefined);
+      downstream.destroy();
+      return;
+    }
+    proxy.accepted++;
+    const upstream = connect(targetPort, '127.0.0.1');
+    keep(downstream);
+    keep(upstream);
+    downstream.on('close', () => upstream.destroy());
+    upstream.on('close', () => downstream.destroy());
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  proxy.port = (server.address() as AddressInfo).port;
+  return proxy;
 }

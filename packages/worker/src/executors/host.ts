@@ -151,12 +151,15 @@ export class HostExecutor implements Executor {
         lingerTimer = setTimeout(checkLinger, io.killGraceMs + PIPE_LINGER_MS);
       });
       child.once('close', (code, signal) => {
-        group.dispose();
         if (lingerTimer) clearTimeout(lingerTimer);
         io.signal.removeEventListener('abort', onAbort);
-        if (readError !== undefined) resolve({ kind: 'error', message: readError });
-        else if (code !== null) resolve({ kind: 'exited', code });
-        else resolve({ kind: 'signalled', signal: signal ?? 'unknown' });
+        // the console is closed, but a process of the group that ignores TERM may still run
+        void group.settled().then(() => {
+          group.dispose();
+          if (readError !== undefined) resolve({ kind: 'error', message: readError });
+          else if (code !== null) resolve({ kind: 'exited', code });
+          else resolve({ kind: 'signalled', signal: signal ?? 'unknown' });
+        });
       });
     });
   }
