@@ -9,3 +9,4 @@ export * from './client-messages.ts';
 export * from './hello.ts';
 export * from './codec.ts';
 export * from './runref.ts';
+export * from './output-frame.ts';

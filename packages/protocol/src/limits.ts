@@ -2,8 +2,10 @@
 export const LIMITS = {
   /** Largest WebSocket message either side accepts (ws maxPayload). */
   maxMessageBytes: 4 * 1024 * 1024,
-  /** Largest console chunk a worker sends in one output message. */
+  /** Largest console chunk (payload bytes) a worker sends in one output frame. */
   maxChunkBytes: 256 * 1024,
+  /** Largest JSON header of an output frame. */
+  maxOutputHeaderBytes: 1024,
   /** Largest script a job may carry. */
   maxScriptBytes: 1024 * 1024,
   maxNameLength: 128,

@@ -21,8 +21,13 @@ describe('decode', () => {
   });
 
   it('names the field that is wrong', () => {
-    const bad = JSON.stringify({ type: 'output', runId: 'not-a-uuid', attempt: 1, seq: 1, ts: 0, stream: 'out', data: '' });
+    const bad = JSON.stringify({ type: 'started', runId: 'not-a-uuid', attempt: 1, startedAt: 0 });
     expect(() => decode(WorkerToServerSchema, bad)).toThrow(/runId/);
+  });
+
+  it('refuses console output as JSON: it is a binary frame now', () => {
+    const json = JSON.stringify({ type: 'output', runId: '0f8fad5b-d9cb-469f-a165-70867728950e', attempt: 1, seq: 1, ts: 0, stream: 'out', data: 'x' });
+    expect(codeOf(() => decode(WorkerToServerSchema, json))).toBe(ErrorCode.BadMessage);
   });
 
   it('requires a worker description in a worker hello', () => {

@@ -38,7 +38,11 @@ export const StartedSchema = z.object({
   startedAt: TimeSchema,
 });
 
-export const OutputSchema = z.object({
+/**
+ * The header of a console chunk. Output does not travel as JSON: it is a binary frame (header,
+ * then the raw bytes of the chunk), see output-frame.ts.
+ */
+export const OutputHeaderSchema = z.object({
   type: z.literal('output'),
   runId: RunIdSchema,
   attempt: AttemptSchema,
@@ -46,9 +50,8 @@ export const OutputSchema = z.object({
   seq: z.number().int().min(1),
   ts: TimeSchema,
   stream: StreamSchema,
-  data: z.string().max(LIMITS.maxChunkBytes),
 });
-export type Output = z.infer<typeof OutputSchema>;
+export type OutputHeader = z.infer<typeof OutputHeaderSchema>;
 
 export const FinishedSchema = z.object({
   type: z.literal('finished'),
@@ -69,10 +72,10 @@ export const RejectedSchema = z.object({
   reason: z.string().max(1024),
 });
 
+/** The JSON (text frame) messages of a worker; console output is a binary frame (output-frame.ts). */
 export const WorkerToServerSchema = z.discriminatedUnion('type', [
   HeartbeatSchema,
   StartedSchema,
-  OutputSchema,
   FinishedSchema,
   RejectedSchema,
 ]);

@@ -1,7 +1,9 @@
 import {
   ErrorCode,
   encode,
+  encodeOutputFrame,
   type Hello,
+  type OutputHeader,
   PROTOCOL_VERSIONS,
   type ServerToWorker,
   type Welcome,
@@ -89,6 +91,13 @@ export class Connection implements Link {
     const ws = this.#ws;
     if (!this.#ready || !ws || ws.readyState !== WebSocket.OPEN) return false;
     ws.send(encode(message));
+    return true;
+  }
+
+  sendOutput(header: OutputHeader, payload: Buffer): boolean {
+    const ws = this.#ws;
+    if (!this.#ready || !ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(encodeOutputFrame(header, payload), { binary: true });
     return true;
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Chunk, ConsoleBuffer, type ConsoleOptions } from './console.ts';
+import { type Chunk, ConsoleBuffer, type ConsoleOptions, incompleteTail } from './console.ts';
 
 function make(options: Partial<ConsoleOptions> = {}) {
   const chunks: Chunk[] = [];
@@ -16,6 +16,9 @@ function make(options: Partial<ConsoleOptions> = {}) {
 
 const write = (s: NodeJS.WritableStream, data: Buffer | string) =>
   new Promise<void>((resolve) => s.write(data, () => resolve()));
+const textOf = (c: Chunk) => c.data.toString('utf8');
+/** Decodes only valid UTF-8 (throws on anything else). */
+const strict = new TextDecoder('utf-8', { fatal: true });
 
 describe('ConsoleBuffer', () => {
   it('keeps a UTF-8 character whole when it is split across writes and chunks', async () => {
@@ -25,9 +28,9 @@ describe('ConsoleBuffer', () => {
     await new Promise((r) => setTimeout(r, 20)); // the batch timer fires between the halves
     await write(console.stdout, Buffer.concat([euro.subarray(2), Buffer.from('b\n')]));
     await console.close();
-    expect(chunks.map((c) => c.data)).toEqual(['a', '€b\n']);
+    expect(chunks.map(textOf)).toEqual(['a', '€b\n']);
     expect(chunks.map((c) => c.seq)).toEqual([1, 2]);
-    expect(chunks.every((c) => c.bytes === Buffer.byteLength(c.data))).toBe(true);
+    expect(chunks.every((c) => c.bytes === c.data.length)).toBe(true);
   });
 
   it('numbers chunks across streams and system notes, one stream per chunk', async () => {
@@ -37,7 +40,7 @@ describe('ConsoleBuffer', () => {
     console.note('[builder] hello');
     await write(console.stdout, 'out2\n');
     await console.close();
-    expect(chunks.map((c) => [c.seq, c.stream, c.data])).toEqual([
+    expect(chunks.map((c) => [c.seq, c.stream, textOf(c)])).toEqual([
       [1, 'out', 'out1\n'],
       [2, 'err', 'err1\n'],
       [3, 'system', '[builder] hello\n'],
@@ -52,7 +55,8 @@ describe('ConsoleBuffer', () => {
     await write(console.stdout, text);
     await console.close();
     expect(chunks.every((c) => c.bytes <= 100)).toBe(true);
-    expect(chunks.map((c) => c.data).join('')).toBe(text);
+    expect(chunks.map(textOf).join('')).toBe(text);
+    for (const c of chunks) expect(() => strict.decode(c.data)).not.toThrow();
     expect(chunks.map((c) => c.seq)).toEqual(chunks.map((_, i) => i + 1));
   });
 
@@ -76,7 +80,7 @@ describe('ConsoleBuffer', () => {
     }
     await closing;
     expect(completed).toBe(10);
-    expect(chunks.map((c) => c.data).join('')).toBe('a'.repeat(1000));
+    expect(Buffer.concat(chunks.map((c) => c.data)).toString()).toBe('a'.repeat(1000));
     expect(console.maxBufferedBytes).toBeLessThanOrEqual(300);
   });
 
@@ -85,7 +89,70 @@ describe('ConsoleBuffer', () => {
     await write(console.stdout, 'tick\n');
     expect(chunks).toHaveLength(0);
     await new Promise((r) => setTimeout(r, 30));
-    expect(chunks.map((c) => c.data)).toEqual(['tick\n']);
+    expect(chunks.map(textOf)).toEqual(['tick\n']);
     await console.close();
+  });
+
+  it('passes bytes that are not UTF-8 through exactly, without holding them back', async () => {
+    const { console, chunks } = make({ flushMs: 1 });
+    const junk = Buffer.from([0xff, 0xfe, 0x6f, 0x6b, 0x0a, 0x80, 0x80, 0x80, 0x80, 0xc0, 0xaf]);
+    await write(console.stdout, junk);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(chunks).toHaveLength(1); // nothing of it waits for more input
+    await write(console.stderr, Buffer.from([0x61, 0xf0, 0x9f])); // ends inside a 4-byte sequence
+    await console.close();
+    expect(chunks.map((c) => [c.stream, [...c.data]])).toEqual([
+      ['out', [...junk]],
+      ['err', [0x61, 0xf0, 0x9f]], // end of stream: the incomplete rest is output too, as it is
+    ]);
+  });
+
+  it('keeps every chunk valid UTF-8 when writes split characters anywhere, per stream', async () => {
+    const { console, chunks } = make({ flushMs: 1, flushBytes: 7, maxChunkBytes: 9 });
+    const out = Buffer.from('a€b😀cé€😀'.repeat(20));
+    const err = Buffer.from('é😀x€'.repeat(20));
+    for (let i = 0, j = 0; i < out.length || j < err.length; i += 1 + (i % 4), j += 2 + (j % 3)) {
+      if (i < out.length) await write(console.stdout, out.subarray(i, Math.min(out.length, i + 1 + (i % 4))));
+      if (j < err.length) await write(console.stderr, err.subarray(j, Math.min(err.length, j + 2 + (j % 3))));
+    }
+    await console.close();
+    for (const c of chunks) expect(() => strict.decode(c.data), `chunk ${c.seq}`).not.toThrow();
+    expect(chunks.every((c) => c.bytes <= 9 && c.bytes === c.data.length)).toBe(true);
+    expect(Buffer.concat(chunks.filter((c) => c.stream === 'out').map((c) => c.data)).equals(out)).toBe(true);
+    expect(Buffer.concat(chunks.filter((c) => c.stream === 'err').map((c) => c.data)).equals(err)).toBe(true);
+    expect(chunks.map((c) => c.seq)).toEqual(chunks.map((_, i) => i + 1));
+  });
+
+  it('counts carried-over bytes against the window', async () => {
+    const { console } = make({ windowBytes: 10, flushBytes: 1000, flushMs: 1000 });
+    let completed = 0;
+    console.stdout.write(Buffer.from([0x61, 0x61, 0x61, 0xe2, 0x82]), () => completed++); // 3 taken, 2 carried
+    console.stdout.write(Buffer.from([0xac, 0x61, 0x61, 0x61, 0x61]), () => completed++); // 3+2+5 = 10: fits
+    console.stdout.write(Buffer.from([0x61]), () => completed++); // 11: waits
+    await new Promise((r) => setTimeout(r, 20));
+    expect(completed).toBe(2);
+    expect(console.bufferedBytes).toBe(10);
+    console.discard();
+  });
+});
+
+describe('incompleteTail', () => {
+  it.each<[string, number[], number]>([
+    ['empty', [], 0],
+    ['ASCII', [0x61], 0],
+    ['a whole 2-byte character', [0xc3, 0xa9], 0],
+    ['a whole 3-byte character', [0xe2, 0x82, 0xac], 0],
+    ['a whole 4-byte character', [0xf0, 0x9f, 0x98, 0x80], 0],
+    ['1 of 2', [0x61, 0xc3], 1],
+    ['1 of 3', [0x61, 0xe2], 1],
+    ['2 of 3', [0x61, 0xe2, 0x82], 2],
+    ['1 of 4', [0xf0], 1],
+    ['2 of 4', [0xf0, 0x9f], 2],
+    ['3 of 4', [0xf0, 0x9f, 0x98], 3],
+    ['only continuation bytes', [0x80, 0x80, 0x80, 0x80], 0],
+    ['0xFF', [0x61, 0xff], 0],
+    ['0xFE after a lead byte', [0xe2, 0xfe], 0],
+  ])('%s', (_what, bytes, tail) => {
+    expect(incompleteTail(Buffer.from(bytes))).toBe(tail);
   });
 });

@@ -1,6 +1,5 @@
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { StringDecoder } from 'node:string_decoder';
 import type { Stream } from '@builder/protocol';
 
 /** One numbered piece of console output, kept until the server acknowledges it. */
@@ -8,8 +7,9 @@ export interface Chunk {
   readonly seq: number;
   readonly ts: number;
   readonly stream: Stream;
-  readonly data: string;
-  /** UTF-8 size of `data`. */
+  /** The raw bytes, as the job wrote them; never ends inside a UTF-8 sequence (see ConsoleBuffer). */
+  readonly data: Buffer;
+  /** `data.length`. */
   readonly bytes: number;
 }
 
@@ -35,7 +35,7 @@ export interface ConsoleDeps {
 type JobStream = 'out' | 'err';
 interface Batch {
   stream: Stream;
-  parts: string[];
+  parts: Buffer[];
   bytes: number;
   ts: number;
 }
@@ -45,12 +45,17 @@ interface Blocked {
   done: () => void;
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
 /**
- * The console of one attempt: decodes stdout and stderr separately (a UTF-8
- * character split across reads stays whole), batches them into numbered
- * chunks and holds every chunk until it is acknowledged. When the held bytes
- * reach the window, writes to the sinks are not completed, so a piped source
- * pauses and the job blocks on its own output.
+ * The console of one attempt: takes the raw bytes of stdout and stderr,
+ * batches them into numbered chunks and holds every chunk until it is
+ * acknowledged. Bytes are never altered (binary output arrives byte-exact), but
+ * a UTF-8 sequence left incomplete at the end of a write is carried over to the
+ * next bytes of the same stream, so no chunk ends inside a character: each
+ * chunk is valid UTF-8 whenever the job's output is. When the held bytes reach
+ * the window, writes to the sinks are not completed, so a piped source pauses
+ * and the job blocks on its own output.
  */
 export class ConsoleBuffer {
   readonly stdout: Writable;
@@ -66,10 +71,8 @@ export class ConsoleBuffer {
   #maxBuffered = 0;
   readonly #blocked: Blocked[] = [];
   #discarded = false;
-  readonly #decoders: Record<JobStream, StringDecoder> = {
-    out: new StringDecoder('utf8'),
-    err: new StringDecoder('utf8'),
-  };
+  /** Per stream, the (at most 3) bytes of a UTF-8 sequence still missing its end. */
+  readonly #carry: Record<JobStream, Buffer> = { out: NO_BYTES, err: NO_BYTES };
 
   constructor(deps: ConsoleDeps) {
     this.#deps = deps;
@@ -119,13 +122,13 @@ export class ConsoleBuffer {
   note(text: string): void {
     if (this.#discarded) return;
     this.#flush();
-    const data = text.endsWith('\n') ? text : `${text}\n`;
-    this.#emit('system', data, Buffer.byteLength(data), this.#deps.now());
+    const data = Buffer.from(text.endsWith('\n') ? text : `${text}\n`, 'utf8');
+    this.#emit('system', data, this.#deps.now());
   }
 
   /**
    * End the sinks (if the executor did not), wait until every byte written to
-   * them was decoded and chunked, and flush the last batch. Waits for acks if
+   * them was chunked, and flush the last batch. Waits for acks if
    * the window is full.
    */
   async close(): Promise<void> {
@@ -143,17 +146,20 @@ export class ConsoleBuffer {
     this.#batch = undefined;
     this.#held.length = 0;
     this.#heldBytes = 0;
+    this.#carry.out = NO_BYTES;
+    this.#carry.err = NO_BYTES;
     for (const b of this.#blocked.splice(0)) b.done();
   }
 
   #sink(stream: JobStream): Writable {
-    const decoder = this.#decoders[stream];
     const sink = new Writable({
       highWaterMark: this.#opts.flushBytes,
       write: (buf: Buffer, _enc, done) => this.#accept(stream, buf, done),
       final: (done) => {
-        const rest = decoder.end();
-        if (rest && !this.#discarded) this.#append(stream, rest);
+        // The stream ended inside a sequence: those bytes are output too, as they are.
+        const rest = this.#carry[stream];
+        this.#carry[stream] = NO_BYTES;
+        if (rest.length > 0 && !this.#discarded) this.#append(stream, rest);
         done();
       },
     });
@@ -163,7 +169,7 @@ export class ConsoleBuffer {
 
   #accept(stream: JobStream, buf: Buffer, done: () => void): void {
     if (this.#discarded) return done();
-    if (this.#blocked.length > 0 || !this.#fits(buf.length)) {
+    if (this.#blocked.length > 0 || !this.#fits(stream, buf.length)) {
       this.#blocked.push({ stream, buf, done });
       return;
     }
@@ -171,15 +177,16 @@ export class ConsoleBuffer {
     done();
   }
 
-  #fits(bytes: number): boolean {
+  /** Taking `bytes` more of `stream` (plus what it carries over) keeps the window. */
+  #fits(stream: JobStream, bytes: number): boolean {
     const buffered = this.bufferedBytes;
-    return buffered === 0 || buffered + bytes <= this.#opts.windowBytes;
+    return buffered === 0 || buffered + this.#carry[stream].length + bytes <= this.#opts.windowBytes;
   }
 
   #release(): void {
     while (this.#blocked.length > 0 && !this.#discarded) {
       const next = this.#blocked[0] as Blocked;
-      if (!this.#fits(next.buf.length)) return;
+      if (!this.#fits(next.stream, next.buf.length)) return;
       this.#blocked.shift();
       this.#take(next.stream, next.buf);
       next.done();
@@ -187,19 +194,28 @@ export class ConsoleBuffer {
   }
 
   #take(stream: JobStream, buf: Buffer): void {
-    const text = this.#decoders[stream].write(buf);
-    if (text) this.#append(stream, text);
+    let head = this.#carry[stream];
+    // The lookback is the last 3 bytes; with a shorter write it may reach into the carry.
+    if (head.length > 0 && buf.length < 3) [head, buf] = [NO_BYTES, Buffer.concat([head, buf])];
+    const cut = buf.length - incompleteTail(buf);
+    // Copied: a few bytes must not keep the pipe's read buffer alive.
+    this.#carry[stream] = cut === buf.length ? NO_BYTES : Buffer.from(buf.subarray(cut));
+    const body = cut === buf.length ? buf : buf.subarray(0, cut);
+    // Carry and body together: the batch must not be flushed between the halves of a character.
+    if (head.length + body.length > 0) this.#append(stream, head, body);
   }
 
-  #append(stream: Stream, text: string): void {
+  /** Add bytes to the batch; `more` is added too before the batch may be flushed. */
+  #append(stream: Stream, bytes: Buffer, more: Buffer = NO_BYTES): void {
     if (this.#batch && this.#batch.stream !== stream) this.#flush();
     if (!this.#batch) {
       this.#batch = { stream, parts: [], bytes: 0, ts: this.#deps.now() };
       this.#timer = setTimeout(() => this.#flush(), this.#opts.flushMs);
     }
     const batch = this.#batch;
-    batch.parts.push(text);
-    batch.bytes += Buffer.byteLength(text);
+    if (bytes.length > 0) batch.parts.push(bytes);
+    if (more.length > 0) batch.parts.push(more);
+    batch.bytes += bytes.length + more.length;
     this.#maxBuffered = Math.max(this.#maxBuffered, this.bufferedBytes);
     if (batch.bytes >= this.#opts.flushBytes) this.#flush();
   }
@@ -210,18 +226,21 @@ export class ConsoleBuffer {
     const batch = this.#batch;
     if (!batch) return;
     this.#batch = undefined;
-    this.#emit(batch.stream, batch.parts.join(''), batch.bytes, batch.ts);
+    const data = batch.parts.length === 1 ? (batch.parts[0] as Buffer) : Buffer.concat(batch.parts, batch.bytes);
+    this.#emit(batch.stream, data, batch.ts);
   }
 
-  #emit(stream: Stream, data: string, bytes: number, ts: number): void {
+  #emit(stream: Stream, data: Buffer, ts: number): void {
     const max = this.#opts.maxChunkBytes;
-    if (bytes <= max) return this.#push({ seq: ++this.#seq, ts, stream, data, bytes });
-    // Rare (a huge batch or replacement characters): cut on UTF-8 character boundaries.
-    const buf = Buffer.from(data);
-    for (let start = 0; start < buf.length; ) {
-      let end = Math.min(start + max, buf.length);
-      while (end < buf.length && ((buf[end] as number) & 0xc0) === 0x80) end--;
-      this.#push({ seq: ++this.#seq, ts, stream, data: buf.toString('utf8', start, end), bytes: end - start });
+    if (data.length <= max) return this.#push({ seq: ++this.#seq, ts, stream, data, bytes: data.length });
+    // Rare (a batch grown past the limit by one large write): cut between UTF-8 characters.
+    for (let start = 0; start < data.length; ) {
+      let end = Math.min(start + max, data.length);
+      if (end < data.length) {
+        const cut = end - incompleteTail(data.subarray(start, end));
+        if (cut > start) end = cut;
+      }
+      this.#push({ seq: ++this.#seq, ts, stream, data: data.subarray(start, end), bytes: end - start });
       start = end;
     }
   }
@@ -232,4 +251,22 @@ export class ConsoleBuffer {
     this.#maxBuffered = Math.max(this.#maxBuffered, this.bufferedBytes);
     this.#deps.onChunk(chunk);
   }
+}
+
+/**
+ * How many bytes at the end of `buf` are the start of a UTF-8 sequence that is
+ * not complete yet (0–3). Looks back at most 3 bytes; anything that is not a
+ * valid beginning (stray continuation bytes, 0xF8–0xFF) counts as complete, so
+ * invalid output is passed on as it is instead of being held.
+ */
+export function incompleteTail(buf: Uint8Array): number {
+  const n = buf.length;
+  for (let i = 1; i <= 3 && i <= n; i++) {
+    const b = buf[n - i] as number;
+    if ((b & 0xc0) === 0x80) continue; // a continuation byte: look further back
+    if (b < 0xc0 || b >= 0xf8) return 0; // ASCII or not a lead byte
+    const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+    return length > i ? i : 0;
+  }
+  return 0;
 }

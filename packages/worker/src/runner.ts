@@ -1,4 +1,4 @@
-import type { Assignment, Finished, HeldRun, Output, RunResult, WorkerToServer } from '@builder/protocol';
+import type { Assignment, Finished, HeldRun, OutputHeader, RunResult, WorkerToServer } from '@builder/protocol';
 import { type Chunk, ConsoleBuffer, type ConsoleOptions } from './console.ts';
 import { describeError } from './errors.ts';
 import type { Executor, RunIO } from './executors/types.ts';
@@ -8,7 +8,10 @@ import { setLongTimeout } from './timers.ts';
 /** Where a run's messages go; `ready` is false while there is no welcomed connection. */
 export interface Link {
   readonly ready: boolean;
+  /** A JSON message; false when it could not be sent (no connection). */
   send(message: WorkerToServer): boolean;
+  /** One console chunk as a binary output frame; false when it could not be sent. */
+  sendOutput(header: OutputHeader, payload: Buffer): boolean;
 }
 
 export const RunPhase = {
@@ -203,7 +206,7 @@ export class Run {
         ackedSeq: this.#console.ackedSeq,
       });
     }
-    for (const chunk of this.#console.held(fromSeq)) if (!this.#deps.link.send(this.#output(chunk))) return;
+    for (const chunk of this.#console.held(fromSeq)) if (!this.#sendOutput(chunk)) return;
     if (this.#finished) this.#deps.link.send(this.#finished);
   }
 
@@ -217,13 +220,13 @@ export class Run {
   }
 
   #sendChunk(chunk: Chunk): void {
-    if (this.#deps.link.ready) this.#deps.link.send(this.#output(chunk));
+    if (this.#deps.link.ready) this.#sendOutput(chunk);
   }
 
-  #output(chunk: Chunk): Output {
+  #sendOutput(chunk: Chunk): boolean {
     const { runId, attempt } = this.job;
     const { seq, ts, stream, data } = chunk;
-    return { type: 'output', runId, attempt, seq, ts, stream, data };
+    return this.#deps.link.sendOutput({ type: 'output', runId, attempt, seq, ts, stream }, data);
   }
 }
 

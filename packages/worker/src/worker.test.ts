@@ -3,14 +3,16 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Assignment, Finished, Reattach, WorkerToServer } from '@builder/protocol';
+import type { Assignment, Finished, Reattach } from '@builder/protocol';
 
 type Started = Extract<WorkerToServer, { type: 'started' }>;
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { HostExecutor } from './executors/host.ts';
 import { createLogger } from './log.ts';
 import { compileOptions, DEFAULTS, type WorkerOptionsInput } from './options.ts';
-import { eventually, type FakeConnection, FakeServer, type FakeServerOptions, isAlive } from './test-support/fake-server.ts';
+import {
+  eventually, type FakeConnection, FakeServer, type FakeServerOptions, isAlive, type WorkerToServer,
+} from './test-support/fake-server.ts';
 import { Worker } from './worker.ts';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -133,7 +135,7 @@ describe('worker against a fake server', () => {
     const outputs = conn.outputs(job.runId);
     expectContiguous(outputs.map((o) => o.seq));
     expect(finished.lastSeq).toBe(outputs.length);
-    expect(outputs.some((o) => o.data.includes('\uFFFD'))).toBe(false);
+    expect(outputs.some((o) => o.data.toString('utf8').includes('\uFFFD'))).toBe(false);
 
     const dir = join(workDir, `${job.runId}-1`);
     expect(server.text(job.runId, 'out')).toBe(
@@ -146,6 +148,20 @@ describe('worker against a fake server', () => {
     expect(conn.errors).toEqual([]);
     await eventually(() => worker.snapshot().length === 0, 'the run to be forgotten after finished-ack');
     expect(readdirSync(workDir)).toEqual([]);
+  });
+
+  it('carries output that is not UTF-8 byte-exact, on stdout and stderr', async () => {
+    const server = await startServer();
+    await startWorker(server);
+    const conn = await server.connection(0);
+    const job = assignment({ script: "printf '\\377\\376ok\\n'\nprintf 'a\\342\\202' >&2\n" });
+    conn.send({ type: 'assign', run: job });
+    const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
+    expect(finished.result).toEqual({ kind: 'exited', code: 0 });
+    expect([...server.bytes(job.runId, 'out')]).toEqual([0xff, 0xfe, 0x6f, 0x6b, 0x0a]);
+    // a sequence left incomplete when the stream ends is sent as it is, not held back or replaced
+    expect([...server.bytes(job.runId, 'err')]).toEqual([0x61, 0xe2, 0x82]);
+    expect(conn.errors).toEqual([]);
   });
 
   it('executes a script with a #! line directly', async () => {
@@ -196,7 +212,7 @@ describe('worker against a fake server', () => {
     conn.send({ type: 'resend', runId: job.runId, attempt: 1, fromSeq: 2 });
     await conn.waitFor((m) => conn.received.indexOf(m) >= before && m.type === 'finished', 'finished again');
     const again = conn.received.slice(before);
-    expect(again.map((m) => (m.type === 'output' ? `${m.seq}:${m.data}` : m.type))).toEqual([
+    expect(again.map((m) => (m.type === 'output' ? `${m.seq}:${m.data.toString('utf8')}` : m.type))).toEqual([
       '2:two\n',
       '3:three\n',
       'finished',
@@ -236,7 +252,7 @@ describe('worker against a fake server', () => {
       script: 'sleep 1000 &\necho $! > "$PIDFILE"\necho ready\nwait\n',
     });
     conn.send({ type: 'assign', run: job });
-    await conn.waitFor((m) => m.type === 'output' && m.runId === job.runId && m.data.includes('ready'), 'ready');
+    await conn.waitFor((m) => m.type === 'output' && m.runId === job.runId && m.data.toString('utf8').includes('ready'), 'ready');
     const grandchild = Number(readFileSync(pidFile, 'utf8'));
     conn.send({ type: 'cancel', runId: job.runId, attempt: 1, reason: 'by alice' });
     const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
@@ -280,7 +296,7 @@ describe('worker against a fake server', () => {
     const finished = await conn.waitFor(finishedOf(job.runId), 'finished', 30_000);
     expect(finished.result).toEqual({ kind: 'exited', code: 0 });
     expect(received()).toBe(total);
-    expect(server.log(job.runId).accepted.every((o) => /^x+$/.test(o.data))).toBe(true);
+    expect(server.log(job.runId).accepted.every((o) => /^x+$/.test(o.data.toString('latin1')))).toBe(true);
     expect(worker.snapshot()[0]?.maxBufferedBytes).toBeLessThanOrEqual(window);
     expect(conn.errors).toEqual([]);
   });
@@ -355,7 +371,7 @@ describe('worker against a fake server', () => {
     const pidFile = join(await tempDir(), 'grandchild.pid');
     const job = assignment({ params: { PIDFILE: pidFile }, script: 'sleep 1000 &\necho $! > "$PIDFILE"\necho ready\nwait\n' });
     conn0.send({ type: 'assign', run: job });
-    await conn0.waitFor((m) => m.type === 'output' && m.data.includes('ready'), 'ready');
+    await conn0.waitFor((m) => m.type === 'output' && m.data.toString('utf8').includes('ready'), 'ready');
     const grandchild = Number(readFileSync(pidFile, 'utf8'));
     conn0.drop();
     const conn1 = await server.connection(1);

@@ -34,10 +34,10 @@ export class LogStore {
     }
   }
 
-  /** Append text; returns the file length after the write. */
-  append(runId: string, data: string): number {
+  /** Append raw console bytes (or text, as UTF-8: the server's own lines); returns the file length after the write. */
+  append(runId: string, data: Buffer | string): number {
     const log = this.handle(runId);
-    const buf = Buffer.from(data, 'utf8');
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let off = 0;
     while (off < buf.length) off += writeSync(log.fd, buf, off, buf.length - off, log.bytes + off);
     log.bytes += buf.length;

@@ -18,6 +18,11 @@ interface Observer {
   offset: number;
   /** Replaying from the file (catching up, or dropped back because it reads slowly). */
   replaying: boolean;
+  /**
+   * Turns the bytes sent so far into text, replay and live alike: one decoder for the whole
+   * subscription, flushed only at `end`, so a character split across chunks (or across the switch
+   * between replay and live) stays whole.
+   */
   decoder: StringDecoder;
   /** The run finished; send `end` once the console is caught up. */
   endWith: RunView | undefined;
@@ -56,8 +61,8 @@ export class Observers {
     }
   }
 
-  /** New console text was appended to a run's file. */
-  appended(runId: string, data: string, bytes: number): void {
+  /** New console bytes were appended to a run's file. */
+  appended(runId: string, buf: Buffer): void {
     const set = this.byRun.get(runId);
     if (!set) return;
     for (const o of set) {
@@ -67,8 +72,10 @@ export class Observers {
         this.pump(o);
         continue;
       }
-      o.offset += bytes;
-      o.sink.send({ type: 'event', sub: o.sub, event: { kind: 'console', data } });
+      o.offset += buf.length;
+      // Per observer: its decoder may hold the start of a character from the previous chunk.
+      const data = o.decoder.write(buf);
+      if (data) o.sink.send({ type: 'event', sub: o.sub, event: { kind: 'console', data } });
     }
   }
 
@@ -99,10 +106,8 @@ export class Observers {
     while (!o.sink.closed) {
       const size = this.logs.size(o.runId);
       if (o.offset >= size) {
+        // Caught up: go live with the same decoder (it may hold part of a character).
         o.replaying = false;
-        const rest = o.decoder.end();
-        if (rest) o.sink.send({ type: 'event', sub: o.sub, event: { kind: 'console', data: rest } });
-        o.decoder = new StringDecoder('utf8');
         if (o.endWith) this.end(o);
         return;
       }
@@ -125,6 +130,9 @@ export class Observers {
   private end(o: Observer): void {
     if (o.ended || !o.endWith) return;
     o.ended = true;
+    // End of the console: bytes of an incomplete character become U+FFFD.
+    const rest = o.decoder.end();
+    if (rest) o.sink.send({ type: 'event', sub: o.sub, event: { kind: 'console', data: rest } });
     o.sink.send({ type: 'event', sub: o.sub, event: { kind: 'end', run: o.endWith } });
     const set = this.byRun.get(o.runId);
     set?.delete(o);

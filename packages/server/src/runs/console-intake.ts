@@ -1,4 +1,4 @@
-import type { Output, ServerToWorker } from '@builder/protocol';
+import type { OutputHeader, ServerToWorker } from '@builder/protocol';
 import type { Context } from '../context.ts';
 import type { ConnectedWorker } from '../dispatch/registry.ts';
 import type { Lifecycle } from './lifecycle.ts';
@@ -10,7 +10,7 @@ interface PendingAck {
 }
 
 /**
- * Console chunks from workers. A chunk is appended only if it is the next one expected; the file
+ * Console chunks from workers (binary output frames: a header and the raw bytes). A chunk is appended only if it is the next one expected; the file
  * is fdatasynced and the durable (seq, length) recorded in the batch's transaction; then one ack
  * per run and batch goes out with the highest durable seq.
  */
@@ -23,7 +23,7 @@ export class ConsoleIntake {
     private readonly lifecycle: Lifecycle,
   ) {}
 
-  output(worker: ConnectedWorker, msg: Output): ServerToWorker | undefined {
+  output(worker: ConnectedWorker, msg: OutputHeader, payload: Buffer): ServerToWorker | undefined {
     const { ctx } = this;
     const a = ctx.active.get(msg.runId);
     if (!a || a.attempt !== msg.attempt || a.worker !== worker.name) {
@@ -37,10 +37,9 @@ export class ConsoleIntake {
     if (msg.seq > a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
     }
-    const before = ctx.logs.size(msg.runId);
-    ctx.logs.append(msg.runId, msg.data);
+    ctx.logs.append(msg.runId, payload);
     a.nextSeq++;
-    ctx.observers.appended(msg.runId, msg.data, ctx.logs.size(msg.runId) - before);
+    ctx.observers.appended(msg.runId, payload);
     if (this.pending.size === 0) {
       // first output of this batch: open it and arrange the durable bookkeeping at its end
       ctx.commit.write(() => undefined);

@@ -24,7 +24,7 @@ export class Lifecycle {
       ctx.runs.recordLogBytes(runId, bytes);
       ctx.commit.beforeFlush(() => ctx.logs.syncDirty());
     });
-    ctx.observers.appended(runId, line, Buffer.byteLength(line));
+    ctx.observers.appended(runId, Buffer.from(line));
   }
 
   started(worker: ConnectedWorker, runId: string, attempt: number, startedAt: number): ServerToWorker | undefined {

@@ -63,7 +63,8 @@ export class Hub {
     (ws as WebSocket & { alive?: boolean }).alive = true;
     ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
     ws.on('error', (err) => ctx.logger.warn('ws.error', { error: err.message, code: (err as { code?: string }).code }));
-    let session: { onMessage(d: WebSocket.RawData): void; onClose(): void } | undefined;
+    /** After the hello; only a worker session takes binary frames (console output). */
+    let session: { onMessage(d: WebSocket.RawData): void; onBinary?(d: WebSocket.RawData): void; onClose(): void } | undefined;
     const helloTimer = setTimeout(() => {
       sendError(ws, ErrorCode.HelloRequired, `no hello within ${HELLO_TIMEOUT_MS / 1000}s`);
       ws.close(1008, 'hello required');
@@ -74,7 +75,9 @@ export class Hub {
     });
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
-        sendError(ws, ErrorCode.BadMessage, 'binary frames are not part of the protocol: send JSON text');
+        if (session?.onBinary) return session.onBinary(data);
+        // Before the hello, or on a client connection: the protocol is JSON text.
+        sendError(ws, ErrorCode.BadMessage, 'binary frames are only console output from a worker: send JSON text');
         return;
       }
       if (session) return session.onMessage(data);

@@ -1,5 +1,7 @@
 import type WebSocket from 'ws';
-import { ErrorCode, ProtocolError, WorkerToServerSchema, decode, type Hello, type ServerToWorker, type WorkerInfo } from '@builder/protocol';
+import {
+  ErrorCode, ProtocolError, WorkerToServerSchema, decode, decodeOutputFrame, type Hello, type ServerToWorker, type WorkerInfo,
+} from '@builder/protocol';
 import type { Context } from '../context.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { ConnectedWorker } from '../dispatch/registry.ts';
@@ -15,9 +17,13 @@ export interface WorkerSessionDeps {
   dispatcher: Dispatcher;
 }
 
-/** One worker connection after its hello: attach, then route its messages into the run lifecycle. */
+/**
+ * One worker connection after its hello: attach, then route its messages into the run lifecycle.
+ * JSON text frames go to `onMessage`, binary frames (console output) to `onBinary`.
+ */
 export function startWorkerSession(deps: WorkerSessionDeps, ws: WebSocket, hello: Hello & { worker: WorkerInfo }, version: number, role: 'admin' | 'worker'): {
   onMessage(data: WebSocket.RawData): void;
+  onBinary(data: WebSocket.RawData): void;
   onClose(): void;
 } {
   const { ctx, lifecycle, intake, dispatcher } = deps;
@@ -40,6 +46,11 @@ export function startWorkerSession(deps: WorkerSessionDeps, ws: WebSocket, hello
   const reply = (r: ServerToWorker | undefined) => {
     if (r) ctx.commit.then(() => worker.send(r));
   };
+  const refuse = (err: unknown) => {
+    const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.BadMessage, String(err));
+    ctx.logger.warn('ws.bad_message', { worker: worker.name, code: e.code, message: e.message });
+    sendError(ws, e.code, e.message);
+  };
 
   return {
     onMessage(data) {
@@ -47,10 +58,7 @@ export function startWorkerSession(deps: WorkerSessionDeps, ws: WebSocket, hello
       try {
         msg = decode(WorkerToServerSchema, data as Buffer);
       } catch (err) {
-        const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.BadMessage, String(err));
-        ctx.logger.warn('ws.bad_message', { worker: worker.name, code: e.code, message: e.message });
-        sendError(ws, e.code, e.message);
-        return;
+        return refuse(err);
       }
       worker.lastSeenAt = ctx.clock.now();
       try {
@@ -60,8 +68,6 @@ export function startWorkerSession(deps: WorkerSessionDeps, ws: WebSocket, hello
             return;
           case 'started':
             return reply(lifecycle.started(worker, msg.runId, msg.attempt, msg.startedAt));
-          case 'output':
-            return reply(intake.output(worker, msg));
           case 'finished':
             return reply(lifecycle.finished(worker, msg));
           case 'rejected':
@@ -74,6 +80,22 @@ export function startWorkerSession(deps: WorkerSessionDeps, ws: WebSocket, hello
       } catch (err) {
         ctx.logger.error('ws.handler_failed', { worker: worker.name, type: msg.type, error: String((err as Error).stack ?? err) });
         sendError(ws, ErrorCode.Internal, `server failed to handle ${msg.type}: ${(err as Error).message}`);
+      }
+    },
+    /** A console chunk: a binary output frame. */
+    onBinary(data) {
+      let frame;
+      try {
+        frame = decodeOutputFrame(data);
+      } catch (err) {
+        return refuse(err);
+      }
+      worker.lastSeenAt = ctx.clock.now();
+      try {
+        reply(intake.output(worker, frame.header, frame.payload));
+      } catch (err) {
+        ctx.logger.error('ws.handler_failed', { worker: worker.name, type: 'output', error: String((err as Error).stack ?? err) });
+        sendError(ws, ErrorCode.Internal, `server failed to handle output: ${(err as Error).message}`);
       }
     },
     onClose() {

@@ -1,21 +1,32 @@
 // The server side of the worker protocol, just enough of it for tests: a real
 // `ws` server on 127.0.0.1:0 that validates every worker message with the
-// protocol schemas and keeps a per-run log the way the real server does
-// (append seq N only if it is the next one, ack the highest contiguous).
+// protocol schemas (JSON text frames) and output frame decoder (binary frames),
+// and keeps a per-run log the way the real server does (append seq N only if it
+// is the next one, ack the highest contiguous).
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import {
   decode,
+  decodeOutputFrame,
   encode,
+  ErrorCode,
   type Finished,
   type Hello,
   HelloSchema,
-  type Output,
+  type OutputHeader,
+  ProtocolError,
   type Reattach,
-  type WorkerToServer,
+  type WorkerToServer as JsonWorkerToServer,
   WorkerToServerSchema,
 } from '@builder/protocol';
 import { WebSocket, WebSocketServer } from 'ws';
+
+/** A decoded output frame: its header fields plus the raw payload. */
+export interface Output extends OutputHeader {
+  readonly data: Buffer;
+}
+/** Everything a worker sends after its hello: JSON messages and output frames. */
+export type WorkerToServer = JsonWorkerToServer | Output;
 
 export interface RunLog {
   /** Next seq the server would append. */
@@ -103,13 +114,20 @@ export class FakeServer {
       const conn = new FakeConnection(ws, this.connections.length);
       this.connections.push(conn);
       ws.on('error', () => undefined);
-      ws.on('message', (data) => {
+      ws.on('message', (data, isBinary) => {
         try {
           if (!conn.hello) {
+            if (isBinary) throw new ProtocolError(ErrorCode.BadMessage, 'binary frame before the hello');
             conn.hello = decode(HelloSchema, data as Buffer);
             conn.send(reply(conn.hello, conn));
           } else {
-            const message = decode(WorkerToServerSchema, data as Buffer);
+            let message: WorkerToServer;
+            if (isBinary) {
+              const { header, payload } = decodeOutputFrame(data as Buffer);
+              message = { ...header, data: payload };
+            } else {
+              message = decode(WorkerToServerSchema, data as Buffer);
+            }
             conn.received.push(message);
             this.#apply(message, conn);
             this.onMessage?.(message, conn);
@@ -165,12 +183,18 @@ export class FakeServer {
     return log.acked;
   }
 
-  /** Text of the appended output of one stream. */
+  /** Bytes of the appended output of one stream. */
+  bytes(runId: string, stream: Output['stream'], attempt = 1): Buffer {
+    return Buffer.concat(
+      this.log(runId, attempt)
+        .accepted.filter((o) => o.stream === stream)
+        .map((o) => o.data),
+    );
+  }
+
+  /** Text of the appended output of one stream (decoded as a whole: a split character stays whole). */
   text(runId: string, stream: Output['stream'], attempt = 1): string {
-    return this.log(runId, attempt)
-      .accepted.filter((o) => o.stream === stream)
-      .map((o) => o.data)
-      .join('');
+    return this.bytes(runId, stream, attempt).toString('utf8');
   }
 
   ack(conn: FakeConnection, runId: string, attempt = 1): void {
