@@ -28,7 +28,8 @@ async function dispatchLatency() {
 
 async function throughput() {
   const total = 2000;
-  const c = await startCluster({ workers: 4, capacity: 1 });
+  const capacity = Number(process.env.BENCH_CAPACITY ?? 1);
+  const c = await startCluster({ workers: 4, capacity });
   try {
     await c.rpc.call('schedule', { name: 'tp', platforms: ['bench'], script: 'true', schedule: null, concurrency: 1000 });
     const t0 = performance.now();
@@ -43,7 +44,7 @@ async function throughput() {
     const seconds = (performance.now() - t0) / 1000;
     const lastRun = await c.rpc.call('run', { run: last });
     const failed = (await c.rpc.call('runs', { job: 'tp', state: 'failed', limit: 1000 })).length;
-    report('throughput_trivial_jobs', total / seconds, 'jobs/s', { jobs: total, workers: 4, seconds: Math.round(seconds * 100) / 100, failed, last: lastRun.state });
+    report('throughput_trivial_jobs', total / seconds, 'jobs/s', { jobs: total, workers: 4, capacity, seconds: Math.round(seconds * 100) / 100, failed, last: lastRun.state });
     report('throughput_server_peak_rss', c.serverPeakRssMiB(), 'MiB');
   } finally {
     await c.stop();

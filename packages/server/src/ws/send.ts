@@ -1,14 +1,35 @@
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { encode, type ErrorCode } from '@builder/protocol';
+
+const CORKED = Symbol('builder.corked');
+type Corkable = Socket & { [CORKED]?: boolean };
 
 export function send(ws: WebSocket, message: unknown, done?: () => void): void {
   if (ws.readyState !== WebSocket.OPEN) {
     done?.();
     return;
   }
+  coalesce(ws);
   ws.send(encode(message), done ? () => done() : undefined);
 }
 
 export function sendError(ws: WebSocket, code: ErrorCode, message: string): void {
   send(ws, { type: 'error', error: { code, message } });
+}
+
+/**
+ * Everything sent to one peer in the same tick (an assign and a finished-ack after one commit,
+ * say) leaves in one write: a syscall per message was a tenth of the server's time under load.
+ */
+function coalesce(ws: WebSocket): void {
+  // ws keeps its socket private; without it we simply send uncorked
+  const socket = (ws as unknown as { _socket?: Corkable })._socket;
+  if (!socket || socket[CORKED]) return;
+  socket[CORKED] = true;
+  socket.cork();
+  process.nextTick(() => {
+    socket[CORKED] = false;
+    socket.uncork();
+  });
 }
