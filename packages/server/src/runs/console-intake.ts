@@ -45,7 +45,7 @@ export class ConsoleIntake {
       ctx.commit.write(() => undefined);
       ctx.commit.beforeFlush(() => this.makeDurable());
       // registered now, so acks leave before anything this batch answers later (e.g. finished-ack)
-      ctx.commit.then(() => this.sendAcks());
+      ctx.commit.thenLazily(() => this.sendAcks());
     }
     this.pending.set(msg.runId, { worker, attempt: msg.attempt, seq: msg.seq });
     return undefined;

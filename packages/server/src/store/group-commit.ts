@@ -47,6 +47,15 @@ export class GroupCommit {
     }
   }
 
+  /**
+   * Like `then`, but without hurrying the commit: for replies nobody blocks on at once, such as
+   * console acks (the worker has a window of unacknowledged output), so fewer, larger fsyncs.
+   */
+  thenLazily(fn: () => void): void {
+    if (!this.open) return fn();
+    this.afterCommit.push(fn);
+  }
+
   /** Run `fn` just before the batch commits (e.g. fsync files the batch refers to). */
   beforeFlush(fn: () => void): void {
     if (this.open) this.beforeCommit.push(fn);
