@@ -30,7 +30,7 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
   });
   for (let i = 0; i < workers; i++) {
     procs.push(spawn(process.execPath, [...nodeFlags, bin('worker'), '--remote', url, '--token', wtoken, '--platform', platform, '--name', `bw${i}`,
-      '--capacity', String(capacity), '--executor', 'host', '--work-dir', join(dir, `work${i}`)], { stdio: 'ignore' }));
+      '--capacity', String(capacity), '--executor', 'host', '--work-dir', join(process.env.BENCH_WORK_DIR ?? dir, `work${i}`)], { stdio: 'ignore' }));
   }
   const rpc = await connect(url, admin);
   for (;;) {
