@@ -13,11 +13,16 @@ const nodeFlags = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${p
 export async function startCluster({ workers = 1, capacity = 1, platform = 'bench' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'builder-bench-'));
   const data = join(dir, 'data');
-  const token = (role) => execFileSync(process.execPath, [bin('server'), 'token', 'create', '--data-dir', data, '--role', role]).toString().trim();
+  const token = (role) =>
+    execFileSync(process.execPath, [bin('server'), 'token', 'create', '--data-dir', data, '--role', role])
+      .toString()
+      .trim();
   const admin = token('admin');
   const wtoken = token('worker');
   const procs = [];
-  const server = spawn(process.execPath, [...nodeFlags, bin('server'), '--data-dir', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const server = spawn(process.execPath, [...nodeFlags, bin('server'), '--data-dir', data, '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   procs.push(server);
   const url = await new Promise((ok, fail) => {
     let out = '';
@@ -29,8 +34,30 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
     server.on('exit', (c) => fail(new Error(`server exited ${c}`)));
   });
   for (let i = 0; i < workers; i++) {
-    procs.push(spawn(process.execPath, [...nodeFlags, bin('worker'), '--remote', url, '--token', wtoken, '--platform', platform, '--name', `bw${i}`,
-      '--capacity', String(capacity), '--executor', 'host', '--work-dir', join(process.env.BENCH_WORK_DIR ?? dir, `work${i}`)], { stdio: 'ignore' }));
+    procs.push(
+      spawn(
+        process.execPath,
+        [
+          ...nodeFlags,
+          bin('worker'),
+          '--remote',
+          url,
+          '--token',
+          wtoken,
+          '--platform',
+          platform,
+          '--name',
+          `bw${i}`,
+          '--capacity',
+          String(capacity),
+          '--executor',
+          'host',
+          '--work-dir',
+          join(process.env.BENCH_WORK_DIR ?? dir, `work${i}`),
+        ],
+        { stdio: 'ignore' },
+      ),
+    );
   }
   const rpc = await connect(url, admin);
   for (;;) {
@@ -39,7 +66,10 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    url, rpc, dir, server,
+    url,
+    rpc,
+    dir,
+    server,
     /** Peak resident memory of the server process so far, in MiB (Linux VmHWM). */
     serverPeakRssMiB() {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));

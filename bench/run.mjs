@@ -31,7 +31,13 @@ async function throughput() {
   const capacity = Number(process.env.BENCH_CAPACITY ?? 1);
   const c = await startCluster({ workers: 4, capacity });
   try {
-    await c.rpc.call('schedule', { name: 'tp', platforms: ['bench'], script: 'true', schedule: null, concurrency: 1000 });
+    await c.rpc.call('schedule', {
+      name: 'tp',
+      platforms: ['bench'],
+      script: 'true',
+      schedule: null,
+      concurrency: 1000,
+    });
     const t0 = performance.now();
     const created = await Promise.all(Array.from({ length: total }, () => c.rpc.call('execute', { name: 'tp' })));
     const last = created.at(-1).runs[0].id;
@@ -44,7 +50,14 @@ async function throughput() {
     const seconds = (performance.now() - t0) / 1000;
     const lastRun = await c.rpc.call('run', { run: last });
     const failed = (await c.rpc.call('runs', { job: 'tp', state: 'failed', limit: 1000 })).length;
-    report('throughput_trivial_jobs', total / seconds, 'jobs/s', { jobs: total, workers: 4, capacity, seconds: Math.round(seconds * 100) / 100, failed, last: lastRun.state });
+    report('throughput_trivial_jobs', total / seconds, 'jobs/s', {
+      jobs: total,
+      workers: 4,
+      capacity,
+      seconds: Math.round(seconds * 100) / 100,
+      failed,
+      last: lastRun.state,
+    });
     report('throughput_server_peak_rss', c.serverPeakRssMiB(), 'MiB');
   } finally {
     await c.stop();
@@ -67,7 +80,10 @@ async function bigConsole() {
     const run = await waitForEnd(c.rpc, runs[0].id);
     const seconds = (performance.now() - t1) / 1000;
     report('console_200mb_to_file', fileSeconds, 's');
-    report('console_200mb_through_builder', seconds, 's', { state: run.state, ratio: Math.round((seconds / fileSeconds) * 100) / 100 });
+    report('console_200mb_through_builder', seconds, 's', {
+      state: run.state,
+      ratio: Math.round((seconds / fileSeconds) * 100) / 100,
+    });
     report('console_200mb_server_peak_rss', c.serverPeakRssMiB(), 'MiB');
   } finally {
     await c.stop();

@@ -18,12 +18,17 @@ function cleanup() {
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
-const token = (role) => execFileSync(process.execPath, [bin('server'), 'token', 'create', '--data-dir', dir, '--role', role]).toString().trim();
+const token = (role) =>
+  execFileSync(process.execPath, [bin('server'), 'token', 'create', '--data-dir', dir, '--role', role])
+    .toString()
+    .trim();
 const admin = token('admin');
 const workerToken = token('worker');
 
 say('starting builder-server');
-const server = spawn(process.execPath, [bin('server'), '--data-dir', dir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+const server = spawn(process.execPath, [bin('server'), '--data-dir', dir, '--listen', '127.0.0.1:0'], {
+  stdio: ['ignore', 'pipe', 'ignore'],
+});
 children.push(server);
 const url = await new Promise((ok, fail) => {
   let out = '';
@@ -35,7 +40,25 @@ const url = await new Promise((ok, fail) => {
   server.on('exit', (code) => fail(new Error(`builder-server exited with ${code}`)));
 });
 say(`server at ${url}; starting a local worker (platform demo, host executor, capacity 2)`);
-const worker = spawn(process.execPath, [bin('worker'), '--remote', url, '--token', workerToken, '--platform', 'demo', '--name', 'local', '--capacity', '2', '--executor', 'host'], { stdio: 'ignore' });
+const worker = spawn(
+  process.execPath,
+  [
+    bin('worker'),
+    '--remote',
+    url,
+    '--token',
+    workerToken,
+    '--platform',
+    'demo',
+    '--name',
+    'local',
+    '--capacity',
+    '2',
+    '--executor',
+    'host',
+  ],
+  { stdio: 'ignore' },
+);
 children.push(worker);
 
 const client = (...args) => {
@@ -44,18 +67,32 @@ const client = (...args) => {
 };
 
 const script = join(dir, 'build.sh');
-writeFileSync(script, [
-  '#!/bin/sh',
-  'set -e',
-  'echo "building revision $REV on $BUILDER_PLATFORM (run $BUILDER_JOB/$BUILDER_RUN)"',
-  'for step in configure compile test; do echo "\\033[32m==>\\033[0m $step"; sleep 0.2; done',
-  'echo "hello from builder" > "$BUILDER_OUTPUT/hello.txt"',
-  'echo done',
-  '',
-].join('\n'));
+writeFileSync(
+  script,
+  [
+    '#!/bin/sh',
+    'set -e',
+    'echo "building revision $REV on $BUILDER_PLATFORM (run $BUILDER_JOB/$BUILDER_RUN)"',
+    'for step in configure compile test; do echo "\\033[32m==>\\033[0m $step"; sleep 0.2; done',
+    'echo "hello from builder" > "$BUILDER_OUTPUT/hello.txt"',
+    'echo done',
+    '',
+  ].join('\n'),
+);
 
 say('builder-client schedule hello --platform demo --script build.sh --cron "0 3 * * *" --tz Europe/Berlin');
-await client('schedule', 'hello', '--platform', 'demo', '--script', script, '--cron', '0 3 * * *', '--tz', 'Europe/Berlin');
+await client(
+  'schedule',
+  'hello',
+  '--platform',
+  'demo',
+  '--script',
+  script,
+  '--cron',
+  '0 3 * * *',
+  '--tz',
+  'Europe/Berlin',
+);
 say('builder-client execute hello --param REV=abc123 --follow');
 const status = await client('execute', 'hello', '--param', 'REV=abc123', '--follow');
 say('builder-client runs hello');

@@ -39,7 +39,10 @@ describe('cancel and timeout', () => {
 
   it('cancel TERMs the process group: the run is cancelled and the background child is gone', async () => {
     const p = pidPaths('cancelme');
-    await c.schedule('cancelme', `echo $$ > ${p.main}\nsleep 300 & echo $! > ${p.bg}\nsleep 300\n`, ['--kill-grace', '1']);
+    await c.schedule('cancelme', `echo $$ > ${p.main}\nsleep 300 & echo $! > ${p.bg}\nsleep 300\n`, [
+      '--kill-grace',
+      '1',
+    ]);
     expect((await c.client(['execute', 'cancelme'])).code).toBe(0);
     const pids = await pidsOf(p);
     await waitFor(async () => (await api.run('cancelme/1')).state === 'running', 'the run to be running');
@@ -62,9 +65,11 @@ describe('cancel and timeout', () => {
 
   it('a job that ignores TERM is KILLed after the grace', async () => {
     const p = pidPaths('stubborn');
-    await c.schedule('stubborn', `trap '' TERM\necho $$ > ${p.main}\nsleep 300 & echo $! > ${p.bg}\nwait\necho survived\nsleep 300\n`, [
-      '--kill-grace', '1',
-    ]);
+    await c.schedule(
+      'stubborn',
+      `trap '' TERM\necho $$ > ${p.main}\nsleep 300 & echo $! > ${p.bg}\nwait\necho survived\nsleep 300\n`,
+      ['--kill-grace', '1'],
+    );
     expect((await c.client(['execute', 'stubborn'])).code).toBe(0);
     const pids = await pidsOf(p);
     await waitFor(async () => (await api.run('stubborn/1')).state === 'running', 'the run to be running');
@@ -106,9 +111,11 @@ describe('cancel and timeout', () => {
   it('a TERM-ignoring process the job left behind in its group is KILLed after the grace', async () => {
     // Same path without a cancel: the job exits 0, the worker TERMs what is left of its group.
     const p = pidPaths('leaver');
-    await c.schedule('leaver', `echo $$ > ${p.main}\ntrap '' TERM\nsleep 300 >/dev/null 2>&1 </dev/null &\necho $! > ${p.bg}\ntrap - TERM\n`, [
-      '--kill-grace', '1',
-    ]);
+    await c.schedule(
+      'leaver',
+      `echo $$ > ${p.main}\ntrap '' TERM\nsleep 300 >/dev/null 2>&1 </dev/null &\necho $! > ${p.bg}\ntrap - TERM\n`,
+      ['--kill-grace', '1'],
+    );
     expect((await c.client(['execute', 'leaver', '--follow'])).code).toBe(0);
     const pids = await pidsOf(p);
     await waitFor(() => !procAlive(pids.bg), `the left-behind child ${pids.bg} to be KILLed after the grace`, 3000);
@@ -116,7 +123,12 @@ describe('cancel and timeout', () => {
 
   it('--timeout ends the run as timeout, kills the tree, and watch exits 1', async () => {
     const p = pidPaths('slow');
-    await c.schedule('slow', `echo $$ > ${p.main}\nsleep 300 & echo $! > ${p.bg}\nsleep 300\n`, ['--timeout', '1', '--kill-grace', '1']);
+    await c.schedule('slow', `echo $$ > ${p.main}\nsleep 300 & echo $! > ${p.bg}\nsleep 300\n`, [
+      '--timeout',
+      '1',
+      '--kill-grace',
+      '1',
+    ]);
     expect((await c.client(['execute', 'slow'])).code).toBe(0);
     const watching = c.clientProc(['watch', 'slow/1']);
     const pids = await pidsOf(p);
@@ -131,7 +143,10 @@ describe('cancel and timeout', () => {
     const ran = join(c.dir, 'queued.ran');
     const release = join(c.dir, 'queued.release');
     // run 1 holds the job's only slot until the test releases it
-    await c.schedule('queued', `echo $BUILDER_RUN >> ${ran}\nwhile [ ! -e ${release} ]; do sleep 0.05; done\n`, ['--concurrency', '1']);
+    await c.schedule('queued', `echo $BUILDER_RUN >> ${ran}\nwhile [ ! -e ${release} ]; do sleep 0.05; done\n`, [
+      '--concurrency',
+      '1',
+    ]);
     expect((await c.client(['execute', 'queued'])).code).toBe(0);
     expect((await c.client(['execute', 'queued'])).code).toBe(0);
     expect((await c.run('queued/2')).state).toBe('queued');

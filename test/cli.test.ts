@@ -14,9 +14,11 @@ describe('builder end to end: server, worker and client as real processes', () =
   });
 
   it('schedules a job, executes it with parameters and follows it to success', async () => {
-    await c.schedule('nightly', 'echo "rev=$REV job=$BUILDER_JOB run=$BUILDER_RUN platform=$BUILDER_PLATFORM"\necho to-stderr >&2\ntest -d "$BUILDER_OUTPUT"\n', [
-      '--cron', '0 3 * * *', '--tz', 'Europe/Berlin', '--timeout', '3600', '--retries', '2',
-    ]);
+    await c.schedule(
+      'nightly',
+      'echo "rev=$REV job=$BUILDER_JOB run=$BUILDER_RUN platform=$BUILDER_PLATFORM"\necho to-stderr >&2\ntest -d "$BUILDER_OUTPUT"\n',
+      ['--cron', '0 3 * * *', '--tz', 'Europe/Berlin', '--timeout', '3600', '--retries', '2'],
+    );
     const r = await c.client(['execute', 'nightly', '--param', 'REV=abc123', '--follow']);
     expect(r.stderr + r.stdout).toContain('rev=abc123 job=nightly run=1 platform=debian-12');
     expect(r.stdout + r.stderr).toContain('to-stderr');
@@ -29,7 +31,11 @@ describe('builder end to end: server, worker and client as real processes', () =
     expect(info.worker).toBe('w1');
 
     const jobs = JSON.parse((await c.client(['jobs', '--json'])).stdout);
-    expect(jobs.find((j: { name: string }) => j.name === 'nightly')).toMatchObject({ schedule: '0 3 * * *', timezone: 'Europe/Berlin', retries: 2 });
+    expect(jobs.find((j: { name: string }) => j.name === 'nightly')).toMatchObject({
+      schedule: '0 3 * * *',
+      timezone: 'Europe/Berlin',
+      retries: 2,
+    });
   });
 
   it('exits 1 for a failed run and says how it ended', async () => {
@@ -65,11 +71,31 @@ describe('builder end to end: server, worker and client as real processes', () =
   it('gives documented exit codes for bad input', async () => {
     expect((await c.client(['execute', 'no-such-job'])).code).toBe(3);
     expect((await c.client(['observe', 'nightly/999'])).code).toBe(3);
-    const badCron = await c.client(['schedule', 'x', '--platform', 'debian-12', '--script', c.script('x.sh', 'true'), '--cron', '99 * * * *']);
+    const badCron = await c.client([
+      'schedule',
+      'x',
+      '--platform',
+      'debian-12',
+      '--script',
+      c.script('x.sh', 'true'),
+      '--cron',
+      '99 * * * *',
+    ]);
     expect(badCron.code).toBe(2);
     expect(badCron.stderr).toMatch(/invalid cron expression/);
     expect(badCron.stderr.trim().split('\n')).toHaveLength(1);
-    const badTz = await c.client(['schedule', 'x', '--platform', 'debian-12', '--script', c.script('x.sh', 'true'), '--tz', 'Mars/Olympus', '--cron', '@daily']);
+    const badTz = await c.client([
+      'schedule',
+      'x',
+      '--platform',
+      'debian-12',
+      '--script',
+      c.script('x.sh', 'true'),
+      '--tz',
+      'Mars/Olympus',
+      '--cron',
+      '@daily',
+    ]);
     expect(badTz.code).toBe(2);
     expect(badTz.stderr).toMatch(/time zone/);
     expect((await c.client(['schedule'])).code).toBe(2);
@@ -101,7 +127,11 @@ describe('builder end to end: server, worker and client as real processes', () =
     await c.schedule('solo', `while [ ! -e ${release} ]; do sleep 0.1; done\n`);
     await c.client(['execute', 'solo']);
     await c.client(['execute', 'solo']);
-    const runs = JSON.parse((await c.client(['runs', 'solo', '--json'])).stdout) as { number: number; state: string; waiting: string | null }[];
+    const runs = JSON.parse((await c.client(['runs', 'solo', '--json'])).stdout) as {
+      number: number;
+      state: string;
+      waiting: string | null;
+    }[];
     const second = runs.find((r) => r.number === 2)!;
     expect(second.state).toBe('queued');
     expect(second.waiting).toMatch(/concurrency limit/);
@@ -122,7 +152,10 @@ describe('builder end to end: server, worker and client as real processes', () =
     // six fields: every second
     await c.schedule('tick', 'echo tick\n', ['--cron', '* * * * * *']);
     await waitFor(async () => {
-      const runs = JSON.parse((await c.client(['runs', 'tick', '--json'])).stdout) as { state: string; trigger: string }[];
+      const runs = JSON.parse((await c.client(['runs', 'tick', '--json'])).stdout) as {
+        state: string;
+        trigger: string;
+      }[];
       return runs.filter((r) => r.state === 'succeeded' && r.trigger === 'schedule').length >= 2;
     }, 'two scheduled runs of tick');
     expect((await c.client(['unschedule', 'tick'])).code).toBe(0);

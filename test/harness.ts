@@ -47,7 +47,9 @@ export class Cluster {
   constructor(private readonly serverArgs: string[] = []) {
     this.dir = mkdtempSync(join(tmpdir(), 'builder-it-'));
     const token = (role: string) =>
-      execFileSync(process.execPath, [BIN.server, 'token', 'create', '--data-dir', this.dataDir, '--role', role]).toString().trim();
+      execFileSync(process.execPath, [BIN.server, 'token', 'create', '--data-dir', this.dataDir, '--role', role])
+        .toString()
+        .trim();
     this.tokens = { admin: token('admin'), read: token('read'), worker: token('worker') };
   }
 
@@ -64,9 +66,13 @@ export class Cluster {
   /** Start (or restart) the server; reuses the previous port so workers can reconnect. */
   async startServer(): Promise<void> {
     const listen = `127.0.0.1:${this.port}`;
-    const child = spawn(process.execPath, [BIN.server, '--data-dir', this.dataDir, '--listen', listen, '--json-logs', ...this.serverArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN.server, '--data-dir', this.dataDir, '--listen', listen, '--json-logs', ...this.serverArgs],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const proc = track(child);
     this.procs.add(proc);
     this.server = proc;
@@ -91,9 +97,24 @@ export class Cluster {
     const child = spawn(
       process.execPath,
       [
-        BIN.worker, '--remote', this.url, '--token', this.tokens.worker, '--name', name,
-        '--platform', opts.platform ?? 'debian-12', '--capacity', String(opts.capacity ?? 1), '--executor', 'host',
-        '--work-dir', join(this.dir, `work-${name}`), '--reconnect-max-ms', '500', ...(opts.args ?? []),
+        BIN.worker,
+        '--remote',
+        this.url,
+        '--token',
+        this.tokens.worker,
+        '--name',
+        name,
+        '--platform',
+        opts.platform ?? 'debian-12',
+        '--capacity',
+        String(opts.capacity ?? 1),
+        '--executor',
+        'host',
+        '--work-dir',
+        join(this.dir, `work-${name}`),
+        '--reconnect-max-ms',
+        '500',
+        ...(opts.args ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -105,15 +126,21 @@ export class Cluster {
 
   /** Wait until the server lists these workers as connected. */
   async waitForWorkers(...names: string[]): Promise<void> {
-    await waitFor(async () => {
-      const r = await this.client(['workers', '--json']);
-      if (r.code !== 0) return false;
-      const list = JSON.parse(r.stdout) as { name: string; connected: boolean }[];
-      return names.every((n) => list.some((w) => w.name === n && w.connected));
-    }, `workers ${names.join(', ')} to connect`);
+    await waitFor(
+      async () => {
+        const r = await this.client(['workers', '--json']);
+        if (r.code !== 0) return false;
+        const list = JSON.parse(r.stdout) as { name: string; connected: boolean }[];
+        return names.every((n) => list.some((w) => w.name === n && w.connected));
+      },
+      `workers ${names.join(', ')} to connect`,
+    );
   }
 
-  client(args: string[], opts: { token?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+  client(
+    args: string[],
+    opts: { token?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<CliResult> {
     const child = spawn(process.execPath, [BIN.client, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, BUILDER_REMOTE: this.url, BUILDER_TOKEN: opts.token ?? this.tokens.admin, ...opts.env },
@@ -152,11 +179,21 @@ export class Cluster {
   }
 
   async schedule(name: string, script: string, extra: string[] = []): Promise<void> {
-    const r = await this.client(['schedule', name, '--platform', 'debian-12', '--script', this.script(`${name}.sh`, script), ...extra]);
+    const r = await this.client([
+      'schedule',
+      name,
+      '--platform',
+      'debian-12',
+      '--script',
+      this.script(`${name}.sh`, script),
+      ...extra,
+    ]);
     if (r.code !== 0) throw new Error(`schedule failed: ${r.stderr}`);
   }
 
-  async run(ref: string): Promise<{ state: string; attempt: number; result: { kind: string } | null; worker: string | null; id: string }> {
+  async run(
+    ref: string,
+  ): Promise<{ state: string; attempt: number; result: { kind: string } | null; worker: string | null; id: string }> {
     const r = await this.client(['info', ref, '--json']);
     if (r.code !== 0) throw new Error(`info ${ref} failed: ${r.stderr}`);
     return JSON.parse(r.stdout);
@@ -169,7 +206,11 @@ export class Cluster {
   }
 }
 
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
@@ -201,7 +242,10 @@ export function procAlive(pid: number): boolean {
 /** Pids written by job scripts (`echo $$ >> FILE`), one a line; missing file: none. */
 export function readPids(file: string): number[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 0);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0);
 }
 
 /** Cleanup for jobs a test may have orphaned: KILL each pid's process group and the pid itself. */

@@ -130,11 +130,31 @@ describe('hostile WebSocket traffic', () => {
     it('bad params: INVALID_ARGUMENT with the request id', async () => {
       const p = await client();
       p.send({ type: 'request', id: 42, method: 'execute', params: { name: 12 } });
-      expect(await p.next()).toMatchObject({ type: 'response', id: 42, ok: false, error: { code: 'INVALID_ARGUMENT' } });
+      expect(await p.next()).toMatchObject({
+        type: 'response',
+        id: 42,
+        ok: false,
+        error: { code: 'INVALID_ARGUMENT' },
+      });
       p.send({ type: 'request', id: 43, method: 'runs', params: { limit: -5 } });
-      expect(await p.next()).toMatchObject({ type: 'response', id: 43, ok: false, error: { code: 'INVALID_ARGUMENT' } });
-      p.send({ type: 'request', id: 44, method: 'schedule', params: { name: '../../etc', platforms: ['x'], script: 'true', schedule: null } });
-      expect(await p.next()).toMatchObject({ type: 'response', id: 44, ok: false, error: { code: 'INVALID_ARGUMENT' } });
+      expect(await p.next()).toMatchObject({
+        type: 'response',
+        id: 43,
+        ok: false,
+        error: { code: 'INVALID_ARGUMENT' },
+      });
+      p.send({
+        type: 'request',
+        id: 44,
+        method: 'schedule',
+        params: { name: '../../etc', platforms: ['x'], script: 'true', schedule: null },
+      });
+      expect(await p.next()).toMatchObject({
+        type: 'response',
+        id: 44,
+        ok: false,
+        error: { code: 'INVALID_ARGUMENT' },
+      });
       p.send({ type: 'request', id: 45, method: 'run', params: { run: 'no-such-job/1' } });
       expect(await p.next()).toMatchObject({ type: 'response', id: 45, ok: false, error: { code: 'NOT_FOUND' } });
       // and the connection still serves
@@ -161,7 +181,14 @@ describe('hostile WebSocket traffic', () => {
 
     it('a worker message on a client connection: BAD_MESSAGE', async () => {
       const p = await client();
-      p.send({ type: 'finished', runId: randomUUID(), attempt: 1, lastSeq: 0, result: { kind: 'exited', code: 0 }, finishedAt: Date.now() });
+      p.send({
+        type: 'finished',
+        runId: randomUUID(),
+        attempt: 1,
+        lastSeq: 0,
+        result: { kind: 'exited', code: 0 },
+        finishedAt: Date.now(),
+      });
       expect(errorCode(await p.next())).toBe('BAD_MESSAGE');
     });
 
@@ -176,7 +203,11 @@ describe('hostile WebSocket traffic', () => {
     it('claims a run the server never gave it: told to kill it', async () => {
       const p = await open();
       const runId = randomUUID();
-      const w = await p.hello('worker', c.tokens.worker, fakeWorker('claimer', [{ runId, attempt: 1, lastSeq: 3, finished: false }]));
+      const w = await p.hello(
+        'worker',
+        c.tokens.worker,
+        fakeWorker('claimer', [{ runId, attempt: 1, lastSeq: 3, finished: false }]),
+      );
       expect(w).toMatchObject({ type: 'welcome', reattach: [{ runId, attempt: 1, action: 'kill' }] });
     });
 
@@ -188,7 +219,14 @@ describe('hostile WebSocket traffic', () => {
       expect(await p.next()).toMatchObject({ type: 'cancel', runId, attempt: 1 });
       p.send({ type: 'started', runId, attempt: 1, startedAt: Date.now() });
       expect(await p.next()).toMatchObject({ type: 'cancel', runId, attempt: 1 });
-      p.send({ type: 'finished', runId, attempt: 1, lastSeq: 0, result: { kind: 'exited', code: 0 }, finishedAt: Date.now() });
+      p.send({
+        type: 'finished',
+        runId,
+        attempt: 1,
+        lastSeq: 0,
+        result: { kind: 'exited', code: 0 },
+        finishedAt: Date.now(),
+      });
       expect(await p.next()).toMatchObject({ type: 'finished-ack', runId, attempt: 1 });
 
       p.send(outputMessage({ runId: 'not-a-uuid', attempt: 1, seq: 1 }, 'x'));
@@ -198,7 +236,11 @@ describe('hostile WebSocket traffic', () => {
       p.send(outputMessage({ runId, attempt: 1, seq: 1 }, 'z'.repeat(256 * 1024 + 1)));
       expect(errorCode(await p.next())).toBe('BAD_MESSAGE');
       // binary garbage: too short, absurd header length, header not JSON
-      for (const junk of [Buffer.from([0, 0]), Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]), Buffer.concat([Buffer.from([0, 0, 0, 4]), Buffer.from('\xff{{{zz')])]) {
+      for (const junk of [
+        Buffer.from([0, 0]),
+        Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+        Buffer.concat([Buffer.from([0, 0, 0, 4]), Buffer.from('\xff{{{zz')]),
+      ]) {
         p.send(junk);
         expect(errorCode(await p.next(5000, `an error for junk ${junk.toString('hex')}`))).toBe('BAD_MESSAGE');
       }
@@ -231,13 +273,24 @@ describe('hostile WebSocket traffic', () => {
       expect(answers.every((m) => m.type === 'cancel' && m.runId === id)).toBe(true);
       p.send({ type: 'started', runId: id, attempt: 1, startedAt: Date.now() });
       expect((await p.next()).type).toBe('cancel');
-      p.send({ type: 'finished', runId: id, attempt: 1, lastSeq: 0, result: { kind: 'exited', code: 1 }, finishedAt: Date.now() });
+      p.send({
+        type: 'finished',
+        runId: id,
+        attempt: 1,
+        lastSeq: 0,
+        result: { kind: 'exited', code: 1 },
+        finishedAt: Date.now(),
+      });
       expect((await p.next()).type).toBe('finished-ack');
       expect((await c.run('victim/1')).state).toBe('running');
       writeFileSync(release, '');
 
       expect(await following.exited).toBe(0);
-      expect(await c.run('victim/1')).toMatchObject({ state: 'succeeded', worker: 'w1', result: { kind: 'exited', code: 0 } });
+      expect(await c.run('victim/1')).toMatchObject({
+        state: 'succeeded',
+        worker: 'w1',
+        result: { kind: 'exited', code: 0 },
+      });
       const observed = await c.client(['observe', 'victim/1']);
       expect(observed.stdout).toBe(Array.from({ length: 10 }, (_, i) => `real ${i + 1}\n`).join(''));
     });
@@ -253,15 +306,21 @@ describe('hostile WebSocket traffic', () => {
       await Promise.all(batchPeers.map((p) => p.closedP));
     }
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        new Promise<void>((done) => {
-          const s = connect(c.port, '127.0.0.1', () => {
-            s.write(i % 2 ? '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage-tls-hello' : 'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
-            setTimeout(() => s.destroy(), 50);
-          });
-          s.on('error', () => undefined);
-          s.on('close', () => done());
-        }),
+      Array.from(
+        { length: 20 },
+        (_, i) =>
+          new Promise<void>((done) => {
+            const s = connect(c.port, '127.0.0.1', () => {
+              s.write(
+                i % 2
+                  ? '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage-tls-hello'
+                  : 'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+              );
+              setTimeout(() => s.destroy(), 50);
+            });
+            s.on('error', () => undefined);
+            s.on('close', () => done());
+          }),
       ),
     );
     expect(c.server!.child.exitCode).toBeNull();
@@ -280,7 +339,10 @@ describe('hostile WebSocket traffic', () => {
     const r = await c.client(['execute', 'ok', '--follow']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('fine');
-    const workers = JSON.parse((await c.client(['workers', '--json'])).stdout) as { name: string; connected: boolean }[];
+    const workers = JSON.parse((await c.client(['workers', '--json'])).stdout) as {
+      name: string;
+      connected: boolean;
+    }[];
     expect(workers.find((w) => w.name === 'w1')?.connected).toBe(true);
   });
 });

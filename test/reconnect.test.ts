@@ -29,7 +29,10 @@ describe('worker connection dropped mid-run', () => {
     await c.waitForWorkers('w1');
     expect(proxy.accepted).toBe(1);
 
-    await c.schedule('chatty', `echo $$ >> ${marker}\ni=1\nwhile [ $i -le 200 ]; do echo "line $i"; i=$((i+1)); sleep 0.015; done\n`);
+    await c.schedule(
+      'chatty',
+      `echo $$ >> ${marker}\ni=1\nwhile [ $i -le 200 ]; do echo "line $i"; i=$((i+1)); sleep 0.015; done\n`,
+    );
     expect((await c.client(['execute', 'chatty'])).code).toBe(0);
     const live = c.clientProc(['observe', 'chatty/1']); // straight to the server, not through the proxy
     const { id } = await c.run('chatty/1');
@@ -39,13 +42,19 @@ describe('worker connection dropped mid-run', () => {
     await waitFor(() => logText().includes('line 30\n'), 'the job to be under way');
     proxy.drop();
     const afterFirst = logText();
-    await waitFor(() => proxy!.accepted >= 2 && logText().length > afterFirst.length + 200, 'the worker to reconnect and go on');
+    await waitFor(
+      () => proxy!.accepted >= 2 && logText().length > afterFirst.length + 200,
+      'the worker to reconnect and go on',
+    );
     const api = await Api.connect(c.url, c.tokens.admin);
     expect((await api.run('chatty/1')).state).toBe('running');
     api.close();
     proxy.drop();
     const afterSecond = logText();
-    await waitFor(() => proxy!.accepted >= 3 && logText().length > afterSecond.length + 200, 'the worker to reconnect again');
+    await waitFor(
+      () => proxy!.accepted >= 3 && logText().length > afterSecond.length + 200,
+      'the worker to reconnect again',
+    );
     expect(afterSecond).not.toContain('line 200\n'); // both drops were mid-run
 
     expect(await live.exited, live.output()).toBe(0);
@@ -66,7 +75,10 @@ describe('worker connection dropped mid-run', () => {
     c.startWorker('w1', { args: ['--remote', `http://127.0.0.1:${proxy.port}`] });
     await c.waitForWorkers('w1');
     // ~1.1 MB in bursts, with pauses so the drops land while data is in flight
-    await c.schedule('flood', `echo $$ >> ${marker}\nfor b in $(seq 0 19); do seq $((b*10000+1)) $((b*10000+10000)); sleep 0.2; done\n`);
+    await c.schedule(
+      'flood',
+      `echo $$ >> ${marker}\nfor b in $(seq 0 19); do seq $((b*10000+1)) $((b*10000+10000)); sleep 0.2; done\n`,
+    );
     expect((await c.client(['execute', 'flood'])).code).toBe(0);
     const { id } = await c.run('flood/1');
     const log = join(c.dataDir, 'logs', `${id}.log`);
@@ -124,7 +136,12 @@ describe('worker connection dropped mid-run', () => {
     await sleep(500);
     const after = await c.client(['observe', 'fenced/1']);
     expect(after.stdout).toBe(before); // nothing of the stale attempt arrived late
-    expect(await c.run('fenced/1')).toMatchObject({ state: 'succeeded', attempt: 2, worker: 'w2', result: { kind: 'exited', code: 0 } });
+    expect(await c.run('fenced/1')).toMatchObject({
+      state: 'succeeded',
+      attempt: 2,
+      worker: 'w2',
+      result: { kind: 'exited', code: 0 },
+    });
     const lines = after.stdout.trimEnd().split('\n');
     expect(lines.at(-1)).toBe('attempt 2 ran');
     expect(lines).not.toContain('attempt 1 ran');

@@ -72,7 +72,10 @@ describe('server killed with SIGKILL', () => {
     const done = join(c.dir, 'done');
     c.startWorker('w1');
     await c.waitForWorkers('w1');
-    await c.schedule('quick', `echo $$ >> ${pidFile}\nfor i in $(seq 1 20); do echo "line $i"; sleep 0.05; done\ntouch ${done}\n`);
+    await c.schedule(
+      'quick',
+      `echo $$ >> ${pidFile}\nfor i in $(seq 1 20); do echo "line $i"; sleep 0.05; done\ntouch ${done}\n`,
+    );
     expect((await c.client(['execute', 'quick'])).code).toBe(0);
     await waitFor(() => readPids(pidFile).length === 1, 'the job to start');
     await c.killServer('SIGKILL');
@@ -82,7 +85,11 @@ describe('server killed with SIGKILL', () => {
 
     const watch = await c.client(['watch', 'quick/1']);
     expect(watch.code, watch.stdout + watch.stderr).toBe(0);
-    expect(await c.run('quick/1')).toMatchObject({ state: 'succeeded', attempt: 1, result: { kind: 'exited', code: 0 } });
+    expect(await c.run('quick/1')).toMatchObject({
+      state: 'succeeded',
+      attempt: 1,
+      result: { kind: 'exited', code: 0 },
+    });
     expect((await c.client(['observe', 'quick/1'])).stdout).toBe(numbered(20));
     expect(readPids(pidFile)).toHaveLength(1);
   });

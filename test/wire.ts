@@ -38,7 +38,10 @@ export class Peer {
   private nextId = 1;
 
   constructor(url: string, opts: { maxPayload?: number } = {}) {
-    this.ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws', { perMessageDeflate: false, maxPayload: opts.maxPayload ?? 64 * 1024 * 1024 });
+    this.ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws', {
+      perMessageDeflate: false,
+      maxPayload: opts.maxPayload ?? 64 * 1024 * 1024,
+    });
     this.opened = new Promise((ok, fail) => {
       this.ws.once('open', () => ok());
       this.ws.once('error', fail);
@@ -73,7 +76,8 @@ export class Peer {
   async next(ms = 5000, what = 'a message'): Promise<WireMessage> {
     const queued = this.queue.shift();
     if (queued) return queued;
-    if (this.closed) throw new Error(`connection closed (${this.closed.code} ${this.closed.reason}) while waiting for ${what}`);
+    if (this.closed)
+      throw new Error(`connection closed (${this.closed.code} ${this.closed.reason}) while waiting for ${what}`);
     return new Promise((ok, fail) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
@@ -82,7 +86,8 @@ export class Peer {
       const waiter = (m: WireMessage | undefined) => {
         clearTimeout(timer);
         if (m) ok(m);
-        else fail(new Error(`connection closed (${this.closed?.code} ${this.closed?.reason}) while waiting for ${what}`));
+        else
+          fail(new Error(`connection closed (${this.closed?.code} ${this.closed?.reason}) while waiting for ${what}`));
       };
       this.waiters.push(waiter);
     });
@@ -129,12 +134,18 @@ export class Api {
   }
 
   async call<T = unknown>(method: string, params: unknown = {}): Promise<T> {
-    const r = (await this.peer.request(method, params)) as WireMessage & { ok: boolean; result?: unknown; error?: { code: string; message: string } };
+    const r = (await this.peer.request(method, params)) as WireMessage & {
+      ok: boolean;
+      result?: unknown;
+      error?: { code: string; message: string };
+    };
     if (!r.ok) throw new Error(`${method} failed: ${r.error?.code} ${r.error?.message}`);
     return r.result as T;
   }
 
-  run(ref: string): Promise<{ state: string; attempt: number; result: { kind: string } | null; worker: string | null; id: string }> {
+  run(
+    ref: string,
+  ): Promise<{ state: string; attempt: number; result: { kind: string } | null; worker: string | null; id: string }> {
     return this.call('run', { run: ref });
   }
 

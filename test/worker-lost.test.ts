@@ -33,7 +33,10 @@ describe('a worker killed with SIGKILL mid-run', () => {
     await c.schedule('flaky', script(), ['--retries', '1', '--retry-backoff', '0']);
     expect((await c.client(['execute', 'flaky'])).code).toBe(0);
     const api = await Api.connect(c.url, c.tokens.admin);
-    await waitFor(async () => (await api.run('flaky/1')).state === 'running' && readPids(pidFile).length === 1, 'attempt 1 to run');
+    await waitFor(
+      async () => (await api.run('flaky/1')).state === 'running' && readPids(pidFile).length === 1,
+      'attempt 1 to run',
+    );
     api.close();
     expect((await c.run('flaky/1')).worker).toBe('w1');
     c.startWorker('w2');
@@ -54,7 +57,9 @@ describe('a worker killed with SIGKILL mid-run', () => {
     const observed = await c.client(['observe', 'flaky/1']);
     expect(observed.code).toBe(0);
     const lines = observed.stdout.split('\n');
-    expect(lines.filter((l) => l.startsWith('[builder]') && /attempt 1\b.*\blost\b/.test(l)).length).toBeGreaterThanOrEqual(1);
+    expect(
+      lines.filter((l) => l.startsWith('[builder]') && /attempt 1\b.*\blost\b/.test(l)).length,
+    ).toBeGreaterThanOrEqual(1);
     expect(lines.filter((l) => l === 'attempt 1 on debian-12')).toHaveLength(1);
     expect(lines.filter((l) => l === 'attempt 2 on debian-12')).toHaveLength(1);
     expect(lines.indexOf('attempt 1 on debian-12')).toBeLessThan(lines.findIndex((l) => l.startsWith('[builder]')));

@@ -117,13 +117,38 @@ describe('schedule', () => {
     const server = await start({
       handler: (req) => {
         const spec = req.params as JobSpecInput;
-        return { job: makeJob({ ...spec, nextRunAt: Date.UTC(2025, 0, 31, 1, 0, 0), timezone: spec.timezone ?? 'UTC' }), created: true };
+        return {
+          job: makeJob({ ...spec, nextRunAt: Date.UTC(2025, 0, 31, 1, 0, 0), timezone: spec.timezone ?? 'UTC' }),
+          created: true,
+        };
       },
     });
     const file = await script('make all\n');
-    const r = await run(server, 'schedule', 'nightly', '--platform', 'debian-12,ubuntu-24', '--platform', 'freebsd-14',
-      '--script', file, '--cron', '0 2 * * *', '--tz', 'Europe/Berlin', '--param', 'BRANCH=main', '--param', 'OPT=a=b',
-      '--timeout', '600', '--retries', '2', '--missed', 'skip');
+    const r = await run(
+      server,
+      'schedule',
+      'nightly',
+      '--platform',
+      'debian-12,ubuntu-24',
+      '--platform',
+      'freebsd-14',
+      '--script',
+      file,
+      '--cron',
+      '0 2 * * *',
+      '--tz',
+      'Europe/Berlin',
+      '--param',
+      'BRANCH=main',
+      '--param',
+      'OPT=a=b',
+      '--timeout',
+      '600',
+      '--retries',
+      '2',
+      '--missed',
+      'skip',
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(server.violations).toEqual([]);
@@ -146,7 +171,9 @@ describe('schedule', () => {
     [['--period', 'never'], null],
     [[], null],
   ])('maps %j to schedule %j', async (extra, expected) => {
-    const server = await start({ handler: (req) => ({ job: makeJob({ name: (req.params as JobSpecInput).name }), created: false }) });
+    const server = await start({
+      handler: (req) => ({ job: makeJob({ name: (req.params as JobSpecInput).name }), created: false }),
+    });
     const r = await run(server, 'schedule', 'j', '--platform', 'p', '--script', await script(), ...extra);
     expect(r.code).toBe(0);
     expect((server.requests[0]?.params as JobSpecInput).schedule).toBe(expected);
@@ -188,7 +215,10 @@ describe('observe', () => {
     });
     const r = await run(server, 'observe', RUN_ID, '--json');
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l.kind)).toEqual(['console', 'end', 'result']);
     expect(lines[2]).toMatchObject({ exitCode: 0, run: { state: 'succeeded' } });
   });
@@ -233,7 +263,12 @@ describe('execute', () => {
     });
     const r = await run(server, 'execute', 'hello', '--platform', 'a,b', '--param', 'X=1', '--next', '--follow');
     expect(r.code).toBe(0);
-    expect(server.requests[0]?.params).toEqual({ name: 'hello', platforms: ['a', 'b'], params: { X: '1' }, next: true });
+    expect(server.requests[0]?.params).toEqual({
+      name: 'hello',
+      platforms: ['a', 'b'],
+      params: { X: '1' },
+      next: true,
+    });
     const lines = r.stdout.trim().split('\n');
     expect(lines.slice(0, 2)).toEqual([`hello/7 a queued ${RUN_ID}`, `hello/8 b queued ${RUN_ID_2}`]);
     expect(lines.slice(2).sort()).toEqual(['[a] out of a', '[a] partial', '[b] out of b', '[b] partial']);
@@ -247,7 +282,15 @@ describe('--json documents', () => {
       handler: (req) => {
         if (req.method === 'jobs') return [makeJob()];
         if (req.method === 'runs') return [queued];
-        return { version: '0.1.0', now: 1_700_000_005_000, jobs: 1, workers: [], platforms: [], queued: [queued], running: [] };
+        return {
+          version: '0.1.0',
+          now: 1_700_000_005_000,
+          jobs: 1,
+          workers: [],
+          platforms: [],
+          queued: [queued],
+          running: [],
+        };
       },
     });
     for (const verb of ['jobs', 'runs', 'info']) {

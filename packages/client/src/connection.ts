@@ -200,7 +200,12 @@ export class Connection {
     const id = this.#nextId++;
     const text = encode({ type: 'request', id, method, params });
     if (Buffer.byteLength(text) > LIMITS.maxMessageBytes) {
-      return Promise.reject(new ProtocolError(ErrorCode.MessageTooLarge, `the ${method} request is larger than ${LIMITS.maxMessageBytes} bytes`));
+      return Promise.reject(
+        new ProtocolError(
+          ErrorCode.MessageTooLarge,
+          `the ${method} request is larger than ${LIMITS.maxMessageBytes} bytes`,
+        ),
+      );
     }
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { method, resolve, reject, ...(onResult ? { onResult } : {}) });
@@ -273,7 +278,9 @@ export class Connection {
   #abort(error: Error): void {
     if (!this.#closeError) {
       this.#closeError =
-        error instanceof ConnectionError ? error : new ConnectionError('closed', `connection to ${this.remote} dropped: ${error.message}`);
+        error instanceof ConnectionError
+          ? error
+          : new ConnectionError('closed', `connection to ${this.remote} dropped: ${error.message}`);
     }
     for (const [id, pending] of this.#pending) {
       this.#pending.delete(id);

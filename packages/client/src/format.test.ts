@@ -29,13 +29,23 @@ describe('format', () => {
   it('summarises runs', () => {
     expect(formatRunSummary(finishedRun(0))).toBe('hello/7 on debian-12: exited 0 (succeeded) in 1.2s');
     expect(formatRunSummary(finishedRun(2))).toBe('hello/7 on debian-12: exited 2 (failed) in 1.2s');
-    expect(formatRunState(makeRun({ waiting: 'no worker for debian-12 online' }))).toBe('queued (no worker for debian-12 online)');
+    expect(formatRunState(makeRun({ waiting: 'no worker for debian-12 online' }))).toBe(
+      'queued (no worker for debian-12 online)',
+    );
     expect(formatRunState(runningRun())).toBe('running on w1');
     expect(formatRunState(makeRun({ state: 'timeout', result: { kind: 'timeout' } }))).toBe('timeout');
   });
 
   it('aligns tables', () => {
-    expect(formatTable(['A', 'LONG'], [['xyz', '1'], ['q', '22']])).toBe('A    LONG\nxyz  1\nq    22');
+    expect(
+      formatTable(
+        ['A', 'LONG'],
+        [
+          ['xyz', '1'],
+          ['q', '22'],
+        ],
+      ),
+    ).toBe('A    LONG\nxyz  1\nq    22');
   });
 });
 

@@ -46,7 +46,8 @@ export function formatInZone(ms: number, timeZone: string): string {
   const wall = Date.UTC(y, mo - 1, d, h, mi, s);
   const offsetMin = Math.round((wall - Math.floor(ms / 1000) * 1000) / 60_000);
   const sign = offsetMin < 0 ? '-' : '+';
-  const off = offsetMin === 0 ? 'Z' : `${sign}${pad2(Math.floor(Math.abs(offsetMin) / 60))}:${pad2(Math.abs(offsetMin) % 60)}`;
+  const off =
+    offsetMin === 0 ? 'Z' : `${sign}${pad2(Math.floor(Math.abs(offsetMin) / 60))}:${pad2(Math.abs(offsetMin) % 60)}`;
   return `${y}-${pad2(mo)}-${pad2(d)}T${pad2(h)}:${pad2(mi)}:${pad2(s)}${off}`;
 }
 
@@ -63,7 +64,8 @@ export function formatOutcome(run: RunView): string {
 
 /** `NAME/N on PLATFORM: exited 0 (succeeded) in 1.2s`. */
 export function formatRunSummary(run: RunView): string {
-  const took = run.startedAt !== null && run.finishedAt !== null ? ` in ${formatDuration(run.finishedAt - run.startedAt)}` : '';
+  const took =
+    run.startedAt !== null && run.finishedAt !== null ? ` in ${formatDuration(run.finishedAt - run.startedAt)}` : '';
   return `${runLabel(run)} on ${run.platform}: ${formatOutcome(run)}${took}`;
 }
 

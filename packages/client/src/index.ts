@@ -1,5 +1,12 @@
 export { Connection, type ConnectOptions, type EventListener, type Subscription } from './connection.ts';
-export { BadServerMessageError, ClientError, CliError, ConnectionError, ServerError, type ConnectionErrorKind } from './errors.ts';
+export {
+  BadServerMessageError,
+  ClientError,
+  CliError,
+  ConnectionError,
+  ServerError,
+  type ConnectionErrorKind,
+} from './errors.ts';
 export { ExitCode, exitCodeForServerError, describeFailure } from './exit.ts';
 export { Backoff, sleep, type BackoffOptions } from './backoff.ts';
 export { webSocketUrl } from './remote.ts';

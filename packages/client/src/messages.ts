@@ -11,11 +11,7 @@ import {
 } from '@builder/protocol';
 import { BadServerMessageError } from './errors.ts';
 
-export type ServerMessage =
-  | ({ type: 'welcome' } & Welcome)
-  | ErrorMessage
-  | Response
-  | Event;
+export type ServerMessage = ({ type: 'welcome' } & Welcome) | ErrorMessage | Response | Event;
 
 /**
  * Decode one frame from the server. The `type` field picks the protocol schema that

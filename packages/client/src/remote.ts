@@ -6,7 +6,10 @@ export function webSocketUrl(remote: string): string {
   try {
     url = new URL(remote);
   } catch {
-    throw new CliError(2, `invalid remote URL ${JSON.stringify(remote)}: expected http://HOST:PORT or https://HOST/PATH`);
+    throw new CliError(
+      2,
+      `invalid remote URL ${JSON.stringify(remote)}: expected http://HOST:PORT or https://HOST/PATH`,
+    );
   }
   switch (url.protocol) {
     case 'http:':

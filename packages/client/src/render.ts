@@ -1,5 +1,14 @@
 import { isTerminal, type InfoView, type JobView, type RunView, type WorkerView } from '@builder/protocol';
-import { formatDuration, formatInZone, formatOutcome, formatRelative, formatRunState, formatTable, formatTime, runLabel } from './format.ts';
+import {
+  formatDuration,
+  formatInZone,
+  formatOutcome,
+  formatRelative,
+  formatRunState,
+  formatTable,
+  formatTime,
+  runLabel,
+} from './format.ts';
 
 /** Human views of server results: compact tables and key/value blocks. */
 
@@ -69,7 +78,13 @@ export function renderInfo(info: InfoView): string {
       ? '(no platforms)'
       : formatTable(
           ['PLATFORM', 'WORKERS', 'QUEUED', 'RUNNING', 'STATUS'],
-          info.platforms.map((p) => [p.platform, String(p.workers), String(p.queued), String(p.running), p.dropped ? 'dropped' : 'active']),
+          info.platforms.map((p) => [
+            p.platform,
+            String(p.workers),
+            String(p.queued),
+            String(p.running),
+            p.dropped ? 'dropped' : 'active',
+          ]),
         );
   return [
     `server ${info.version}, ${info.jobs} job(s), ${info.workers.filter((w) => w.connected).length} worker(s) online, ${formatTime(now)}`,
@@ -102,7 +117,12 @@ export function renderJob(job: JobView, runs: readonly RunView[], now: number): 
     ['job', job.name],
     ['platforms', job.platforms.join(', ')],
     ['schedule', job.schedule === null ? 'on demand' : `${job.schedule} (${job.timezone}), missed: ${job.missed}`],
-    ['next run', job.nextRunAt === null ? 'on demand' : `${formatInZone(job.nextRunAt, job.timezone)} (${formatRelative(job.nextRunAt, now)})`],
+    [
+      'next run',
+      job.nextRunAt === null
+        ? 'on demand'
+        : `${formatInZone(job.nextRunAt, job.timezone)} (${formatRelative(job.nextRunAt, now)})`,
+    ],
     ['timeout', `${formatDuration(job.timeoutSec * 1000)}, kill grace ${formatDuration(job.killGraceSec * 1000)}`],
     ['retries', `${job.retries}, backoff ${formatDuration(job.retryBackoffSec * 1000)}`],
     ['concurrency', String(job.concurrency)],

@@ -75,7 +75,9 @@ describe('watch', () => {
     const url = server.url;
     await server.close();
     const started = Date.now();
-    const r = await cli.run(['watch', 'hello/7', '--give-up', '1'], { env: { BUILDER_REMOTE: url, BUILDER_TOKEN: 'secret' } });
+    const r = await cli.run(['watch', 'hello/7', '--give-up', '1'], {
+      env: { BUILDER_REMOTE: url, BUILDER_TOKEN: 'secret' },
+    });
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/gave up after 1s\n$/);
     expect(Date.now() - started).toBeLessThan(8000);
@@ -92,7 +94,11 @@ describe('watch', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('hello/7: queued (no worker for debian-12 online)\nhello/7: exited 0 (succeeded)\n');
     expect(r.stderr).toBe('builder-client: no run of job hello yet; waiting for one\n');
-    expect(server.requestsFor('latest')[0]?.params).toEqual({ job: 'hello', platform: 'debian-12', params: { BRANCH: 'main' } });
+    expect(server.requestsFor('latest')[0]?.params).toEqual({
+      job: 'hello',
+      platform: 'debian-12',
+      params: { BRANCH: 'main' },
+    });
   });
 
   it('--logs prints the console once across a reconnect; --json lines parse', async () => {
@@ -118,8 +124,16 @@ describe('watch', () => {
 
     const json = await watch(server, 'hello/7', '--logs', '--json');
     expect(json.code).toBe(0);
-    const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; data?: string });
-    expect(lines.filter((l) => l.kind === 'console').map((l) => l.data).join('')).toBe('a\nb\nc\n');
+    const lines = json.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; data?: string });
+    expect(
+      lines
+        .filter((l) => l.kind === 'console')
+        .map((l) => l.data)
+        .join(''),
+    ).toBe('a\nb\nc\n');
     expect(lines.at(-1)).toMatchObject({ kind: 'result', exitCode: 0 });
   });
 });

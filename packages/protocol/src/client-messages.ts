@@ -18,10 +18,18 @@ export const JobSpecSchema = z.object({
   schedule: z.string().max(256).nullable(),
   timezone: z.string().max(64).default('UTC'),
   missed: MissedPolicySchema.default('once'),
-  timeoutSec: z.number().positive().max(7 * 24 * 3600).default(3600),
+  timeoutSec: z
+    .number()
+    .positive()
+    .max(7 * 24 * 3600)
+    .default(3600),
   killGraceSec: z.number().nonnegative().max(3600).default(10),
   retries: z.number().int().min(0).max(100).default(0),
-  retryBackoffSec: z.number().nonnegative().max(24 * 3600).default(10),
+  retryBackoffSec: z
+    .number()
+    .nonnegative()
+    .max(24 * 3600)
+    .default(10),
   concurrency: z.number().int().min(1).max(1000).default(1),
   params: ParamsSchema.default({}),
 });
@@ -31,7 +39,10 @@ export type JobSpecInput = z.input<typeof JobSpecSchema>;
 /** Each method with its params and its result, in one place so both ends agree. */
 export const Methods = {
   schedule: { params: JobSpecSchema, result: z.object({ job: JobViewSchema, created: z.boolean() }) },
-  unschedule: { params: z.object({ name: NameSchema }), result: z.object({ name: z.string(), cancelled: z.number().int() }) },
+  unschedule: {
+    params: z.object({ name: NameSchema }),
+    result: z.object({ name: z.string(), cancelled: z.number().int() }),
+  },
   reschedule: {
     params: z.object({
       name: NameSchema,
@@ -79,8 +90,14 @@ export const Methods = {
     result: RunViewSchema.nullable(),
   },
   workers: { params: z.object({}), result: z.array(WorkerViewSchema) },
-  dropPlatform: { params: z.object({ platform: NameSchema }), result: z.object({ platform: z.string(), changed: z.boolean() }) },
-  undropPlatform: { params: z.object({ platform: NameSchema }), result: z.object({ platform: z.string(), changed: z.boolean() }) },
+  dropPlatform: {
+    params: z.object({ platform: NameSchema }),
+    result: z.object({ platform: z.string(), changed: z.boolean() }),
+  },
+  undropPlatform: {
+    params: z.object({ platform: NameSchema }),
+    result: z.object({ platform: z.string(), changed: z.boolean() }),
+  },
   /**
    * Subscribe to a run: state changes, and the console (replayed from the start, then live) when
    * `console` is true. Ends with an `end` event once the run is finished and its console sent.
@@ -98,7 +115,15 @@ export type MethodResult<M extends MethodName> = z.infer<(typeof Methods)[M]['re
 
 /** Methods a `read` token may call; everything else needs `admin`. */
 export const READ_METHODS: ReadonlySet<MethodName> = new Set<MethodName>([
-  'info', 'job', 'jobs', 'runs', 'run', 'latest', 'workers', 'observe', 'unobserve',
+  'info',
+  'job',
+  'jobs',
+  'runs',
+  'run',
+  'latest',
+  'workers',
+  'observe',
+  'unobserve',
 ]);
 
 export const METHOD_NAMES = Object.keys(Methods) as [MethodName, ...MethodName[]];

@@ -25,7 +25,10 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, what = 
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
-    throw new ProtocolError(ErrorCode.BadMessage, `invalid ${what}${where}: ${issue?.message ?? 'does not match the schema'}`);
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `invalid ${what}${where}: ${issue?.message ?? 'does not match the schema'}`,
+    );
   }
   return parsed.data;
 }

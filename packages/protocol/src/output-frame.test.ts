@@ -54,7 +54,9 @@ describe('output frames', () => {
   });
 
   it('carries a binary payload with invalid UTF-8 byte-exact', () => {
-    const payload = Buffer.from([0xff, 0xfe, 0x6f, 0x6b, 0x0a, 0xe2, 0x82, 0x00, 0x80, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xe2, 0x82]);
+    const payload = Buffer.from([
+      0xff, 0xfe, 0x6f, 0x6b, 0x0a, 0xe2, 0x82, 0x00, 0x80, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xe2, 0x82,
+    ]);
     const decoded = decodeOutputFrame(encodeOutputFrame(header, payload));
     expect([...decoded.payload]).toEqual([...payload]);
   });
@@ -62,7 +64,12 @@ describe('output frames', () => {
   it('sends only the header fields, whatever else the object holds', () => {
     const buf = encodeOutputFrame({ ...header, data: 'nope' } as OutputHeader, Buffer.from('x'));
     expect(Object.keys(JSON.parse(buf.toString('utf8', 4, 4 + buf.readUInt32BE(0))))).toEqual([
-      'type', 'runId', 'attempt', 'seq', 'ts', 'stream',
+      'type',
+      'runId',
+      'attempt',
+      'seq',
+      'ts',
+      'stream',
     ]);
   });
 
@@ -72,9 +79,17 @@ describe('output frames', () => {
       ['an empty buffer', () => Buffer.alloc(0), /shorter/],
       ['a buffer shorter than the length field', () => Buffer.from([0, 0, 0]), /shorter/],
       ['a header length of 0', () => frame('', Buffer.from('x')), /out of range/],
-      ['a header length past the end of the buffer', () => frame(good, Buffer.alloc(0), good.length + 1), /out of range/],
+      [
+        'a header length past the end of the buffer',
+        () => frame(good, Buffer.alloc(0), good.length + 1),
+        /out of range/,
+      ],
       ['a header length of 2^32-1', () => frame(good, Buffer.alloc(0), 0xffffffff), /out of range/],
-      ['a header length over maxOutputHeaderBytes', () => frame(' '.repeat(LIMITS.maxOutputHeaderBytes + 1)), /out of range/],
+      [
+        'a header length over maxOutputHeaderBytes',
+        () => frame(' '.repeat(LIMITS.maxOutputHeaderBytes + 1)),
+        /out of range/,
+      ],
       ['a header that is not JSON', () => frame('{"type":"output",'), /not UTF-8 JSON/],
       ['a header that is not UTF-8', () => frame(Buffer.from([0x22, 0xff, 0x22])), /not UTF-8 JSON/],
       ['a header that is not an object', () => frame('42'), /invalid output frame header/],

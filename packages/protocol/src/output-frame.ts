@@ -45,7 +45,10 @@ export function encodeOutputFrame(header: OutputHeader, payload: Buffer | Uint8A
 export function decodeOutputFrame(raw: Buffer | ArrayBuffer | Buffer[]): OutputFrame {
   const buf = Array.isArray(raw) ? Buffer.concat(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
   if (buf.length < LENGTH_BYTES) {
-    throw new ProtocolError(ErrorCode.BadMessage, `output frame of ${buf.length} bytes is shorter than its header length`);
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `output frame of ${buf.length} bytes is shorter than its header length`,
+    );
   }
   const n = buf.readUInt32BE(0);
   if (n < MIN_HEADER_BYTES || n > LIMITS.maxOutputHeaderBytes || n > buf.length - LENGTH_BYTES) {
@@ -63,7 +66,10 @@ export function decodeOutputFrame(raw: Buffer | ArrayBuffer | Buffer[]): OutputF
   const header = validate(OutputHeaderSchema, value, 'output frame header');
   const payload = buf.subarray(LENGTH_BYTES + n);
   if (payload.length > LIMITS.maxChunkBytes) {
-    throw new ProtocolError(ErrorCode.BadMessage, `output chunk of ${payload.length} bytes is over ${LIMITS.maxChunkBytes}`);
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `output chunk of ${payload.length} bytes is over ${LIMITS.maxChunkBytes}`,
+    );
   }
   return { header, payload };
 }

@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import {
-  ErrorCode, HelloSchema, LIMITS, ProtocolError, TRANSITIONS, WorkerToServerSchema, canTransition, decode, formatResult,
-  negotiateVersion, parseRunRef, stateForResult, type RunState,
+  ErrorCode,
+  HelloSchema,
+  LIMITS,
+  ProtocolError,
+  TRANSITIONS,
+  WorkerToServerSchema,
+  canTransition,
+  decode,
+  formatResult,
+  negotiateVersion,
+  parseRunRef,
+  stateForResult,
+  type RunState,
 } from './index.ts';
 
 const codeOf = (fn: () => unknown) => {
@@ -17,7 +28,9 @@ describe('decode', () => {
   it('refuses non-JSON, unknown types and oversized messages with stable codes', () => {
     expect(codeOf(() => decode(WorkerToServerSchema, '{nope'))).toBe(ErrorCode.BadMessage);
     expect(codeOf(() => decode(WorkerToServerSchema, '{"type":"explode"}'))).toBe(ErrorCode.BadMessage);
-    expect(codeOf(() => decode(WorkerToServerSchema, 'x'.repeat(LIMITS.maxMessageBytes + 1)))).toBe(ErrorCode.MessageTooLarge);
+    expect(codeOf(() => decode(WorkerToServerSchema, 'x'.repeat(LIMITS.maxMessageBytes + 1)))).toBe(
+      ErrorCode.MessageTooLarge,
+    );
   });
 
   it('names the field that is wrong', () => {
@@ -26,19 +39,32 @@ describe('decode', () => {
   });
 
   it('refuses console output as JSON: it is a binary frame now', () => {
-    const json = JSON.stringify({ type: 'output', runId: '0f8fad5b-d9cb-469f-a165-70867728950e', attempt: 1, seq: 1, ts: 0, stream: 'out', data: 'x' });
+    const json = JSON.stringify({
+      type: 'output',
+      runId: '0f8fad5b-d9cb-469f-a165-70867728950e',
+      attempt: 1,
+      seq: 1,
+      ts: 0,
+      stream: 'out',
+      data: 'x',
+    });
     expect(codeOf(() => decode(WorkerToServerSchema, json))).toBe(ErrorCode.BadMessage);
   });
 
   it('requires a worker description in a worker hello', () => {
-    expect(codeOf(() => decode(HelloSchema, JSON.stringify({ type: 'hello', versions: [1], role: 'worker', token: 't' })))).toBe(ErrorCode.BadMessage);
-    expect(decode(HelloSchema, JSON.stringify({ type: 'hello', versions: [1], role: 'client', token: 't' })).role).toBe('client');
+    expect(
+      codeOf(() => decode(HelloSchema, JSON.stringify({ type: 'hello', versions: [1], role: 'worker', token: 't' }))),
+    ).toBe(ErrorCode.BadMessage);
+    expect(decode(HelloSchema, JSON.stringify({ type: 'hello', versions: [1], role: 'client', token: 't' })).role).toBe(
+      'client',
+    );
   });
 });
 
 describe('run state machine', () => {
   it('has no way out of a terminal state and no way back to assigned from running', () => {
-    for (const s of ['succeeded', 'failed', 'timeout', 'cancelled', 'lost', 'error'] as RunState[]) expect(TRANSITIONS[s]).toEqual([]);
+    for (const s of ['succeeded', 'failed', 'timeout', 'cancelled', 'lost', 'error'] as RunState[])
+      expect(TRANSITIONS[s]).toEqual([]);
     expect(canTransition('running', 'assigned')).toBe(false);
     expect(canTransition('queued', 'running')).toBe(false);
     expect(canTransition('running', 'queued')).toBe(true); // a retry
@@ -62,7 +88,10 @@ describe('misc', () => {
   it('parses run references', () => {
     expect(parseRunRef('nightly/12')).toEqual({ kind: 'number', job: 'nightly', number: 12 });
     expect(parseRunRef('nightly#3')).toEqual({ kind: 'number', job: 'nightly', number: 3 });
-    expect(parseRunRef('0F8FAD5B-D9CB-469F-A165-70867728950E')).toEqual({ kind: 'id', id: '0f8fad5b-d9cb-469f-a165-70867728950e' });
+    expect(parseRunRef('0F8FAD5B-D9CB-469F-A165-70867728950E')).toEqual({
+      kind: 'id',
+      id: '0f8fad5b-d9cb-469f-a165-70867728950e',
+    });
     expect(parseRunRef('nightly/0')).toBeUndefined();
     expect(parseRunRef('../etc')).toBeUndefined();
   });

@@ -9,7 +9,9 @@ import { createToken, listTokens, revokeToken } from './store/tokens.ts';
 import { VERSION } from './version.ts';
 
 const dataDirOption = () =>
-  new Option('--data-dir <dir>', 'where the database, consoles and artifacts live').env('BUILDER_DATA_DIR').default('./builder-data');
+  new Option('--data-dir <dir>', 'where the database, consoles and artifacts live')
+    .env('BUILDER_DATA_DIR')
+    .default('./builder-data');
 
 const program = new Command('builder-server')
   .description('builder server: job queue, schedule, worker dispatch and the WebSocket/HTTP endpoint')
@@ -22,33 +24,57 @@ const program = new Command('builder-server')
   .option('--json-logs', 'log JSON lines even on a terminal')
   .enablePositionalOptions()
   .exitOverride()
-  .action(async (o: { dataDir: string; listen: string; lease: string; heartbeat?: string; missedGrace: string; jsonLogs?: boolean }) => {
-    const { host, port } = parseListen(o.listen);
-    const leaseMs = parseDuration(o.lease, '--lease');
-    const heartbeatMs = o.heartbeat ? parseDuration(o.heartbeat, '--heartbeat') : Math.max(100, Math.floor(leaseMs / 4));
-    const logger = createLogger({ json: o.jsonLogs === true || !process.stderr.isTTY, debug: process.env.BUILDER_DEBUG === '1' });
-    const server = await startServer({
-      dataDir: o.dataDir, host, port, leaseMs, heartbeatMs, missedGraceMs: parseDuration(o.missedGrace, '--missed-grace'),
-      clock: systemClock, logger,
-    });
-    process.stdout.write(`builder-server listening on ${server.url}\n`);
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) process.exit(130); // second signal: do not wait
-      stopping = true;
-      logger.info('server.stopping', { signal });
-      void server.close().then(() => process.exit(0));
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  .action(
+    async (o: {
+      dataDir: string;
+      listen: string;
+      lease: string;
+      heartbeat?: string;
+      missedGrace: string;
+      jsonLogs?: boolean;
+    }) => {
+      const { host, port } = parseListen(o.listen);
+      const leaseMs = parseDuration(o.lease, '--lease');
+      const heartbeatMs = o.heartbeat
+        ? parseDuration(o.heartbeat, '--heartbeat')
+        : Math.max(100, Math.floor(leaseMs / 4));
+      const logger = createLogger({
+        json: o.jsonLogs === true || !process.stderr.isTTY,
+        debug: process.env.BUILDER_DEBUG === '1',
+      });
+      const server = await startServer({
+        dataDir: o.dataDir,
+        host,
+        port,
+        leaseMs,
+        heartbeatMs,
+        missedGraceMs: parseDuration(o.missedGrace, '--missed-grace'),
+        clock: systemClock,
+        logger,
+      });
+      process.stdout.write(`builder-server listening on ${server.url}\n`);
+      let stopping = false;
+      const stop = (signal: NodeJS.Signals) => {
+        if (stopping) process.exit(130); // second signal: do not wait
+        stopping = true;
+        logger.info('server.stopping', { signal });
+        void server.close().then(() => process.exit(0));
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    },
+  );
 
 const token = program.command('token').description('manage access tokens (stored hashed)');
 token
   .command('create')
   .description('create a token and print it (it is shown only once)')
   .addOption(dataDirOption())
-  .addOption(new Option('--role <role>', 'admin (everything), read (observe/info), worker (workers only)').choices(RoleSchema.options).makeOptionMandatory())
+  .addOption(
+    new Option('--role <role>', 'admin (everything), read (observe/info), worker (workers only)')
+      .choices(RoleSchema.options)
+      .makeOptionMandatory(),
+  )
   .option('--name <name>', 'a label for the token')
   .action((o: { dataDir: string; role: 'admin' | 'read' | 'worker'; name?: string }) => {
     const db = openDb(o.dataDir);

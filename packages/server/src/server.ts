@@ -34,9 +34,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const db = openDb(opts.dataDir);
   const logs = new LogStore(opts.dataDir);
   const ctx: Context = {
-    db, commit: new GroupCommit(db), jobs: new JobStore(db), runs: new RunStore(db), platforms: new PlatformStore(db),
-    registry: new Registry(), active: new ActiveRuns(), logs, observers: new Observers(logs), clock: opts.clock,
-    logger: opts.logger, leaseMs: opts.leaseMs, heartbeatMs: opts.heartbeatMs, version: VERSION,
+    db,
+    commit: new GroupCommit(db),
+    jobs: new JobStore(db),
+    runs: new RunStore(db),
+    platforms: new PlatformStore(db),
+    registry: new Registry(),
+    active: new ActiveRuns(),
+    logs,
+    observers: new Observers(logs),
+    clock: opts.clock,
+    logger: opts.logger,
+    leaseMs: opts.leaseMs,
+    heartbeatMs: opts.heartbeatMs,
+    version: VERSION,
   };
   recover(ctx);
 
@@ -45,7 +56,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   lifecycle.dispatcher = dispatcher;
   const intake = new ConsoleIntake(ctx, lifecycle);
   const scheduler = new Scheduler({
-    jobs: ctx.jobs, clock: ctx.clock, logger: ctx.logger, missedGraceMs: opts.missedGraceMs,
+    jobs: ctx.jobs,
+    clock: ctx.clock,
+    logger: ctx.logger,
+    missedGraceMs: opts.missedGraceMs,
     fire: (job, trigger) => {
       enqueueScheduled(ctx, job, trigger);
       dispatcher.dispatch();
@@ -55,9 +69,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const handlers = createHandlers({ ctx, lifecycle, dispatcher, scheduler });
   const hub = new Hub({ ctx, lifecycle, intake, dispatcher, handlers });
 
-  const sweep = setInterval(() => {
-    for (const a of ctx.active.expired(ctx.clock.now())) lifecycle.lose(a.id);
-  }, Math.max(100, Math.min(1000, opts.leaseMs / 4)));
+  const sweep = setInterval(
+    () => {
+      for (const a of ctx.active.expired(ctx.clock.now())) lifecycle.lose(a.id);
+    },
+    Math.max(100, Math.min(1000, opts.leaseMs / 4)),
+  );
   sweep.unref();
 
   const http: HttpServer = createServer((req, res) => handleHttp(ctx, req, res));
@@ -74,7 +91,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   let closed = false;
   return {
-    url: `http://${host}:${port}`, port, ctx, scheduler,
+    url: `http://${host}:${port}`,
+    port,
+    ctx,
+    scheduler,
     async close() {
       if (closed) return;
       closed = true;
@@ -100,8 +120,14 @@ function recover(ctx: Context): void {
   for (const run of ctx.runs.active()) {
     ctx.logs.truncateTo(run.id, run.logBytes);
     ctx.active.set({
-      id: run.id, jobId: run.jobId, platform: run.platform, attempt: run.attempt, worker: run.worker ?? '',
-      nextSeq: run.logSeq + 1, leaseUntil: now + ctx.leaseMs, cancelRequested: run.cancelReason !== null,
+      id: run.id,
+      jobId: run.jobId,
+      platform: run.platform,
+      attempt: run.attempt,
+      worker: run.worker ?? '',
+      nextSeq: run.logSeq + 1,
+      leaseUntil: now + ctx.leaseMs,
+      cancelRequested: run.cancelReason !== null,
     });
   }
   const n = ctx.active.all().length;

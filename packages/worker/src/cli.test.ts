@@ -13,8 +13,24 @@ describe('command line', () => {
   it('parses every flag into a fully defaulted options object', () => {
     const o = compileOptions(
       parseCommandLine(
-        [...base, '--name', 'w1', '--capacity', '2', '--executor', 'host', '--label', 'big', '--label', 'x86',
-          '--work-dir', '/tmp/bw', '--reconnect-max-ms', '5000', '--json-logs'],
+        [
+          ...base,
+          '--name',
+          'w1',
+          '--capacity',
+          '2',
+          '--executor',
+          'host',
+          '--label',
+          'big',
+          '--label',
+          'x86',
+          '--work-dir',
+          '/tmp/bw',
+          '--reconnect-max-ms',
+          '5000',
+          '--json-logs',
+        ],
         {},
       ),
     );

@@ -32,7 +32,10 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     .addOption(new Option('--name <name>', 'worker name (default: the hostname)'))
     .addOption(new Option('--capacity <n>', `jobs run at once (default ${DEFAULTS.capacity})`))
     .addOption(
-      new Option('--executor <name>', `how jobs run: ${Object.keys(EXECUTORS).join(', ')} (default ${DEFAULTS.executor})`),
+      new Option(
+        '--executor <name>',
+        `how jobs run: ${Object.keys(EXECUTORS).join(', ')} (default ${DEFAULTS.executor})`,
+      ),
     )
     .addOption(
       new Option('--label <label>', 'a label for job matching (repeatable)').argParser(
@@ -40,7 +43,9 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       ),
     )
     .addOption(new Option('--work-dir <dir>', 'where run directories go (default: $TMPDIR/builder-worker/NAME)'))
-    .addOption(new Option('--reconnect-max-ms <ms>', `longest wait between reconnects (default ${DEFAULTS.reconnectMaxMs})`))
+    .addOption(
+      new Option('--reconnect-max-ms <ms>', `longest wait between reconnects (default ${DEFAULTS.reconnectMaxMs})`),
+    )
     .addOption(new Option('--json-logs', 'JSON log lines even on a terminal'))
     .addHelpText('after', HELP_AFTER)
     .helpOption('-h, --help', 'show this help')

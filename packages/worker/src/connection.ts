@@ -197,7 +197,11 @@ export class Connection implements Link {
     }
     this.#failures = 0;
     this.#ready = true;
-    this.#log.info('connected', { url: this.#o.url, heartbeatMs: welcome.heartbeatMs, reattach: welcome.reattach.length });
+    this.#log.info('connected', {
+      url: this.#o.url,
+      heartbeatMs: welcome.heartbeatMs,
+      reattach: welcome.reattach.length,
+    });
     this.#heartbeatTimer = setInterval(() => {
       if (this.#missedPongs >= MAX_MISSED_PONGS) {
         this.#log.warn('server stopped answering pings; reconnecting', { missed: this.#missedPongs });

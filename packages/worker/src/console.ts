@@ -234,7 +234,7 @@ export class ConsoleBuffer {
     const max = this.#opts.maxChunkBytes;
     if (data.length <= max) return this.#push({ seq: ++this.#seq, ts, stream, data, bytes: data.length });
     // Rare (a batch grown past the limit by one large write): cut between UTF-8 characters.
-    for (let start = 0; start < data.length; ) {
+    for (let start = 0; start < data.length;) {
       let end = Math.min(start + max, data.length);
       if (end < data.length) {
         const cut = end - incompleteTail(data.subarray(start, end));

@@ -119,7 +119,9 @@ function required(value: string | undefined, message: string): string {
 
 function name(value: string, flag: string): string {
   if (!NameSchema.safeParse(value).success) {
-    throw new UsageError(`${flag} "${value}" is not a valid name (letters, digits, ".", "_", "-"; at most ${LIMITS.maxNameLength})`);
+    throw new UsageError(
+      `${flag} "${value}" is not a valid name (letters, digits, ".", "_", "-"; at most ${LIMITS.maxNameLength})`,
+    );
   }
   return value;
 }

@@ -11,7 +11,12 @@ import { HostExecutor } from './executors/host.ts';
 import { createLogger } from './log.ts';
 import { compileOptions, DEFAULTS, type WorkerOptionsInput } from './options.ts';
 import {
-  eventually, type FakeConnection, FakeServer, type FakeServerOptions, isAlive, type WorkerToServer,
+  eventually,
+  type FakeConnection,
+  FakeServer,
+  type FakeServerOptions,
+  isAlive,
+  type WorkerToServer,
 } from './test-support/fake-server.ts';
 import { Worker } from './worker.ts';
 
@@ -183,7 +188,10 @@ describe('worker against a fake server', () => {
     const noInterpreter = assignment({ script: '#!/nonexistent/interpreter\n' });
     conn.send({ type: 'assign', run: segv });
     conn.send({ type: 'assign', run: noInterpreter });
-    expect((await conn.waitFor(finishedOf(segv.runId), 'finished')).result).toEqual({ kind: 'signalled', signal: 'SIGSEGV' });
+    expect((await conn.waitFor(finishedOf(segv.runId), 'finished')).result).toEqual({
+      kind: 'signalled',
+      signal: 'SIGSEGV',
+    });
     const failed = await conn.waitFor(finishedOf(noInterpreter.runId), 'finished');
     expect(failed.result).toMatchObject({ kind: 'error', message: expect.stringContaining('ENOENT') });
   });
@@ -229,7 +237,7 @@ describe('worker against a fake server', () => {
       killGraceSec: 0.3,
       params: { PIDFILE: pidFile },
       // Ignoring TERM (inherited by the background child) forces the KILL step.
-      script: "trap '' TERM\nsleep 1000 &\necho $! > \"$PIDFILE\"\necho started\nsleep 1000\nwait\n",
+      script: 'trap \'\' TERM\nsleep 1000 &\necho $! > "$PIDFILE"\necho started\nsleep 1000\nwait\n',
     });
     conn.send({ type: 'assign', run: job });
     const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
@@ -252,7 +260,10 @@ describe('worker against a fake server', () => {
       script: 'sleep 1000 &\necho $! > "$PIDFILE"\necho ready\nwait\n',
     });
     conn.send({ type: 'assign', run: job });
-    await conn.waitFor((m) => m.type === 'output' && m.runId === job.runId && m.data.toString('utf8').includes('ready'), 'ready');
+    await conn.waitFor(
+      (m) => m.type === 'output' && m.runId === job.runId && m.data.toString('utf8').includes('ready'),
+      'ready',
+    );
     const grandchild = Number(readFileSync(pidFile, 'utf8'));
     conn.send({ type: 'cancel', runId: job.runId, attempt: 1, reason: 'by alice' });
     const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
@@ -369,7 +380,10 @@ describe('worker against a fake server', () => {
     const { worker } = await startWorker(server);
     const conn0 = await server.connection(0);
     const pidFile = join(await tempDir(), 'grandchild.pid');
-    const job = assignment({ params: { PIDFILE: pidFile }, script: 'sleep 1000 &\necho $! > "$PIDFILE"\necho ready\nwait\n' });
+    const job = assignment({
+      params: { PIDFILE: pidFile },
+      script: 'sleep 1000 &\necho $! > "$PIDFILE"\necho ready\nwait\n',
+    });
     conn0.send({ type: 'assign', run: job });
     await conn0.waitFor((m) => m.type === 'output' && m.data.toString('utf8').includes('ready'), 'ready');
     const grandchild = Number(readFileSync(pidFile, 'utf8'));

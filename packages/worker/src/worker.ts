@@ -1,4 +1,11 @@
-import { type Assignment, type HeldRun, LIMITS, type ServerToWorker, type Welcome, type WorkerInfo } from '@builder/protocol';
+import {
+  type Assignment,
+  type HeldRun,
+  LIMITS,
+  type ServerToWorker,
+  type Welcome,
+  type WorkerInfo,
+} from '@builder/protocol';
 import { Connection } from './connection.ts';
 import { ExitCode, type ServerRefusedError } from './errors.ts';
 import type { Executor } from './executors/types.ts';
@@ -218,7 +225,9 @@ export class Worker {
     }
     if (this.#state !== WorkerState.Running || this.#executing >= this.#o.capacity) {
       const reason =
-        this.#state !== WorkerState.Running ? `worker is ${this.#state}` : `worker is at capacity (${this.#o.capacity})`;
+        this.#state !== WorkerState.Running
+          ? `worker is ${this.#state}`
+          : `worker is at capacity (${this.#o.capacity})`;
       this.#connection.send({ type: 'rejected', runId: job.runId, attempt: job.attempt, reason });
       this.#log.info('assignment rejected', { runId: job.runId, job: job.job, attempt: job.attempt, reason });
       return;

@@ -1,4 +1,11 @@
-import { Methods, ProtocolError, validate, type MethodName, type MethodParamsInput, type MethodResult } from '@builder/protocol';
+import {
+  Methods,
+  ProtocolError,
+  validate,
+  type MethodName,
+  type MethodParamsInput,
+  type MethodResult,
+} from '@builder/protocol';
 import { Connection } from '../connection.ts';
 import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';

@@ -56,7 +56,8 @@ export function scheduleFrom(opts: { cron?: string; period?: Period }): string |
 
 /** An ISO 8601 date-time (or date) as epoch ms. */
 export function parseDateTime(value: string): number | undefined {
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) return undefined;
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()))
+    return undefined;
   const ms = Date.parse(value.trim());
   return Number.isNaN(ms) ? undefined : ms;
 }

@@ -36,6 +36,7 @@ async function setDropped(ctx: Context, platform: string, drop: boolean): Promis
   const result = drop ? await ctx.rpc('dropPlatform', { platform }) : await ctx.rpc('undropPlatform', { platform });
   const verb = drop ? 'dropped' : 'undropped';
   if (ctx.json) ctx.printJson(result);
-  else ctx.out(result.changed ? `platform ${result.platform} ${verb}` : `platform ${result.platform} was already ${verb}`);
+  else
+    ctx.out(result.changed ? `platform ${result.platform} ${verb}` : `platform ${result.platform} was already ${verb}`);
   return ExitCode.Ok;
 }

@@ -36,7 +36,9 @@ export function registerObserveCommands(program: Command, run: Runner): void {
 Without --follow: prints the whole console of a finished run and exits 0; for a run still
 in progress, prints what it has so far (until the console is quiet for ${REPLAY_SETTLE_MS} ms) and exits 0.`,
     )
-    .action((ref: string, opts: { follow?: boolean }, cmd: Command) => run(cmd, (ctx) => logs(ctx, ref, opts.follow === true)));
+    .action((ref: string, opts: { follow?: boolean }, cmd: Command) =>
+      run(cmd, (ctx) => logs(ctx, ref, opts.follow === true)),
+    );
 }
 
 async function observeOn(ctx: Context, conn: Connection, ref: string): Promise<number> {
@@ -57,13 +59,18 @@ async function observe(ctx: Context, ref: string): Promise<number> {
 }
 
 async function observeLatest(ctx: Context, opts: { job?: string; platform?: string }): Promise<number> {
-  const params = { ...(opts.job !== undefined && { job: opts.job }), ...(opts.platform !== undefined && { platform: opts.platform }) };
+  const params = {
+    ...(opts.job !== undefined && { job: opts.job }),
+    ...(opts.platform !== undefined && { platform: opts.platform }),
+  };
   ctx.checkParams('latest', params);
   const conn = await ctx.connect();
   try {
     const latest = await conn.call('latest', params);
     if (!latest) {
-      const what = [opts.job && `of job ${opts.job}`, opts.platform && `on platform ${opts.platform}`].filter(Boolean).join(' ');
+      const what = [opts.job && `of job ${opts.job}`, opts.platform && `on platform ${opts.platform}`]
+        .filter(Boolean)
+        .join(' ');
       throw new CliError(ExitCode.NotFound, `no run${what ? ` ${what}` : ''} found`);
     }
     return await observeOn(ctx, conn, latest.id);

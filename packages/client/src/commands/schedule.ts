@@ -2,7 +2,16 @@ import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { JobSpecInput, JobView, MethodParamsInput } from '@builder/protocol';
 import type { Context } from '../cli/context.ts';
-import { collectList, collectParam, intOption, parseDateTime, PERIODS, scheduleFrom, secondsOption, type Period } from '../cli/options.ts';
+import {
+  collectList,
+  collectParam,
+  intOption,
+  parseDateTime,
+  PERIODS,
+  scheduleFrom,
+  secondsOption,
+  type Period,
+} from '../cli/options.ts';
 import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { formatInZone } from '../format.ts';
@@ -29,7 +38,8 @@ interface RescheduleOptions {
   tz?: string;
 }
 
-const cronOption = (): Option => new Option('--cron <expr>', 'cron expression (5 or 6 fields) or preset such as @daily');
+const cronOption = (): Option =>
+  new Option('--cron <expr>', 'cron expression (5 or 6 fields) or preset such as @daily');
 const periodOption = (): Option =>
   new Option('--period <period>', 'robur-style period (never: on demand only)').choices(PERIODS).conflicts('cron');
 
@@ -48,7 +58,9 @@ export function registerScheduleCommands(program: Command, run: Runner): void {
     .option('--retries <n>', 'retry a failed attempt this often (default 0)', intOption(0, 100))
     .option('--retry-backoff <secs>', 'wait before a retry (default 10)', secondsOption(0, 24 * 3600))
     .option('--concurrency <n>', 'runs of this job at once per platform (default 1)', intOption(1, 1000))
-    .addOption(new Option('--missed <policy>', 'runs missed while the server was down (default once)').choices(['skip', 'once']))
+    .addOption(
+      new Option('--missed <policy>', 'runs missed while the server was down (default once)').choices(['skip', 'once']),
+    )
     .option('--param <key=value>', 'job parameter (environment variable); repeatable', collectParam)
     .action((name: string, opts: ScheduleOptions, cmd: Command) => run(cmd, (ctx) => schedule(ctx, name, opts)));
 
@@ -76,7 +88,14 @@ async function readScript(file: string): Promise<string> {
     return await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (error as Error).message;
     throw new CliError(ExitCode.Usage, `cannot read script ${file}: ${why}`);
   }
 }
@@ -104,23 +123,35 @@ async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Prom
   };
   const result = await ctx.rpc('schedule', spec);
   if (ctx.json) ctx.printJson(result);
-  else ctx.out(`scheduled ${result.job.name} (${result.created ? 'created' : 'updated'}), next run: ${nextRunText(result.job)}`);
+  else
+    ctx.out(
+      `scheduled ${result.job.name} (${result.created ? 'created' : 'updated'}), next run: ${nextRunText(result.job)}`,
+    );
   return ExitCode.Ok;
 }
 
 async function unschedule(ctx: Context, name: string): Promise<number> {
   const result = await ctx.rpc('unschedule', { name });
   if (ctx.json) ctx.printJson(result);
-  else ctx.out(`unscheduled ${result.name}${result.cancelled > 0 ? `, cancelled ${result.cancelled} queued run(s)` : ''}`);
+  else
+    ctx.out(`unscheduled ${result.name}${result.cancelled > 0 ? `, cancelled ${result.cancelled} queued run(s)` : ''}`);
   return ExitCode.Ok;
 }
 
-async function reschedule(ctx: Context, name: string, nextText: string | undefined, opts: RescheduleOptions): Promise<number> {
+async function reschedule(
+  ctx: Context,
+  name: string,
+  nextText: string | undefined,
+  opts: RescheduleOptions,
+): Promise<number> {
   const params: MethodParamsInput<'reschedule'> = { name };
   if (nextText !== undefined) {
     const next = parseDateTime(nextText);
     if (next === undefined) {
-      throw new CliError(ExitCode.Usage, `invalid date-time ${JSON.stringify(nextText)}: expected ISO 8601 such as 2025-01-31T02:00:00Z`);
+      throw new CliError(
+        ExitCode.Usage,
+        `invalid date-time ${JSON.stringify(nextText)}: expected ISO 8601 such as 2025-01-31T02:00:00Z`,
+      );
     }
     params.next = next;
   }

@@ -26,7 +26,12 @@ export function registerWatchCommand(program: Command, run: Runner): void {
     .option('--job <name>', 'watch the newest run of this job (waiting for one to appear)')
     .option('--param <key=value>', 'with --job: only runs with this parameter; repeatable', collectParam)
     .option('--platform <platform>', 'with --job: only runs on this platform')
-    .option('--give-up <secs>', 'give up (exit 4) after being unable to reach the server this long', secondsOption(0, 7 * 24 * 3600), 300)
+    .option(
+      '--give-up <secs>',
+      'give up (exit 4) after being unable to reach the server this long',
+      secondsOption(0, 7 * 24 * 3600),
+      300,
+    )
     .option('--logs', 'also print the console (state changes then go to stderr)')
     .addHelpText(
       'after',
@@ -39,7 +44,8 @@ watch also waits up to --give-up seconds for a matching run to appear (then exit
 }
 
 async function watch(ctx: Context, ref: string | undefined, opts: WatchOptions): Promise<number> {
-  if ((ref === undefined) === (opts.job === undefined)) throw new CliError(ExitCode.Usage, 'watch needs either RUN or --job NAME');
+  if ((ref === undefined) === (opts.job === undefined))
+    throw new CliError(ExitCode.Usage, 'watch needs either RUN or --job NAME');
   if (ref !== undefined && (opts.param !== undefined || opts.platform !== undefined)) {
     throw new CliError(ExitCode.Usage, '--param and --platform only go with --job');
   }
@@ -167,7 +173,10 @@ class Watcher {
       if (run) return run.id;
       const left = this.#giveUpMs - (this.#ctx.now() - this.#startedAt);
       if (left <= 0) {
-        throw new CliError(ExitCode.NotFound, `no run of job ${this.#latest.job ?? '?'} appeared within ${formatDuration(this.#giveUpMs)}`);
+        throw new CliError(
+          ExitCode.NotFound,
+          `no run of job ${this.#latest.job ?? '?'} appeared within ${formatDuration(this.#giveUpMs)}`,
+        );
       }
       if (!announced) this.#ctx.warn(`no run of job ${this.#latest.job ?? '?'} yet; waiting for one`);
       announced = true;

@@ -62,7 +62,12 @@ export class FakeServer {
 
   static start(options: FakeServerOptions = {}): Promise<FakeServer> {
     return new Promise((resolve, reject) => {
-      const wss = new WebSocketServer({ host: '127.0.0.1', port: options.port ?? 0, path: '/ws', maxPayload: LIMITS.maxMessageBytes });
+      const wss = new WebSocketServer({
+        host: '127.0.0.1',
+        port: options.port ?? 0,
+        path: '/ws',
+        maxPayload: LIMITS.maxMessageBytes,
+      });
       wss.once('error', reject);
       wss.once('listening', () => resolve(new FakeServer(wss, options)));
     });
@@ -111,7 +116,16 @@ export class FakeServer {
           ws.close(4001, 'unauthorized');
           return;
         }
-        ws.send(encode({ type: 'welcome', version: 1, serverVersion: 'fake', role: 'admin', heartbeatMs: 5000, leaseMs: 15000 }));
+        ws.send(
+          encode({
+            type: 'welcome',
+            version: 1,
+            serverVersion: 'fake',
+            role: 'admin',
+            heartbeatMs: 5000,
+            leaseMs: 15000,
+          }),
+        );
         return;
       }
       void this.#request(ws, index, hello, text);
@@ -137,7 +151,12 @@ export class FakeServer {
       entry = { method: request.method, params: request.params, connection: index };
     } catch (error) {
       this.violations.push((error as Error).message);
-      conn.send({ type: 'response', id: Math.max(id, 0), ok: false, error: { code: ErrorCode.BadMessage, message: (error as Error).message } });
+      conn.send({
+        type: 'response',
+        id: Math.max(id, 0),
+        ok: false,
+        error: { code: ErrorCode.BadMessage, message: (error as Error).message },
+      });
       return;
     }
     this.requests.push(entry);
@@ -147,7 +166,8 @@ export class FakeServer {
       conn.send({ type: 'response', id, ok: true, result });
     } catch (error) {
       const code = error instanceof ProtocolError ? error.code : ErrorCode.Internal;
-      if (ws.readyState === ws.OPEN) conn.send({ type: 'response', id, ok: false, error: { code, message: (error as Error).message } });
+      if (ws.readyState === ws.OPEN)
+        conn.send({ type: 'response', id, ok: false, error: { code, message: (error as Error).message } });
     }
     for (const fn of later) fn();
   }

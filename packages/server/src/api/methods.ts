@@ -1,6 +1,13 @@
 import {
-  ErrorCode, ProtocolError, isTerminal, parseRunRef, type InfoView, type MethodName, type MethodParams,
-  type MethodResult, type PlatformView,
+  ErrorCode,
+  ProtocolError,
+  isTerminal,
+  parseRunRef,
+  type InfoView,
+  type MethodName,
+  type MethodParams,
+  type MethodResult,
+  type PlatformView,
 } from '@builder/protocol';
 import type { Context } from '../context.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
@@ -84,7 +91,12 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
       return { result: jobView(ctx.jobs.getById(j.id)!), afterReply: () => scheduler.reschedule() };
     },
     execute: (p) => {
-      const runs = enqueue(ctx, job(p.name), { platforms: p.platforms, params: p.params, trigger: 'manual', next: p.next });
+      const runs = enqueue(ctx, job(p.name), {
+        platforms: p.platforms,
+        params: p.params,
+        trigger: 'manual',
+        next: p.next,
+      });
       dispatcher.dispatch();
       return { result: { runs: runs.map((r) => runView(ctx, ctx.runs.get(r.id) ?? r)) } };
     },
@@ -107,12 +119,21 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
     }),
     runs: (p) => ({
       result: ctx.runs
-        .list({ job: p.job === undefined ? undefined : anyJob(p.job).id, state: p.state, platform: p.platform, limit: p.limit })
+        .list({
+          job: p.job === undefined ? undefined : anyJob(p.job).id,
+          state: p.state,
+          platform: p.platform,
+          limit: p.limit,
+        })
         .map((r) => runView(ctx, r)),
     }),
     run: (p) => ({ result: runView(ctx, run(p.run), { script: true }) }),
     latest: (p) => {
-      const r = ctx.runs.latest({ job: p.job === undefined ? undefined : anyJob(p.job).id, platform: p.platform, params: p.params });
+      const r = ctx.runs.latest({
+        job: p.job === undefined ? undefined : anyJob(p.job).id,
+        platform: p.platform,
+        params: p.params,
+      });
       return { result: r ? runView(ctx, r) : null };
     },
     workers: () => ({ result: workers() }),
@@ -136,7 +157,13 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
           const now = ctx.runs.get(r.id) ?? r;
           const fresh = now.state === r.state ? view : runView(ctx, now);
           if (fresh !== view) session.sink.send({ type: 'event', sub, event: { kind: 'state', run: fresh } });
-          ctx.observers.add({ sub, runId: r.id, sink: session.sink, console: p.console, finished: isTerminal(now.state) ? fresh : undefined });
+          ctx.observers.add({
+            sub,
+            runId: r.id,
+            sink: session.sink,
+            console: p.console,
+            finished: isTerminal(now.state) ? fresh : undefined,
+          });
         },
       };
     },
@@ -150,13 +177,26 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
     const connected = ctx.registry.all().map(workerView);
     const names = new Set(connected.map((w) => w.name));
     const known = ctx.db.prepare('SELECT * FROM workers ORDER BY name').all() as {
-      name: string; platform: string; labels: string; capacity: number; executor: string; connected_at: number | null; last_seen_at: number | null;
+      name: string;
+      platform: string;
+      labels: string;
+      capacity: number;
+      executor: string;
+      connected_at: number | null;
+      last_seen_at: number | null;
     }[];
     const gone = known
       .filter((w) => !names.has(w.name))
       .map((w) => ({
-        name: w.name, platform: w.platform, labels: JSON.parse(w.labels) as string[], capacity: w.capacity,
-        executor: w.executor, connected: false, runs: [], connectedAt: w.connected_at, lastSeenAt: w.last_seen_at,
+        name: w.name,
+        platform: w.platform,
+        labels: JSON.parse(w.labels) as string[],
+        capacity: w.capacity,
+        executor: w.executor,
+        connected: false,
+        runs: [],
+        connectedAt: w.connected_at,
+        lastSeenAt: w.last_seen_at,
       }));
     return [...connected, ...gone].sort((a, b) => a.name.localeCompare(b.name));
   }
@@ -165,7 +205,11 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
     const platforms = new Map<string, PlatformView>();
     const entry = (platform: string) => {
       let v = platforms.get(platform);
-      if (!v) platforms.set(platform, (v = { platform, dropped: ctx.platforms.isDropped(platform), workers: 0, queued: 0, running: 0 }));
+      if (!v)
+        platforms.set(
+          platform,
+          (v = { platform, dropped: ctx.platforms.isDropped(platform), workers: 0, queued: 0, running: 0 }),
+        );
       return v;
     };
     for (const w of ctx.registry.all()) entry(w.platform).workers++;
@@ -175,7 +219,10 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
       else entry(c.platform).running += c.n;
     }
     return {
-      version: ctx.version, now: now(), jobs: ctx.jobs.count(), workers: workers(),
+      version: ctx.version,
+      now: now(),
+      jobs: ctx.jobs.count(),
+      workers: workers(),
       platforms: [...platforms.values()].sort((a, b) => a.platform.localeCompare(b.platform)),
       queued: ctx.runs.queued(100).map((r) => runView(ctx, r)),
       running: ctx.runs.active().map((r) => runView(ctx, r)),

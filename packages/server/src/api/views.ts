@@ -5,10 +5,23 @@ import type { JobRow, RunRow } from '../store/rows.ts';
 
 export function runView(ctx: Context, run: RunRow, opts: { script?: boolean } = {}): RunView {
   return {
-    id: run.id, job: run.job, number: run.number, platform: run.platform, state: run.state, attempt: run.attempt,
-    maxAttempts: run.maxAttempts, params: run.params, trigger: run.trigger, worker: run.worker, queuedAt: run.queuedAt,
-    startedAt: run.startedAt, finishedAt: run.finishedAt, notBefore: run.notBefore, result: run.result,
-    waiting: run.state === 'queued' ? whyWaiting(ctx, run) : null, cancelReason: run.cancelReason,
+    id: run.id,
+    job: run.job,
+    number: run.number,
+    platform: run.platform,
+    state: run.state,
+    attempt: run.attempt,
+    maxAttempts: run.maxAttempts,
+    params: run.params,
+    trigger: run.trigger,
+    worker: run.worker,
+    queuedAt: run.queuedAt,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    notBefore: run.notBefore,
+    result: run.result,
+    waiting: run.state === 'queued' ? whyWaiting(ctx, run) : null,
+    cancelReason: run.cancelReason,
     ...(opts.script ? { script: run.script } : {}),
   };
 }
@@ -39,9 +52,18 @@ export function whyWaiting(ctx: Context, run: RunRow): string {
 
 export function jobView(job: JobRow, opts: { script?: boolean; lastRun?: RunView | null } = {}): JobView {
   return {
-    name: job.name, platforms: job.platforms, schedule: job.schedule, timezone: job.timezone, missed: job.missed,
-    timeoutSec: job.timeoutSec, killGraceSec: job.killGraceSec, retries: job.retries,
-    retryBackoffSec: job.retryBackoffSec, concurrency: job.concurrency, params: job.params, nextRunAt: job.nextRunAt,
+    name: job.name,
+    platforms: job.platforms,
+    schedule: job.schedule,
+    timezone: job.timezone,
+    missed: job.missed,
+    timeoutSec: job.timeoutSec,
+    killGraceSec: job.killGraceSec,
+    retries: job.retries,
+    retryBackoffSec: job.retryBackoffSec,
+    concurrency: job.concurrency,
+    params: job.params,
+    nextRunAt: job.nextRunAt,
     ...(opts.script ? { script: job.script } : {}),
     ...(opts.lastRun !== undefined ? { lastRun: opts.lastRun } : {}),
   };
@@ -49,7 +71,14 @@ export function jobView(job: JobRow, opts: { script?: boolean; lastRun?: RunView
 
 export function workerView(w: ConnectedWorker): WorkerView {
   return {
-    name: w.name, platform: w.platform, labels: w.labels, capacity: w.capacity, executor: w.executor,
-    connected: true, runs: [...w.runs], connectedAt: w.connectedAt, lastSeenAt: w.lastSeenAt,
+    name: w.name,
+    platform: w.platform,
+    labels: w.labels,
+    capacity: w.capacity,
+    executor: w.executor,
+    connected: true,
+    runs: [...w.runs],
+    connectedAt: w.connectedAt,
+    lastSeenAt: w.lastSeenAt,
   };
 }

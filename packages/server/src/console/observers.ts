@@ -44,8 +44,15 @@ export class Observers {
 
   add(opts: { sub: number; runId: string; sink: ObserverSink; console: boolean; finished: RunView | undefined }): void {
     const o: Observer = {
-      sub: opts.sub, runId: opts.runId, sink: opts.sink, console: opts.console, offset: 0, replaying: opts.console,
-      decoder: new StringDecoder('utf8'), endWith: opts.finished, ended: false,
+      sub: opts.sub,
+      runId: opts.runId,
+      sink: opts.sink,
+      console: opts.console,
+      offset: 0,
+      replaying: opts.console,
+      decoder: new StringDecoder('utf8'),
+      endWith: opts.finished,
+      ended: false,
     };
     let set = this.byRun.get(o.runId);
     if (!set) this.byRun.set(o.runId, (set = new Set()));

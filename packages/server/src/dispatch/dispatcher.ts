@@ -49,18 +49,37 @@ export class Dispatcher {
     const { ctx } = this;
     ctx.runs.assign(run, worker.name, now);
     ctx.active.set({
-      id: run.id, jobId: run.jobId, platform: run.platform, attempt: run.attempt, worker: worker.name,
-      nextSeq: 1, leaseUntil: now + ctx.leaseMs, cancelRequested: run.cancelReason !== null,
+      id: run.id,
+      jobId: run.jobId,
+      platform: run.platform,
+      attempt: run.attempt,
+      worker: worker.name,
+      nextSeq: 1,
+      leaseUntil: now + ctx.leaseMs,
+      cancelRequested: run.cancelReason !== null,
     });
     worker.runs.add(run.id);
     if (run.attempt > 1) {
       this.systemLine(run.id, `attempt ${run.attempt} of ${run.maxAttempts} on worker ${worker.name}`);
     }
     const assignment: Assignment = {
-      runId: run.id, attempt: run.attempt, job: run.job, number: run.number, platform: run.platform,
-      script: run.script, params: run.params, timeoutSec: run.timeoutSec, killGraceSec: run.killGraceSec,
+      runId: run.id,
+      attempt: run.attempt,
+      job: run.job,
+      number: run.number,
+      platform: run.platform,
+      script: run.script,
+      params: run.params,
+      timeoutSec: run.timeoutSec,
+      killGraceSec: run.killGraceSec,
     };
-    ctx.logger.debug('run.assigned', { run: run.id, job: run.job, number: run.number, worker: worker.name, attempt: run.attempt });
+    ctx.logger.debug('run.assigned', {
+      run: run.id,
+      job: run.job,
+      number: run.number,
+      worker: worker.name,
+      attempt: run.attempt,
+    });
     ctx.commit.then(() => {
       worker.send({ type: 'assign', run: assignment });
       if (!ctx.observers.watching(run.id)) return;
@@ -85,7 +104,7 @@ function mostFree(workers: ConnectedWorker[]): ConnectedWorker | undefined {
   let bestFree = 0;
   for (const w of workers) {
     const free = freeSlots(w);
-    if (free > bestFree) (best = w), (bestFree = free);
+    if (free > bestFree) ((best = w), (bestFree = free));
   }
   return best;
 }

@@ -48,7 +48,9 @@ export function attachWorker(ctx: Context, lifecycle: Lifecycle, worker: Connect
       .run(worker.name, worker.platform, JSON.stringify(worker.labels), worker.capacity, worker.executor, now, now),
   );
   ctx.logger.info('worker.connected', {
-    worker: worker.name, platform: worker.platform, capacity: worker.capacity,
+    worker: worker.name,
+    platform: worker.platform,
+    capacity: worker.capacity,
     continued: decisions.filter((d) => d.action === 'continue').length,
   });
   return decisions;

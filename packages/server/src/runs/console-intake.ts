@@ -32,7 +32,9 @@ export class ConsoleIntake {
     a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
     if (msg.seq < a.nextSeq) {
       // a resend of something already durable: acknowledge again, append nothing
-      return this.pending.has(msg.runId) ? undefined : { type: 'ack', runId: msg.runId, attempt: msg.attempt, seq: a.nextSeq - 1 };
+      return this.pending.has(msg.runId)
+        ? undefined
+        : { type: 'ack', runId: msg.runId, attempt: msg.attempt, seq: a.nextSeq - 1 };
     }
     if (msg.seq > a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };

@@ -25,12 +25,26 @@ export function enqueue(ctx: Context, job: JobRow, opts: EnqueueOptions): RunRow
   return ctx.commit.write(() =>
     [...new Set(platforms)].map((platform) => {
       const run = ctx.runs.insert({
-        jobId: job.id, number: ctx.jobs.allocateNumber(job.id), platform, script: job.script,
-        params: { ...job.params, ...opts.params }, trigger: opts.trigger, maxAttempts: job.retries + 1,
-        retryBackoffSec: job.retryBackoffSec, timeoutSec: job.timeoutSec, killGraceSec: job.killGraceSec,
-        priority: opts.next ? 1 : 0, queuedAt: now,
+        jobId: job.id,
+        number: ctx.jobs.allocateNumber(job.id),
+        platform,
+        script: job.script,
+        params: { ...job.params, ...opts.params },
+        trigger: opts.trigger,
+        maxAttempts: job.retries + 1,
+        retryBackoffSec: job.retryBackoffSec,
+        timeoutSec: job.timeoutSec,
+        killGraceSec: job.killGraceSec,
+        priority: opts.next ? 1 : 0,
+        queuedAt: now,
       });
-      ctx.logger.debug('run.queued', { run: run.id, job: job.name, number: run.number, platform, trigger: opts.trigger });
+      ctx.logger.debug('run.queued', {
+        run: run.id,
+        job: job.name,
+        number: run.number,
+        platform,
+        trigger: opts.trigger,
+      });
       return run;
     }),
   );

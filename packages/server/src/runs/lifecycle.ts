@@ -1,4 +1,12 @@
-import { ErrorCode, ProtocolError, formatResult, isTerminal, type Finished, type RunResult, type ServerToWorker } from '@builder/protocol';
+import {
+  ErrorCode,
+  ProtocolError,
+  formatResult,
+  isTerminal,
+  type Finished,
+  type RunResult,
+  type ServerToWorker,
+} from '@builder/protocol';
 import { runView } from '../api/views.ts';
 import type { Context } from '../context.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
@@ -42,7 +50,8 @@ export class Lifecycle {
   finished(worker: ConnectedWorker, msg: Finished): ServerToWorker {
     const { ctx } = this;
     const a = ctx.active.get(msg.runId);
-    if (!a || a.attempt !== msg.attempt || a.worker !== worker.name) return this.stale(msg.runId, msg.attempt, 'finished');
+    if (!a || a.attempt !== msg.attempt || a.worker !== worker.name)
+      return this.stale(msg.runId, msg.attempt, 'finished');
     if (msg.lastSeq >= a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
     }
@@ -81,7 +90,10 @@ export class Lifecycle {
       : { kind: 'lost' };
     ctx.logger.warn('run.lost', { run: runId, job: run.job, number: run.number, worker: a.worker, attempt: a.attempt });
     if (!vanished) {
-      this.systemLine(runId, `worker ${a.worker} was not heard from for ${Math.round(ctx.leaseMs / 1000)}s: attempt ${a.attempt} ${formatResult(result)}`);
+      this.systemLine(
+        runId,
+        `worker ${a.worker} was not heard from for ${Math.round(ctx.leaseMs / 1000)}s: attempt ${a.attempt} ${formatResult(result)}`,
+      );
     }
     this.endAttempt(run, result, ctx.clock.now());
   }
@@ -116,10 +128,18 @@ export class Lifecycle {
     if (!terminal) {
       const next = ctx.runs.get(run.id);
       const when = next?.notBefore ? ` after ${Math.round((next.notBefore - now) / 1000)}s backoff` : '';
-      this.systemLine(run.id, `attempt ${run.attempt}: ${formatResult(result)}; retrying${when} (attempt ${run.attempt + 1} of ${run.maxAttempts})`);
+      this.systemLine(
+        run.id,
+        `attempt ${run.attempt}: ${formatResult(result)}; retrying${when} (attempt ${run.attempt + 1} of ${run.maxAttempts})`,
+      );
     }
     ctx.logger.info(terminal ? 'run.finished' : 'run.retry', {
-      run: run.id, job: run.job, number: run.number, attempt: run.attempt, result: formatResult(result), state,
+      run: run.id,
+      job: run.job,
+      number: run.number,
+      attempt: run.attempt,
+      result: formatResult(result),
+      state,
     });
     this.notify(run.id, terminal);
     if (terminal) ctx.commit.then(() => ctx.logs.close(run.id));
@@ -133,7 +153,11 @@ export class Lifecycle {
     if (run && run.attempt === attempt && isTerminal(run.state) && kind === 'output') {
       return { type: 'ack', runId, attempt, seq };
     }
-    const why = !run ? 'unknown run' : run.attempt !== attempt ? `stale attempt (current is ${run.attempt})` : `run is ${run.state}`;
+    const why = !run
+      ? 'unknown run'
+      : run.attempt !== attempt
+        ? `stale attempt (current is ${run.attempt})`
+        : `run is ${run.state}`;
     return { type: 'cancel', runId, attempt, reason: why };
   }
 

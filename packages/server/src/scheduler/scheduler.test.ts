@@ -15,8 +15,12 @@ const at = (iso: string) => new Date(iso).getTime();
 describe('cron', () => {
   it('anchors to the schedule in the job time zone', () => {
     // 03:00 Berlin in winter is 02:00 UTC
-    expect(new Date(nextAfter('0 3 * * *', 'Europe/Berlin', at('2026-01-10T12:00:00Z'))).toISOString()).toBe('2026-01-11T02:00:00.000Z');
-    expect(new Date(nextAfter('@daily', 'UTC', at('2026-01-10T12:00:00Z'))).toISOString()).toBe('2026-01-11T00:00:00.000Z');
+    expect(new Date(nextAfter('0 3 * * *', 'Europe/Berlin', at('2026-01-10T12:00:00Z'))).toISOString()).toBe(
+      '2026-01-11T02:00:00.000Z',
+    );
+    expect(new Date(nextAfter('@daily', 'UTC', at('2026-01-10T12:00:00Z'))).toISOString()).toBe(
+      '2026-01-11T00:00:00.000Z',
+    );
   });
 
   it('keeps local wall-clock time across DST changes', () => {
@@ -52,7 +56,11 @@ describe('Scheduler', () => {
   let fired: { job: string; trigger: string }[];
   let scheduler: Scheduler;
 
-  const addJob = (name: string, schedule: string, extra: Partial<{ missed: 'skip' | 'once'; timezone: string }> = {}): JobRow => {
+  const addJob = (
+    name: string,
+    schedule: string,
+    extra: Partial<{ missed: 'skip' | 'once'; timezone: string }> = {},
+  ): JobRow => {
     const spec = JobSpecSchema.parse({ name, platforms: ['debian-12'], script: 'true', schedule, ...extra });
     return jobs.upsert(spec, nextAfter(schedule, spec.timezone, now), now).job;
   };
@@ -64,7 +72,10 @@ describe('Scheduler', () => {
     now = at('2026-01-10T12:00:00Z');
     fired = [];
     scheduler = new Scheduler({
-      jobs, clock: { now: () => now }, logger: silentLogger, missedGraceMs: 60_000,
+      jobs,
+      clock: { now: () => now },
+      logger: silentLogger,
+      missedGraceMs: 60_000,
       fire: (job, trigger) => fired.push({ job: job.name, trigger }),
       write: (fn) => db.transaction(fn)(),
     });

@@ -54,11 +54,19 @@ export class Scheduler {
           this.deps.fire(job, 'schedule');
           fired.push(job.name);
         } else if (job.missed === 'once') {
-          logger.info('schedule.missed', { job: job.name, due: new Date(job.nextRunAt!).toISOString(), policy: 'once' });
+          logger.info('schedule.missed', {
+            job: job.name,
+            due: new Date(job.nextRunAt!).toISOString(),
+            policy: 'once',
+          });
           this.deps.fire(job, 'missed');
           fired.push(job.name);
         } else {
-          logger.info('schedule.missed', { job: job.name, due: new Date(job.nextRunAt!).toISOString(), policy: 'skip' });
+          logger.info('schedule.missed', {
+            job: job.name,
+            due: new Date(job.nextRunAt!).toISOString(),
+            policy: 'skip',
+          });
           skipped.push(job.name);
         }
         jobs.setNextRunAt(job.id, next, now);

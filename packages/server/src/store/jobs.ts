@@ -25,7 +25,9 @@ export class JobStore {
     this.bumpNumber = db.prepare<[number], { number: number }>(
       'UPDATE jobs SET next_number = next_number + 1 WHERE id = ? RETURNING next_number - 1 AS number',
     );
-    this.setNext = db.prepare<[number | null, number, number]>('UPDATE jobs SET next_run_at = ?, updated_at = ? WHERE id = ?');
+    this.setNext = db.prepare<[number | null, number, number]>(
+      'UPDATE jobs SET next_run_at = ?, updated_at = ? WHERE id = ?',
+    );
   }
 
   /** A live (not unscheduled) job by name. */
@@ -53,8 +55,18 @@ export class JobStore {
   upsert(spec: JobSpec, nextRunAt: number | null, now: number): { job: JobRow; created: boolean } {
     const existing = this.byName.get(spec.name);
     const values = [
-      JSON.stringify(spec.platforms), spec.script, spec.schedule, spec.timezone, spec.missed, spec.timeoutSec,
-      spec.killGraceSec, spec.retries, spec.retryBackoffSec, spec.concurrency, JSON.stringify(spec.params), nextRunAt,
+      JSON.stringify(spec.platforms),
+      spec.script,
+      spec.schedule,
+      spec.timezone,
+      spec.missed,
+      spec.timeoutSec,
+      spec.killGraceSec,
+      spec.retries,
+      spec.retryBackoffSec,
+      spec.concurrency,
+      JSON.stringify(spec.params),
+      nextRunAt,
     ];
     if (existing) {
       this.db
@@ -77,7 +89,9 @@ export class JobStore {
   }
 
   unschedule(id: number, now: number): void {
-    this.db.prepare('UPDATE jobs SET deleted_at = ?, next_run_at = NULL, updated_at = ? WHERE id = ?').run(now, now, id);
+    this.db
+      .prepare('UPDATE jobs SET deleted_at = ?, next_run_at = NULL, updated_at = ? WHERE id = ?')
+      .run(now, now, id);
   }
 
   setSchedule(id: number, schedule: string | null, timezone: string, nextRunAt: number | null, now: number): void {

@@ -49,36 +49,99 @@ export interface RunRow {
 }
 
 export interface RawJob {
-  id: number; name: string; platforms: string; script: string; schedule: string | null; timezone: string;
-  missed: MissedPolicy; timeout_s: number; kill_grace_s: number; retries: number; retry_backoff_s: number;
-  concurrency: number; params: string; next_run_at: number | null; next_number: number; deleted_at: number | null;
+  id: number;
+  name: string;
+  platforms: string;
+  script: string;
+  schedule: string | null;
+  timezone: string;
+  missed: MissedPolicy;
+  timeout_s: number;
+  kill_grace_s: number;
+  retries: number;
+  retry_backoff_s: number;
+  concurrency: number;
+  params: string;
+  next_run_at: number | null;
+  next_number: number;
+  deleted_at: number | null;
 }
 
 export interface RawRun {
-  id: string; job_id: number; job: string; number: number; platform: string; script: string; params: string;
-  trigger: RunRow['trigger']; state: RunState; attempt: number; max_attempts: number; retry_backoff_s: number;
-  timeout_s: number; kill_grace_s: number; priority: number; worker: string | null; queued_at: number;
-  not_before: number | null; assigned_at: number | null; started_at: number | null; finished_at: number | null;
-  result: string | null; cancel_reason: string | null; log_seq: number; log_bytes: number;
+  id: string;
+  job_id: number;
+  job: string;
+  number: number;
+  platform: string;
+  script: string;
+  params: string;
+  trigger: RunRow['trigger'];
+  state: RunState;
+  attempt: number;
+  max_attempts: number;
+  retry_backoff_s: number;
+  timeout_s: number;
+  kill_grace_s: number;
+  priority: number;
+  worker: string | null;
+  queued_at: number;
+  not_before: number | null;
+  assigned_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  result: string | null;
+  cancel_reason: string | null;
+  log_seq: number;
+  log_bytes: number;
 }
 
 export function jobFromRaw(r: RawJob): JobRow {
   return {
-    id: r.id, name: r.name, platforms: JSON.parse(r.platforms) as string[], script: r.script, schedule: r.schedule,
-    timezone: r.timezone, missed: r.missed, timeoutSec: r.timeout_s, killGraceSec: r.kill_grace_s, retries: r.retries,
-    retryBackoffSec: r.retry_backoff_s, concurrency: r.concurrency, params: JSON.parse(r.params) as Params,
-    nextRunAt: r.next_run_at, nextNumber: r.next_number, deletedAt: r.deleted_at,
+    id: r.id,
+    name: r.name,
+    platforms: JSON.parse(r.platforms) as string[],
+    script: r.script,
+    schedule: r.schedule,
+    timezone: r.timezone,
+    missed: r.missed,
+    timeoutSec: r.timeout_s,
+    killGraceSec: r.kill_grace_s,
+    retries: r.retries,
+    retryBackoffSec: r.retry_backoff_s,
+    concurrency: r.concurrency,
+    params: JSON.parse(r.params) as Params,
+    nextRunAt: r.next_run_at,
+    nextNumber: r.next_number,
+    deletedAt: r.deleted_at,
   };
 }
 
 export function runFromRaw(r: RawRun): RunRow {
   return {
-    id: r.id, jobId: r.job_id, job: r.job, number: r.number, platform: r.platform, script: r.script,
-    params: JSON.parse(r.params) as Params, trigger: r.trigger, state: r.state, attempt: r.attempt,
-    maxAttempts: r.max_attempts, retryBackoffSec: r.retry_backoff_s, timeoutSec: r.timeout_s,
-    killGraceSec: r.kill_grace_s, priority: r.priority, worker: r.worker, queuedAt: r.queued_at,
-    notBefore: r.not_before, assignedAt: r.assigned_at, startedAt: r.started_at, finishedAt: r.finished_at,
-    result: r.result === null ? null : (JSON.parse(r.result) as RunResult), cancelReason: r.cancel_reason,
-    logSeq: r.log_seq, logBytes: r.log_bytes,
+    id: r.id,
+    jobId: r.job_id,
+    job: r.job,
+    number: r.number,
+    platform: r.platform,
+    script: r.script,
+    params: JSON.parse(r.params) as Params,
+    trigger: r.trigger,
+    state: r.state,
+    attempt: r.attempt,
+    maxAttempts: r.max_attempts,
+    retryBackoffSec: r.retry_backoff_s,
+    timeoutSec: r.timeout_s,
+    killGraceSec: r.kill_grace_s,
+    priority: r.priority,
+    worker: r.worker,
+    queuedAt: r.queued_at,
+    notBefore: r.not_before,
+    assignedAt: r.assigned_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    result: r.result === null ? null : (JSON.parse(r.result) as RunResult),
+    cancelReason: r.cancel_reason,
+    logSeq: r.log_seq,
+    logBytes: r.log_bytes,
   };
 }

@@ -16,10 +16,24 @@ describe('RunStore and GroupCommit on a real SQLite file', () => {
   let commit: GroupCommit;
 
   const queue = (name: string, retries = 0) => {
-    const { job } = jobs.upsert(JobSpecSchema.parse({ name, platforms: ['p'], script: 'true', schedule: null, retries, retryBackoffSec: 10 }), null, 0);
+    const { job } = jobs.upsert(
+      JobSpecSchema.parse({ name, platforms: ['p'], script: 'true', schedule: null, retries, retryBackoffSec: 10 }),
+      null,
+      0,
+    );
     return runs.insert({
-      jobId: job.id, number: jobs.allocateNumber(job.id), platform: 'p', script: 'true', params: {}, trigger: 'manual',
-      maxAttempts: retries + 1, retryBackoffSec: 10, timeoutSec: 60, killGraceSec: 1, priority: 0, queuedAt: 1,
+      jobId: job.id,
+      number: jobs.allocateNumber(job.id),
+      platform: 'p',
+      script: 'true',
+      params: {},
+      trigger: 'manual',
+      maxAttempts: retries + 1,
+      retryBackoffSec: 10,
+      timeoutSec: 60,
+      killGraceSec: 1,
+      priority: 0,
+      queuedAt: 1,
     });
   };
 
@@ -49,7 +63,9 @@ describe('RunStore and GroupCommit on a real SQLite file', () => {
     r = runs.get(run.id)!;
     expect(r).toMatchObject({ state: 'timeout', attempt: 3, result: { kind: 'timeout' } });
     expect(runs.attempts(run.id).map((a) => [a.attempt, a.worker, a.result.kind])).toEqual([
-      [1, 'w1', 'exited'], [2, 'w2', 'lost'], [3, 'w1', 'timeout'],
+      [1, 'w1', 'exited'],
+      [2, 'w2', 'lost'],
+      [3, 'w1', 'timeout'],
     ]);
   });
 

@@ -122,14 +122,20 @@ export class RunStore {
   }
 
   queued(limit: number): RunRow[] {
-    return (this.db
-      .prepare(`${SELECT} WHERE runs.state = 'queued' ORDER BY runs.priority DESC, runs.queued_at, runs.number LIMIT ?`)
-      .all(limit) as RawRun[]).map(runFromRaw);
+    return (
+      this.db
+        .prepare(
+          `${SELECT} WHERE runs.state = 'queued' ORDER BY runs.priority DESC, runs.queued_at, runs.number LIMIT ?`,
+        )
+        .all(limit) as RawRun[]
+    ).map(runFromRaw);
   }
 
   countByPlatform(): { platform: string; state: RunState; n: number }[] {
     return this.db
-      .prepare(`SELECT platform, state, COUNT(*) AS n FROM runs WHERE state IN ('queued', 'assigned', 'running') GROUP BY platform, state`)
+      .prepare(
+        `SELECT platform, state, COUNT(*) AS n FROM runs WHERE state IN ('queued', 'assigned', 'running') GROUP BY platform, state`,
+      )
       .all() as { platform: string; state: RunState; n: number }[];
   }
 
@@ -206,9 +212,13 @@ export class RunStore {
   }
 
   attempts(runId: string): { attempt: number; worker: string | null; result: RunResult }[] {
-    return (this.db.prepare('SELECT attempt, worker, result FROM attempts WHERE run_id = ? ORDER BY attempt').all(runId) as {
-      attempt: number; worker: string | null; result: string;
-    }[]).map((r) => ({ attempt: r.attempt, worker: r.worker, result: JSON.parse(r.result) as RunResult }));
+    return (
+      this.db.prepare('SELECT attempt, worker, result FROM attempts WHERE run_id = ? ORDER BY attempt').all(runId) as {
+        attempt: number;
+        worker: string | null;
+        result: string;
+      }[]
+    ).map((r) => ({ attempt: r.attempt, worker: r.worker, result: JSON.parse(r.result) as RunResult }));
   }
 }
 

@@ -17,9 +17,14 @@ export function roleOfToken(db: Db, token: string): Role | undefined {
 }
 
 export function listTokens(db: Db): { id: number; role: Role; name: string | null; createdAt: number }[] {
-  return (db.prepare('SELECT id, role, name, created_at FROM tokens ORDER BY id').all() as {
-    id: number; role: Role; name: string | null; created_at: number;
-  }[]).map((r) => ({ id: r.id, role: r.role, name: r.name, createdAt: r.created_at }));
+  return (
+    db.prepare('SELECT id, role, name, created_at FROM tokens ORDER BY id').all() as {
+      id: number;
+      role: Role;
+      name: string | null;
+      created_at: number;
+    }[]
+  ).map((r) => ({ id: r.id, role: r.role, name: r.name, createdAt: r.created_at }));
 }
 
 export function revokeToken(db: Db, id: number): boolean {

@@ -5,7 +5,13 @@ import type { Context } from '../context.ts';
 import { send } from './send.ts';
 
 /** One client connection after its hello: requests in, responses (after commit) and events out. */
-export function startClientSession(ctx: Context, handlers: ReturnType<typeof createHandlers>, ws: WebSocket, role: 'admin' | 'read', readMethods: ReadonlySet<MethodName>): {
+export function startClientSession(
+  ctx: Context,
+  handlers: ReturnType<typeof createHandlers>,
+  ws: WebSocket,
+  role: 'admin' | 'read',
+  readMethods: ReadonlySet<MethodName>,
+): {
   onMessage(data: WebSocket.RawData): void;
   onClose(): void;
 } {
@@ -21,10 +27,14 @@ export function startClientSession(ctx: Context, handlers: ReturnType<typeof cre
     nextSub: () => ++subs,
   };
   const fail = (id: number | null, err: unknown) => {
-    const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.Internal, `internal error: ${(err as Error).message}`);
+    const e =
+      err instanceof ProtocolError
+        ? err
+        : new ProtocolError(ErrorCode.Internal, `internal error: ${(err as Error).message}`);
     if (!(err instanceof ProtocolError)) ctx.logger.error('api.failed', { error: String((err as Error).stack ?? err) });
     if (id === null) send(ws, { type: 'error', error: { code: e.code, message: e.message } });
-    else ctx.commit.then(() => send(ws, { type: 'response', id, ok: false, error: { code: e.code, message: e.message } }));
+    else
+      ctx.commit.then(() => send(ws, { type: 'response', id, ok: false, error: { code: e.code, message: e.message } }));
   };
 
   return {
@@ -41,7 +51,10 @@ export function startClientSession(ctx: Context, handlers: ReturnType<typeof cre
           throw new ProtocolError(ErrorCode.Forbidden, `${req.method} needs an admin token; this token is read-only`);
         }
         const params = validateParams(req.method, req.params);
-        const handler = handlers[req.method] as (p: unknown, s: ClientSession) => { result: unknown; afterReply?: () => void };
+        const handler = handlers[req.method] as (
+          p: unknown,
+          s: ClientSession,
+        ) => { result: unknown; afterReply?: () => void };
         const { result, afterReply } = handler(params, session);
         ctx.commit.then(() => {
           send(ws, { type: 'response', id: req.id, ok: true, result });

@@ -1,7 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
-import { ErrorCode, HelloSchema, LIMITS, ProtocolError, READ_METHODS, decode, negotiateVersion, type WorkerInfo } from '@builder/protocol';
+import {
+  ErrorCode,
+  HelloSchema,
+  LIMITS,
+  ProtocolError,
+  READ_METHODS,
+  decode,
+  negotiateVersion,
+  type WorkerInfo,
+} from '@builder/protocol';
 import type { createHandlers } from '../api/methods.ts';
 import type { Context } from '../context.ts';
 import { roleOfToken } from '../store/tokens.ts';
@@ -16,12 +25,14 @@ const HELLO_TIMEOUT_MS = 10_000;
  * before anything else is read; invalid messages get an error with a code and never reach the logic.
  */
 export class Hub {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.maxMessageBytes, perMessageDeflate: false });
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: LIMITS.maxMessageBytes,
+    perMessageDeflate: false,
+  });
   private readonly liveness: NodeJS.Timeout;
 
-  constructor(
-    private readonly deps: WorkerSessionDeps & { handlers: ReturnType<typeof createHandlers> },
-  ) {
+  constructor(private readonly deps: WorkerSessionDeps & { handlers: ReturnType<typeof createHandlers> }) {
     this.wss.on('connection', (ws) => this.connection(ws));
     // ping every client; one that did not answer the previous ping is dead
     this.liveness = setInterval(() => {
@@ -64,7 +75,8 @@ export class Hub {
     ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
     ws.on('error', (err) => ctx.logger.warn('ws.error', { error: err.message, code: (err as { code?: string }).code }));
     /** After the hello; only a worker session takes binary frames (console output). */
-    let session: { onMessage(d: WebSocket.RawData): void; onBinary?(d: WebSocket.RawData): void; onClose(): void } | undefined;
+    let session:
+      { onMessage(d: WebSocket.RawData): void; onBinary?(d: WebSocket.RawData): void; onClose(): void } | undefined;
     const helloTimer = setTimeout(() => {
       sendError(ws, ErrorCode.HelloRequired, `no hello within ${HELLO_TIMEOUT_MS / 1000}s`);
       ws.close(1008, 'hello required');
@@ -98,10 +110,14 @@ export class Hub {
     const hello = decode(HelloSchema, data as Buffer);
     const version = negotiateVersion(hello.versions);
     if (version === undefined) {
-      throw new ProtocolError(ErrorCode.UnsupportedVersion, `protocol versions ${hello.versions.join(', ')} not supported: upgrade builder`);
+      throw new ProtocolError(
+        ErrorCode.UnsupportedVersion,
+        `protocol versions ${hello.versions.join(', ')} not supported: upgrade builder`,
+      );
     }
     const role = roleOfToken(ctx.db, hello.token);
-    if (!role) throw new ProtocolError(ErrorCode.Unauthorized, 'unknown token: create one with builder-server token create');
+    if (!role)
+      throw new ProtocolError(ErrorCode.Unauthorized, 'unknown token: create one with builder-server token create');
     if (hello.role === 'worker') {
       if (role !== 'worker' && role !== 'admin') {
         throw new ProtocolError(ErrorCode.Forbidden, `a ${role} token cannot connect a worker: use a worker token`);
@@ -109,10 +125,21 @@ export class Hub {
       return startWorkerSession(this.deps, ws, hello as typeof hello & { worker: WorkerInfo }, version, role);
     }
     if (role === 'worker') {
-      throw new ProtocolError(ErrorCode.Forbidden, 'a worker token can only connect workers: use an admin or read token');
+      throw new ProtocolError(
+        ErrorCode.Forbidden,
+        'a worker token can only connect workers: use an admin or read token',
+      );
     }
     const s = startClientSession(ctx, handlers, ws, role, READ_METHODS);
-    send(ws, { type: 'welcome', version, serverVersion: ctx.version, role, heartbeatMs: ctx.heartbeatMs, leaseMs: ctx.leaseMs, reattach: [] });
+    send(ws, {
+      type: 'welcome',
+      version,
+      serverVersion: ctx.version,
+      role,
+      heartbeatMs: ctx.heartbeatMs,
+      leaseMs: ctx.leaseMs,
+      reattach: [],
+    });
     return s;
   }
 }

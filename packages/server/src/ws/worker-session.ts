@@ -1,6 +1,13 @@
 import type WebSocket from 'ws';
 import {
-  ErrorCode, ProtocolError, WorkerToServerSchema, decode, decodeOutputFrame, type Hello, type ServerToWorker, type WorkerInfo,
+  ErrorCode,
+  ProtocolError,
+  WorkerToServerSchema,
+  decode,
+  decodeOutputFrame,
+  type Hello,
+  type ServerToWorker,
+  type WorkerInfo,
 } from '@builder/protocol';
 import type { Context } from '../context.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
@@ -21,7 +28,13 @@ export interface WorkerSessionDeps {
  * One worker connection after its hello: attach, then route its messages into the run lifecycle.
  * JSON text frames go to `onMessage`, binary frames (console output) to `onBinary`.
  */
-export function startWorkerSession(deps: WorkerSessionDeps, ws: WebSocket, hello: Hello & { worker: WorkerInfo }, version: number, role: 'admin' | 'worker'): {
+export function startWorkerSession(
+  deps: WorkerSessionDeps,
+  ws: WebSocket,
+  hello: Hello & { worker: WorkerInfo },
+  version: number,
+  role: 'admin' | 'worker',
+): {
   onMessage(data: WebSocket.RawData): void;
   onBinary(data: WebSocket.RawData): void;
   onClose(): void;
@@ -30,15 +43,28 @@ export function startWorkerSession(deps: WorkerSessionDeps, ws: WebSocket, hello
   const info = hello.worker;
   const now = ctx.clock.now();
   const worker: ConnectedWorker = {
-    name: info.name, platform: info.platform, labels: info.labels, capacity: info.capacity, executor: info.executor,
-    connectedAt: now, lastSeenAt: now, runs: new Set(), refusing: false,
+    name: info.name,
+    platform: info.platform,
+    labels: info.labels,
+    capacity: info.capacity,
+    executor: info.executor,
+    connectedAt: now,
+    lastSeenAt: now,
+    runs: new Set(),
+    refusing: false,
     send: (m: ServerToWorker) => send(ws, m),
     close: (code, reason) => ws.close(code, reason),
   };
   const reattach = attachWorker(ctx, lifecycle, worker, info.running);
   ctx.commit.then(() =>
     send(ws, {
-      type: 'welcome', version, serverVersion: ctx.version, role, heartbeatMs: ctx.heartbeatMs, leaseMs: ctx.leaseMs, reattach,
+      type: 'welcome',
+      version,
+      serverVersion: ctx.version,
+      role,
+      heartbeatMs: ctx.heartbeatMs,
+      leaseMs: ctx.leaseMs,
+      reattach,
     }),
   );
   dispatcher.dispatch();
@@ -78,7 +104,11 @@ export function startWorkerSession(deps: WorkerSessionDeps, ws: WebSocket, hello
           }
         }
       } catch (err) {
-        ctx.logger.error('ws.handler_failed', { worker: worker.name, type: msg.type, error: String((err as Error).stack ?? err) });
+        ctx.logger.error('ws.handler_failed', {
+          worker: worker.name,
+          type: msg.type,
+          error: String((err as Error).stack ?? err),
+        });
         sendError(ws, ErrorCode.Internal, `server failed to handle ${msg.type}: ${(err as Error).message}`);
       }
     },
@@ -94,7 +124,11 @@ export function startWorkerSession(deps: WorkerSessionDeps, ws: WebSocket, hello
       try {
         reply(intake.output(worker, frame.header, frame.payload));
       } catch (err) {
-        ctx.logger.error('ws.handler_failed', { worker: worker.name, type: 'output', error: String((err as Error).stack ?? err) });
+        ctx.logger.error('ws.handler_failed', {
+          worker: worker.name,
+          type: 'output',
+          error: String((err as Error).stack ?? err),
+        });
         sendError(ws, ErrorCode.Internal, `server failed to handle output: ${(err as Error).message}`);
       }
     },

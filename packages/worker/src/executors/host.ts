@@ -107,7 +107,9 @@ export class HostExecutor implements Executor {
       }
       const pid = child.pid;
       if (pid === undefined) {
-        child.once('error', (err) => resolve({ kind: 'error', message: `cannot start ${command}: ${describeError(err)}` }));
+        child.once('error', (err) =>
+          resolve({ kind: 'error', message: `cannot start ${command}: ${describeError(err)}` }),
+        );
         return;
       }
       io.started();
@@ -140,7 +142,9 @@ export class HostExecutor implements Executor {
           lingerTimer = setTimeout(checkLinger, PIPE_LINGER_MS);
           return;
         }
-        io.note('[builder] the job exited but its output is still held open by a process outside its group; closing it');
+        io.note(
+          '[builder] the job exited but its output is still held open by a process outside its group; closing it',
+        );
         stdout.destroy();
         stderr.destroy();
       };

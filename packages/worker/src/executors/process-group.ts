@@ -64,7 +64,8 @@ export function groupStopper(pgid: number, graceMs: number, note: (text: string)
       if (!signalGroup(pgid, 'SIGTERM')) return false;
       timer = setTimeout(() => {
         timer = undefined;
-        if (signalGroup(pgid, 'SIGKILL')) note(`[builder] still running ${graceMs / 1000}s after SIGTERM: sent SIGKILL`);
+        if (signalGroup(pgid, 'SIGKILL'))
+          note(`[builder] still running ${graceMs / 1000}s after SIGTERM: sent SIGKILL`);
         onKilled?.();
       }, graceMs);
       return true;

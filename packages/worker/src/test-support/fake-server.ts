@@ -236,7 +236,12 @@ export class FakeServer {
   }
 }
 
-function waitUntil<T>(check: () => T | undefined, listeners: Set<Listener>, what: string, timeoutMs: number): Promise<T> {
+function waitUntil<T>(
+  check: () => T | undefined,
+  listeners: Set<Listener>,
+  what: string,
+  timeoutMs: number,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const now = check();
     if (now !== undefined) return resolve(now);
