@@ -77,6 +77,6 @@ describe('command line', () => {
     const outcome = await main([...base, '--executor', 'nope'], {});
     expect(outcome.exitCode).toBe(2);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^builder-worker: unknown --executor "nope" \(known: host\).*\n$/);
+    expect(lines[0]).toMatch(/^builder-worker: unknown --executor "nope" \(known: host, jail\).*\n$/);
   });
 });

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, UsageError } from './errors.ts';
 import { createExecutor, EXECUTORS } from './executors/index.ts';
+import { JAIL_DEFAULTS } from './executors/jail-options.ts';
 import { createLogger } from './log.ts';
 import { compileOptions, DEFAULTS, type WorkerOptionsInput } from './options.ts';
 import { handleSignals } from './signals.ts';
@@ -47,6 +48,21 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       new Option('--reconnect-max-ms <ms>', `longest wait between reconnects (default ${DEFAULTS.reconnectMaxMs})`),
     )
     .addOption(new Option('--json-logs', 'JSON log lines even on a terminal'))
+    .addOption(
+      new Option('--jail-zfs-snapshot <snap>', 'jail: clone this snapshot per job, e.g. zroot/builder/base@clean'),
+    )
+    .addOption(new Option('--jail-base-dir <dir>', 'jail: copy this base system per job (without ZFS)'))
+    .addOption(new Option('--jail-root <dir>', `jail: where jail roots go (default ${JAIL_DEFAULTS.root})`))
+    .addOption(
+      new Option('--jail-ip-range <first-last>', `jail: an address per running job (default ${JAIL_DEFAULTS.ipRange})`),
+    )
+    .addOption(
+      new Option('--jail-user <user>', `jail: unprivileged user the job runs as (default ${JAIL_DEFAULTS.user})`),
+    )
+    .addOption(
+      new Option('--jail-devfs-ruleset <n>', `jail: devfs ruleset for /dev (default ${JAIL_DEFAULTS.devfsRuleset})`),
+    )
+    .addOption(new Option('--jail-interface <if>', "jail: add each job's address to this interface, e.g. lo1"))
     .addHelpText('after', HELP_AFTER)
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
@@ -72,6 +88,15 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     executor: str(o.executor),
     labels: Array.isArray(o.label) ? o.label : [],
     workDir: str(o.workDir),
+    jail: {
+      zfsSnapshot: str(o.jailZfsSnapshot),
+      baseDir: str(o.jailBaseDir),
+      root: str(o.jailRoot),
+      ipRange: str(o.jailIpRange),
+      user: str(o.jailUser),
+      devfsRuleset: str(o.jailDevfsRuleset),
+      interface: str(o.jailInterface),
+    },
     reconnectMaxMs: str(o.reconnectMaxMs),
     jsonLogs: o.jsonLogs === true ? true : undefined,
   };
@@ -106,6 +131,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     platform: options.platform,
     log: log.child({ executor: options.executor }),
     env,
+    jail: options.jail,
   });
   const worker = new Worker({ options, executor, log });
   const signals = handleSignals({

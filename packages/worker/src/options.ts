@@ -5,6 +5,7 @@ import type { ConnectionOptions } from './connection.ts';
 import type { ConsoleOptions } from './console.ts';
 import { UsageError } from './errors.ts';
 import { type ExecutorName, EXECUTORS, isExecutorName } from './executors/index.ts';
+import { compileJailOptions, type JailOptions, type JailOptionsInput } from './executors/jail-options.ts';
 
 /** What a caller (the CLI, a test) may set; numbers may come as strings from argv. */
 export interface WorkerOptionsInput {
@@ -16,6 +17,8 @@ export interface WorkerOptionsInput {
   capacity?: number | string | undefined;
   executor?: string | undefined;
   workDir?: string | undefined;
+  /** The `--jail-*` flags; only with --executor jail. */
+  jail?: JailOptionsInput | undefined;
   reconnectMaxMs?: number | string | undefined;
   reconnectMinMs?: number | undefined;
   /** undefined: JSON unless stderr is a terminal. */
@@ -37,6 +40,8 @@ export interface WorkerOptions {
   readonly capacity: number;
   readonly executor: ExecutorName;
   readonly workDir: string;
+  /** Set exactly when executor is `jail`. */
+  readonly jail: JailOptions | undefined;
   readonly jsonLogs: boolean | undefined;
   readonly connection: ConnectionOptions;
   readonly console: ConsoleOptions;
@@ -66,15 +71,20 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
   if (!isExecutorName(executor)) {
     throw new UsageError(`unknown --executor "${executor}" (known: ${Object.keys(EXECUTORS).join(', ')})`);
   }
+  const capacity = integer(input.capacity ?? DEFAULTS.capacity, '--capacity', 1, LIMITS.maxRunningPerWorker);
+  const jailFlags = Object.values(input.jail ?? {}).some((v) => v !== undefined);
+  if (jailFlags && executor !== 'jail') throw new UsageError('--jail-* options need --executor jail');
+  const jail = executor === 'jail' ? compileJailOptions(input.jail ?? {}, capacity) : undefined;
   const reconnectMaxMs = integer(input.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs, '--reconnect-max-ms', 1, 3_600_000);
   return {
     remote,
     name: workerName,
     platform,
     labels,
-    capacity: integer(input.capacity ?? DEFAULTS.capacity, '--capacity', 1, LIMITS.maxRunningPerWorker),
+    capacity,
     executor,
     workDir: resolve(input.workDir ?? join(tmpdir(), 'builder-worker', workerName)),
+    jail,
     jsonLogs: input.jsonLogs,
     connection: {
       url: websocketUrl(remote),

@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { Assignment, RunResult } from '@builder/protocol';
 import { describeError } from '../errors.ts';
-import { groupStopper } from './process-group.ts';
+import { runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
 /** `<runId>-<attempt>`: the only names cleanup() may delete. */
@@ -13,8 +11,6 @@ const RUN_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-\
 /** Worker environment a job may see; everything else (BUILDER_TOKEN!) stays out. */
 const PASSED_ENV = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|TZ|TMPDIR|LC_[A-Z_]+)$/;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-/** After the job exited, how long a pipe held by an escaped process may stay open (beyond the grace). */
-const PIPE_LINGER_MS = 2000;
 
 /**
  * Runs the script as the worker's user in a fresh directory: for development,
@@ -97,74 +93,6 @@ export class HostExecutor implements Executor {
     };
     const [command, args] = job.script.startsWith('#!') ? [join(dir, 'script.sh'), []] : ['/bin/sh', ['script.sh']];
 
-    return new Promise<RunResult>((resolve) => {
-      let child: ChildProcess;
-      try {
-        child = spawn(command, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      } catch (err) {
-        resolve({ kind: 'error', message: `cannot start ${command}: ${describeError(err)}` });
-        return;
-      }
-      const pid = child.pid;
-      if (pid === undefined) {
-        child.once('error', (err) =>
-          resolve({ kind: 'error', message: `cannot start ${command}: ${describeError(err)}` }),
-        );
-        return;
-      }
-      io.started();
-      const stdout = child.stdout as Readable;
-      const stderr = child.stderr as Readable;
-      stdout.pipe(io.stdout);
-      stderr.pipe(io.stderr);
-
-      const group = groupStopper(pid, io.killGraceMs, (text) => io.note(text));
-      let readError: string | undefined;
-      let lingerTimer: NodeJS.Timeout | undefined;
-      const onReadError = (name: string) => (err: Error) => {
-        if (readError !== undefined) return;
-        readError = `cannot read the job's ${name}: ${describeError(err)}`;
-        io.note(`[builder] ${readError}; stopping the job`);
-        group.stop();
-      };
-      stdout.on('error', onReadError('stdout'));
-      stderr.on('error', onReadError('stderr'));
-      child.on('error', (err) => io.log.warn('job process error', { err }));
-
-      const onAbort = () => group.stop();
-      if (io.signal.aborted) onAbort();
-      else io.signal.addEventListener('abort', onAbort, { once: true });
-
-      // A process that left the group (setsid) can hold the pipes open forever; but a pipe
-      // that is paused for backpressure is not lingering, it is waiting for acks.
-      const checkLinger = () => {
-        if (stdout.isPaused() || stderr.isPaused()) {
-          lingerTimer = setTimeout(checkLinger, PIPE_LINGER_MS);
-          return;
-        }
-        io.note(
-          '[builder] the job exited but its output is still held open by a process outside its group; closing it',
-        );
-        stdout.destroy();
-        stderr.destroy();
-      };
-
-      child.once('exit', () => {
-        // Anything still in the group would keep the console open: stop it the same way.
-        if (group.stop()) io.note('[builder] the job exited but left processes running in its group; stopping them');
-        lingerTimer = setTimeout(checkLinger, io.killGraceMs + PIPE_LINGER_MS);
-      });
-      child.once('close', (code, signal) => {
-        if (lingerTimer) clearTimeout(lingerTimer);
-        io.signal.removeEventListener('abort', onAbort);
-        // the console is closed, but a process of the group that ignores TERM may still run
-        void group.settled().then(() => {
-          group.dispose();
-          if (readError !== undefined) resolve({ kind: 'error', message: readError });
-          else if (code !== null) resolve({ kind: 'exited', code });
-          else resolve({ kind: 'signalled', signal: signal ?? 'unknown' });
-        });
-      });
-    });
+    return runJobProcess(command, args, { cwd: dir, env }, io);
   }
 }

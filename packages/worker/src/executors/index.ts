@@ -1,17 +1,28 @@
 import { HostExecutor } from './host.ts';
+import { JailExecutor } from './jail.ts';
+import type { JailOptions } from './jail-options.ts';
 import type { Executor, ExecutorDeps } from './types.ts';
+
+/** The deps plus each executor's own compiled options (set only for the executor chosen). */
+export interface ExecutorConfig extends ExecutorDeps {
+  readonly jail?: JailOptions | undefined;
+}
 
 /** Executors this build knows; `--executor` must name one of them. */
 export const EXECUTORS = {
-  host: (deps: ExecutorDeps): Executor => new HostExecutor(deps),
-} as const satisfies Record<string, (deps: ExecutorDeps) => Executor>;
+  host: (deps: ExecutorConfig): Executor => new HostExecutor(deps),
+  jail: ({ jail, ...deps }: ExecutorConfig): Executor => {
+    if (!jail) throw new Error('the jail executor needs its options (compileOptions makes them for --executor jail)');
+    return new JailExecutor({ ...deps, jail });
+  },
+} as const satisfies Record<string, (deps: ExecutorConfig) => Executor>;
 export type ExecutorName = keyof typeof EXECUTORS;
 
 export function isExecutorName(name: string): name is ExecutorName {
   return Object.hasOwn(EXECUTORS, name);
 }
 
-export function createExecutor(name: ExecutorName, deps: ExecutorDeps): Executor {
+export function createExecutor(name: ExecutorName, deps: ExecutorConfig): Executor {
   return EXECUTORS[name](deps);
 }
 

@@ -1,0 +1,241 @@
+import { accessSync, constants } from 'node:fs';
+import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import type { Assignment, RunResult } from '@builder/protocol';
+import { describeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { AddressPool } from './jail-addresses.ts';
+import { CommandError, type CommandRunner, commandRunner } from './jail-command.ts';
+import { runJobProcess } from './job-process.ts';
+import { findLeftovers } from './jail-leftovers.ts';
+import type { JailOptions } from './jail-options.ts';
+import { JAIL_NAME, type Sandbox, sandbox } from './jail-sandbox.ts';
+import type { Executor, ExecutorDeps, RunIO } from './types.ts';
+
+/** Inside every jail: the run's directory (root-owned), the job's cwd and its output dir. */
+export const INSIDE = { dir: '/builder', work: '/builder/work', output: '/builder/output' } as const;
+const COMMAND_PATH = '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin';
+const JOB_PATH = '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin';
+/** Worker environment a job may see besides its own variables. */
+const PASSED_ENV = /^(LANG|LANGUAGE|TZ|LC_[A-Z_]+)$/;
+
+export interface JailExecutorDeps extends ExecutorDeps {
+  readonly jail: JailOptions;
+  /** The seam the tests replace the system with; default: spawn with `env`'s PATH. */
+  readonly run?: CommandRunner | undefined;
+}
+
+/**
+ * FreeBSD: each job in its own jail on a fresh ZFS clone (or copy) of a base system, with its own
+ * hostname and address, a restricted devfs, run as an unprivileged user; all of it removed after.
+ */
+export class JailExecutor implements Executor {
+  readonly name = 'jail';
+  readonly #o: JailOptions;
+  readonly #deps: JailExecutorDeps;
+  readonly #run: CommandRunner;
+  readonly #path: string;
+  readonly #addresses: AddressPool;
+
+  constructor(deps: JailExecutorDeps) {
+    this.#deps = deps;
+    this.#o = deps.jail;
+    this.#path = deps.env.PATH ?? COMMAND_PATH;
+    // the worker's own environment: these are the host's tools, run as the worker
+    this.#run = deps.run ?? commandRunner({ ...deps.env, PATH: this.#path, LC_ALL: 'C' });
+    this.#addresses = new AddressPool(this.#o.ipFirst, this.#o.ipLast);
+  }
+
+  async cleanup(): Promise<void> {
+    await mkdir(this.#o.root, { recursive: true });
+    const found = await findLeftovers(this.#run, this.#o, JAIL_NAME);
+    for (const address of found.aliases) {
+      this.#deps.log.info('removing stale jail address', { address });
+      await this.#try(['ifconfig', this.#o.interface as string, 'inet', address, '-alias'], this.#deps.log);
+    }
+    for (const sandbox of found.sandboxes) {
+      this.#deps.log.info('removing stale jail', { jail: sandbox.name, path: sandbox.path });
+      await this.#tearDown(sandbox, this.#deps.log, () => undefined);
+    }
+  }
+
+  async run(job: Assignment, io: RunIO): Promise<RunResult> {
+    const address = this.#addresses.take();
+    if (address === undefined) return { kind: 'error', message: 'no free address in --jail-ip-range' };
+    const name = `builder-${job.runId.slice(0, 8).toLowerCase()}-${job.attempt}`;
+    const s = sandbox(this.#o, name, address);
+    try {
+      try {
+        await this.#setUp(s, job);
+      } catch (err) {
+        return { kind: 'error', message: `cannot set up jail ${name}: ${describeError(err)}` };
+      }
+      const [command, ...args] = this.#jexec(s, job) as [string, ...string[]];
+      const result = await runJobProcess(command, args, { cwd: '/', env: this.#jobEnv(job) }, io);
+      const outputDir = join(s.path, INSIDE.output);
+      try {
+        await io.collectOutput(outputDir);
+      } catch (err) {
+        io.note(`[builder] collecting ${outputDir} failed: ${describeError(err)}`);
+      }
+      return result;
+    } finally {
+      await this.#tearDown(s, io.log, (text) => io.note(text));
+      // only now: the address may still be on the interface until the jail is gone
+      if (!s.alias && !s.jail) this.#addresses.release(address);
+      else io.log.error('jail address stays reserved until the jail is removed', { address });
+    }
+  }
+
+  /** The whole setup, in order; each step marks what it made so teardown can undo it. */
+  async #setUp(s: Sandbox, job: Assignment): Promise<void> {
+    const o = this.#o;
+    if (o.base.kind === 'zfs') {
+      await this.#run(['zfs', 'clone', '-o', `mountpoint=${s.path}`, o.base.snapshot, s.dataset as string]);
+      s.cloned = true;
+    } else {
+      await mkdir(o.root, { recursive: true });
+      s.copied = true; // a copy that failed half-way must go too
+      await this.#run(['cp', '-a', o.base.dir, s.path]);
+    }
+    await this.#prepareRunDir(s.path, job.script);
+    await this.#run(['mount', '-t', 'devfs', '-o', `ruleset=${o.devfsRuleset}`, 'devfs', join(s.path, 'dev')]);
+    s.devfs = true;
+    if (o.interface !== undefined) {
+      await this.#run(['ifconfig', o.interface, 'inet', `${s.address}/32`, 'alias']);
+      s.alias = true;
+    }
+    await this.#run([
+      'jail',
+      '-c',
+      `name=${s.name}`,
+      `path=${s.path}`,
+      `host.hostname=${hostname(job)}`,
+      `ip4.addr=${s.address}`,
+      'ip6=disable',
+      `devfs_ruleset=${o.devfsRuleset}`,
+      'enforce_statfs=2',
+      'children.max=0',
+      'persist',
+    ]);
+    s.jail = true;
+  }
+
+  /**
+   * /builder stays root's, so the job cannot swap its output dir for a symlink into the host;
+   * work/ and output/ belong to the jail user (its uid from the jail's own passwd).
+   */
+  async #prepareRunDir(root: string, script: string): Promise<void> {
+    const { uid, gid } = await jailUser(root, this.#o.user);
+    const dir = join(root, INSIDE.dir);
+    await mkdir(dir, { mode: 0o755 });
+    await writeFile(join(dir, 'script.sh'), script, { mode: 0o755 });
+    for (const sub of [INSIDE.work, INSIDE.output]) {
+      await mkdir(join(root, sub), { mode: 0o755 });
+      await chown(join(root, sub), uid, gid);
+    }
+  }
+
+  /**
+   * jexec starts in the jail's / (jail_attach chdirs there), hence the relative cd: the same
+   * command works for the test fakes, which run it on the host from the jail's path.
+   */
+  #jexec(s: Sandbox, job: Assignment): string[] {
+    const run = job.script.startsWith('#!') ? '../script.sh' : '/bin/sh ../script.sh';
+    const jexec = which('jexec', this.#path);
+    return [jexec, '-U', this.#o.user, s.name, '/bin/sh', '-c', `cd ${INSIDE.work.slice(1)} && exec ${run}`];
+  }
+
+  #jobEnv(job: Assignment): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.#deps.env)) if (v !== undefined && PASSED_ENV.test(k)) env[k] = v;
+    return {
+      ...env,
+      PATH: JOB_PATH,
+      HOME: INSIDE.work,
+      USER: this.#o.user,
+      LOGNAME: this.#o.user,
+      SHELL: '/bin/sh',
+      ...job.params,
+      BUILDER_JOB: job.job,
+      BUILDER_RUN: String(job.number),
+      BUILDER_RUN_ID: job.runId,
+      BUILDER_ATTEMPT: String(job.attempt),
+      BUILDER_PLATFORM: this.#deps.platform,
+      BUILDER_OUTPUT: INSIDE.output,
+    };
+  }
+
+  /** Undo what exists, last made first. A failed step is reported and the rest still tried. */
+  async #tearDown(s: Sandbox, log: Logger, note: (text: string) => void): Promise<void> {
+    const step = async (argv: string[]): Promise<boolean> => {
+      const ok = await this.#try(argv, log);
+      if (!ok) note(`[builder] teardown: \`${argv.join(' ')}\` failed; see the worker log`);
+      return ok;
+    };
+    if (s.jail && (await step(['jail', '-r', s.name]))) s.jail = false;
+    if (s.alias && (await step(['ifconfig', this.#o.interface as string, 'inet', s.address as string, '-alias'])))
+      s.alias = false;
+    if (s.devfs && (await step(['umount', '-f', join(s.path, 'dev')]))) s.devfs = false;
+    if (s.cloned && (await step(['zfs', 'destroy', '-f', s.dataset as string]))) s.cloned = false;
+    if (s.copied) {
+      // rm -rf through a devfs still mounted would delete the host's device nodes
+      if (s.devfs) note(`[builder] teardown: not removing ${s.path}: its devfs is still mounted`);
+      else if ((await step(['chflags', '-R', '0', s.path])) && (await step(['rm', '-rf', s.path]))) s.copied = false;
+    }
+  }
+
+  async #try(argv: string[], log: Logger): Promise<boolean> {
+    try {
+      await this.#run(argv);
+      return true;
+    } catch (err) {
+      log.error('jail teardown step failed', {
+        command: argv.join(' '),
+        exitCode: err instanceof CommandError ? err.exitCode : null,
+        err: describeError(err),
+      });
+      return false;
+    }
+  }
+}
+
+/** `nightly-7.builder`: the job's name made a valid host name label. */
+export function hostname(job: Assignment): string {
+  const label =
+    job.job
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'job';
+  return `${label.slice(0, 50)}-${job.number}.builder`;
+}
+
+/** The jail user's uid and gid, from the jail's passwd (the host's may not have it, or differ). */
+async function jailUser(root: string, user: string): Promise<{ uid: number; gid: number }> {
+  const passwd = join(root, 'etc/passwd');
+  let text: string;
+  try {
+    text = await readFile(passwd, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${passwd}: ${describeError(err)}`);
+  }
+  for (const line of text.split('\n')) {
+    const [name, , uid, gid] = line.split(':');
+    if (name === user && uid !== undefined && gid !== undefined) return { uid: Number(uid), gid: Number(gid) };
+  }
+  throw new Error(`user "${user}" not found in ${passwd}: add it to the base (see freebsd/base-snapshot.md)`);
+}
+
+/** The job's process is jexec itself, started with the job's environment: find it on the worker's PATH. */
+function which(command: string, path: string): string {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, command), constants.X_OK);
+      return join(dir, command);
+    } catch {
+      // not here
+    }
+  }
+  return `/usr/sbin/${command}`;
+}

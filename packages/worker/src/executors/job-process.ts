@@ -1,0 +1,89 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import type { RunResult } from '@builder/protocol';
+import { describeError } from '../errors.ts';
+import { groupStopper } from './process-group.ts';
+import type { RunIO } from './types.ts';
+
+/** After the job exited, how long a pipe held by an escaped process may stay open (beyond the grace). */
+const PIPE_LINGER_MS = 2000;
+
+/**
+ * The job's main process, shared by every executor: spawned in its own process group, output
+ * piped to the console sinks (their backpressure pauses the pipes), TERM → grace → KILL to the
+ * whole group on cancel or timeout, and the result only once the group is gone. For the jail
+ * executor the process is `jexec …`, which execs into the jail, so the same group signals reach
+ * the job; whatever left the group inside a sandbox dies with the sandbox's teardown.
+ */
+export function runJobProcess(
+  command: string,
+  args: readonly string[],
+  opts: { cwd: string; env: Readonly<Record<string, string>> },
+  io: RunIO,
+): Promise<RunResult> {
+  return new Promise<RunResult>((resolve) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(command, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      resolve({ kind: 'error', message: `cannot start ${command}: ${describeError(err)}` });
+      return;
+    }
+    const pid = child.pid;
+    if (pid === undefined) {
+      child.once('error', (err) =>
+        resolve({ kind: 'error', message: `cannot start ${command}: ${describeError(err)}` }),
+      );
+      return;
+    }
+    io.started();
+    const stdout = child.stdout as Readable;
+    const stderr = child.stderr as Readable;
+    stdout.pipe(io.stdout);
+    stderr.pipe(io.stderr);
+
+    const group = groupStopper(pid, io.killGraceMs, (text) => io.note(text));
+    let readError: string | undefined;
+    let lingerTimer: NodeJS.Timeout | undefined;
+    const onReadError = (name: string) => (err: Error) => {
+      if (readError !== undefined) return;
+      readError = `cannot read the job's ${name}: ${describeError(err)}`;
+      io.note(`[builder] ${readError}; stopping the job`);
+      group.stop();
+    };
+    stdout.on('error', onReadError('stdout'));
+    stderr.on('error', onReadError('stderr'));
+    child.on('error', (err) => io.log.warn('job process error', { err }));
+
+    const onAbort = () => group.stop();
+    if (io.signal.aborted) onAbort();
+    else io.signal.addEventListener('abort', onAbort, { once: true });
+
+    // A process that left the group (setsid, a daemon) can hold the pipes open; jail -r kills it
+    // at teardown, but teardown waits for run() — so close our end after a while.
+    const checkLinger = () => {
+      if (stdout.isPaused() || stderr.isPaused()) {
+        lingerTimer = setTimeout(checkLinger, PIPE_LINGER_MS);
+        return;
+      }
+      io.note('[builder] the job exited but its output is still held open by a process outside its group; closing it');
+      stdout.destroy();
+      stderr.destroy();
+    };
+
+    child.once('exit', () => {
+      if (group.stop()) io.note('[builder] the job exited but left processes running in its group; stopping them');
+      lingerTimer = setTimeout(checkLinger, io.killGraceMs + PIPE_LINGER_MS);
+    });
+    child.once('close', (code, signal) => {
+      if (lingerTimer) clearTimeout(lingerTimer);
+      io.signal.removeEventListener('abort', onAbort);
+      void group.settled().then(() => {
+        group.dispose();
+        if (readError !== undefined) resolve({ kind: 'error', message: readError });
+        else if (code !== null) resolve({ kind: 'exited', code });
+        else resolve({ kind: 'signalled', signal: signal ?? 'unknown' });
+      });
+    });
+  });
+}
