@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -164,6 +164,58 @@ describe('schedule', () => {
       params: { BRANCH: 'main', OPT: 'a=b' },
     });
     expect(r.stdout).toBe('scheduled nightly (created), next run: 2025-01-31T02:00:00+01:00\n');
+  });
+
+  it('renders --template per platform and sends the scripts with the template and its variables', async () => {
+    const server = await start({
+      handler: (req) => {
+        const spec = req.params as JobSpecInput;
+        return { job: makeJob({ name: spec.name, platforms: spec.platforms, template: spec.template }), created: true };
+      },
+    });
+    const templates = join(dir, 'templates');
+    await mkdir(join(templates, 'pkg'), { recursive: true });
+    await writeFile(join(templates, 'pkg', 'debian.sh'), 'apt build {{REPO}} for {{PLATFORM}}\n');
+    await writeFile(join(templates, 'pkg', 'default.sh'), 'build {{ REPO }}\n');
+    const r = await run(
+      server,
+      'schedule',
+      'pkg',
+      '--platform',
+      'debian-12,alpine-3',
+      '--template',
+      'pkg',
+      '--templates-dir',
+      templates,
+      '--var',
+      'REPO=https://example.org/x.git',
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(server.violations).toEqual([]);
+    expect(server.requests[0]?.params).toEqual({
+      name: 'pkg',
+      platforms: ['debian-12', 'alpine-3'],
+      scripts: {
+        'debian-12': 'apt build https://example.org/x.git for debian-12\n',
+        'alpine-3': 'build https://example.org/x.git\n',
+      },
+      template: { name: 'pkg', vars: { REPO: 'https://example.org/x.git' } },
+      schedule: null,
+    });
+    expect(r.stdout).toBe('scheduled pkg from template pkg (created), next run: on demand\n');
+  });
+
+  it.each([
+    [[], /give --script FILE or --template NAME/],
+    [['--var', 'A=b', '--script', 'x'], /--var needs --template NAME/],
+    [['--template', 't', '--script', 'x'], /--script.*cannot be used with.*--template/],
+    [['--template', 'no-such-template'], /no template no-such-template in /],
+  ])('schedule %j is a usage error, before any connection', async (extra, message) => {
+    const r = await run('http://127.0.0.1:9', 'schedule', 'j', '--platform', 'p', ...extra);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it.each([

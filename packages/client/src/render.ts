@@ -127,9 +127,15 @@ export function renderJob(job: JobView, runs: readonly RunView[], now: number): 
     ['retries', `${job.retries}, backoff ${formatDuration(job.retryBackoffSec * 1000)}`],
     ['concurrency', String(job.concurrency)],
     ['params', paramsText(job.params)],
+    ...(job.template === null ? [] : [['template', `${job.template.name} ${paramsText(job.template.vars)}`] as const]),
   ]);
   const script = job.script === undefined ? [] : ['', 'Script:', job.script.replace(/\n$/, '')];
-  return [block, ...script, '', 'Runs:', renderRuns(runs, now)].join('\n');
+  const scripts = Object.entries(job.scripts ?? {}).flatMap(([platform, text]) => [
+    '',
+    `Script (${platform}):`,
+    text.replace(/\n$/, ''),
+  ]);
+  return [block, ...script, ...scripts, '', 'Runs:', renderRuns(runs, now)].join('\n');
 }
 
 export function renderRun(run: RunView, now: number): string {

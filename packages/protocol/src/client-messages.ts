@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NameSchema, ParamsSchema, TimeSchema } from './common.ts';
+import { NameSchema, ParamsSchema, TemplateRefSchema, TimeSchema } from './common.ts';
 import { ErrorCode } from './errors.ts';
 import { LIMITS } from './limits.ts';
 import { RUN_STATES } from './run.ts';
@@ -10,29 +10,58 @@ export const RunRefSchema = z.string().min(1).max(256);
 
 const PlatformsSchema = z.array(NameSchema).min(1).max(64);
 
-export const JobSpecSchema = z.object({
-  name: NameSchema,
-  platforms: PlatformsSchema,
-  script: z.string().min(1).max(LIMITS.maxScriptBytes),
-  /** A cron expression (5 or 6 fields) or a preset such as `@daily`; null: only run on demand. */
-  schedule: z.string().max(256).nullable(),
-  timezone: z.string().max(64).default('UTC'),
-  missed: MissedPolicySchema.default('once'),
-  timeoutSec: z
-    .number()
-    .positive()
-    .max(7 * 24 * 3600)
-    .default(3600),
-  killGraceSec: z.number().nonnegative().max(3600).default(10),
-  retries: z.number().int().min(0).max(100).default(0),
-  retryBackoffSec: z
-    .number()
-    .nonnegative()
-    .max(24 * 3600)
-    .default(10),
-  concurrency: z.number().int().min(1).max(1000).default(1),
-  params: ParamsSchema.default({}),
-});
+const ScriptSchema = z.string().min(1).max(LIMITS.maxScriptBytes);
+
+export const JobSpecSchema = z
+  .object({
+    name: NameSchema,
+    platforms: PlatformsSchema,
+    /** The one script every platform runs; or else `scripts`. */
+    script: ScriptSchema.optional(),
+    /** One script per platform (a rendered template): exactly the job's platforms as keys. */
+    scripts: z.record(NameSchema, ScriptSchema).optional(),
+    /** The template `scripts` were rendered from, for display; null for a plain script. */
+    template: TemplateRefSchema.nullable().default(null),
+    /** A cron expression (5 or 6 fields) or a preset such as `@daily`; null: only run on demand. */
+    schedule: z.string().max(256).nullable(),
+    timezone: z.string().max(64).default('UTC'),
+    missed: MissedPolicySchema.default('once'),
+    timeoutSec: z
+      .number()
+      .positive()
+      .max(7 * 24 * 3600)
+      .default(3600),
+    killGraceSec: z.number().nonnegative().max(3600).default(10),
+    retries: z.number().int().min(0).max(100).default(0),
+    retryBackoffSec: z
+      .number()
+      .nonnegative()
+      .max(24 * 3600)
+      .default(10),
+    concurrency: z.number().int().min(1).max(1000).default(1),
+    params: ParamsSchema.default({}),
+  })
+  .superRefine((spec, ctx) => {
+    if ((spec.script === undefined) === (spec.scripts === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give either script or scripts (one per platform), not both or neither',
+      });
+      return;
+    }
+    if (spec.scripts === undefined) return;
+    const platforms = new Set(spec.platforms);
+    for (const key of Object.keys(spec.scripts)) {
+      if (!platforms.has(key)) {
+        ctx.addIssue({ code: 'custom', path: ['scripts', key], message: `${key} is not one of the job's platforms` });
+      }
+    }
+    for (const p of platforms) {
+      if (!Object.hasOwn(spec.scripts, p)) {
+        ctx.addIssue({ code: 'custom', path: ['scripts'], message: `no script for platform ${p}` });
+      }
+    }
+  });
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 export type JobSpecInput = z.input<typeof JobSpecSchema>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LIMITS, NAME_PATTERN, PARAM_NAME_PATTERN } from './limits.ts';
+import { LIMITS, NAME_PATTERN, PARAM_NAME_PATTERN, TEMPLATE_VAR_PATTERN } from './limits.ts';
 
 export const NameSchema = z
   .string()
@@ -13,6 +13,18 @@ export const ParamsSchema = z
   )
   .refine((p) => Object.keys(p).length <= LIMITS.maxParams, `at most ${LIMITS.maxParams} parameters`);
 export type Params = z.infer<typeof ParamsSchema>;
+
+/** Which template a job's scripts were rendered from, and with what: shown to users, never re-rendered. */
+export const TemplateRefSchema = z.object({
+  name: NameSchema,
+  vars: z
+    .record(
+      z.string().regex(TEMPLATE_VAR_PATTERN, 'template variable names are A-Z, 0-9 and _, not starting with a digit'),
+      z.string().max(LIMITS.maxParamValueLength),
+    )
+    .refine((v) => Object.keys(v).length <= LIMITS.maxTemplateVars, `at most ${LIMITS.maxTemplateVars} variables`),
+});
+export type TemplateRef = z.infer<typeof TemplateRefSchema>;
 
 export const RunIdSchema = z.uuid();
 export const AttemptSchema = z.number().int().min(1).max(1000);

@@ -11,10 +11,13 @@ export const LIMITS = {
   maxNameLength: 128,
   maxParams: 64,
   maxParamValueLength: 4096,
+  maxTemplateVars: 64,
   maxRunningPerWorker: 256,
 } as const;
 
 /** Job, platform and worker names: safe in paths, URLs and log lines. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Template variables (`{{NAME}}` placeholders): upper case, like the environment variables they often feed. */
+export const TEMPLATE_VAR_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
 /** Parameter names become environment variables. */
 export const PARAM_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;

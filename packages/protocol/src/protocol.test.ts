@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ErrorCode,
   HelloSchema,
+  JobSpecSchema,
   LIMITS,
   ProtocolError,
   TRANSITIONS,
@@ -94,5 +95,34 @@ describe('misc', () => {
     });
     expect(parseRunRef('nightly/0')).toBeUndefined();
     expect(parseRunRef('../etc')).toBeUndefined();
+  });
+});
+
+describe('job spec', () => {
+  const base = { name: 'j', platforms: ['debian-12', 'freebsd-14'], schedule: null };
+  const ok = (spec: object) => JobSpecSchema.safeParse(spec).success;
+
+  it('takes one script, or one script per platform with the template it came from', () => {
+    expect(JobSpecSchema.parse({ ...base, script: 'true' }).template).toBeNull();
+    const spec = JobSpecSchema.parse({
+      ...base,
+      scripts: { 'debian-12': 'echo d', 'freebsd-14': 'echo f' },
+      template: { name: 't', vars: { REPO: 'x' } },
+    });
+    expect(spec.scripts).toEqual({ 'debian-12': 'echo d', 'freebsd-14': 'echo f' });
+    expect(spec.template).toEqual({ name: 't', vars: { REPO: 'x' } });
+  });
+
+  it('refuses both, neither, a platform without a script and a script for another platform', () => {
+    const scripts = { 'debian-12': 'a', 'freebsd-14': 'b' };
+    expect(ok({ ...base })).toBe(false);
+    expect(ok({ ...base, script: 'true', scripts })).toBe(false);
+    expect(ok({ ...base, scripts: { 'debian-12': 'a' } })).toBe(false);
+    expect(ok({ ...base, scripts: { ...scripts, 'alpine-3': 'c' } })).toBe(false);
+    expect(ok({ ...base, scripts: { ...scripts, 'debian-12': '' } })).toBe(false);
+    expect(ok({ ...base, scripts, template: { name: 't', vars: { lower: 'x' } } })).toBe(false);
+    expect(() => decode(JobSpecSchema, JSON.stringify({ ...base, scripts: { 'debian-12': 'a' } }))).toThrow(
+      /no script for platform freebsd-14/,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NameSchema, ParamsSchema, TimeSchema } from './common.ts';
+import { NameSchema, ParamsSchema, TemplateRefSchema, TimeSchema } from './common.ts';
 import { RUN_STATES, RunResultSchema } from './run.ts';
 
 /** What the server tells clients about a run. */
@@ -42,7 +42,11 @@ export const JobViewSchema = z.object({
   concurrency: z.number().int(),
   params: ParamsSchema,
   nextRunAt: TimeSchema.nullable(),
+  /** The template the job's scripts were rendered from (name and variables); null for a plain script. */
+  template: TemplateRefSchema.nullable(),
+  /** With the job's details: its one script, or `scripts` (one per platform) for a templated job. */
   script: z.string().optional(),
+  scripts: z.record(z.string(), z.string()).optional(),
   lastRun: RunViewSchema.nullable().optional(),
 });
 export type JobView = z.infer<typeof JobViewSchema>;

@@ -16,10 +16,15 @@ import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { formatInZone } from '../format.ts';
 import type { Runner } from '../program.ts';
+import { defaultTemplatesDir, expandTemplate } from '../template/expand.ts';
+import { TemplateError } from '../template/render.ts';
 
 interface ScheduleOptions {
   platform: string[];
-  script: string;
+  script?: string;
+  template?: string;
+  var?: Record<string, string>;
+  templatesDir?: string;
   cron?: string;
   period?: Period;
   tz?: string;
@@ -49,7 +54,14 @@ export function registerScheduleCommands(program: Command, run: Runner): void {
     .description('create or replace a job; without --cron/--period it runs only on demand')
     .argument('<name>', 'job name')
     .requiredOption('--platform <platform>', 'platform to run on; repeat or comma-separate for several', collectList)
-    .requiredOption('--script <file>', 'shell script the job runs')
+    .addOption(new Option('--script <file>', 'shell script the job runs (or --template)').conflicts('template'))
+    .option('--template <name>', 'render template NAME once per platform (see templates/README.md)')
+    .option('--var <key=value>', 'template variable for {{KEY}}; repeatable', collectParam)
+    .addOption(
+      new Option('--templates-dir <dir>', "where --template looks (default: the repository's templates/)").env(
+        'BUILDER_TEMPLATES_DIR',
+      ),
+    )
     .addOption(cronOption())
     .addOption(periodOption())
     .option('--tz <zone>', 'IANA time zone of the schedule (default UTC)')
@@ -100,17 +112,44 @@ async function readScript(file: string): Promise<string> {
   }
 }
 
+function templateText(job: JobView): string {
+  return job.template === null ? '' : ` from template ${job.template.name}`;
+}
+
 function nextRunText(job: JobView): string {
   return job.nextRunAt === null ? 'on demand' : formatInZone(job.nextRunAt, job.timezone);
 }
 
+/** The job's script, or its scripts rendered per platform from a template (client-side: the server stays thin). */
+async function jobScripts(opts: ScheduleOptions): Promise<Pick<JobSpecInput, 'script' | 'scripts' | 'template'>> {
+  if (opts.template === undefined) {
+    // (--templates-dir alone is fine: it may come from BUILDER_TEMPLATES_DIR)
+    if (opts.var !== undefined) throw new CliError(ExitCode.Usage, '--var needs --template NAME');
+    if (opts.script === undefined) throw new CliError(ExitCode.Usage, 'give --script FILE or --template NAME');
+    const script = await readScript(opts.script);
+    if (script.length === 0) throw new CliError(ExitCode.Usage, `script ${opts.script} is empty`);
+    return { script };
+  }
+  const vars = opts.var ?? {};
+  try {
+    const { scripts } = await expandTemplate({
+      dir: opts.templatesDir ?? defaultTemplatesDir(),
+      name: opts.template,
+      platforms: opts.platform,
+      vars,
+    });
+    return { scripts, template: { name: opts.template, vars } };
+  } catch (error) {
+    if (error instanceof TemplateError) throw new CliError(ExitCode.Usage, error.message);
+    throw error;
+  }
+}
+
 async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Promise<number> {
-  const script = await readScript(opts.script);
-  if (script.length === 0) throw new CliError(ExitCode.Usage, `script ${opts.script} is empty`);
   const spec: JobSpecInput = {
     name,
     platforms: opts.platform,
-    script,
+    ...(await jobScripts(opts)),
     schedule: scheduleFrom(opts) ?? null,
     ...(opts.tz !== undefined && { timezone: opts.tz }),
     ...(opts.missed !== undefined && { missed: opts.missed }),
@@ -125,7 +164,7 @@ async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Prom
   if (ctx.json) ctx.printJson(result);
   else
     ctx.out(
-      `scheduled ${result.job.name} (${result.created ? 'created' : 'updated'}), next run: ${nextRunText(result.job)}`,
+      `scheduled ${result.job.name}${templateText(result.job)} (${result.created ? 'created' : 'updated'}), next run: ${nextRunText(result.job)}`,
     );
   return ExitCode.Ok;
 }

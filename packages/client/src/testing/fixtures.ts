@@ -55,6 +55,7 @@ export function makeJob(overrides: Partial<JobView> = {}): JobView {
     concurrency: 1,
     params: {},
     nextRunAt: null,
+    template: null,
     ...overrides,
   };
 }

@@ -64,7 +64,8 @@ export function jobView(job: JobRow, opts: { script?: boolean; lastRun?: RunView
     concurrency: job.concurrency,
     params: job.params,
     nextRunAt: job.nextRunAt,
-    ...(opts.script ? { script: job.script } : {}),
+    template: job.template,
+    ...(opts.script ? (job.scripts === null ? { script: job.script } : { scripts: job.scripts }) : {}),
     ...(opts.lastRun !== undefined ? { lastRun: opts.lastRun } : {}),
   };
 }

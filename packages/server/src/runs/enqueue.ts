@@ -1,6 +1,6 @@
 import { ErrorCode, ProtocolError, type Params } from '@builder/protocol';
 import type { Context } from '../context.ts';
-import type { JobRow, RunRow } from '../store/rows.ts';
+import { scriptFor, type JobRow, type RunRow } from '../store/rows.ts';
 
 export interface EnqueueOptions {
   platforms?: string[];
@@ -10,7 +10,10 @@ export interface EnqueueOptions {
   next: boolean;
 }
 
-/** Queue one run of `job` per platform (all of the job's platforms unless some are named). */
+/**
+ * Queue one run of `job` per platform (all of the job's platforms unless some are named), each with
+ * that platform's script (a templated job has one per platform).
+ */
 export function enqueue(ctx: Context, job: JobRow, opts: EnqueueOptions): RunRow[] {
   const platforms = opts.platforms ?? job.platforms;
   for (const p of platforms) {
@@ -28,7 +31,7 @@ export function enqueue(ctx: Context, job: JobRow, opts: EnqueueOptions): RunRow
         jobId: job.id,
         number: ctx.jobs.allocateNumber(job.id),
         platform,
-        script: job.script,
+        script: scriptFor(job, platform),
         params: { ...job.params, ...opts.params },
         trigger: opts.trigger,
         maxAttempts: job.retries + 1,

@@ -56,7 +56,9 @@ export class JobStore {
     const existing = this.byName.get(spec.name);
     const values = [
       JSON.stringify(spec.platforms),
-      spec.script,
+      spec.script ?? '',
+      spec.scripts === undefined ? null : JSON.stringify(spec.scripts),
+      spec.template === null ? null : JSON.stringify(spec.template),
       spec.schedule,
       spec.timezone,
       spec.missed,
@@ -71,7 +73,7 @@ export class JobStore {
     if (existing) {
       this.db
         .prepare(
-          `UPDATE jobs SET platforms = ?, script = ?, schedule = ?, timezone = ?, missed = ?, timeout_s = ?,
+          `UPDATE jobs SET platforms = ?, script = ?, scripts = ?, template = ?, schedule = ?, timezone = ?, missed = ?, timeout_s = ?,
            kill_grace_s = ?, retries = ?, retry_backoff_s = ?, concurrency = ?, params = ?, next_run_at = ?,
            deleted_at = NULL, updated_at = ? WHERE id = ?`,
         )
@@ -80,9 +82,9 @@ export class JobStore {
     }
     const info = this.db
       .prepare(
-        `INSERT INTO jobs (platforms, script, schedule, timezone, missed, timeout_s, kill_grace_s, retries,
-         retry_backoff_s, concurrency, params, next_run_at, name, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO jobs (platforms, script, scripts, template, schedule, timezone, missed, timeout_s, kill_grace_s,
+         retries, retry_backoff_s, concurrency, params, next_run_at, name, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(...values, spec.name, now, now);
     return { job: this.getById(Number(info.lastInsertRowid))!, created: true };

@@ -99,4 +99,13 @@ CREATE TABLE tokens (
     // the dispatcher asks for the earliest retry backoff on every pass: keep that off a queue scan
     sql: `CREATE INDEX runs_backoff ON runs (not_before) WHERE state = 'queued' AND not_before IS NOT NULL;`,
   },
+  {
+    version: 3,
+    name: 'job-templates',
+    // a templated job has one rendered script per platform; jobs.script is then '' (it is NOT NULL)
+    sql: `
+ALTER TABLE jobs ADD COLUMN scripts TEXT;   -- JSON {platform: script}; NULL: every platform runs jobs.script
+ALTER TABLE jobs ADD COLUMN template TEXT;  -- JSON {name, vars} the scripts were rendered from; NULL: none
+`,
+  },
 ];

@@ -1,11 +1,14 @@
-import type { MissedPolicy, Params, RunResult, RunState } from '@builder/protocol';
+import type { MissedPolicy, Params, RunResult, RunState, TemplateRef } from '@builder/protocol';
 
 /** Rows as the store hands them out: parsed, camel-cased, typed. */
 export interface JobRow {
   id: number;
   name: string;
   platforms: string[];
+  /** The script every platform runs; '' when `scripts` has one per platform. */
   script: string;
+  scripts: Record<string, string> | null;
+  template: TemplateRef | null;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -53,6 +56,8 @@ export interface RawJob {
   name: string;
   platforms: string;
   script: string;
+  scripts: string | null;
+  template: string | null;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -101,6 +106,8 @@ export function jobFromRaw(r: RawJob): JobRow {
     name: r.name,
     platforms: JSON.parse(r.platforms) as string[],
     script: r.script,
+    scripts: r.scripts === null ? null : (JSON.parse(r.scripts) as Record<string, string>),
+    template: r.template === null ? null : (JSON.parse(r.template) as TemplateRef),
     schedule: r.schedule,
     timezone: r.timezone,
     missed: r.missed,
@@ -114,6 +121,14 @@ export function jobFromRaw(r: RawJob): JobRow {
     nextNumber: r.next_number,
     deletedAt: r.deleted_at,
   };
+}
+
+/** The script a run of `job` on `platform` executes. */
+export function scriptFor(job: JobRow, platform: string): string {
+  if (job.scripts === null) return job.script;
+  const script = job.scripts[platform];
+  if (script === undefined) throw new Error(`job ${job.name} has no script for platform ${platform}`);
+  return script;
 }
 
 export function runFromRaw(r: RawRun): RunRow {
