@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm bench`: one JSON object per line, {"name", "value", "unit"}. Targets are in ../shared/SPEC.md.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile, report, startCluster, waitForEnd } from './cluster.mjs';
@@ -90,7 +90,67 @@ async function bigConsole() {
   }
 }
 
-const benches = { dispatchLatency, throughput, bigConsole };
+/**
+ * Start overhead of the chroot sandbox: median wall time of one `true` job through the executor's
+ * run() (setup, job, teardown), chroot minus host. Needs root and a rootfs (debian/mkroot;
+ * default .build/roots/bookworm, or BENCH_CHROOT_ROOT); skipped otherwise.
+ */
+async function chrootOverhead() {
+  const root = process.env.BENCH_CHROOT_ROOT ?? join(import.meta.dirname, '../.build/roots/bookworm');
+  if (process.getuid?.() !== 0 || !existsSync(join(root, 'etc/os-release'))) {
+    const skipped = `needs root and a rootfs at ${root} (debian/mkroot)`;
+    process.stdout.write(`${JSON.stringify({ name: 'chroot_overhead_median', value: null, unit: 'ms', skipped })}\n`);
+    return;
+  }
+  const { ChrootExecutor } = await import('../packages/worker/dist/executors/chroot.js');
+  const { HostExecutor } = await import('../packages/worker/dist/executors/host.js');
+  const { compileChrootOptions } = await import('../packages/worker/dist/executors/chroot-options.js');
+  const { PassThrough } = await import('node:stream');
+  const dir = mkdtempSync(join(tmpdir(), 'builder-bench-chroot-'));
+  const log = { info() {}, warn() {}, error() {}, debug() {}, child: () => log };
+  const deps = { platform: 'bench', log, env: { PATH: process.env.PATH } };
+  const executors = {
+    host: new HostExecutor({ ...deps, workDir: join(dir, 'host') }),
+    chroot: new ChrootExecutor({ ...deps, workDir: join(dir, 'chroot'), chroot: compileChrootOptions({ root }) }),
+  };
+  const jobs = 60;
+  const medians = {};
+  try {
+    for (const [name, executor] of Object.entries(executors)) {
+      await executor.cleanup();
+      const samples = [];
+      for (let i = 0; i < jobs + 5; i++) {
+        const runId = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+        const io = {
+          stdout: new PassThrough().resume(),
+          stderr: new PassThrough().resume(),
+          note() {},
+          signal: new AbortController().signal,
+          killGraceMs: 1000,
+          started() {},
+          collectOutput: async () => {},
+          log,
+        };
+        const job = { runId, attempt: 1, job: 'b', number: i, platform: 'bench', script: 'true', params: {} };
+        const t0 = performance.now();
+        const result = await executor.run({ ...job, timeoutSec: 60, killGraceSec: 1 }, io);
+        if (result.kind !== 'exited' || result.code !== 0) throw new Error(`${name}: ${JSON.stringify(result)}`);
+        if (i >= 5) samples.push(performance.now() - t0); // first 5: warm-up
+      }
+      samples.sort((a, b) => a - b);
+      medians[name] = percentile(samples, 50);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  report('chroot_overhead_median', medians.chroot - medians.host, 'ms', {
+    jobs,
+    chrootMs: medians.chroot,
+    hostMs: medians.host,
+  });
+}
+
+const benches = { dispatchLatency, throughput, bigConsole, chrootOverhead };
 for (const [name, fn] of Object.entries(benches)) {
   if (only && only !== name) continue;
   await fn();

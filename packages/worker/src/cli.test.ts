@@ -59,7 +59,7 @@ describe('command line', () => {
   });
 
   it.each([
-    [['--executor', 'chroot'], /unknown --executor "chroot"/],
+    [['--executor', 'docker'], /unknown --executor "docker"/],
     [['--capacity', 'two'], /--capacity must be an integer/],
     [['--name', 'has space'], /--name "has space" is not a valid name/],
     [['--bogus'], /unknown option '--bogus'/],
@@ -77,6 +77,6 @@ describe('command line', () => {
     const outcome = await main([...base, '--executor', 'nope'], {});
     expect(outcome.exitCode).toBe(2);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^builder-worker: unknown --executor "nope" \(known: host, jail\).*\n$/);
+    expect(lines[0]).toMatch(/^builder-worker: unknown --executor "nope" \(known: host, jail, chroot\).*\n$/);
   });
 });

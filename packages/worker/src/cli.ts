@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, UsageError } from './errors.ts';
 import { createExecutor, EXECUTORS } from './executors/index.ts';
+import { CHROOT_DEFAULTS } from './executors/chroot-options.ts';
 import { JAIL_DEFAULTS } from './executors/jail-options.ts';
 import { createLogger } from './log.ts';
 import { compileOptions, DEFAULTS, type WorkerOptionsInput } from './options.ts';
@@ -63,6 +64,18 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       new Option('--jail-devfs-ruleset <n>', `jail: devfs ruleset for /dev (default ${JAIL_DEFAULTS.devfsRuleset})`),
     )
     .addOption(new Option('--jail-interface <if>', "jail: add each job's address to this interface, e.g. lo1"))
+    .addOption(
+      new Option('--root <dir>', `chroot: the base rootfs, made by debian/mkroot (default ${CHROOT_DEFAULTS.root})`),
+    )
+    .addOption(
+      new Option(
+        '--chroot-user <user>',
+        `chroot: user (name in the rootfs, or UID:GID) the job runs as (default ${CHROOT_DEFAULTS.user})`,
+      ),
+    )
+    .addOption(new Option('--memory-limit <size>', 'chroot: memory limit per job, e.g. 2G (default none)'))
+    .addOption(new Option('--pids-limit <n>', `chroot: processes per job (default ${CHROOT_DEFAULTS.pidsLimit})`))
+    .addOption(new Option('--cpu-shares <n>', 'chroot: cgroup cpu.shares per job, 1024 = normal (default unset)'))
     .addHelpText('after', HELP_AFTER)
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
@@ -96,6 +109,13 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       user: str(o.jailUser),
       devfsRuleset: str(o.jailDevfsRuleset),
       interface: str(o.jailInterface),
+    },
+    chroot: {
+      root: str(o.root),
+      user: str(o.chrootUser),
+      memoryLimit: str(o.memoryLimit),
+      pidsLimit: str(o.pidsLimit),
+      cpuShares: str(o.cpuShares),
     },
     reconnectMaxMs: str(o.reconnectMaxMs),
     jsonLogs: o.jsonLogs === true ? true : undefined,
@@ -132,6 +152,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     log: log.child({ executor: options.executor }),
     env,
     jail: options.jail,
+    chroot: options.chroot,
   });
   const worker = new Worker({ options, executor, log });
   const signals = handleSignals({

@@ -5,6 +5,7 @@ import type { ConnectionOptions } from './connection.ts';
 import type { ConsoleOptions } from './console.ts';
 import { UsageError } from './errors.ts';
 import { type ExecutorName, EXECUTORS, isExecutorName } from './executors/index.ts';
+import { type ChrootOptions, type ChrootOptionsInput, compileChrootOptions } from './executors/chroot-options.ts';
 import { compileJailOptions, type JailOptions, type JailOptionsInput } from './executors/jail-options.ts';
 
 /** What a caller (the CLI, a test) may set; numbers may come as strings from argv. */
@@ -19,6 +20,8 @@ export interface WorkerOptionsInput {
   workDir?: string | undefined;
   /** The `--jail-*` flags; only with --executor jail. */
   jail?: JailOptionsInput | undefined;
+  /** `--root`, `--chroot-user` and the limits; only with --executor chroot. */
+  chroot?: ChrootOptionsInput | undefined;
   reconnectMaxMs?: number | string | undefined;
   reconnectMinMs?: number | undefined;
   /** undefined: JSON unless stderr is a terminal. */
@@ -42,6 +45,8 @@ export interface WorkerOptions {
   readonly workDir: string;
   /** Set exactly when executor is `jail`. */
   readonly jail: JailOptions | undefined;
+  /** Set exactly when executor is `chroot`. */
+  readonly chroot: ChrootOptions | undefined;
   readonly jsonLogs: boolean | undefined;
   readonly connection: ConnectionOptions;
   readonly console: ConsoleOptions;
@@ -75,6 +80,11 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
   const jailFlags = Object.values(input.jail ?? {}).some((v) => v !== undefined);
   if (jailFlags && executor !== 'jail') throw new UsageError('--jail-* options need --executor jail');
   const jail = executor === 'jail' ? compileJailOptions(input.jail ?? {}, capacity) : undefined;
+  const chrootFlags = Object.values(input.chroot ?? {}).some((v) => v !== undefined);
+  if (chrootFlags && executor !== 'chroot') {
+    throw new UsageError('--root, --chroot-user, --memory-limit, --pids-limit and --cpu-shares need --executor chroot');
+  }
+  const chroot = executor === 'chroot' ? compileChrootOptions(input.chroot ?? {}) : undefined;
   const reconnectMaxMs = integer(input.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs, '--reconnect-max-ms', 1, 3_600_000);
   return {
     remote,
@@ -85,6 +95,7 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
     executor,
     workDir: resolve(input.workDir ?? join(tmpdir(), 'builder-worker', workerName)),
     jail,
+    chroot,
     jsonLogs: input.jsonLogs,
     connection: {
       url: websocketUrl(remote),

@@ -1,0 +1,74 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../cli.ts';
+import { UsageError } from '../errors.ts';
+import { compileOptions } from '../options.ts';
+import { bytes } from './chroot-options.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'builder-chroot-opts-'));
+const root = join(dir, 'root');
+mkdirSync(join(root, 'etc'), { recursive: true });
+mkdirSync(join(root, 'usr/bin'), { recursive: true });
+writeFileSync(join(root, 'usr/bin/dash'), '');
+symlinkSync('usr/bin', join(root, 'bin'));
+symlinkSync('dash', join(root, 'usr/bin/sh'));
+writeFileSync(join(root, 'etc/os-release'), 'ID=debian\n');
+writeFileSync(
+  join(root, 'etc/passwd'),
+  'root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\nb:x:1000:1001::/:/bin/sh\n',
+);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const base = ['--remote', 'http://127.0.0.1:8330', '--token', 'W', '--platform', 'debian-12'];
+const compile = (...args: string[]) => compileOptions(parseCommandLine([...base, ...args], {}));
+
+describe('--executor chroot options', () => {
+  it('compiles every flag', () => {
+    const o = compile(
+      ...['--executor', 'chroot', '--root', root, '--chroot-user', 'b'],
+      ...['--memory-limit', '2G', '--pids-limit', '512', '--cpu-shares', '512'],
+    );
+    expect(o.chroot).toEqual({ root, uid: 1000, gid: 1001, memoryLimit: 2 * 2 ** 30, pidsLimit: 512, cpuShares: 512 });
+  });
+
+  it('defaults to nobody, no memory limit, 4096 pids', () => {
+    expect(compile('--executor', 'chroot', '--root', root).chroot).toEqual({
+      root,
+      uid: 65534,
+      gid: 65534,
+      memoryLimit: undefined,
+      pidsLimit: 4096,
+      cpuShares: undefined,
+    });
+    expect(compile('--executor', 'chroot', '--root', root, '--chroot-user', '10:20').chroot).toMatchObject({
+      uid: 10,
+      gid: 20,
+    });
+    expect(compile().chroot).toBeUndefined();
+  });
+
+  it.each([
+    [['--root', root], /need --executor chroot/],
+    [['--executor', 'chroot', '--root', 'rel'], /absolute path/],
+    [['--executor', 'chroot', '--root', join(dir, 'missing')], /does not exist: make one with `debian\/mkroot/],
+    [['--executor', 'chroot', '--root', join(root, 'etc')], /not a rootfs \(no \/bin\/sh\): make one with/],
+    [['--executor', 'chroot', '--root', root, '--chroot-user', 'root'], /unprivileged/],
+    [['--executor', 'chroot', '--root', root, '--chroot-user', '0:0'], /unprivileged/],
+    [['--executor', 'chroot', '--root', root, '--chroot-user', 'ghost'], /not in .*etc\/passwd/],
+    [['--executor', 'chroot', '--root', root, '--memory-limit', 'lots'], /--memory-limit must be a size/],
+    [['--executor', 'chroot', '--root', root, '--pids-limit', '2'], /--pids-limit must be an integer/],
+    [['--executor', 'chroot', '--root', root, '--cpu-shares', '1'], /--cpu-shares must be an integer/],
+  ])('%j is a usage error', (args, message) => {
+    expect(() => compile(...args)).toThrow(UsageError);
+    expect(() => compile(...args)).toThrow(message);
+  });
+
+  it('reads sizes', () => {
+    expect(bytes('64M')).toBe(64 * 2 ** 20);
+    expect(bytes('1g')).toBe(2 ** 30);
+    expect(bytes('512MiB')).toBe(512 * 2 ** 20);
+    expect(() => bytes('1k')).toThrow(/at least 4M/);
+  });
+});

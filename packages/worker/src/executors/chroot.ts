@@ -1,0 +1,231 @@
+import { spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import type { Assignment, RunResult } from '@builder/protocol';
+import { describeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { createCgroup, findCgroups, killAndRemoveCgroup, oomKilled, type RunCgroup } from './chroot-cgroup.ts';
+import { mountsUnder, unmountUnder } from './chroot-mounts.ts';
+import { type ChrootOptions, checkRootfs } from './chroot-options.ts';
+import { DEV_TEMPLATE, ENTER, envFile, SETUP } from './chroot-setup.ts';
+import { runJobProcess } from './job-process.ts';
+import type { Executor, ExecutorDeps, RunIO } from './types.ts';
+
+/** `<runId>-<attempt>`: run dirs and cgroups; the only names cleanup() touches. */
+const RUN_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-\d+$/i;
+/** Inside every sandbox: the run's directory (root's), the job's cwd and its output dir. */
+export const INSIDE = { dir: '/builder', work: '/builder/work', output: '/builder/output' } as const;
+/** For the setup (host tools, as root): fixed, never the job's. */
+const SETUP_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } as const;
+const JOB_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Worker environment a job may see besides its own variables. */
+const PASSED_ENV = /^(LANG|LANGUAGE|TZ|LC_[A-Z_]+)$/;
+
+export interface ChrootExecutorDeps extends ExecutorDeps {
+  readonly chroot: ChrootOptions;
+}
+
+/**
+ * Debian/Ubuntu: each job in a copy-on-write overlay of a read-only base rootfs, in new mount,
+ * pid, uts, ipc (and, unless the run sets BUILDER_NETWORK=1, net) namespaces, chrooted, as an
+ * unprivileged user, inside a cgroup with memory, pids and CPU limits; all of it removed after.
+ */
+export class ChrootExecutor implements Executor {
+  readonly name = 'chroot';
+  readonly #o: ChrootOptions;
+  readonly #deps: ChrootExecutorDeps;
+  /** The /dev template (see DEV_TEMPLATE); made on first use. */
+  readonly #dev: string;
+  #devMade = false;
+
+  constructor(deps: ChrootExecutorDeps) {
+    this.#deps = deps;
+    this.#o = deps.chroot;
+    this.#dev = join(deps.workDir, '.dev');
+  }
+
+  #makeDev(): void {
+    if (this.#devMade) return;
+    const r = spawnSync('/bin/sh', ['-c', DEV_TEMPLATE, 'builder-dev', this.#dev], {
+      encoding: 'utf8',
+      env: SETUP_ENV,
+    });
+    if (r.status !== 0)
+      throw new Error(`cannot make the /dev template ${this.#dev}: ${(r.stderr || r.error?.message || '').trim()}`);
+    this.#devMade = true;
+  }
+
+  async cleanup(): Promise<void> {
+    checkRootfs(this.#o.root);
+    await mkdir(this.#deps.workDir, { recursive: true });
+    this.#devMade = false; // remade on first use: whatever is there may be from another version
+    const log = this.#deps.log;
+    const entries = (await readdir(this.#deps.workDir)).filter((e) => RUN_DIR.test(e));
+    const names = new Set(entries);
+    // a crashed worker's jobs still run: their cgroups find them all (unshare, pid 1, the job)
+    for (const [name, cg] of findCgroups(RUN_DIR)) {
+      if (!names.has(name)) continue;
+      log.info('removing stale sandbox cgroup', { cgroup: cg.dirs.join(' ') });
+      const left = await killAndRemoveCgroup(cg);
+      if (left.length) log.error('cannot remove stale cgroup', { cgroups: left });
+    }
+    for (const entry of entries) {
+      const dir = join(this.#deps.workDir, entry);
+      log.info('removing stale sandbox', { dir });
+      await this.#removeRunDir(dir, log, () => undefined);
+    }
+    // anything else mounted under the work dir (by hand, by an older worker)
+    unmountUnder(this.#deps.workDir, (text) => log.error('cannot unmount', { err: text }));
+  }
+
+  async run(job: Assignment, io: RunIO): Promise<RunResult> {
+    const name = `${job.runId}-${job.attempt}`;
+    const dir = join(this.#deps.workDir, name);
+    const asRoot = job.params.BUILDER_ROOT === '1';
+    const network = job.params.BUILDER_NETWORK === '1';
+    const [uid, gid] = asRoot ? [0, 0] : [this.#o.uid, this.#o.gid];
+    let cg: RunCgroup | undefined;
+    try {
+      try {
+        this.#prepare(dir, job, uid, gid);
+        this.#makeDev();
+        cg = createCgroup(name, this.#o);
+      } catch (err) {
+        return { kind: 'error', message: `cannot set up the chroot sandbox: ${describeError(err)}` };
+      }
+      const direct = job.script.startsWith('#!') ? '1' : '0';
+      const unshare = ['unshare', '--mount', '--pid', '--fork', '--uts', '--ipc'];
+      if (!network) unshare.push('--net');
+      unshare.push('--kill-child', '--propagation', 'private');
+      const args = [
+        ...['-c', ENTER, 'builder-enter', String(cg.procsFiles.length), ...cg.procsFiles],
+        ...[...unshare, '/bin/sh', '-c', SETUP, 'builder-setup'],
+        ...[dir, this.#o.root, hostname(job), network ? '1' : '0', String(uid), String(gid), direct, this.#dev],
+      ];
+      let result = await runJobProcess('/bin/sh', args, { cwd: dir, env: SETUP_ENV }, io);
+      if (!existsSync(join(dir, 'ready'))) {
+        const why = readSetupLog(dir) || describeResult(result);
+        return { kind: 'error', message: `cannot set up the chroot sandbox: ${why}` };
+      }
+      // pid 1 reports the job's status as an exit code: 128+N is signal N when we know one was sent
+      if (result.kind === 'exited' && result.code > 128 && result.code < 128 + 32) {
+        const oom = oomKilled(cg);
+        if (oom) io.note('[builder] the job was killed by the memory limit (--memory-limit)');
+        if (oom || io.signal.aborted) result = { kind: 'signalled', signal: signalName(result.code - 128) };
+      }
+      const outputDir = join(dir, 'builder', 'output');
+      try {
+        await io.collectOutput(outputDir);
+      } catch (err) {
+        io.note(`[builder] collecting ${outputDir} failed: ${describeError(err)}`);
+      }
+      return result;
+    } finally {
+      await this.#tearDown(dir, cg, io.log, (text) => io.note(text));
+    }
+  }
+
+  /**
+   * RUN/ (root's, 0700): upper/ and ovl/ for the overlay, merged/ its mount point (in the
+   * sandbox's namespace only), builder/ (root's, 0755; /builder inside) with script.sh, env,
+   * and work/ and output/ owned by the job's user. Synchronous: a handful of tiny syscalls.
+   */
+  #prepare(dir: string, job: Assignment, uid: number, gid: number): void {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') mkdirSync(this.#deps.workDir, { recursive: true });
+      else if (code === 'EEXIST' && mountsUnder(dir).length === 0) rmSync(dir, { recursive: true, force: true });
+      else throw err;
+      mkdirSync(dir, { mode: 0o700 });
+    }
+    for (const sub of ['upper', 'ovl', 'merged']) mkdirSync(join(dir, sub));
+    const b = join(dir, 'builder');
+    mkdirSync(b, { mode: 0o755 });
+    writeFileSync(join(b, 'script.sh'), job.script, { mode: 0o755 });
+    writeFileSync(join(b, 'env'), envFile(this.#jobEnv(job, uid)), { mode: 0o644 });
+    for (const sub of ['work', 'output']) {
+      mkdirSync(join(b, sub), { mode: 0o755 });
+      chownSync(join(b, sub), uid, gid);
+    }
+  }
+
+  #jobEnv(job: Assignment, uid: number): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.#deps.env)) if (v !== undefined && PASSED_ENV.test(k)) env[k] = v;
+    const user = uid === 0 ? 'root' : 'builder';
+    return {
+      ...env,
+      PATH: JOB_PATH,
+      HOME: INSIDE.work,
+      USER: user,
+      LOGNAME: user,
+      SHELL: '/bin/sh',
+      TMPDIR: '/tmp',
+      ...job.params,
+      BUILDER_JOB: job.job,
+      BUILDER_RUN: String(job.number),
+      BUILDER_RUN_ID: job.runId,
+      BUILDER_ATTEMPT: String(job.attempt),
+      BUILDER_PLATFORM: this.#deps.platform,
+      BUILDER_OUTPUT: INSIDE.output,
+    };
+  }
+
+  /** Kill what is left (cgroup), unmount what is left (backstop), remove the run dir. */
+  async #tearDown(dir: string, cg: RunCgroup | undefined, log: Logger, note: (text: string) => void): Promise<void> {
+    if (cg) {
+      const left = await killAndRemoveCgroup(cg);
+      if (left.length) {
+        log.error('cannot remove cgroup', { cgroups: left });
+        note(`[builder] teardown: cannot remove cgroup ${left.join(', ')}; see the worker log`);
+      }
+    }
+    await this.#removeRunDir(dir, log, note);
+  }
+
+  async #removeRunDir(dir: string, log: Logger, note: (text: string) => void): Promise<void> {
+    const left = unmountUnder(dir, (text) => log.error('cannot unmount', { err: text }));
+    if (left.length) {
+      // rm -rf through a mount would delete what is mounted there (the base rootfs!)
+      note(`[builder] teardown: not removing ${dir}: still mounted: ${left.join(', ')}`);
+      return;
+    }
+    await rm(dir, { recursive: true, force: true }).catch((err: unknown) =>
+      log.warn('cannot remove run directory', { dir, err }),
+    );
+  }
+}
+
+/** `nightly-7`: the job's name made a valid host name label, and the run's number. */
+export function hostname(job: Assignment): string {
+  const label =
+    job.job
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'job';
+  return `${label.slice(0, 50)}-${job.number}`;
+}
+
+function readSetupLog(dir: string): string {
+  try {
+    return readFileSync(join(dir, 'setup.log'), 'utf8').trim().split('\n').slice(-5).join('; ');
+  } catch {
+    return '';
+  }
+}
+
+function describeResult(result: RunResult): string {
+  if (result.kind === 'exited') return `the setup exited ${result.code}`;
+  if (result.kind === 'signalled') return `the setup was killed by ${result.signal}`;
+  if (result.kind === 'error') return result.message;
+  return result.kind;
+}
+
+function signalName(n: number): string {
+  for (const [name, value] of Object.entries(constants.signals)) if (value === n) return name;
+  return `signal ${n}`;
+}

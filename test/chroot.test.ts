@@ -1,0 +1,83 @@
+/**
+ * The chroot executor through real builder-server + builder-worker processes: a job runs in the
+ * sandbox, a timeout kills its whole tree, and a worker SIGKILLed mid-job leaves a running
+ * sandbox that the restarted worker's cleanup() removes. Needs root and a rootfs (see
+ * packages/worker/src/test-support/chroot-root.ts).
+ */
+import { readdirSync, existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  chrootSkipReason,
+  ensureRootfs,
+  ROOTFS,
+  ROOTFS_TIMEOUT_MS,
+} from '../packages/worker/src/test-support/chroot-root.ts';
+import { Cluster, waitFor } from './harness.ts';
+
+const skip = chrootSkipReason();
+if (skip) console.warn(`chroot integration tests skipped: ${skip}`);
+
+const chrootArgs = ['--executor', 'chroot', '--root', ROOTFS, '--memory-limit', '256M', '--pids-limit', '256'];
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[1]?.startsWith(dir));
+}
+function pgrep(pattern: string): string {
+  return spawnSync('pgrep', ['-f', pattern]).stdout.toString().trim();
+}
+function cgroups(): string[] {
+  const dirs = existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? ['/sys/fs/cgroup/builder']
+    : ['memory', 'pids', 'cpu'].map((c) => `/sys/fs/cgroup/${c}/builder`);
+  return dirs.flatMap((d) => (existsSync(d) ? readdirSync(d).filter((e) => /-\d+$/.test(e)) : []));
+}
+
+describe.skipIf(skip !== undefined)('chroot executor through server and worker', () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    await ensureRootfs();
+    c = await Cluster.start();
+  }, ROOTFS_TIMEOUT_MS);
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('runs a job in the sandbox, times one out with its tree, SIGKILLed worker → cleanup on restart', async () => {
+    const workDir = join(c.dir, 'work-cw');
+    let w = c.startWorker('cw', { args: chrootArgs });
+    await c.waitForWorkers('cw');
+
+    await c.schedule(
+      'inside',
+      'echo "host=$(hostname) uid=$(id -u) out=$BUILDER_OUTPUT"; if test -e /work; then echo SEES-WORK; fi\n',
+    );
+    const r = await c.client(['execute', 'inside', '--follow']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('host=inside-1 uid=65534 out=/builder/output');
+    expect(r.stdout).not.toContain('SEES-WORK');
+
+    await c.schedule('slow', 'sleep 1003 & setsid sleep 1003 & sleep 1003\n', ['--timeout', '1', '--kill-grace', '1']);
+    const t = await c.client(['execute', 'slow', '--follow']);
+    expect(t.code).toBe(1);
+    expect((await c.run('slow/1')).result).toMatchObject({ kind: 'timeout' });
+    await waitFor(() => pgrep('sleep 1003') === '', 'the timed-out tree to be gone', 5000);
+
+    await c.schedule('crash', 'echo up; setsid sleep 1004 & sleep 1004\n');
+    expect((await c.client(['execute', 'crash'])).code).toBe(0);
+    await waitFor(() => pgrep('sleep 1004') !== '', 'the job to run', 10_000);
+    w.child.kill('SIGKILL');
+    await w.exited;
+    expect(pgrep('sleep 1004')).not.toBe(''); // the sandbox outlived its worker
+    expect(cgroups().length).toBeGreaterThan(0);
+    w = c.startWorker('cw', { args: chrootArgs });
+    await c.waitForWorkers('cw');
+    await waitFor(() => pgrep('sleep 1004') === '', 'cleanup() to kill the stale sandbox', 10_000);
+    expect(mountsUnder(workDir)).toEqual([]);
+    expect(readdirSync(workDir).filter((e) => e !== '.dev')).toEqual([]);
+    expect(cgroups().filter((g) => existsSync(join(workDir, g)))).toEqual([]);
+  }, 120_000);
+});
