@@ -82,6 +82,34 @@ describe('templated jobs: rendered per platform by the client, one script per ru
     expect((await c.client(['observe', 'greet/3'])).stdout).toBe('freebsd.sh on freebsd-14 says hi there\n');
   });
 
+  it('--platform all builds for every known platform the template has a file for', async () => {
+    // a third worker whose platform no file of the template covers
+    c.startWorker('arch', { platform: 'arch-rolling' });
+    await c.waitForWorkers('arch');
+    const s = await c.client([
+      'schedule',
+      'everywhere',
+      '--platform',
+      'all',
+      '--template',
+      'hello',
+      '--templates-dir',
+      templates,
+      '--var',
+      'GREETING=yo',
+      '--json',
+    ]);
+    expect(s.stderr).toBe('');
+    expect(s.code).toBe(0);
+    expect((JSON.parse(s.stdout) as { job: { platforms: string[] } }).job.platforms).toEqual([
+      'debian-12',
+      'freebsd-14',
+    ]);
+    const plain = await c.client(['schedule', 'nope', '--platform', 'all', '--script', c.script('nope.sh', 'true')]);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toMatch(/--platform all needs --template/);
+  });
+
   it('a missing or unknown variable is exit 2 with one line, and nothing is stored', async () => {
     const missing = await schedule('no-var');
     expect(missing.code).toBe(2);

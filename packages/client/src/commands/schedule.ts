@@ -16,7 +16,7 @@ import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { formatInZone } from '../format.ts';
 import type { Runner } from '../program.ts';
-import { defaultTemplatesDir, expandTemplate } from '../template/expand.ts';
+import { defaultTemplatesDir, expandTemplate, platformsWithTemplate } from '../template/expand.ts';
 import { TemplateError } from '../template/render.ts';
 
 interface ScheduleOptions {
@@ -53,7 +53,11 @@ export function registerScheduleCommands(program: Command, run: Runner): void {
     .command('schedule')
     .description('create or replace a job; without --cron/--period it runs only on demand')
     .argument('<name>', 'job name')
-    .requiredOption('--platform <platform>', 'platform to run on; repeat or comma-separate for several', collectList)
+    .requiredOption(
+      '--platform <platform>',
+      'platform to run on; repeat or comma-separate for several; with --template, "all": every platform the server knows a worker of that the template has a file for',
+      collectList,
+    )
     .addOption(new Option('--script <file>', 'shell script the job runs (or --template)').conflicts('template'))
     .option('--template <name>', 'render template NAME once per platform (see templates/README.md)')
     .option('--var <key=value>', 'template variable for {{KEY}}; repeatable', collectParam)
@@ -122,6 +126,9 @@ function nextRunText(job: JobView): string {
 
 /** The job's script, or its scripts rendered per platform from a template (client-side: the server stays thin). */
 async function jobScripts(opts: ScheduleOptions): Promise<Pick<JobSpecInput, 'script' | 'scripts' | 'template'>> {
+  if (opts.platform.includes('all') && opts.template === undefined) {
+    throw new CliError(ExitCode.Usage, '--platform all needs --template NAME');
+  }
   if (opts.template === undefined) {
     // (--templates-dir alone is fine: it may come from BUILDER_TEMPLATES_DIR)
     if (opts.var !== undefined) throw new CliError(ExitCode.Usage, '--var needs --template NAME');
@@ -145,7 +152,29 @@ async function jobScripts(opts: ScheduleOptions): Promise<Pick<JobSpecInput, 'sc
   }
 }
 
+/** `--platform all` with a template: the platforms of the server's workers that the template covers. */
+async function resolvePlatforms(ctx: Context, opts: ScheduleOptions): Promise<string[]> {
+  if (!opts.platform.includes('all') || opts.template === undefined) return opts.platform;
+  const known = [...new Set((await ctx.rpc('workers', {})).map((w) => w.platform))].sort();
+  const dir = opts.templatesDir ?? defaultTemplatesDir();
+  let covered: string[];
+  try {
+    covered = await platformsWithTemplate(dir, opts.template, known);
+  } catch (error) {
+    if (error instanceof TemplateError) throw new CliError(ExitCode.Usage, error.message);
+    throw error;
+  }
+  if (covered.length === 0) {
+    throw new CliError(
+      ExitCode.Usage,
+      `template ${opts.template} has a file for none of the known platforms (${known.join(', ') || 'no worker has connected yet'})`,
+    );
+  }
+  return [...new Set([...opts.platform.filter((p) => p !== 'all'), ...covered])];
+}
+
 async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Promise<number> {
+  opts = { ...opts, platform: await resolvePlatforms(ctx, opts) };
   const spec: JobSpecInput = {
     name,
     platforms: opts.platform,

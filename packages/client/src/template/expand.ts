@@ -27,6 +27,19 @@ export function candidateFiles(platform: string): string[] {
   return names.map((n) => `${n}.sh`);
 }
 
+/**
+ * Of `platforms`, those template `name` has a file for (a `default.sh` covers every platform):
+ * what `schedule --template T --platform all` builds for.
+ */
+export async function platformsWithTemplate(
+  dir: string,
+  name: string,
+  platforms: readonly string[],
+): Promise<string[]> {
+  const present = await regularFiles(await templateDirectory(dir, name));
+  return platforms.filter((p) => candidateFiles(p).some((c) => present.has(c)));
+}
+
 export interface ExpandOptions {
   dir: string;
   name: string;
