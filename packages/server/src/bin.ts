@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { RoleSchema } from '@builder/protocol';
 import { systemClock } from './clock.ts';
@@ -13,6 +14,8 @@ const dataDirOption = () =>
     .env('BUILDER_DATA_DIR')
     .default('./builder-data');
 
+const collect = (value: string, previous: string[]) => [...previous, value];
+
 const program = new Command('builder-server')
   .description('builder server: job queue, schedule, worker dispatch and the WebSocket/HTTP endpoint')
   .version(VERSION)
@@ -22,6 +25,23 @@ const program = new Command('builder-server')
   .option('--heartbeat <duration>', 'how often workers send heartbeats (default: lease / 4)')
   .option('--missed-grace <duration>', 'a schedule slot handled later than this is missed', '60s')
   .option('--json-logs', 'log JSON lines even on a terminal')
+  .option(
+    '--alert-webhook <url>',
+    'POST a JSON alert here on failure, recovery, lost, missed (repeatable)',
+    collect,
+    [],
+  )
+  .option('--alertmanager <url>', 'post alerts to this Alertmanager (v2 API; repeatable)', collect, [])
+  .option(
+    '--alert-after <path>',
+    'run this executable per alert, env JOB RUN RESULT URL EVENT PLATFORM (repeatable)',
+    collect,
+    [],
+  )
+  .option('--public-url <url>', 'base URL for links in alerts (default: the listen URL)')
+  .option('--alert-timeout <duration>', 'an alert delivery taking longer fails', '10s')
+  .option('--alert-retry-base <duration>', 'first retry delay of a failed alert, doubling each time', '1s')
+  .option('--alert-attempts <n>', 'attempts per alert and target', '5')
   .enablePositionalOptions()
   .exitOverride()
   .action(
@@ -32,7 +52,22 @@ const program = new Command('builder-server')
       heartbeat?: string;
       missedGrace: string;
       jsonLogs?: boolean;
+      alertWebhook: string[];
+      alertmanager: string[];
+      alertAfter: string[];
+      publicUrl?: string;
+      alertTimeout: string;
+      alertRetryBase: string;
+      alertAttempts: string;
     }) => {
+      const attempts = Number(o.alertAttempts);
+      if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`--alert-attempts must be a positive integer`);
+      if (o.publicUrl !== undefined && !/^https?:\/\//.test(o.publicUrl)) {
+        throw new Error(`--public-url must be an http(s) URL, got "${o.publicUrl}"`);
+      }
+      for (const u of [...o.alertWebhook, ...o.alertmanager]) {
+        if (!/^https?:\/\//.test(u)) throw new Error(`alert URLs must be http(s), got "${u}"`);
+      }
       const { host, port } = parseListen(o.listen);
       const leaseMs = parseDuration(o.lease, '--lease');
       const heartbeatMs = o.heartbeat
@@ -51,6 +86,17 @@ const program = new Command('builder-server')
         missedGraceMs: parseDuration(o.missedGrace, '--missed-grace'),
         clock: systemClock,
         logger,
+        alerts: {
+          webhooks: o.alertWebhook,
+          alertmanagers: o.alertmanager,
+          after: o.alertAfter.map((p) => resolve(p)),
+          publicUrl: o.publicUrl?.replace(/\/+$/, ''),
+          delivery: {
+            timeoutMs: parseDuration(o.alertTimeout, '--alert-timeout'),
+            retryBaseMs: parseDuration(o.alertRetryBase, '--alert-retry-base'),
+            maxAttempts: attempts,
+          },
+        },
       });
       process.stdout.write(`builder-server listening on ${server.url}\n`);
       let stopping = false;

@@ -1,8 +1,10 @@
+import type { Alerts } from './alerts/alerts.ts';
 import type { Clock } from './clock.ts';
 import type { LogStore } from './console/log-store.ts';
 import type { Observers } from './console/observers.ts';
 import type { Registry } from './dispatch/registry.ts';
 import type { Logger } from './log.ts';
+import type { Metrics } from './metrics/metrics.ts';
 import type { ActiveRuns } from './runs/active.ts';
 import type { Db } from './store/db.ts';
 import type { GroupCommit } from './store/group-commit.ts';
@@ -26,4 +28,8 @@ export interface Context {
   leaseMs: number;
   heartbeatMs: number;
   version: string;
+  /** Prometheus metrics served at GET /metrics. */
+  metrics?: Metrics;
+  /** Alert hooks; absent when no target is configured. */
+  alerts?: Alerts;
 }

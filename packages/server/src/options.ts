@@ -1,3 +1,4 @@
+import type { AlertOptions } from './alerts/alerts.ts';
 import type { Clock } from './clock.ts';
 import type { Logger } from './log.ts';
 
@@ -13,6 +14,8 @@ export interface ServerOptions {
   missedGraceMs: number;
   clock: Clock;
   logger: Logger;
+  /** Alert targets (webhooks, Alertmanager, after-hooks); none: no alerts. */
+  alerts?: AlertOptions;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {

@@ -1,5 +1,6 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Alerts, hasAlertTargets } from './alerts/alerts.ts';
 import { createHandlers } from './api/methods.ts';
 import { LogStore } from './console/log-store.ts';
 import { Observers } from './console/observers.ts';
@@ -7,11 +8,12 @@ import type { Context } from './context.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { Registry } from './dispatch/registry.ts';
 import { handleHttp } from './http/routes.ts';
+import { MeteredLifecycle } from './metrics/metered-lifecycle.ts';
+import { Metrics } from './metrics/metrics.ts';
 import type { ServerOptions } from './options.ts';
 import { ActiveRuns } from './runs/active.ts';
 import { ConsoleIntake } from './runs/console-intake.ts';
 import { enqueueScheduled } from './runs/enqueue.ts';
-import { Lifecycle } from './runs/lifecycle.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { openDb } from './store/db.ts';
 import { GroupCommit } from './store/group-commit.ts';
@@ -33,13 +35,15 @@ export interface RunningServer {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const db = openDb(opts.dataDir);
   const logs = new LogStore(opts.dataDir);
+  const registry = new Registry();
+  const metrics = new Metrics({ db, workers: registry });
   const ctx: Context = {
     db,
     commit: new GroupCommit(db),
     jobs: new JobStore(db),
     runs: new RunStore(db),
     platforms: new PlatformStore(db),
-    registry: new Registry(),
+    registry,
     active: new ActiveRuns(),
     logs,
     observers: new Observers(logs),
@@ -48,10 +52,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     leaseMs: opts.leaseMs,
     heartbeatMs: opts.heartbeatMs,
     version: VERSION,
+    metrics,
   };
+  if (opts.alerts && hasAlertTargets(opts.alerts)) {
+    ctx.alerts = new Alerts(ctx, opts.alerts);
+  }
   recover(ctx);
 
-  const lifecycle = new Lifecycle(ctx);
+  const lifecycle = new MeteredLifecycle(ctx, metrics);
   const dispatcher = new Dispatcher(ctx, (id, text) => lifecycle.systemLine(id, text));
   lifecycle.dispatcher = dispatcher;
   const intake = new ConsoleIntake(ctx, lifecycle);
@@ -65,6 +73,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       dispatcher.dispatch();
     },
     write: (fn) => ctx.commit.write(fn),
+    missed: (job, due, policy) => ctx.alerts?.missed(job, due, policy),
   });
   const handlers = createHandlers({ ctx, lifecycle, dispatcher, scheduler });
   const hub = new Hub({ ctx, lifecycle, intake, dispatcher, handlers });
@@ -87,6 +96,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   scheduler.start();
   const port = (http.address() as AddressInfo).port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  if (ctx.alerts && !opts.alerts?.publicUrl) ctx.alerts.publicUrl = `http://${host}:${port}`;
   ctx.logger.info('server.listening', { url: `http://${host}:${port}`, dataDir: opts.dataDir });
 
   let closed = false;
@@ -101,6 +111,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       scheduler.stop();
       dispatcher.stop();
       clearInterval(sweep);
+      ctx.alerts?.stop();
       hub.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       ctx.commit.flush();

@@ -12,6 +12,10 @@ export function handleHttp(ctx: Context, req: IncomingMessage, res: ServerRespon
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     return;
   }
+  if (path === '/metrics' && ctx.metrics) {
+    serveMetrics(ctx, req, res);
+    return;
+  }
   if (path === '/') {
     res
       .writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
@@ -19,4 +23,20 @@ export function handleHttp(ctx: Context, req: IncomingMessage, res: ServerRespon
     return;
   }
   res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+}
+
+/** Prometheus text exposition; gauges are read from SQLite and the worker registry right now. */
+function serveMetrics(ctx: Context, req: IncomingMessage, res: ServerResponse): void {
+  const metrics = ctx.metrics!;
+  metrics.scrape().then(
+    (body) => {
+      res.writeHead(200, { 'content-type': metrics.contentType(), 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    },
+    (err: unknown) => {
+      ctx.logger.error('metrics.failed', { error: String(err) });
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('metrics collection failed\n');
+    },
+  );
 }

@@ -122,6 +122,7 @@ export class Lifecycle {
     const { ctx } = this;
     const now = ctx.clock.now();
     const state = ctx.commit.write(() => ctx.runs.finish(run, result, finishedAt, now));
+    ctx.alerts?.runEnded(run, state, result);
     ctx.active.delete(run.id);
     ctx.registry.get(run.worker ?? '')?.runs.delete(run.id);
     const terminal = state !== 'queued';

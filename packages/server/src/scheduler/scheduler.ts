@@ -14,6 +14,8 @@ export interface SchedulerDeps {
   fire(job: JobRow, trigger: 'schedule' | 'missed'): void;
   /** Run `fn` as one atomic, group-committed change. */
   write<T>(fn: () => T): T;
+  /** A slot was missed (alerting); called inside the slot's write. */
+  missed?(job: JobRow, due: number, policy: 'once' | 'skip'): void;
 }
 
 /**
@@ -60,6 +62,7 @@ export class Scheduler {
             policy: 'once',
           });
           this.deps.fire(job, 'missed');
+          this.deps.missed?.(job, job.nextRunAt!, 'once');
           fired.push(job.name);
         } else {
           logger.info('schedule.missed', {
@@ -67,6 +70,7 @@ export class Scheduler {
             due: new Date(job.nextRunAt!).toISOString(),
             policy: 'skip',
           });
+          this.deps.missed?.(job, job.nextRunAt!, 'skip');
           skipped.push(job.name);
         }
         jobs.setNextRunAt(job.id, next, now);

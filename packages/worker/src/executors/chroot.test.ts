@@ -257,11 +257,12 @@ if (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null; then echo CONNECTED; else e
   it('cancel kills the whole tree, including processes that left the group', async () => {
     const t = io(300);
     const running = executor().run(
-      job('setsid sleep 1000 & trap "" TERM; sleep 1000 & echo up; while :; do sleep 0.1; done'),
+      job('setsid sleep 1013 & trap "" TERM; sleep 1013 & echo up; while :; do sleep 0.1; done'),
       t.runIO,
     );
     await waitFor(() => t.stdout().includes('up'));
-    const sleeps = () => spawnSync('pgrep', ['-x', '-f', 'sleep 1000']).stdout.toString().trim();
+    // a number no other test uses: test files run in parallel
+    const sleeps = () => spawnSync('pgrep', ['-x', '-f', 'sleep 1013']).stdout.toString().trim();
     expect(sleeps()).not.toBe('');
     t.abort.abort();
     const result = await running;

@@ -1,0 +1,90 @@
+import type { RunResult, RunState } from '@builder/protocol';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { Db } from '../store/db.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import type { JobRow, RunRow } from '../store/rows.ts';
+import { eventsForEnd, type AlertEvent } from './events.ts';
+import { DEFAULT_DELIVERY, TargetQueue, type DeliveryOptions } from './queue.ts';
+import { afterTarget, alertmanagerTarget, webhookTarget, type AlertTarget } from './targets.ts';
+
+export interface AlertOptions {
+  webhooks: string[];
+  alertmanagers: string[];
+  /** Executables run per event, like Laminar's `after`. */
+  after: string[];
+  /** Base of the links in alerts; default: the URL the server listens on. */
+  publicUrl?: string;
+  delivery?: Partial<DeliveryOptions>;
+}
+
+export function hasAlertTargets(o: Pick<AlertOptions, 'webhooks' | 'alertmanagers' | 'after'>): boolean {
+  return o.webhooks.length + o.alertmanagers.length + o.after.length > 0;
+}
+
+/**
+ * Turns run ends and missed schedule slots into alert events, queued for every target once the
+ * change that caused them is committed. Called from the run lifecycle and the scheduler; never
+ * throws into them and never waits on a delivery.
+ */
+export class Alerts {
+  readonly queues: TargetQueue[];
+  /** Base of links; set by the server once it listens unless configured. */
+  publicUrl: string;
+  private readonly previousStmt;
+
+  constructor(
+    private readonly deps: { db: Db; commit: GroupCommit; clock: Clock; logger: Logger },
+    opts: AlertOptions,
+    targets?: AlertTarget[],
+  ) {
+    this.publicUrl = opts.publicUrl ?? '';
+    const delivery = { ...DEFAULT_DELIVERY, ...opts.delivery };
+    const all = targets ?? [
+      ...opts.webhooks.map(webhookTarget),
+      ...opts.alertmanagers.map((u) => alertmanagerTarget(u, () => this.publicUrl)),
+      ...opts.after.map(afterTarget),
+    ];
+    this.queues = all.map((t) => new TargetQueue(t, delivery, deps.logger));
+    // the previous finished run of the same job and platform; cancelled runs say nothing either way
+    this.previousStmt = deps.db.prepare<[number, string, string], { state: RunState }>(
+      `SELECT state FROM runs WHERE job_id = ? AND platform = ? AND id != ? AND finished_at IS NOT NULL
+         AND state IN ('succeeded', 'failed', 'timeout', 'error', 'lost')
+       ORDER BY finished_at DESC, number DESC LIMIT 1`,
+    );
+  }
+
+  /** An attempt of `run` ended with `result`; `state` is the run's new state (`queued`: retried). */
+  runEnded(run: RunRow, state: RunState, result: RunResult): void {
+    try {
+      const previous =
+        state === 'succeeded' ? this.previousStmt.get(run.jobId, run.platform, run.id)?.state : undefined;
+      const events = eventsForEnd(run, state, result, previous, this.publicUrl, this.deps.clock.now());
+      if (events.length > 0) this.deps.commit.then(() => events.forEach((e) => this.emit(e)));
+    } catch (err) {
+      this.deps.logger.error('alert.error', { run: run.id, error: (err as Error).message });
+    }
+  }
+
+  /** A schedule slot of `job` was missed (handled later than the grace). */
+  missed(job: JobRow, due: number, policy: 'once' | 'skip'): void {
+    const e: AlertEvent = {
+      event: 'missed',
+      job: job.name,
+      run: null,
+      time: new Date(this.deps.clock.now()).toISOString(),
+      due: new Date(due).toISOString(),
+      policy,
+      platforms: job.platforms,
+    };
+    this.deps.commit.then(() => this.emit(e));
+  }
+
+  emit(e: AlertEvent): void {
+    for (const q of this.queues) q.push(e);
+  }
+
+  stop(): void {
+    for (const q of this.queues) q.stop();
+  }
+}

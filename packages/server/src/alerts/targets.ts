@@ -1,0 +1,125 @@
+import { execFile } from 'node:child_process';
+import type { AlertEvent } from './events.ts';
+
+/** Somewhere alerts go. `send` resolves when delivered, rejects (to be retried) when not. */
+export interface AlertTarget {
+  /** For logs: `webhook http://…`, `alertmanager http://…`, `after /path`. */
+  readonly name: string;
+  send(event: AlertEvent, timeoutMs: number): Promise<void>;
+}
+
+async function postJson(url: string, body: unknown, timeoutMs: number): Promise<void> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'user-agent': 'builder-server' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text().catch(() => '');
+  if (!res.ok) throw new Error(`HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+}
+
+/** POST the event as JSON: {event, job, run: {id, number, platform, state, result, url}, time}. */
+export function webhookTarget(url: string): AlertTarget {
+  return { name: `webhook ${url}`, send: (event, timeoutMs) => postJson(url, event, timeoutMs) };
+}
+
+export type AlertmanagerAlert = {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  generatorURL?: string;
+  startsAt: string;
+  endsAt?: string;
+};
+
+const ALERTNAME = {
+  failure: 'BuilderRunFailed',
+  recovery: 'BuilderRunFailed',
+  lost: 'BuilderRunLost',
+  missed: 'BuilderScheduleMissed',
+} as const;
+const SEVERITY = { failure: 'critical', recovery: 'critical', lost: 'warning', missed: 'warning' } as const;
+
+/**
+ * The Alertmanager v2 `postableAlerts` body for one event. A recovery re-sends the failure's
+ * label set with `endsAt` now, which resolves the firing alert.
+ */
+export function alertmanagerAlerts(e: AlertEvent, publicUrl: string): AlertmanagerAlert[] {
+  const labels: Record<string, string> = {
+    alertname: ALERTNAME[e.event],
+    job: e.job,
+    platform: e.run?.platform ?? (e.platforms ?? []).join(','),
+    severity: SEVERITY[e.event],
+  };
+  const ref = e.run ? `${e.job}/${e.run.number}` : e.job;
+  const summary =
+    e.event === 'failure'
+      ? `${ref} on ${labels.platform} failed: ${e.run!.result}`
+      : e.event === 'recovery'
+        ? `${e.job} on ${labels.platform} succeeded again (${ref})`
+        : e.event === 'lost'
+          ? `${ref} on ${labels.platform}: attempt ${e.run!.attempt} lost (run is ${e.run!.state})`
+          : `${e.job}: schedule slot ${e.due} missed while the server was down`;
+  const description =
+    e.event === 'missed'
+      ? `policy ${e.policy}: ${e.policy === 'once' ? 'one catch-up run queued' : 'slot skipped'}`
+      : `run ${e.run!.id} attempt ${e.run!.attempt}: ${e.run!.result}, state ${e.run!.state}`;
+  const alert: AlertmanagerAlert = {
+    labels,
+    annotations: { summary, description },
+    generatorURL: e.run?.url ?? publicUrl,
+    startsAt: e.time,
+  };
+  if (e.event === 'recovery') alert.endsAt = e.time;
+  return [alert];
+}
+
+/** POST to `URL/api/v2/alerts` (the path is added unless the URL already ends with it). */
+export function alertmanagerTarget(url: string, publicUrl: () => string): AlertTarget {
+  const endpoint = /\/api\/v2\/alerts\/?$/.test(url) ? url : `${url.replace(/\/+$/, '')}/api/v2/alerts`;
+  return {
+    name: `alertmanager ${endpoint}`,
+    send: (event, timeoutMs) => postJson(endpoint, alertmanagerAlerts(event, publicUrl()), timeoutMs),
+  };
+}
+
+/** The environment an after-hook gets (on top of the server's own). */
+export function afterEnv(e: AlertEvent): Record<string, string> {
+  return {
+    EVENT: e.event,
+    JOB: e.job,
+    RUN: e.run ? String(e.run.number) : '',
+    RUN_ID: e.run?.id ?? '',
+    RESULT: e.run?.state ?? '',
+    RESULT_DETAIL: e.run?.result ?? '',
+    PLATFORM: e.run?.platform ?? (e.platforms ?? []).join(','),
+    URL: e.run?.url ?? '',
+    TIME: e.time,
+    DUE: e.due ?? '',
+  };
+}
+
+/** Run an executable (like Laminar's `after`) with the event in its environment; non-zero exit fails. */
+export function afterTarget(path: string): AlertTarget {
+  return {
+    name: `after ${path}`,
+    send: (event, timeoutMs) =>
+      new Promise<void>((resolve, reject) => {
+        execFile(
+          path,
+          [],
+          {
+            env: { ...process.env, ...afterEnv(event) },
+            timeout: timeoutMs,
+            killSignal: 'SIGKILL',
+            maxBuffer: 1 << 20,
+          },
+          (err, _stdout, stderr) => {
+            if (!err) return resolve();
+            const why = err.killed ? `timed out after ${timeoutMs}ms` : err.message;
+            reject(new Error(`${why}${stderr ? `: ${String(stderr).trim().slice(0, 200)}` : ''}`));
+          },
+        );
+      }),
+  };
+}

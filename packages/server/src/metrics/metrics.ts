@@ -1,0 +1,180 @@
+import type { RunResult, RunState } from '@builder/protocol';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Registry as Workers } from '../dispatch/registry.ts';
+import type { Db } from '../store/db.ts';
+import type { RunRow } from '../store/rows.ts';
+
+/** Seconds; builds take from seconds to hours. */
+const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200];
+/** Seconds; dispatch is push, so an idle platform answers in milliseconds. */
+const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 14400];
+
+/**
+ * Prometheus metrics of one server instance, in their own registry (never prom-client's global
+ * one, so two servers in one process do not clash). Counters and histograms are fed by
+ * MeteredLifecycle and start at 0 with the process; gauges are read from SQLite and the worker
+ * registry at scrape time, so they are right after a restart too.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly finished;
+  private readonly lost;
+  private readonly duration;
+  private readonly queueWait;
+  /** Runs re-queued for another attempt: when they became eligible again (epoch ms). */
+  private readonly requeuedAt = new Map<string, number>();
+
+  constructor(deps: { db: Db; workers: Workers }) {
+    const { db, workers } = deps;
+    const register = [this.registry];
+    // process_* and nodejs_*, unprefixed as dashboards expect; minus three gauges whose `_total`
+    // names promtool rejects (their per-type versions without the suffix remain)
+    collectDefaultMetrics({ register: this.registry });
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ]) {
+      this.registry.removeSingleMetric(name);
+    }
+
+    this.finished = new Counter({
+      name: 'builder_runs_finished_total',
+      help: 'Runs that reached a terminal state, by job, platform and state (succeeded, failed, timeout, cancelled, lost, error).',
+      labelNames: ['job', 'platform', 'state'] as const,
+      registers: register,
+    });
+    this.lost = new Counter({
+      name: 'builder_runs_lost_total',
+      help: 'Attempts whose worker was not heard from for the lease, including ones retried afterwards.',
+      labelNames: ['job', 'platform'] as const,
+      registers: register,
+    });
+    this.duration = new Histogram({
+      name: 'builder_run_duration_seconds',
+      help: 'Started to finished of the final attempt of runs that reached a terminal state (worker clock).',
+      labelNames: ['platform'] as const,
+      buckets: DURATION_BUCKETS,
+      registers: register,
+    });
+    this.queueWait = new Histogram({
+      name: 'builder_run_queue_wait_seconds',
+      help: 'Queued (or eligible again for a retry) to started, per attempt.',
+      labelNames: ['platform'] as const,
+      buckets: WAIT_BUCKETS,
+      registers: register,
+    });
+
+    const countActive = db.prepare<[], { platform: string; state: RunState; n: number }>(
+      `SELECT platform, state, COUNT(*) AS n FROM runs WHERE state IN ('queued', 'assigned', 'running') GROUP BY platform, state`,
+    );
+    const jobPlatforms = db.prepare<[], { platforms: string }>('SELECT platforms FROM jobs WHERE deleted_at IS NULL');
+    /** Platforms that get a 0 rather than no series: those of scheduled jobs and of connected workers. */
+    const knownPlatforms = (): Set<string> => {
+      const set = workers.platforms();
+      for (const j of jobPlatforms.all()) for (const p of JSON.parse(j.platforms) as string[]) set.add(p);
+      return set;
+    };
+    const activeByPlatform = (states: RunState[]): Map<string, number> => {
+      const by = new Map<string, number>([...knownPlatforms()].map((p) => [p, 0]));
+      for (const r of countActive.all())
+        if (states.includes(r.state)) by.set(r.platform, (by.get(r.platform) ?? 0) + r.n);
+      return by;
+    };
+    new Gauge({
+      name: 'builder_queue_length',
+      help: 'Runs waiting in the queue (including ones in retry backoff), by platform.',
+      labelNames: ['platform'] as const,
+      registers: register,
+      collect() {
+        this.reset();
+        for (const [platform, n] of activeByPlatform(['queued'])) this.set({ platform }, n);
+      },
+    });
+    new Gauge({
+      name: 'builder_runs_running',
+      help: 'Runs holding a worker slot (assigned or running), by platform.',
+      labelNames: ['platform'] as const,
+      registers: register,
+      collect() {
+        this.reset();
+        for (const [platform, n] of activeByPlatform(['assigned', 'running'])) this.set({ platform }, n);
+      },
+    });
+    new Gauge({
+      name: 'builder_workers_connected',
+      help: 'Workers connected now, by platform.',
+      labelNames: ['platform'] as const,
+      registers: register,
+      collect() {
+        this.reset();
+        const by = new Map<string, number>([...knownPlatforms()].map((p) => [p, 0]));
+        for (const w of workers.all()) by.set(w.platform, (by.get(w.platform) ?? 0) + 1);
+        for (const [platform, n] of by) this.set({ platform }, n);
+      },
+    });
+    new Gauge({
+      name: 'builder_worker_slots',
+      help: 'Total capacity (concurrent runs) of the connected workers, by platform.',
+      labelNames: ['platform'] as const,
+      registers: register,
+      collect() {
+        this.reset();
+        const by = new Map<string, number>([...knownPlatforms()].map((p) => [p, 0]));
+        for (const w of workers.all()) by.set(w.platform, (by.get(w.platform) ?? 0) + w.capacity);
+        for (const [platform, n] of by) this.set({ platform }, n);
+      },
+    });
+    const lastSuccess = db.prepare<[], { job: string; t: number }>(
+      `SELECT jobs.name AS job, MAX(runs.finished_at) AS t FROM runs JOIN jobs ON jobs.id = runs.job_id
+       WHERE runs.state = 'succeeded' AND jobs.deleted_at IS NULL GROUP BY jobs.id`,
+    );
+    new Gauge({
+      name: 'builder_job_last_success_timestamp_seconds',
+      help: 'When the newest succeeded run of each scheduled job finished (Unix seconds); no series until a job first succeeds.',
+      labelNames: ['job'] as const,
+      registers: register,
+      collect() {
+        this.reset();
+        for (const r of lastSuccess.all()) this.set({ job: r.job }, r.t / 1000);
+      },
+    });
+  }
+
+  /** An attempt of `run` (the row as it was before) ended with `result`; `state` is the run's new state. */
+  attemptEnded(run: RunRow, state: RunState, result: RunResult, finishedAt: number, now: number): void {
+    if (result.kind === 'lost') this.lost.inc({ job: run.job, platform: run.platform });
+    if (state === 'queued') {
+      const next = run.retryBackoffSec * 1000 * 2 ** (run.attempt - 1);
+      this.requeuedAt.set(run.id, next > 0 ? Math.ceil(now + next) : now);
+      return;
+    }
+    this.requeuedAt.delete(run.id);
+    this.finished.inc({ job: run.job, platform: run.platform, state });
+    if (run.startedAt !== null) {
+      this.duration.observe({ platform: run.platform }, Math.max(0, finishedAt - run.startedAt) / 1000);
+    }
+  }
+
+  /** A queued run was cancelled before any worker took it. */
+  cancelledQueued(run: RunRow): void {
+    this.requeuedAt.delete(run.id);
+    this.finished.inc({ job: run.job, platform: run.platform, state: 'cancelled' });
+  }
+
+  /** An attempt started (`run` is the row before the transition). */
+  started(run: RunRow, startedAt: number): void {
+    const since = run.attempt === 1 ? run.queuedAt : this.requeuedAt.get(run.id);
+    this.requeuedAt.delete(run.id);
+    if (since === undefined) return; // a retry queued before a restart: its eligible time is unknown
+    this.queueWait.observe({ platform: run.platform }, Math.max(0, startedAt - since) / 1000);
+  }
+
+  contentType(): string {
+    return this.registry.contentType;
+  }
+
+  scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
