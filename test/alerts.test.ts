@@ -235,9 +235,9 @@ describe('alert delivery: retries, and never in the way of runs', () => {
     await waitFor(() => flaky.received.length === 1, 'retried delivery', 10_000);
     expect(flaky.requests).toBe(3);
     expect((flaky.received[0]!.body as Hook).event).toBe('failure');
-    const log = c.server!.output();
-    expect(log.match(/"event":"alert\.retry"[^\n]*503/g)?.length).toBeGreaterThanOrEqual(2);
-    expect(log).toMatch(/"event":"alert\.delivered"[^\n]*"attempt":3/);
+    // the webhook may see the request before the server has logged the delivery
+    await waitFor(() => /"event":"alert\.delivered"[^\n]*"attempt":3/.test(c.server!.output()), 'delivery logged');
+    expect(c.server!.output().match(/"event":"alert\.retry"[^\n]*503/g)?.length).toBeGreaterThanOrEqual(2);
   });
 
   it('runs still finish promptly while webhooks hang or refuse connections', async () => {
@@ -245,7 +245,8 @@ describe('alert delivery: retries, and never in the way of runs', () => {
     const t0 = Date.now();
     for (let i = 0; i < 5; i++) expect((await c.client(['execute', 'quick', '--follow'])).code).toBe(1);
     const perRun = (Date.now() - t0) / 5;
-    expect(perRun).toBeLessThan(2000);
+    // a run held up by the hanging hook would take its 10 s timeout; a loaded machine needs ~1 s
+    expect(perRun).toBeLessThan(5000);
     const runs = JSON.parse((await c.client(['runs', 'quick', '--json'])).stdout) as { state: string }[];
     expect(runs.map((r) => r.state)).toEqual(Array(5).fill('failed'));
     expect(hanging.requests).toBeGreaterThanOrEqual(1);
