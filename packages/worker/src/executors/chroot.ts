@@ -10,7 +10,7 @@ import { createCgroup, findCgroups, killAndRemoveCgroup, oomKilled, type RunCgro
 import { mountsUnder, unmountUnder } from './chroot-mounts.ts';
 import { type ChrootOptions, checkRootfs } from './chroot-options.ts';
 import { DEV_TEMPLATE, ENTER, envFile, SETUP } from './chroot-setup.ts';
-import { runJobProcess } from './job-process.ts';
+import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
 /** `<runId>-<attempt>`: run dirs and cgroups; the only names cleanup() touches. */
@@ -116,11 +116,7 @@ export class ChrootExecutor implements Executor {
         if (oom || io.signal.aborted) result = { kind: 'signalled', signal: signalName(result.code - 128) };
       }
       const outputDir = join(dir, 'builder', 'output');
-      try {
-        await io.collectOutput(outputDir);
-      } catch (err) {
-        io.note(`[builder] collecting ${outputDir} failed: ${describeError(err)}`);
-      }
+      await collectOutput(io, outputDir);
       return result;
     } finally {
       await this.#tearDown(dir, cg, io.log, (text) => io.note(text));

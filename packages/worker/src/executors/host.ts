@@ -3,7 +3,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Assignment, RunResult } from '@builder/protocol';
 import { describeError } from '../errors.ts';
-import { runJobProcess } from './job-process.ts';
+import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
 /** `<runId>-<attempt>`: the only names cleanup() may delete. */
@@ -53,11 +53,7 @@ export class HostExecutor implements Executor {
     }
     try {
       const result = await this.#execute(job, dir, outputDir, io);
-      try {
-        await io.collectOutput(outputDir);
-      } catch (err) {
-        io.note(`[builder] collecting ${outputDir} failed: ${describeError(err)}`);
-      }
+      await collectOutput(io, outputDir);
       return result;
     } finally {
       await rm(dir, { recursive: true, force: true }).catch((err: unknown) =>

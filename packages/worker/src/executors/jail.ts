@@ -6,7 +6,7 @@ import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { AddressPool } from './jail-addresses.ts';
 import { CommandError, type CommandRunner, commandRunner } from './jail-command.ts';
-import { runJobProcess } from './job-process.ts';
+import { collectOutput, runJobProcess } from './job-process.ts';
 import { findLeftovers } from './jail-leftovers.ts';
 import type { JailOptions } from './jail-options.ts';
 import { JAIL_NAME, type Sandbox, sandbox } from './jail-sandbox.ts';
@@ -73,11 +73,7 @@ export class JailExecutor implements Executor {
       const [command, ...args] = this.#jexec(s, job) as [string, ...string[]];
       const result = await runJobProcess(command, args, { cwd: '/', env: this.#jobEnv(job) }, io);
       const outputDir = join(s.path, INSIDE.output);
-      try {
-        await io.collectOutput(outputDir);
-      } catch (err) {
-        io.note(`[builder] collecting ${outputDir} failed: ${describeError(err)}`);
-      }
+      await collectOutput(io, outputDir);
       return result;
     } finally {
       await this.#tearDown(s, io.log, (text) => io.note(text));

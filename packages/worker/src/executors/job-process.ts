@@ -87,3 +87,12 @@ export function runJobProcess(
     });
   });
 }
+
+/** Hand the output dir to the artifact hook; a failure there is a console note, not a job result. */
+export async function collectOutput(io: RunIO, outputDir: string): Promise<void> {
+  try {
+    await io.collectOutput(outputDir);
+  } catch (err) {
+    io.note(`[builder] collecting ${outputDir} failed: ${describeError(err)}`);
+  }
+}
