@@ -10,6 +10,7 @@ import { createCgroup, findCgroups, killAndRemoveCgroup, oomKilled, type RunCgro
 import { mountsUnder, unmountUnder } from './chroot-mounts.ts';
 import { type ChrootOptions, checkRootfs } from './chroot-options.ts';
 import { DEV_TEMPLATE, ENTER, envFile, SETUP } from './chroot-setup.ts';
+import { passedEnv, jobVariables } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
@@ -150,8 +151,7 @@ export class ChrootExecutor implements Executor {
   }
 
   #jobEnv(job: Assignment, uid: number): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.#deps.env)) if (v !== undefined && PASSED_ENV.test(k)) env[k] = v;
+    const env = passedEnv(this.#deps.env, PASSED_ENV);
     const user = uid === 0 ? 'root' : 'builder';
     return {
       ...env,
@@ -161,13 +161,7 @@ export class ChrootExecutor implements Executor {
       LOGNAME: user,
       SHELL: '/bin/sh',
       TMPDIR: '/tmp',
-      ...job.params,
-      BUILDER_JOB: job.job,
-      BUILDER_RUN: String(job.number),
-      BUILDER_RUN_ID: job.runId,
-      BUILDER_ATTEMPT: String(job.attempt),
-      BUILDER_PLATFORM: this.#deps.platform,
-      BUILDER_OUTPUT: INSIDE.output,
+      ...jobVariables(job, this.#deps.platform, INSIDE.output),
     };
   }
 

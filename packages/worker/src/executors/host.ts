@@ -3,6 +3,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Assignment, RunResult } from '@builder/protocol';
 import { describeError } from '../errors.ts';
+import { jobVariables, passedEnv } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
@@ -27,9 +28,7 @@ export class HostExecutor implements Executor {
     this.#deps = deps;
     this.#workDir = deps.workDir;
     this.#platform = deps.platform;
-    const env: Record<string, string> = { PATH: DEFAULT_PATH };
-    for (const [k, v] of Object.entries(deps.env)) if (v !== undefined && PASSED_ENV.test(k)) env[k] = v;
-    this.#baseEnv = env;
+    this.#baseEnv = { PATH: DEFAULT_PATH, ...passedEnv(deps.env, PASSED_ENV) };
   }
 
   async cleanup(): Promise<void> {
@@ -79,13 +78,7 @@ export class HostExecutor implements Executor {
   #execute(job: Assignment, dir: string, outputDir: string, io: RunIO): Promise<RunResult> {
     const env = {
       ...this.#baseEnv,
-      ...job.params,
-      BUILDER_JOB: job.job,
-      BUILDER_RUN: String(job.number),
-      BUILDER_RUN_ID: job.runId,
-      BUILDER_ATTEMPT: String(job.attempt),
-      BUILDER_PLATFORM: this.#platform,
-      BUILDER_OUTPUT: outputDir,
+      ...jobVariables(job, this.#platform, outputDir),
     };
     const [command, args] = job.script.startsWith('#!') ? [join(dir, 'script.sh'), []] : ['/bin/sh', ['script.sh']];
 

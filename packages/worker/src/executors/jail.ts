@@ -6,6 +6,7 @@ import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { AddressPool } from './jail-addresses.ts';
 import { CommandError, type CommandRunner, commandRunner } from './jail-command.ts';
+import { passedEnv, jobVariables } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import { findLeftovers } from './jail-leftovers.ts';
 import type { JailOptions } from './jail-options.ts';
@@ -143,8 +144,7 @@ export class JailExecutor implements Executor {
   }
 
   #jobEnv(job: Assignment): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.#deps.env)) if (v !== undefined && PASSED_ENV.test(k)) env[k] = v;
+    const env = passedEnv(this.#deps.env, PASSED_ENV);
     return {
       ...env,
       PATH: JOB_PATH,
@@ -152,13 +152,7 @@ export class JailExecutor implements Executor {
       USER: this.#o.user,
       LOGNAME: this.#o.user,
       SHELL: '/bin/sh',
-      ...job.params,
-      BUILDER_JOB: job.job,
-      BUILDER_RUN: String(job.number),
-      BUILDER_RUN_ID: job.runId,
-      BUILDER_ATTEMPT: String(job.attempt),
-      BUILDER_PLATFORM: this.#deps.platform,
-      BUILDER_OUTPUT: INSIDE.output,
+      ...jobVariables(job, this.#deps.platform, INSIDE.output),
     };
   }
 

@@ -1,0 +1,24 @@
+import type { Assignment } from '@builder/protocol';
+
+/** The worker's own variables that match `pattern` (everything else, BUILDER_TOKEN above all, stays out). */
+export function passedEnv(env: NodeJS.ProcessEnv, pattern: RegExp): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && pattern.test(k)) out[k] = v;
+  return out;
+}
+
+/**
+ * What every job sees, whatever the sandbox: its parameters, then the BUILDER_* variables (which a
+ * parameter cannot override). `output` is the output dir as the job sees it.
+ */
+export function jobVariables(job: Assignment, platform: string, output: string): Record<string, string> {
+  return {
+    ...job.params,
+    BUILDER_JOB: job.job,
+    BUILDER_RUN: String(job.number),
+    BUILDER_RUN_ID: job.runId,
+    BUILDER_ATTEMPT: String(job.attempt),
+    BUILDER_PLATFORM: platform,
+    BUILDER_OUTPUT: output,
+  };
+}
