@@ -15,7 +15,7 @@ import type { createHandlers } from '../api/methods.ts';
 import type { Context } from '../context.ts';
 import { roleOfToken } from '../store/tokens.ts';
 import { startClientSession } from './client-session.ts';
-import { send, sendError } from './send.ts';
+import { send, sendError, welcome } from './send.ts';
 import { startWorkerSession, type WorkerSessionDeps } from './worker-session.ts';
 
 const HELLO_TIMEOUT_MS = 10_000;
@@ -131,15 +131,7 @@ export class Hub {
       );
     }
     const s = startClientSession(ctx, handlers, ws, role, READ_METHODS);
-    send(ws, {
-      type: 'welcome',
-      version,
-      serverVersion: ctx.version,
-      role,
-      heartbeatMs: ctx.heartbeatMs,
-      leaseMs: ctx.leaseMs,
-      reattach: [],
-    });
+    send(ws, welcome(ctx, version, role, []));
     return s;
   }
 }

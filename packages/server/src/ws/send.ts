@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { encode, type ErrorCode } from '@builder/protocol';
+import { encode, type ErrorCode, type Reattach, type Role, type Welcome } from '@builder/protocol';
+import type { Context } from '../context.ts';
 
 const CORKED = Symbol('builder.corked');
 type Corkable = Socket & { [CORKED]?: boolean };
@@ -32,4 +33,17 @@ function coalesce(ws: WebSocket): void {
     socket[CORKED] = false;
     socket.uncork();
   });
+}
+
+/** The answer to an accepted hello. */
+export function welcome(ctx: Context, version: number, role: Role, reattach: Reattach[]): Welcome {
+  return {
+    type: 'welcome',
+    version,
+    serverVersion: ctx.version,
+    role,
+    heartbeatMs: ctx.heartbeatMs,
+    leaseMs: ctx.leaseMs,
+    reattach,
+  };
 }

@@ -15,7 +15,7 @@ import type { ConnectedWorker } from '../dispatch/registry.ts';
 import { attachWorker, detachWorker } from '../runs/attach.ts';
 import type { ConsoleIntake } from '../runs/console-intake.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';
-import { send, sendError } from './send.ts';
+import { send, sendError, welcome } from './send.ts';
 
 export interface WorkerSessionDeps {
   ctx: Context;
@@ -56,17 +56,7 @@ export function startWorkerSession(
     close: (code, reason) => ws.close(code, reason),
   };
   const reattach = attachWorker(ctx, lifecycle, worker, info.running);
-  ctx.commit.then(() =>
-    send(ws, {
-      type: 'welcome',
-      version,
-      serverVersion: ctx.version,
-      role,
-      heartbeatMs: ctx.heartbeatMs,
-      leaseMs: ctx.leaseMs,
-      reattach,
-    }),
-  );
+  ctx.commit.then(() => send(ws, welcome(ctx, version, role, reattach)));
   dispatcher.dispatch();
 
   const reply = (r: ServerToWorker | undefined) => {
