@@ -10,3 +10,4 @@ export * from './hello.ts';
 export * from './codec.ts';
 export * from './runref.ts';
 export * from './output-frame.ts';
+export * from './artifacts.ts';

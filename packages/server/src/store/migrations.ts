@@ -108,4 +108,19 @@ ALTER TABLE jobs ADD COLUMN scripts TEXT;   -- JSON {platform: script}; NULL: ev
 ALTER TABLE jobs ADD COLUMN template TEXT;  -- JSON {name, vars} the scripts were rendered from; NULL: none
 `,
   },
+  {
+    version: 4,
+    name: 'artifacts',
+    // a run's files; their bytes live once per SHA-256 in the blob store (local dir or S3)
+    sql: `
+CREATE TABLE artifacts (
+  run_id   TEXT NOT NULL REFERENCES runs(id),
+  path     TEXT NOT NULL,
+  size     INTEGER NOT NULL,
+  sha256   TEXT NOT NULL,
+  PRIMARY KEY (run_id, path)
+);
+CREATE INDEX artifacts_by_sha ON artifacts (sha256);
+`,
+  },
 ];
