@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { RoleSchema } from '@builder/protocol';
 import { systemClock } from './clock.ts';
 import { createLogger } from './log.ts';
-import { parseDuration, parseListen } from './options.ts';
+import { parseDuration, parseListen, parseSize } from './options.ts';
 import { startServer } from './server.ts';
 import { openDb } from './store/db.ts';
 import { createToken, listTokens, revokeToken } from './store/tokens.ts';
@@ -42,6 +42,10 @@ const program = new Command('builder-server')
   .option('--alert-timeout <duration>', 'an alert delivery taking longer fails', '10s')
   .option('--alert-retry-base <duration>', 'first retry delay of a failed alert, doubling each time', '1s')
   .option('--alert-attempts <n>', 'attempts per alert and target', '5')
+  .option('--artifacts <store>', 'artifact storage: a directory or s3://BUCKET/PREFIX (default: DATA/artifacts/blobs)')
+  .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// storage (credentials: AWS_* environment)')
+  .option('--s3-region <region>', 'S3 region', 'us-east-1')
+  .option('--artifact-limit <size>', "a run's artifacts may add up to this much", '8G')
   .enablePositionalOptions()
   .exitOverride()
   .action(
@@ -59,6 +63,10 @@ const program = new Command('builder-server')
       alertTimeout: string;
       alertRetryBase: string;
       alertAttempts: string;
+      artifacts?: string;
+      s3Endpoint?: string;
+      s3Region: string;
+      artifactLimit: string;
     }) => {
       const attempts = Number(o.alertAttempts);
       if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`--alert-attempts must be a positive integer`);
@@ -86,6 +94,12 @@ const program = new Command('builder-server')
         missedGraceMs: parseDuration(o.missedGrace, '--missed-grace'),
         clock: systemClock,
         logger,
+        artifacts: {
+          store: o.artifacts,
+          s3Endpoint: o.s3Endpoint,
+          s3Region: o.s3Region,
+          maxRunBytes: parseSize(o.artifactLimit, '--artifact-limit'),
+        },
         alerts: {
           webhooks: o.alertWebhook,
           alertmanagers: o.alertmanager,

@@ -1,4 +1,5 @@
 import type { Alerts } from './alerts/alerts.ts';
+import type { BlobStore } from './artifacts/blob-store.ts';
 import type { Clock } from './clock.ts';
 import type { LogStore } from './console/log-store.ts';
 import type { Observers } from './console/observers.ts';
@@ -6,6 +7,7 @@ import type { Registry } from './dispatch/registry.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { ActiveRuns } from './runs/active.ts';
+import type { ArtifactStore } from './store/artifacts.ts';
 import type { Db } from './store/db.ts';
 import type { GroupCommit } from './store/group-commit.ts';
 import type { JobStore } from './store/jobs.ts';
@@ -22,6 +24,14 @@ export interface Context {
   registry: Registry;
   active: ActiveRuns;
   logs: LogStore;
+  /** Which run has which files (SQLite) … */
+  artifacts: ArtifactStore;
+  /** … and their bytes, once per SHA-256 (a local dir or an S3 bucket). */
+  blobs: BlobStore;
+  /** Staging dir for artifact transfers until they are verified. */
+  artifactTmpDir: string;
+  /** A run whose artifacts add up to more is refused. */
+  maxArtifactBytes: number;
   observers: Observers;
   clock: Clock;
   logger: Logger;

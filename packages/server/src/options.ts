@@ -1,4 +1,5 @@
 import type { AlertOptions } from './alerts/alerts.ts';
+import type { ArtifactOptions } from './artifacts/open.ts';
 import type { Clock } from './clock.ts';
 import type { Logger } from './log.ts';
 
@@ -14,6 +15,8 @@ export interface ServerOptions {
   missedGraceMs: number;
   clock: Clock;
   logger: Logger;
+  /** Where artifact bytes go and how much one run may store. */
+  artifacts?: ArtifactOptions;
   /** Alert targets (webhooks, Alertmanager, after-hooks); none: no alerts. */
   alerts?: AlertOptions;
 }
@@ -32,4 +35,13 @@ export function parseDuration(text: string, what: string): number {
     (m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'
   ];
   return Number(m[1]) * unit;
+}
+
+/** "512", "10K", "200M", "8G", "1T" (powers of 1024) → bytes. */
+export function parseSize(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?$/i.exec(text.trim());
+  if (!m) throw new Error(`${what} must be a size like 500M or 8G, got "${text}"`);
+  const unit = (m[2] ?? 'B').charAt(0).toUpperCase();
+  const exp = { B: 0, K: 1, M: 2, G: 3, T: 4 }[unit as 'B' | 'K' | 'M' | 'G' | 'T'];
+  return Math.floor(Number(m[1]) * 1024 ** exp);
 }

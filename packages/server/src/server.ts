@@ -2,6 +2,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Alerts, hasAlertTargets } from './alerts/alerts.ts';
 import { createHandlers } from './api/methods.ts';
+import { DEFAULT_ARTIFACT_OPTIONS, openBlobStore, resetArtifactTmp } from './artifacts/open.ts';
 import { LogStore } from './console/log-store.ts';
 import { Observers } from './console/observers.ts';
 import type { Context } from './context.ts';
@@ -15,6 +16,7 @@ import { ActiveRuns } from './runs/active.ts';
 import { ConsoleIntake } from './runs/console-intake.ts';
 import { enqueueScheduled } from './runs/enqueue.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
+import { ArtifactStore } from './store/artifacts.ts';
 import { openDb } from './store/db.ts';
 import { GroupCommit } from './store/group-commit.ts';
 import { JobStore } from './store/jobs.ts';
@@ -34,6 +36,7 @@ export interface RunningServer {
 /** Open the data dir, recover from whatever state the last process left, and start serving. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const db = openDb(opts.dataDir);
+  const artifactOpts = opts.artifacts ?? DEFAULT_ARTIFACT_OPTIONS;
   const logs = new LogStore(opts.dataDir);
   const registry = new Registry();
   const metrics = new Metrics({ db, workers: registry });
@@ -46,6 +49,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     registry,
     active: new ActiveRuns(),
     logs,
+    artifacts: new ArtifactStore(db),
+    blobs: openBlobStore(opts.dataDir, artifactOpts),
+    artifactTmpDir: resetArtifactTmp(opts.dataDir),
+    maxArtifactBytes: artifactOpts.maxRunBytes,
     observers: new Observers(logs),
     clock: opts.clock,
     logger: opts.logger,
