@@ -1,27 +1,31 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '../context.ts';
+import { handleWeb } from '../web/router.ts';
+import { handleArtifactRoutes } from './artifact-routes.ts';
 
-/** Plain HTTP next to the WebSocket endpoint. The public website comes on top of this. */
+/** Plain HTTP next to the WebSocket endpoint: health, metrics, artifact transfers, the website. */
 export function handleHttp(ctx: Context, req: IncomingMessage, res: ServerResponse): void {
-  const path = (req.url ?? '/').split('?')[0];
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://builder.invalid');
+  } catch {
+    res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request URL\n');
+    return;
+  }
+  if (handleArtifactRoutes(ctx, req, res, url)) return;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
     return;
   }
-  if (path === '/healthz') {
+  if (url.pathname === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     return;
   }
-  if (path === '/metrics' && ctx.metrics) {
+  if (url.pathname === '/metrics' && ctx.metrics) {
     serveMetrics(ctx, req, res);
     return;
   }
-  if (path === '/') {
-    res
-      .writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
-      .end(`builder-server ${ctx.version}\nWebSocket endpoint: /ws (use builder-client)\n`);
-    return;
-  }
+  if (handleWeb(ctx, req, res, url)) return;
   res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
 }
 
