@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Context, type GlobalOptions, type Io } from './cli/context.ts';
 import { registerAdminCommands } from './commands/admin.ts';
+import { registerArtifactCommands } from './commands/artifacts.ts';
 import { registerExecuteCommand } from './commands/execute.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerQueryCommands } from './commands/query.ts';
@@ -40,6 +41,7 @@ export function buildProgram(io: Io, run: Runner): Command {
   registerAdminCommands(program, run);
   registerObserveCommands(program, run);
   registerWatchCommand(program, run);
+  registerArtifactCommands(program, run);
   return program;
 }
 

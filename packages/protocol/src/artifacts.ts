@@ -80,9 +80,13 @@ export function artifactUrlPath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
 }
 
-/** The HTTP base of a server given its WebSocket URL (`ws://h:p/ws` → `http://h:p`). */
+/**
+ * The HTTP base of a server from the URL a user gives (`http://h:p`, `ws://h:p/ws`,
+ * `https://h/builder`): http(s), a reverse-proxy path prefix kept, no trailing `/ws` or slash.
+ */
 export function httpBase(remote: string): string {
   const u = new URL(remote);
   const protocol = u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol;
-  return `${protocol}//${u.host}`;
+  const path = u.pathname.replace(/\/ws\/?$/, '').replace(/\/+$/, '');
+  return `${protocol}//${u.host}${path}`;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NameSchema, ParamsSchema, TemplateRefSchema, TimeSchema } from './common.ts';
+import { ArtifactFileSchema } from './artifacts.ts';
 import { ErrorCode } from './errors.ts';
 import { LIMITS } from './limits.ts';
 import { RUN_STATES } from './run.ts';
@@ -136,6 +137,11 @@ export const Methods = {
     result: z.object({ sub: z.number().int(), run: RunViewSchema }),
   },
   unobserve: { params: z.object({ sub: z.number().int() }), result: z.object({}) },
+  /** A run's artifacts; download each at `/job/J/run/N/artifacts/PATH`. */
+  artifacts: {
+    params: z.object({ run: RunRefSchema }),
+    result: z.object({ run: RunViewSchema, files: z.array(ArtifactFileSchema) }),
+  },
 } as const;
 export type MethodName = keyof typeof Methods;
 export type MethodParams<M extends MethodName> = z.infer<(typeof Methods)[M]['params']>;
@@ -150,6 +156,7 @@ export const READ_METHODS: ReadonlySet<MethodName> = new Set<MethodName>([
   'runs',
   'run',
   'latest',
+  'artifacts',
   'workers',
   'observe',
   'unobserve',

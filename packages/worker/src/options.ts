@@ -1,6 +1,7 @@
+import type { ArtifactTarget } from './artifacts.ts';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LIMITS, NameSchema } from '@builder/protocol';
+import { LIMITS, NameSchema, httpBase } from '@builder/protocol';
 import type { ConnectionOptions } from './connection.ts';
 import type { ConsoleOptions } from './console.ts';
 import { UsageError } from './errors.ts';
@@ -51,6 +52,8 @@ export interface WorkerOptions {
   readonly connection: ConnectionOptions;
   readonly console: ConsoleOptions;
   readonly shutdownAckTimeoutMs: number;
+  /** Where the runs' output dirs are sent. */
+  readonly artifacts: ArtifactTarget;
 }
 
 export const DEFAULTS = {
@@ -112,6 +115,7 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
       maxChunkBytes: LIMITS.maxChunkBytes,
     },
     shutdownAckTimeoutMs: input.shutdownAckTimeoutMs ?? DEFAULTS.shutdownAckTimeoutMs,
+    artifacts: { base: httpBase(remote), token, attempts: 5, retryBaseMs: 1000 },
   };
 }
 

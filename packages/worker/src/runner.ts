@@ -1,4 +1,5 @@
 import type { Assignment, Finished, HeldRun, OutputHeader, RunResult, WorkerToServer } from '@builder/protocol';
+import { type ArtifactTarget, uploadOutput } from './artifacts.ts';
 import { type Chunk, ConsoleBuffer, type ConsoleOptions } from './console.ts';
 import { describeError } from './errors.ts';
 import type { Executor, RunIO } from './executors/types.ts';
@@ -31,6 +32,8 @@ export interface RunDeps {
   readonly executor: Executor;
   readonly link: Link;
   readonly console: ConsoleOptions;
+  /** Where the output dir goes; absent: artifacts are not collected (tests of the core). */
+  readonly artifacts?: ArtifactTarget;
   readonly log: Logger;
   readonly now: () => number;
   /** The executor is done with the job: its capacity slot is free. */
@@ -55,6 +58,8 @@ export class Run {
   #processDone = false;
   #finished: Finished | undefined;
   #settled: Promise<void> = Promise.resolve();
+  /** Why the artifacts were not stored, if they were not. */
+  #artifactProblem: string | undefined;
 
   constructor(deps: RunDeps) {
     this.#deps = deps;
@@ -106,8 +111,12 @@ export class Run {
         this.#deps.link.send({ type: 'started', runId: job.runId, attempt: job.attempt, startedAt: this.#deps.now() });
         this.log.info('job started');
       },
-      // Artifacts (a later issue) will stream this directory to the server.
-      collectOutput: async () => undefined,
+      collectOutput: async (dir) => {
+        const target = this.#deps.artifacts;
+        if (!target || this.#discarded) return;
+        this.#artifactProblem = await uploadOutput(dir, job, target, { note: io.note, log: this.log });
+        if (this.#artifactProblem) this.#console.note(`[builder] ${this.#artifactProblem}`);
+      },
       log: this.log,
     };
     const cancelTimeout = setLongTimeout(() => {
@@ -128,6 +137,10 @@ export class Run {
     cancelTimeout();
     if (!this.#discarded) {
       if (this.#stop) result = this.#stop;
+      // a build whose artifacts were refused did not produce what it claims; a failure stays a failure
+      else if (this.#artifactProblem && result.kind === 'exited' && result.code === 0) {
+        result = { kind: 'error', message: this.#artifactProblem };
+      }
       await this.#console.close();
     }
     if (this.#discarded) {

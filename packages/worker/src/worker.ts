@@ -237,6 +237,7 @@ export class Worker {
       executor: this.#executor,
       link: this.#connection,
       console: this.#o.console,
+      artifacts: this.#o.artifacts,
       log: this.#log,
       now: this.#now,
       onSettled: () => {

@@ -128,6 +128,10 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
         .map((r) => runView(ctx, r)),
     }),
     run: (p) => ({ result: runView(ctx, run(p.run), { script: true }) }),
+    artifacts: (p) => {
+      const r = run(p.run);
+      return { result: { run: runView(ctx, r), files: ctx.artifacts.forRun(r.id) } };
+    },
     latest: (p) => {
       const r = ctx.runs.latest({
         job: p.job === undefined ? undefined : anyJob(p.job).id,

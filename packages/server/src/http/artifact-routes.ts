@@ -1,10 +1,248 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { NAME_PATTERN, type ArtifactsReply, type Role } from '@builder/protocol';
+import { BlobNotFoundError } from '../artifacts/blob-store.ts';
+import { ArtifactsRefused, receiveArtifacts, type Received } from '../artifacts/intake.ts';
 import type { Context } from '../context.ts';
+import { roleOfToken } from '../store/tokens.ts';
+import { contentTypeFor, parseRange } from './content.ts';
+
+const WORKER_PUT = /^\/artifacts\/([0-9a-f-]{36})\/(\d{1,6})$/;
+const UPLOAD_PUT = /^\/upload\/([^/]+)$/;
+const DOWNLOAD = /^\/job\/([^/]+)\/run\/(\d{1,12})\/artifacts\/(.+)$/;
 
 /**
- * Artifact transfers: `PUT /artifacts/RUN/ATTEMPT` (worker), `PUT /upload/JOB` (admin) and
- * downloads `GET /job/J/run/N/artifacts/PATH`.
+ * Artifact transfers: `PUT /artifacts/RUN/ATTEMPT` (a worker, for the attempt it runs),
+ * `PUT /upload/JOB[?platform=P]` (an admin: a manual run made of those files) and downloads
+ * `GET /job/J/run/N/artifacts/PATH` (public, like the rest of the website).
  */
-export function handleArtifactRoutes(_ctx: Context, _req: IncomingMessage, _res: ServerResponse, _url: URL): boolean {
+export function handleArtifactRoutes(ctx: Context, req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+  const path = url.pathname;
+  let m = WORKER_PUT.exec(path);
+  if (m) {
+    if (!allowMethod(req, res, 'PUT')) return true;
+    void workerPut(ctx, req, res, m[1]!, Number(m[2]));
+    return true;
+  }
+  m = UPLOAD_PUT.exec(path);
+  if (m) {
+    if (!allowMethod(req, res, 'PUT')) return true;
+    void uploadPut(ctx, req, res, decode(m[1]!), url.searchParams.get('platform'));
+    return true;
+  }
+  m = DOWNLOAD.exec(path);
+  if (m && (req.method === 'GET' || req.method === 'HEAD')) {
+    void download(ctx, req, res, decode(m[1]!), Number(m[2]), decode(m[3]!));
+    return true;
+  }
   return false;
+}
+
+async function workerPut(ctx: Context, req: IncomingMessage, res: ServerResponse, runId: string, attempt: number) {
+  if (!authorize(ctx, req, res, 'worker')) return;
+  const run = ctx.runs.get(runId);
+  if (!run || (run.state !== 'assigned' && run.state !== 'running') || run.attempt !== attempt) {
+    const now = run ? `it is ${run.state}, attempt ${run.attempt}` : 'no such run';
+    return reply(req, res, 409, {
+      ok: false,
+      code: 'CONFLICT',
+      error: `run ${runId} attempt ${attempt} is not running (${now})`,
+    });
+  }
+  const received = await receive(ctx, req, res, `${run.job}#${run.number}`);
+  if (!received) return;
+  ctx.commit.write(() => ctx.artifacts.record(run.id, received.files));
+  ctx.commit.then(() => reply(req, res, 200, summary(received)));
+}
+
+async function uploadPut(
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  jobName: string,
+  platformParam: string | null,
+) {
+  if (!authorize(ctx, req, res, 'admin')) return;
+  const job = NAME_PATTERN.test(jobName) ? ctx.jobs.get(jobName) : undefined;
+  if (!job) {
+    return reply(req, res, 404, {
+      ok: false,
+      code: 'NOT_FOUND',
+      error: `job ${jobName} does not exist: schedule it first (builder-client schedule ${jobName} …)`,
+    });
+  }
+  const platform = platformParam ?? job.platforms[0]!;
+  if (!job.platforms.includes(platform)) {
+    return reply(req, res, 400, {
+      ok: false,
+      code: 'INVALID_ARGUMENT',
+      error: `job ${job.name} does not build for platform ${platform} (it builds for: ${job.platforms.join(', ')})`,
+    });
+  }
+  const received = await receive(ctx, req, res, `upload to ${job.name}`);
+  if (!received) return;
+  const now = ctx.clock.now();
+  const run = ctx.commit.write(() => {
+    const r = ctx.runs.insertUploaded({
+      jobId: job.id,
+      number: ctx.jobs.allocateNumber(job.id),
+      platform,
+      script: '',
+      params: {},
+      trigger: 'manual',
+      maxAttempts: 1,
+      retryBackoffSec: 0,
+      timeoutSec: job.timeoutSec,
+      killGraceSec: job.killGraceSec,
+      priority: 0,
+      queuedAt: now,
+      worker: 'upload',
+      finishedAt: now,
+    });
+    ctx.artifacts.record(r.id, received.files);
+    const bytes = ctx.logs.append(
+      r.id,
+      `[builder] uploaded ${received.files.length} files (${received.bytes} bytes)\n`,
+    );
+    ctx.runs.recordLogBytes(r.id, bytes);
+    ctx.commit.beforeFlush(() => ctx.logs.syncDirty());
+    return r;
+  });
+  ctx.logs.close(run.id);
+  ctx.logger.info('artifacts.uploaded', { job: job.name, number: run.number, files: received.files.length });
+  ctx.commit.then(() =>
+    reply(req, res, 200, { ...summary(received), job: job.name, number: run.number, id: run.id, platform }),
+  );
+}
+
+/** Read and store the transfer; on refusal answer the sender and return undefined. */
+async function receive(
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  what: string,
+): Promise<Received | undefined> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  // manifest + tar headers are small next to the limit; refuse before reading when the size says so
+  if (Number.isFinite(declared) && declared > ctx.maxArtifactBytes * 1.01 + 64 * 1024 * 1024) {
+    reply(req, res, 413, {
+      ok: false,
+      code: 'ARTIFACTS_TOO_LARGE',
+      error: `the transfer is ${declared} bytes, over the server's limit of ${ctx.maxArtifactBytes} (--artifact-limit)`,
+    });
+    return undefined;
+  }
+  try {
+    const received = await receiveArtifacts(req, {
+      tmpDir: ctx.artifactTmpDir,
+      blobs: ctx.blobs,
+      maxBytes: ctx.maxArtifactBytes,
+    });
+    ctx.logger.info('artifacts.received', { what, files: received.files.length, bytes: received.bytes });
+    return received;
+  } catch (err) {
+    if (err instanceof ArtifactsRefused) {
+      ctx.logger.warn('artifacts.refused', { what, error: err.message });
+      reply(req, res, err.status, { ok: false, code: err.code, error: err.message });
+    } else {
+      ctx.logger.error('artifacts.failed', { what, error: String(err) });
+      reply(req, res, 500, { ok: false, code: 'INTERNAL', error: `storing the artifacts failed: ${String(err)}` });
+    }
+    return undefined;
+  }
+}
+
+async function download(
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  jobName: string,
+  number: number,
+  path: string,
+) {
+  const run = NAME_PATTERN.test(jobName) ? ctx.runs.getByNumber(jobName, number) : undefined;
+  const file = run ? ctx.artifacts.file(run.id, path) : undefined;
+  if (!run || !file) {
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(run ? `run ${jobName}#${number} has no artifact ${path}\n` : `no run ${jobName}#${number}\n`);
+    return;
+  }
+  const range = parseRange(req.headers.range, file.size);
+  if (range === 'invalid') {
+    res.writeHead(416, { 'content-range': `bytes */${file.size}` }).end();
+    return;
+  }
+  const headers: Record<string, string | number> = {
+    'content-type': contentTypeFor(path),
+    'content-length': range ? range.end - range.start + 1 : file.size,
+    'accept-ranges': 'bytes',
+    etag: `"${file.sha256}"`,
+    'x-builder-sha256': file.sha256,
+    'cache-control': 'public, max-age=31536000, immutable',
+    // job output is untrusted: never let an artifact run script in the site's origin
+    'content-security-policy': "default-src 'none'; sandbox",
+    'x-content-type-options': 'nosniff',
+  };
+  if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${file.size}`;
+  if (req.method === 'HEAD' || file.size === 0) {
+    res.writeHead(range ? 206 : 200, headers).end();
+    return;
+  }
+  try {
+    const body = await ctx.blobs.open(file.sha256, range ?? undefined);
+    res.writeHead(range ? 206 : 200, headers);
+    await pipeline(body, res);
+  } catch (err) {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const missing = err instanceof BlobNotFoundError;
+    if (!missing) ctx.logger.error('artifacts.download_failed', { path, error: String(err) });
+    res.writeHead(missing ? 410 : 500, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(missing ? `the bytes of ${path} are gone from the artifact store\n` : 'reading the artifact failed\n');
+  }
+}
+
+function authorize(ctx: Context, req: IncomingMessage, res: ServerResponse, need: Role): boolean {
+  const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+  const role = m ? roleOfToken(ctx.db, m[1]!) : undefined;
+  if (!role) {
+    reply(req, res, 401, {
+      ok: false,
+      code: 'UNAUTHORIZED',
+      error: 'a valid token is required (Authorization: Bearer)',
+    });
+    return false;
+  }
+  if (role !== need) {
+    reply(req, res, 403, { ok: false, code: 'FORBIDDEN', error: `this needs a ${need} token, not ${role}` });
+    return false;
+  }
+  return true;
+}
+
+function allowMethod(req: IncomingMessage, res: ServerResponse, method: string): boolean {
+  if (req.method === method) return true;
+  res.writeHead(405, { allow: method, 'content-type': 'text/plain' }).end('method not allowed\n');
+  return false;
+}
+
+function summary(r: Received): ArtifactsReply {
+  return { ok: true, files: r.files.length, bytes: r.bytes, stored: r.stored };
+}
+
+function reply(req: IncomingMessage, res: ServerResponse, status: number, body: ArtifactsReply | object): void {
+  if (res.headersSent) return;
+  // a refusal before the body was read: close afterwards so the sender stops sending
+  if (status >= 400 && !req.complete) res.setHeader('connection', 'close');
+  res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+}
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return '\u0000invalid';
+  }
 }

@@ -154,6 +154,22 @@ export class RunStore {
     return row ? runFromRaw(row) : undefined;
   }
 
+  /**
+   * A run that happened elsewhere (`builder-client upload`): recorded already succeeded, outside
+   * the dispatch state machine, since no worker ever held it.
+   */
+  insertUploaded(run: NewRun & { worker: string; finishedAt: number }): RunRow {
+    const inserted = this.insert(run);
+    const result: RunResult = { kind: 'exited', code: 0 };
+    this.db
+      .prepare(
+        `UPDATE runs SET state = 'succeeded', worker = ?, assigned_at = ?, started_at = ?, finished_at = ?, result = ? WHERE id = ?`,
+      )
+      .run(run.worker, run.finishedAt, run.finishedAt, run.finishedAt, JSON.stringify(result), inserted.id);
+    this.insertAttempt.run(inserted.id, 1, run.worker, run.finishedAt, run.finishedAt, JSON.stringify(result));
+    return this.get(inserted.id)!;
+  }
+
   // ---- transitions ----
 
   assign(run: RunRow, worker: string, now: number): void {

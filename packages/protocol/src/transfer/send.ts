@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import { Header, Pax } from 'tar';
+import { ARTIFACTS_CONTENT_TYPE, type ArtifactFile, type ArtifactsReply, encodeManifest } from '../artifacts.ts';
+
+/** A file to send: its artifact path, where to read it, and what the manifest says about it. */
+export interface OutgoingFile extends ArtifactFile {
+  source: string;
+}
+
+export interface SendOptions {
+  url: string;
+  token: string;
+  files: readonly OutgoingFile[];
+  /** Called as bytes go out (file bytes only, not tar framing). */
+  onProgress?: (sent: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** The server's answer; `status` 0 when it never answered (network failure). */
+export type SendResult = ArtifactsReply & { status: number };
+
+const BLOCK = 512;
+const READ_CHUNK = 1024 * 1024;
+
+/** Size and SHA-256 of a file, streamed. */
+export async function hashFile(path: string): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+/**
+ * The transfer body: manifest frame, then a tar of exactly those files under their artifact paths
+ * (pax headers for long or non-ASCII names), read from disk as it is sent. A file whose size
+ * changed since it was hashed ends the stream with an error instead of a lie.
+ */
+export function artifactStream(files: readonly OutgoingFile[], onBytes?: (n: number) => void): Readable {
+  const manifest = { files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })) };
+  async function* generate(): AsyncGenerator<Buffer> {
+    yield encodeManifest(manifest);
+    const mtime = new Date(0);
+    for (const f of files) {
+      const data = { path: f.path, mode: 0o644, uid: 0, gid: 0, size: f.size, mtime, type: 'File' as const };
+      const header = new Header(data);
+      const block = Buffer.alloc(BLOCK);
+      if (header.encode(block)) yield new Pax(data).encode();
+      yield block;
+      let sent = 0;
+      for await (const chunk of createReadStream(f.source, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
+        sent += chunk.length;
+        if (sent > f.size) break;
+        onBytes?.(chunk.length);
+        yield chunk;
+      }
+      if (sent !== f.size)
+        throw new Error(`${f.path} changed while it was being sent (${sent} bytes, expected ${f.size})`);
+      const pad = (BLOCK - (f.size % BLOCK)) % BLOCK;
+      if (pad > 0) yield Buffer.alloc(pad);
+    }
+    yield Buffer.alloc(BLOCK * 2);
+  }
+  return Readable.from(generate(), { objectMode: false });
+}
+
+/** PUT the files to `url`; resolves with the server's answer (never rejects on HTTP errors). */
+export function sendArtifacts(opts: SendOptions): Promise<SendResult> {
+  const total = opts.files.reduce((n, f) => n + f.size, 0);
+  let sent = 0;
+  const body = artifactStream(opts.files, (n) => {
+    sent += n;
+    opts.onProgress?.(sent, total);
+  });
+  const u = new URL(opts.url);
+  const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise<SendResult>((resolve) => {
+    let settled = false;
+    const done = (r: SendResult) => {
+      if (settled) return;
+      settled = true;
+      body.destroy();
+      resolve(r);
+    };
+    const req = request(u, {
+      method: 'PUT',
+      headers: { 'content-type': ARTIFACTS_CONTENT_TYPE, authorization: `Bearer ${opts.token}` },
+      signal: opts.signal,
+    });
+    req.on('response', (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', (err) => done({ ok: false, code: 'NETWORK', error: err.message, status: 0 }));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        try {
+          done({ ...(JSON.parse(text) as ArtifactsReply), status: res.statusCode ?? 0 });
+        } catch {
+          const error = `the server answered ${res.statusCode}: ${text.slice(0, 200) || '(no body)'}`;
+          done({ ok: false, code: 'BAD_REPLY', error, status: res.statusCode ?? 0 });
+        }
+      });
+    });
+    req.on('error', (err) => done({ ok: false, code: 'NETWORK', error: err.message, status: 0 }));
+    body.on('error', (err) => {
+      req.destroy();
+      done({ ok: false, code: 'LOCAL', error: err.message, status: 0 });
+    });
+    body.pipe(req);
+  });
+}

@@ -1,0 +1,65 @@
+import { scanOutputDir, OutputRefused, sendArtifacts } from '@builder/protocol/transfer';
+import { describeError } from './errors.ts';
+import type { Logger } from './log.ts';
+
+export interface ArtifactTarget {
+  /** The server's HTTP base, e.g. http://server:8330 (a reverse-proxy path prefix is kept). */
+  readonly base: string;
+  readonly token: string;
+  /** Retries after a network failure or a server error, with doubling delays from retryBaseMs. */
+  readonly attempts: number;
+  readonly retryBaseMs: number;
+}
+
+/**
+ * Send whatever the job left in its output dir as the attempt's artifacts. Resolves with a
+ * message when they are refused (by the server, or because the dir holds something that cannot be
+ * an artifact) or could not be delivered; undefined when they were stored or there were none.
+ */
+export async function uploadOutput(
+  dir: string,
+  run: { runId: string; attempt: number },
+  target: ArtifactTarget,
+  io: { note(text: string): void; log: Logger },
+): Promise<string | undefined> {
+  let scanned;
+  try {
+    scanned = await scanOutputDir(dir);
+  } catch (err) {
+    if (err instanceof OutputRefused) return `artifacts refused: ${err.message}`;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // the job removed its output dir
+    return `cannot read the output dir: ${describeError(err)}`;
+  }
+  for (const n of scanned.notes) io.note(`[builder] artifacts: ${n}`);
+  const { files } = scanned;
+  if (files.length === 0) return undefined;
+  const bytes = files.reduce((n, f) => n + f.size, 0);
+  const url = `${target.base}/artifacts/${run.runId}/${run.attempt}`;
+  for (let i = 1; ; i++) {
+    const started = Date.now();
+    const r = await sendArtifacts({ url, token: target.token, files });
+    if (r.ok) {
+      const secs = (Date.now() - started) / 1000;
+      io.note(`[builder] artifacts: ${files.length} files, ${formatBytes(bytes)} sent in ${secs.toFixed(1)}s`);
+      io.log.info('artifacts sent', { files: files.length, bytes, stored: r.stored });
+      return undefined;
+    }
+    const transient = r.status === 0 || r.status >= 500;
+    if (!transient || i >= target.attempts) {
+      io.log.warn('artifacts not stored', { status: r.status, error: r.error });
+      return transient ? `cannot send the artifacts: ${r.error}` : `artifacts refused: ${r.error}`;
+    }
+    const delay = target.retryBaseMs * 2 ** (i - 1);
+    io.note(`[builder] sending artifacts failed (${r.error}); retrying in ${Math.round(delay / 1000)}s`);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) ((v /= 1024), u++);
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}
