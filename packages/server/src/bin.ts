@@ -1,6 +1,9 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { RoleSchema } from '@builder/protocol';
+import { openBlobStore } from './artifacts/open.ts';
+import { formatVacuumReport, vacuum } from './artifacts/retention.ts';
 import { systemClock } from './clock.ts';
 import { createLogger } from './log.ts';
 import { parseDuration, parseListen, parseSize } from './options.ts';
@@ -15,6 +18,12 @@ const dataDirOption = () =>
     .default('./builder-data');
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** A count of runs to keep; 0 is allowed (keep only the latest successful run). */
+function parseKeep(text: string, what: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new Error(`${what} must be a whole number of runs, got "${text}"`);
+  return Number(text);
+}
 
 const program = new Command('builder-server')
   .description('builder server: job queue, schedule, worker dispatch and the WebSocket/HTTP endpoint')
@@ -46,6 +55,8 @@ const program = new Command('builder-server')
   .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// storage (credentials: AWS_* environment)')
   .option('--s3-region <region>', 'S3 region', 'us-east-1')
   .option('--artifact-limit <size>', "a run's artifacts may add up to this much", '8G')
+  .option('--retain-latest <n>', 'hourly: per job and platform, keep the artifacts of the N newest runs')
+  .option('--retain-for <duration>', 'hourly: strip the artifacts of runs finished longer ago, e.g. 30d')
   .enablePositionalOptions()
   .exitOverride()
   .action(
@@ -67,6 +78,8 @@ const program = new Command('builder-server')
       s3Endpoint?: string;
       s3Region: string;
       artifactLimit: string;
+      retainLatest?: string;
+      retainFor?: string;
     }) => {
       const attempts = Number(o.alertAttempts);
       if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`--alert-attempts must be a positive integer`);
@@ -100,6 +113,13 @@ const program = new Command('builder-server')
           s3Region: o.s3Region,
           maxRunBytes: parseSize(o.artifactLimit, '--artifact-limit'),
         },
+        retention:
+          o.retainLatest === undefined && o.retainFor === undefined
+            ? undefined
+            : {
+                keepLatest: o.retainLatest === undefined ? undefined : parseKeep(o.retainLatest, '--retain-latest'),
+                olderThanMs: o.retainFor === undefined ? undefined : parseDuration(o.retainFor, '--retain-for'),
+              },
         alerts: {
           webhooks: o.alertWebhook,
           alertmanagers: o.alertmanager,
@@ -161,6 +181,78 @@ token
     if (!ok) {
       process.stderr.write(`builder-server: no token with id ${id}\n`);
       process.exitCode = 3;
+    }
+  });
+
+program
+  .command('vacuum')
+  .description('strip the artifacts of old runs and delete blobs no run refers to (safe while the server runs)')
+  .addOption(dataDirOption())
+  .option('--artifacts <store>', 'artifact storage: a directory or s3://BUCKET/PREFIX (default: DATA/artifacts/blobs)')
+  .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// storage (credentials: AWS_* environment)')
+  .option('--s3-region <region>', 'S3 region', 'us-east-1')
+  .option('--keep-latest <n>', 'per job and platform, keep the artifacts of the N newest runs that have any')
+  .option('--older-than <duration>', 'strip the artifacts of runs that finished longer ago, e.g. 30d')
+  .option('--job <name>', 'only the runs of this job')
+  .option('--dry-run', 'print what would be removed, change nothing')
+  .option('--json', 'print the report as JSON')
+  .action(async function (
+    this: Command,
+    o: {
+      dataDir: string;
+      artifacts?: string;
+      s3Endpoint?: string;
+      s3Region: string;
+      keepLatest?: string;
+      olderThan?: string;
+      job?: string;
+      dryRun?: boolean;
+      json?: boolean;
+    },
+  ) {
+    if (o.keepLatest === undefined && o.olderThan === undefined) {
+      this.error('builder-server vacuum: give --keep-latest N, --older-than DURATION or both', { exitCode: 2 });
+    }
+    let policy;
+    let blobs;
+    try {
+      blobs = openBlobStore(o.dataDir, {
+        store: o.artifacts,
+        s3Endpoint: o.s3Endpoint,
+        s3Region: o.s3Region,
+        maxRunBytes: 0,
+      });
+      policy = {
+        keepLatest: o.keepLatest === undefined ? undefined : parseKeep(o.keepLatest, '--keep-latest'),
+        olderThanMs: o.olderThan === undefined ? undefined : parseDuration(o.olderThan, '--older-than'),
+        job: o.job,
+        dryRun: o.dryRun === true,
+      };
+    } catch (err) {
+      this.error(`builder-server vacuum: ${(err as Error).message}`, { exitCode: 2 });
+    }
+    // an empty database would only hide a mistyped --data-dir
+    if (!existsSync(join(o.dataDir, 'builder.sqlite'))) {
+      process.stderr.write(`builder-server: no builder database in ${o.dataDir}\n`);
+      process.exitCode = 3;
+      return;
+    }
+    const db = openDb(o.dataDir);
+    try {
+      if (o.job !== undefined && !db.prepare('SELECT 1 FROM jobs WHERE name = ?').get(o.job)) {
+        process.stderr.write(`builder-server: no job named "${o.job}"\n`);
+        process.exitCode = 3;
+        return;
+      }
+      const report = await vacuum({ db, blobs, now: Date.now() }, policy);
+      process.stdout.write(
+        o.json
+          ? `${JSON.stringify({ dryRun: policy.dryRun, store: blobs.description, ...report })}\n`
+          : formatVacuumReport(report, { dryRun: policy.dryRun, store: blobs.description }),
+      );
+    } finally {
+      db.close();
+      (blobs as { destroy?: () => void }).destroy?.(); // an S3 client's idle sockets
     }
   });
 

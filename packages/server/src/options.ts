@@ -1,5 +1,6 @@
 import type { AlertOptions } from './alerts/alerts.ts';
 import type { ArtifactOptions } from './artifacts/open.ts';
+import type { RetentionOptions } from './artifacts/retention.ts';
 import type { Clock } from './clock.ts';
 import type { Logger } from './log.ts';
 
@@ -17,6 +18,8 @@ export interface ServerOptions {
   logger: Logger;
   /** Where artifact bytes go and how much one run may store. */
   artifacts?: ArtifactOptions;
+  /** Strip old runs' artifacts and collect unreferenced blobs at start and every hour; none: never. */
+  retention?: RetentionOptions;
   /** Alert targets (webhooks, Alertmanager, after-hooks); none: no alerts. */
   alerts?: AlertOptions;
 }

@@ -1,0 +1,259 @@
+import crypto, { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BlobNotFoundError, type BlobStore } from './blob-store.ts';
+import { LocalBlobStore } from './local-blobs.ts';
+import { openBlobStore, parseS3Spec } from './open.ts';
+import { MULTIPART_THRESHOLD, S3BlobStore } from './s3-blobs.ts';
+
+const sha = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function hashStream(stream: Readable): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of stream) h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+async function collect(store: BlobStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const b of store.list()) out.push(b.sha256);
+  return out;
+}
+
+let root: string;
+let s3: { server: S3rver; endpoint: string } | undefined;
+const savedEnv = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+
+/**
+ * s3rver encrypts ListObjectsV2 continuation tokens with single DES, which OpenSSL 3 only has in
+ * its legacy provider. Triple DES with one key used thrice is the same cipher, and is still there.
+ */
+function lendS3rverDes(): void {
+  const { createCipheriv, createDecipheriv } = crypto;
+  const triple = (alg: string, key: crypto.CipherKey) =>
+    alg === 'des' ? (['des-ede3-cbc', Buffer.concat([key, key, key] as Buffer[])] as const) : ([alg, key] as const);
+  vi.spyOn(crypto, 'createCipheriv').mockImplementation(((alg: string, key: Buffer, iv: Buffer) =>
+    createCipheriv(...triple(alg, key), iv)) as typeof createCipheriv);
+  vi.spyOn(crypto, 'createDecipheriv').mockImplementation(((alg: string, key: Buffer, iv: Buffer) =>
+    createDecipheriv(...triple(alg, key), iv)) as typeof createDecipheriv);
+}
+
+beforeAll(async () => {
+  lendS3rverDes();
+  root = mkdtempSync(join(tmpdir(), 'builder-blobs-'));
+  const directory = join(root, 's3rver');
+  mkdirSync(directory);
+  const server = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: true,
+    directory,
+    configureBuckets: [{ name: 'builder' }],
+  });
+  const { port } = await server.run();
+  s3 = { server, endpoint: `http://127.0.0.1:${port}` };
+  // s3rver's fixed credentials, read through the SDK's default chain like in production
+  process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
+  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+});
+
+afterAll(async () => {
+  await s3?.server.close();
+  vi.restoreAllMocks();
+  process.env.AWS_ACCESS_KEY_ID = savedEnv.id;
+  process.env.AWS_SECRET_ACCESS_KEY = savedEnv.secret;
+  if (savedEnv.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
+  if (savedEnv.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+  rmSync(root, { recursive: true, force: true });
+});
+
+let seq = 0;
+const stores: [string, () => BlobStore][] = [
+  ['LocalBlobStore', () => new LocalBlobStore(join(root, `local-${++seq}`))],
+  [
+    'S3BlobStore',
+    // a fresh prefix per test keeps list() to what that test stored; pages of 2 exercise paging
+    () =>
+      new S3BlobStore({
+        bucket: 'builder',
+        prefix: `t${++seq}/blobs`,
+        endpoint: s3!.endpoint,
+        region: 'us-east-1',
+        listPageSize: 2,
+      }),
+  ],
+];
+
+describe.each(stores)('%s', (_name, make) => {
+  let store: BlobStore;
+  let tmp: string;
+  const stage = (data: Buffer | string) => {
+    const file = join(tmp, `staged-${++seq}`);
+    writeFileSync(file, data);
+    return file;
+  };
+
+  beforeEach(() => {
+    store = make();
+    tmp = join(root, `tmp-${++seq}`);
+    mkdirSync(tmp);
+    return () => (store as Partial<S3BlobStore>).destroy?.();
+  });
+
+  it('stores, finds, reads (whole and a range), lists and deletes a blob', async () => {
+    const data = Buffer.from('hello, artifacts\n');
+    const h = sha(data);
+    expect(await store.has(h)).toBe(false);
+    const file = stage(data);
+    await store.put(h, file, data.length);
+    expect(existsSync(file)).toBe(false);
+    expect(await store.has(h)).toBe(true);
+    expect(await readAll(await store.open(h))).toEqual(data);
+    expect((await readAll(await store.open(h, { start: 7, end: 15 }))).toString()).toBe('artifacts');
+    const listed = [];
+    for await (const b of store.list()) listed.push(b);
+    expect(listed).toHaveLength(1);
+    expect(listed[0]?.sha256).toBe(h);
+    expect(Math.abs(listed[0]!.modifiedAt - Date.now())).toBeLessThan(60_000);
+    await store.delete(h);
+    expect(await store.has(h)).toBe(false);
+    expect(await collect(store)).toEqual([]);
+  });
+
+  it('keeps one copy when the same blob is stored twice, and removes the second temp file', async () => {
+    const data = randomBytes(1000);
+    const h = sha(data);
+    await store.put(h, stage(data), data.length);
+    const second = stage(data);
+    await store.put(h, second, data.length);
+    expect(existsSync(second)).toBe(false);
+    expect(await collect(store)).toEqual([h]);
+    expect(await readAll(await store.open(h))).toEqual(data);
+  });
+
+  it('lists many blobs across pages, sorted by fan-out', async () => {
+    const hashes: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const data = `blob ${i}`;
+      hashes.push(sha(data));
+      await store.put(sha(data), stage(data), data.length);
+    }
+    const send = store instanceof S3BlobStore ? vi.spyOn(await store.client(), 'send') : undefined;
+    expect((await collect(store)).sort()).toEqual(hashes.sort());
+    // 5 keys in pages of 2
+    if (send) expect(send.mock.calls.filter(([c]) => c instanceof ListObjectsV2Command)).toHaveLength(3);
+    send?.mockRestore();
+  });
+
+  it('rejects a missing blob with BlobNotFoundError', async () => {
+    const h = sha('never stored');
+    await expect(store.open(h)).rejects.toBeInstanceOf(BlobNotFoundError);
+    await expect(store.open(h, { start: 0, end: 1 })).rejects.toMatchObject({ sha256: h });
+    await store.delete(h); // deleting what is not there is not an error
+  });
+
+  it(`stores a file over ${MULTIPART_THRESHOLD / 2 ** 20} MiB and reads back the same bytes`, async () => {
+    // written and hashed in 1 MiB chunks: the test holds no more than the store would
+    const size = MULTIPART_THRESHOLD + 3 * 2 ** 20 + 12345;
+    const file = join(tmp, 'big');
+    const hash = createHash('sha256');
+    const out = createWriteStream(file);
+    for (let left = size; left > 0;) {
+      const chunk = randomBytes(Math.min(left, 2 ** 20));
+      hash.update(chunk);
+      left -= chunk.length;
+      if (!out.write(chunk)) await new Promise((ok) => out.once('drain', ok));
+    }
+    await new Promise((ok) => out.end(ok));
+    const h = hash.digest('hex');
+    const send = store instanceof S3BlobStore ? vi.spyOn(await store.client(), 'send') : undefined;
+    await store.put(h, file, size);
+    expect(existsSync(file)).toBe(false);
+    if (send) {
+      const cmds = send.mock.calls.map(([cmd]) => cmd);
+      // 68 MiB in 16 MiB parts: 5 parts, and never a single PUT
+      expect(cmds.filter((c) => c instanceof UploadPartCommand)).toHaveLength(5);
+      expect(cmds.filter((c) => c instanceof PutObjectCommand)).toHaveLength(0);
+      send.mockRestore();
+    }
+    expect(await hashStream(await store.open(h))).toBe(h);
+    const tail = await readAll(await store.open(h, { start: size - 10, end: size - 1 }));
+    expect(tail).toHaveLength(10);
+  });
+});
+
+describe('S3BlobStore', () => {
+  it('skips objects under the prefix that are not blobs', async () => {
+    const store = new S3BlobStore({ bucket: 'builder', prefix: 'mixed', endpoint: s3!.endpoint, region: 'us-east-1' });
+    try {
+      const h = sha('real');
+      const client = await store.client();
+      const put = (Key: string) => client.send(new PutObjectCommand({ Bucket: 'builder', Key, Body: 'x' }));
+      await put(`mixed/${h.slice(0, 2)}/${h}`);
+      await put('mixed/README');
+      await put(`mixed/zz/${h}`); // wrong fan-out
+      await put(`mixed/${h.slice(0, 2)}/${h}.tmp`);
+      await put(`mixedup/${h.slice(0, 2)}/${h}`); // another prefix that merely starts the same
+      expect(await collect(store)).toEqual([h]);
+    } finally {
+      store.destroy();
+    }
+  });
+
+  it('aborts a multipart upload that fails and stores nothing', async () => {
+    const store = new S3BlobStore({ bucket: 'builder', prefix: 'abort', endpoint: s3!.endpoint, region: 'us-east-1' });
+    try {
+      const file = join(root, 'short');
+      writeFileSync(file, 'far shorter than announced');
+      const h = sha('whatever');
+      const send = vi.spyOn(await store.client(), 'send');
+      await expect(store.put(h, file, MULTIPART_THRESHOLD + 1)).rejects.toThrow(/ended at 26 bytes/);
+      expect(send.mock.calls.some(([c]) => c instanceof AbortMultipartUploadCommand)).toBe(true);
+      send.mockRestore();
+      expect(await store.has(h)).toBe(false);
+    } finally {
+      store.destroy();
+    }
+  });
+});
+
+describe('openBlobStore / parseS3Spec', () => {
+  it('parses s3://bucket/prefix with and without a prefix', () => {
+    expect(parseS3Spec('s3://builder')).toEqual({ bucket: 'builder', prefix: '' });
+    expect(parseS3Spec('s3://builder/')).toEqual({ bucket: 'builder', prefix: '' });
+    expect(parseS3Spec('s3://my.bucket-1/ci/artifacts/')).toEqual({ bucket: 'my.bucket-1', prefix: 'ci/artifacts' });
+  });
+
+  it('names the spec when it is malformed', () => {
+    expect(() => parseS3Spec('s3://')).toThrow(/"s3:\/\/".*not a valid S3 bucket name/);
+    expect(() => parseS3Spec('s3://Upper_Case/x')).toThrow(/"Upper_Case" is not a valid S3 bucket name/);
+    expect(() => parseS3Spec('s3://builder/a//b')).toThrow(/"s3:\/\/builder\/a\/\/b".*empty/);
+    expect(() => openBlobStore(root, { store: 'gs://x/y', maxRunBytes: 1 })).toThrow(/s3:\/\/BUCKET\/PREFIX/);
+    expect(() => openBlobStore(root, { store: 's3://b-1', s3Endpoint: 'localhost:9000', maxRunBytes: 1 })).toThrow(
+      /--s3-endpoint must be an http\(s\) URL/,
+    );
+  });
+
+  it('opens an S3 store described by its spec', () => {
+    const store = openBlobStore(root, { store: 's3://builder/ci/', s3Endpoint: s3!.endpoint, maxRunBytes: 1 });
+    expect(store).toBeInstanceOf(S3BlobStore);
+    expect(store.description).toBe('s3://builder/ci');
+    (store as S3BlobStore).destroy();
+  });
+});
