@@ -1,0 +1,45 @@
+import { formatResult, type RunState } from '@builder/protocol';
+import type { RunRow } from '../store/rows.ts';
+import { html, type Html } from './html.ts';
+
+/** `2025-01-31 03:00:12 UTC` in a `<time>` carrying the exact ISO instant. */
+export function time(ms: number | null): Html {
+  if (ms === null) return html`<span class="none">—</span>`;
+  const iso = new Date(ms).toISOString();
+  return html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')} UTC</time>`;
+}
+
+/** `0.4s`, `12.3s`, `3m 05s`, `2h 03m`, `1d 02h`. */
+export function duration(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const total = Math.round(s);
+  if (total < 3600) return `${Math.floor(total / 60)}m ${pad(total % 60)}s`;
+  if (total < 86_400) return `${Math.floor(total / 3600)}h ${pad(Math.floor((total % 3600) / 60))}m`;
+  return `${Math.floor(total / 86_400)}d ${pad(Math.floor((total % 86_400) / 3600))}h`;
+}
+
+/** How long the run ran (or has been running), or null before it started. */
+export function runDuration(run: RunRow, now: number): number | null {
+  if (run.startedAt === null) return null;
+  return (run.finishedAt ?? now) - run.startedAt;
+}
+
+export function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = -1;
+  while (v >= 1024 && i < units.length - 1) ((v /= 1024), i++);
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** The state as a coloured label; the result (`exited 3`) when there is one. */
+export function stateLabel(state: RunState): Html {
+  return html`<span class="state state-${state}">${state}</span>`;
+}
+
+export function resultText(run: RunRow): string {
+  return run.result ? formatResult(run.result) : run.state;
+}

@@ -1,0 +1,198 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { JobSpec, RunResult } from '@builder/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../log.ts';
+import { startServer, type RunningServer } from '../server.ts';
+import type { JobRow } from '../store/rows.ts';
+import { SECURITY_HEADERS } from './respond.ts';
+
+/** The website against a real in-process server whose rows (artifacts too) are written directly. */
+let server: RunningServer;
+let dir: string;
+let now = Date.UTC(2025, 0, 1);
+const SHA = 'a'.repeat(64);
+
+function job(name: string, platforms: string[], params: Record<string, string> = {}): JobRow {
+  const spec: JobSpec = {
+    name,
+    platforms,
+    script: 'echo "<b>hi</b>"',
+    template: null,
+    schedule: null,
+    timezone: 'UTC',
+    missed: 'once',
+    timeoutSec: 3600,
+    killGraceSec: 10,
+    retries: 0,
+    retryBackoffSec: 10,
+    concurrency: 1,
+    params,
+  };
+  return server.ctx.jobs.upsert(spec, null, now).job;
+}
+
+function run(j: JobRow, platform: string, result: RunResult | null, params: Record<string, string> = {}) {
+  const { ctx } = server;
+  const r = ctx.runs.insert({
+    jobId: j.id,
+    number: ctx.jobs.allocateNumber(j.id),
+    platform,
+    script: j.script,
+    params,
+    trigger: 'manual',
+    maxAttempts: 1,
+    retryBackoffSec: 0,
+    timeoutSec: 60,
+    killGraceSec: 1,
+    priority: 0,
+    queuedAt: (now += 1000),
+  });
+  if (result === null) return r;
+  ctx.runs.assign(r, 'w1', now);
+  ctx.runs.start(ctx.runs.get(r.id)!, now + 10);
+  ctx.runs.finish(ctx.runs.get(r.id)!, result, now + 1500, now + 1500);
+  return ctx.runs.get(r.id)!;
+}
+
+const get = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init);
+const getJson = async (path: string) => (await get(path, { headers: { accept: 'application/json' } })).json();
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'builder-web-'));
+  server = await startServer({
+    dataDir: dir,
+    host: '127.0.0.1',
+    port: 0,
+    leaseMs: 60_000,
+    heartbeatMs: 10_000,
+    missedGraceMs: 60_000,
+    clock: { now: () => now },
+    logger: silentLogger,
+  });
+  const deb = job('deb', ['debian-12', 'ubuntu-24.04']);
+  const ok = run(deb, 'debian-12', { kind: 'exited', code: 0 });
+  server.ctx.artifacts.record(ok.id, [
+    { path: 'out/hello 1.0.deb', size: 2048, sha256: SHA },
+    { path: 'README', size: 5, sha256: 'b'.repeat(64) },
+  ]);
+  run(deb, 'ubuntu-24.04', { kind: 'exited', code: 2 }, { REV: '<script>alert(1)</script>' });
+  const many = job('many', ['debian-12']);
+  for (let i = 0; i < 60; i++) run(many, 'debian-12', { kind: 'exited', code: i % 3 === 0 ? 1 : 0 });
+  run(many, 'debian-12', null);
+});
+
+afterAll(async () => {
+  await server?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('website pages', () => {
+  it('serves HTML with the security headers, and the same data as JSON', async () => {
+    const r = await get('/');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) expect(r.headers.get(k)).toBe(v);
+    const body = await r.text();
+    expect(body).toContain('href="/job/deb"');
+    expect(body).toContain('src="/badge/deb.svg"');
+    expect(body).not.toMatch(/style=|<script/);
+    const viaAccept = await getJson('/');
+    expect(viaAccept).toEqual(await (await get('/api/')).json());
+    expect(viaAccept.jobs.map((j: { job: { name: string } }) => j.job.name)).toEqual(['deb', 'many']);
+    expect(viaAccept.jobs[0].latest.map((l: { platform: string }) => l.platform)).toEqual([
+      'debian-12',
+      'ubuntu-24.04',
+    ]);
+  });
+
+  it('shows a run with its artifacts, escaped parameters and download links', async () => {
+    const body = await (await get('/job/deb/run/1')).text();
+    expect(body).toContain('exited 0');
+    expect(body).toContain('href="/job/deb/run/1/artifacts/out/hello%201.0.deb"');
+    expect(body).toContain(SHA);
+    expect(body).toContain('href="/hash?sha256=' + SHA + '"');
+    expect(body).toContain('echo &quot;&lt;b&gt;hi&lt;/b&gt;&quot;');
+    const failed = await (await get('/job/deb/run/2')).text();
+    expect(failed).toContain('REV=&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(failed).not.toContain('<script>alert');
+    const data = await getJson('/api/job/deb/run/1');
+    expect(data.run).toMatchObject({ job: 'deb', number: 1, state: 'succeeded', script: 'echo "<b>hi</b>"' });
+    expect(data.artifacts).toEqual([
+      { path: 'README', size: 5, sha256: 'b'.repeat(64), url: '/job/deb/run/1/artifacts/README' },
+      { path: 'out/hello 1.0.deb', size: 2048, sha256: SHA, url: '/job/deb/run/1/artifacts/out/hello%201.0.deb' },
+    ]);
+    expect(await getJson('/job/deb/run/1')).toEqual(data);
+  });
+
+  it('paginates and filters the runs of a job', async () => {
+    const first = await getJson('/api/job/many');
+    expect(first).toMatchObject({ page: 1, pages: 2, total: 61 });
+    expect(first.runs).toHaveLength(50);
+    expect(first.runs[0].number).toBe(61);
+    const second = await getJson('/api/job/many?page=2');
+    expect(second.runs.map((r: { number: number }) => r.number)).toEqual(Array.from({ length: 11 }, (_, i) => 11 - i));
+    const html = await (await get('/job/many')).text();
+    expect(html).toContain('href="/job/many?page=2"');
+    const failed = await getJson('/api/job/many?state=failed');
+    expect(failed.total).toBe(20);
+    expect(failed.runs.every((r: { state: string }) => r.state === 'failed')).toBe(true);
+    expect((await getJson('/api/job/many?platform=ubuntu-24.04')).total).toBe(0);
+    expect((await get('/job/many?state=bogus')).status).toBe(400);
+    expect((await get('/job/many?page=0')).status).toBe(400);
+  });
+
+  it('answers 404 for unknown jobs and runs, as a page or JSON', async () => {
+    const r = await get('/job/nope');
+    expect(r.status).toBe(404);
+    expect(r.headers.get('content-type')).toContain('text/html');
+    expect(await r.text()).toContain('no job named nope');
+    const j = await get('/api/job/deb/run/99');
+    expect(j.status).toBe(404);
+    expect(await j.json()).toEqual({ error: 'job deb has no run 99' });
+    expect((await get('/job/deb/run/abc')).status).toBe(404);
+    expect((await get('/api/nothing')).status).toBe(404);
+    expect((await get('/nothing-here')).status).toBe(404);
+  });
+
+  it('redirects latest links to the newest successful run, 404 when it lacks the file', async () => {
+    const r = await get('/job/deb/latest/out/hello%201.0.deb', { redirect: 'manual' });
+    expect(r.status).toBe(302);
+    expect(r.headers.get('location')).toBe('/job/deb/run/1/artifacts/out/hello%201.0.deb');
+    const onUbuntu = await get('/job/deb/latest/README?platform=ubuntu-24.04', { redirect: 'manual' });
+    expect(onUbuntu.status).toBe(404);
+    expect(await onUbuntu.text()).toContain('on platform ubuntu-24.04 has no artifact README');
+    expect((await get('/job/deb/latest/a//b', { redirect: 'manual' })).status).toBe(400);
+  });
+
+  it('finds runs by file hash and refuses malformed hashes', async () => {
+    const data = await getJson(`/api/hash?sha256=${SHA.toUpperCase()}`);
+    expect(data.files).toMatchObject([{ job: 'deb', number: 1, path: 'out/hello 1.0.deb', platform: 'debian-12' }]);
+    expect(await (await get(`/hash?sha256=${SHA}`)).text()).toContain('href="/job/deb/run/1"');
+    expect((await getJson(`/api/hash?sha256=${'c'.repeat(64)}`)).files).toEqual([]);
+    expect((await get('/hash?sha256=xyz')).status).toBe(400);
+    expect((await get('/api/hash')).status).toBe(400);
+  });
+
+  it('lists failed runs, serves badges, feeds, the stylesheet and HEAD', async () => {
+    const failed = await getJson('/failed');
+    expect(failed.runs[0]).toMatchObject({ job: 'many', state: 'failed' });
+    expect(failed.runs.some((r: { job: string }) => r.job === 'deb')).toBe(true);
+    const badge = await get('/badge/deb.svg?platform=ubuntu-24.04');
+    expect(badge.headers.get('content-type')).toBe('image/svg+xml; charset=utf-8');
+    expect(badge.headers.get('cache-control')).toBe('no-cache');
+    expect(await badge.text()).toContain('>failing</text>');
+    expect(await (await get('/badge/deb.svg?platform=debian-12')).text()).toContain('>passing</text>');
+    expect((await get('/badge/nope.svg')).status).toBe(404);
+    const feed = await get('/job/deb/feed.atom');
+    expect(feed.headers.get('content-type')).toBe('application/atom+xml; charset=utf-8');
+    const atom = await feed.text();
+    expect(atom.match(/<entry>/g)).toHaveLength(2);
+    expect((await get('/static/site.css')).headers.get('content-type')).toBe('text/css; charset=utf-8');
+    const head = await get('/job/deb', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(Number(head.headers.get('content-length'))).toBeGreaterThan(0);
+    expect(await head.text()).toBe('');
+  });
+});

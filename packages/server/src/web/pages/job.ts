@@ -1,0 +1,137 @@
+import { RUN_STATES, type RunState } from '@builder/protocol';
+import type { Context } from '../../context.ts';
+import { jobView, runView } from '../../api/views.ts';
+import type { JobRow } from '../../store/rows.ts';
+import { runsPage } from '../../store/site-queries.ts';
+import { duration, time } from '../format.ts';
+import { html, type Html } from '../html.ts';
+import { links } from '../links.ts';
+import { PageError, type Page } from './page.ts';
+import { runTable } from './run-cells.ts';
+
+export const RUNS_PER_PAGE = 50;
+
+/** A job by name, unscheduled ones included: their runs are still linked from everywhere. */
+export function findJob(ctx: Context, name: string): JobRow {
+  const job = ctx.jobs.getAny(name);
+  if (!job) throw new PageError(404, `no job named ${name}`);
+  return job;
+}
+
+/** `?page=N` (from 1); anything else is a 400, not a silent first page. */
+export function pageNumber(query: URLSearchParams): number {
+  const p = query.get('page');
+  if (p === null || p === '') return 1;
+  if (!/^[1-9][0-9]{0,8}$/.test(p)) throw new PageError(400, `page must be a positive integer, not ${p}`);
+  return Number(p);
+}
+
+function stateFilter(query: URLSearchParams): RunState | undefined {
+  const s = query.get('state');
+  if (s === null || s === '') return undefined;
+  if (!(RUN_STATES as string[]).includes(s)) {
+    throw new PageError(400, `state must be one of ${RUN_STATES.join(', ')}, not ${s}`);
+  }
+  return s as RunState;
+}
+
+/** `/job/J`: definition, scripts and runs, paginated, filtered by `?platform=` and `?state=`. */
+export function jobPage(ctx: Context, name: string, query: URLSearchParams): Page {
+  const job = findJob(ctx, name);
+  const page = pageNumber(query);
+  const platform = query.get('platform') || undefined;
+  const state = stateFilter(query);
+  const { runs, total } = runsPage(
+    ctx.db,
+    { jobId: job.id, platform, state },
+    RUNS_PER_PAGE,
+    (page - 1) * RUNS_PER_PAGE,
+  );
+  const pages = Math.max(1, Math.ceil(total / RUNS_PER_PAGE));
+  const last = ctx.runs.latest({ job: job.id });
+  const data = {
+    job: jobView(job, { script: true, lastRun: last ? runView(ctx, last) : null }),
+    unscheduled: job.deletedAt !== null,
+    runs: runs.map((r) => runView(ctx, r)),
+    filter: { platform: platform ?? null, state: state ?? null },
+    page,
+    pages,
+    total,
+  };
+  const pageLink = (n: number) => links.job(job.name, { platform, state, page: n === 1 ? undefined : n });
+  const body = html`<h1>${job.name}</h1>
+    ${job.deletedAt !== null ? html`<p class="muted">Unscheduled ${time(job.deletedAt)}; its runs are kept.</p>` : ''}
+    <p>
+      <img src="${links.badge(job.name)}" alt="${job.name} status" height="20" />
+      <a href="${links.feed(job.name)}">feed</a>
+    </p>
+    ${definition(job)}
+    <h2>Runs</h2>
+    <form class="filter" method="get" action="${links.job(job.name)}">
+      <label
+        >platform
+        <select name="platform">
+          <option value="">all</option>
+          ${[...new Set([...job.platforms, ...(platform ? [platform] : [])])].map(
+            (p) => html`<option value="${p}" ${p === platform ? html` selected` : ''}>${p}</option>`,
+          )}
+        </select></label
+      >
+      <label
+        >state
+        <select name="state">
+          <option value="">all</option>
+          ${RUN_STATES.map((s) => html`<option value="${s}" ${s === state ? html` selected` : ''}>${s}</option>`)}
+        </select></label
+      >
+      <button type="submit">filter</button>
+    </form>
+    <p class="muted">${total} run${total === 1 ? '' : 's'}${pages > 1 ? `, page ${page} of ${pages}` : ''}</p>
+    ${runTable(runs, ctx.clock.now())}
+    <nav class="pager">
+      ${page > 1 ? html`<a rel="prev" href="${pageLink(page - 1)}">← newer</a>` : ''}
+      ${page < pages ? html`<a rel="next" href="${pageLink(page + 1)}">older →</a>` : ''}
+    </nav>`;
+  return { meta: { title: job.name, feed: links.feed(job.name) }, data, body };
+}
+
+function definition(job: JobRow): Html {
+  const scripts: [string, string][] =
+    job.scripts === null
+      ? [['Script', job.script]]
+      : Object.entries(job.scripts).map(([p, s]) => [`Script on ${p}`, s]);
+  const params = Object.entries(job.params);
+  return html`<dl class="facts">
+      <dt>platforms</dt>
+      <dd>${job.platforms.join(', ')}</dd>
+      <dt>schedule</dt>
+      <dd>${job.schedule === null ? 'on demand' : `${job.schedule} (${job.timezone}, missed: ${job.missed})`}</dd>
+      <dt>next run</dt>
+      <dd>${time(job.nextRunAt)}</dd>
+      <dt>timeout</dt>
+      <dd>${duration(job.timeoutSec * 1000)} (kill grace ${duration(job.killGraceSec * 1000)})</dd>
+      <dt>retries</dt>
+      <dd>${job.retries}${job.retries > 0 ? ` (backoff ${duration(job.retryBackoffSec * 1000)})` : ''}</dd>
+      <dt>concurrency</dt>
+      <dd>${job.concurrency}</dd>
+      ${
+        params.length
+          ? html`<dt>parameters</dt>
+              <dd>${params.map(([k, v]) => html`<code>${k}=${v}</code> `)}</dd>`
+          : ''
+      }
+      ${
+        job.template
+          ? html`<dt>template</dt>
+              <dd>
+                ${job.template.name} ${Object.entries(job.template.vars).map(([k, v]) => html`<code>${k}=${v}</code> `)}
+              </dd>`
+          : ''
+      }
+    </dl>
+    ${scripts.map(
+      ([title, text]) =>
+        html`<h2>${title}</h2>
+          <pre>${text}</pre>`,
+    )}`;
+}

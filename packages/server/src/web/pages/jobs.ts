@@ -1,0 +1,73 @@
+import type { Context } from '../../context.ts';
+import { jobView, runView } from '../../api/views.ts';
+import { latestPerPlatform } from '../../store/site-queries.ts';
+import { resultText, stateLabel, time } from '../format.ts';
+import { html } from '../html.ts';
+import { links } from '../links.ts';
+import type { Page } from './page.ts';
+
+/** `/`: every job with its newest run on each platform and its badge. */
+export function jobsPage(ctx: Context): Page {
+  const entries = ctx.jobs.list().map((job) => {
+    const last = ctx.runs.latest({ job: job.id });
+    const latest = latestPerPlatform(ctx.db, job.id);
+    // platforms the job names first, in its order; then ones it used to run on
+    const ordered = [
+      ...job.platforms.map((p) => ({ platform: p, run: latest.find((r) => r.platform === p) ?? null })),
+      ...latest.filter((r) => !job.platforms.includes(r.platform)).map((r) => ({ platform: r.platform, run: r })),
+    ];
+    return { job, last, ordered };
+  });
+  const data = {
+    jobs: entries.map((e) => ({
+      job: jobView(e.job, { lastRun: e.last ? runView(ctx, e.last) : null }),
+      latest: e.ordered.map((o) => ({ platform: o.platform, run: o.run ? runView(ctx, o.run) : null })),
+    })),
+  };
+  const body = html`<h1>Jobs</h1>
+    ${
+      entries.length === 0
+        ? html`<p class="muted">No jobs yet. Create one with <code>builder-client schedule</code>.</p>`
+        : html`<div class="scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th>job</th>
+                  <th>schedule</th>
+                  <th>latest run per platform</th>
+                  <th>status</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${entries.map(
+                  (e) =>
+                    html`<tr>
+                      <td><a href="${links.job(e.job.name)}">${e.job.name}</a></td>
+                      <td>${e.job.schedule ?? html`<span class="muted">on demand</span>`}</td>
+                      <td>
+                        <div class="platforms">
+                          ${e.ordered.map((o) =>
+                            o.run
+                              ? html`<span
+                                  >${o.platform}:
+                                  <a href="${links.run(o.run.job, o.run.number)}">#${o.run.number}</a>
+                                  ${stateLabel(o.run.state)} ${o.run.result ? resultText(o.run) : ''}
+                                  ${time(o.run.finishedAt ?? o.run.queuedAt)}</span
+                                >`
+                              : html`<span>${o.platform}: <span class="muted">never ran</span></span>`,
+                          )}
+                        </div>
+                      </td>
+                      <td>
+                        <a href="${links.job(e.job.name)}"
+                          ><img src="${links.badge(e.job.name)}" alt="${e.job.name} status" height="20"
+                        /></a>
+                      </td>
+                    </tr> `,
+                )}
+              </tbody>
+            </table>
+          </div>`
+    }`;
+  return { meta: { title: 'Jobs' }, data, body };
+}

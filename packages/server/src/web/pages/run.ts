@@ -1,0 +1,120 @@
+import { formatResult } from '@builder/protocol';
+import type { Context } from '../../context.ts';
+import { runView } from '../../api/views.ts';
+import type { RunRow } from '../../store/rows.ts';
+import { renderConsoleSection } from '../console-view.ts';
+import { duration, resultText, runDuration, size, stateLabel, time } from '../format.ts';
+import { html, raw, type Html } from '../html.ts';
+import { links } from '../links.ts';
+import { findJob } from './job.ts';
+import { PageError, type Page } from './page.ts';
+
+export function findRun(ctx: Context, job: string, number: number): RunRow {
+  findJob(ctx, job);
+  const run = ctx.runs.getByNumber(job, number);
+  if (!run) throw new PageError(404, `job ${job} has no run ${number}`);
+  return run;
+}
+
+/** `/job/J/run/N`: how the run went, its script, console and artifacts. */
+export function runPage(ctx: Context, job: string, number: number, query: URLSearchParams): Page {
+  const run = findRun(ctx, job, number);
+  const view = runView(ctx, run, { script: true });
+  const files = ctx.artifacts.forRun(run.id);
+  const attempts = ctx.runs.attempts(run.id);
+  const d = runDuration(run, ctx.clock.now());
+  const data = {
+    run: view,
+    durationMs: d,
+    attempts,
+    console: links.console(run.job, run.number),
+    artifacts: files.map((f) => ({ ...f, url: links.artifact(run.job, run.number, f.path) })),
+  };
+  const params = Object.entries(run.params);
+  const earlier = attempts.filter((a) => a.attempt !== run.attempt || run.result === null);
+  const body = html`<h1><a href="${links.job(run.job)}">${run.job}</a> #${run.number} on ${run.platform}</h1>
+    <dl class="facts">
+      <dt>result</dt>
+      <dd>${stateLabel(run.state)} ${run.result ? resultText(run) : ''}</dd>
+      ${
+        view.waiting
+          ? html`<dt>waiting</dt>
+              <dd>${view.waiting}</dd>`
+          : ''
+      }
+      ${
+        run.cancelReason
+          ? html`<dt>cancelled</dt>
+              <dd>${run.cancelReason}</dd>`
+          : ''
+      }
+      <dt>duration</dt>
+      <dd>
+        ${d === null ? html`<span class="none">—</span>` : duration(d)}${run.finishedAt === null && d !== null ? ' so far' : ''}
+      </dd>
+      <dt>queued</dt>
+      <dd>${time(run.queuedAt)}</dd>
+      <dt>started</dt>
+      <dd>${time(run.startedAt)}</dd>
+      <dt>finished</dt>
+      <dd>${time(run.finishedAt)}</dd>
+      <dt>trigger</dt>
+      <dd>${run.trigger}</dd>
+      <dt>worker</dt>
+      <dd>${run.worker ?? html`<span class="none">—</span>`}</dd>
+      <dt>attempt</dt>
+      <dd>${run.attempt} of ${run.maxAttempts}</dd>
+      <dt>parameters</dt>
+      <dd>
+        ${params.length ? params.map(([k, v]) => html`<code>${k}=${v}</code> `) : html`<span class="none">none</span>`}
+      </dd>
+      <dt>run id</dt>
+      <dd><code>${run.id}</code></dd>
+    </dl>
+    ${
+      earlier.length
+        ? html`<h2>Attempts</h2>
+            <ul>
+              ${earlier.map(
+                (a) =>
+                  html`<li>attempt ${a.attempt}${a.worker ? ` on ${a.worker}` : ''}: ${formatResult(a.result)}</li>`,
+              )}
+            </ul>`
+        : ''
+    }
+    ${raw(renderConsoleSection(ctx, run, query))}
+    <h2>Artifacts</h2>
+    ${artifactTable(run, files)}
+    <h2>Script</h2>
+    <pre>${run.script}</pre>`;
+  return { meta: { title: `${run.job} #${run.number}`, feed: links.feed(run.job) }, data, body };
+}
+
+function artifactTable(run: RunRow, files: { path: string; size: number; sha256: string }[]): Html {
+  if (files.length === 0) return html`<p class="muted">No artifacts.</p>`;
+  const total = files.reduce((n, f) => n + f.size, 0);
+  return html`<p class="muted">${files.length} file${files.length === 1 ? '' : 's'}, ${size(total)}</p>
+    <div class="scroll">
+      <table>
+        <thead>
+          <tr>
+            <th>path</th>
+            <th>size</th>
+            <th>SHA-256</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${files.map(
+            (f) =>
+              html`<tr>
+                <td><a href="${links.artifact(run.job, run.number, f.path)}" download>${f.path}</a></td>
+                <td><span title="${f.size} bytes">${size(f.size)}</span></td>
+                <td>
+                  <a href="${links.hash(f.sha256)}"><code class="hash">${f.sha256}</code></a>
+                </td>
+              </tr> `,
+          )}
+        </tbody>
+      </table>
+    </div>`;
+}
