@@ -1,7 +1,125 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isTerminal } from '@builder/protocol';
 import type { Context } from '../context.ts';
+import type { RunRow } from '../store/rows.ts';
+
+const CONSOLE_PATH = /^\/job\/([^/]+)\/run\/([^/]+)\/console\.txt$/;
+const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const RUN_NUMBER = /^[1-9][0-9]{0,15}$/;
+/** How often a follower looks for new bytes; the console-intake path has no per-reader hook. */
+const POLL_MS = 150;
+const CHUNK = 64 * 1024;
+
+/**
+ * Console bytes are served as inert text: never sniffed as HTML, and sandboxed should a browser
+ * render them as a document anyway (the log is whatever a build printed).
+ */
+const TEXT_HEADERS = {
+  'content-type': 'text/plain; charset=utf-8',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; sandbox",
+  'cache-control': 'no-store',
+} as const;
 
 /** Raw and live console endpoints (`/job/J/run/N/console.txt[?from=&follow=1]`). */
-export function handleConsole(_ctx: Context, _req: IncomingMessage, _res: ServerResponse, _url: URL): boolean {
-  return false;
+export function handleConsole(ctx: Context, req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+  const m = CONSOLE_PATH.exec(url.pathname);
+  if (!m) return false;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { ...TEXT_HEADERS, allow: 'GET, HEAD' }).end('method not allowed\n');
+    return true;
+  }
+  const run = findRun(ctx, m[1]!, m[2]!);
+  if (!run) {
+    res.writeHead(404, TEXT_HEADERS).end('no such run\n');
+    return true;
+  }
+  const fromParam = url.searchParams.get('from');
+  const from = fromParam === null ? 0 : /^\d{1,15}$/.test(fromParam) ? Number(fromParam) : NaN;
+  if (Number.isNaN(from)) {
+    res.writeHead(400, TEXT_HEADERS).end('bad "from": give a byte offset (a non-negative integer)\n');
+    return true;
+  }
+  const follow = url.searchParams.get('follow') === '1';
+  if (follow && !isTerminal(run.state)) {
+    // unknown length: chunked, and proxies must pass each chunk on as it comes
+    res.writeHead(200, { ...TEXT_HEADERS, 'x-accel-buffering': 'no' });
+    if (req.method === 'HEAD') res.end();
+    else void stream(ctx, run.id, from, res, true);
+    return true;
+  }
+  const size = ctx.logs.size(run.id);
+  const start = Math.min(from, size);
+  res.writeHead(200, { ...TEXT_HEADERS, 'content-length': String(size - start) });
+  if (req.method === 'HEAD') res.end();
+  else void stream(ctx, run.id, start, res, false, size);
+  return true;
+}
+
+/** `/job/J/run/N` path segments (still percent-encoded) → the run, or undefined. */
+export function findRun(ctx: Context, jobSegment: string, numberSegment: string): RunRow | undefined {
+  let job: string;
+  try {
+    job = decodeURIComponent(jobSegment);
+  } catch {
+    return undefined; // malformed percent-encoding: no job has that name
+  }
+  if (!JOB_NAME.test(job) || !RUN_NUMBER.test(numberSegment)) return undefined;
+  return ctx.runs.getByNumber(job, Number(numberSegment));
+}
+
+/**
+ * Copy the console file from `offset` to the response a chunk at a time, waiting for the socket
+ * to drain so a slow reader never makes the server hold the log in memory. Following, it then
+ * polls for appended bytes until the run is finished and everything was sent.
+ */
+async function stream(
+  ctx: Context,
+  runId: string,
+  offset: number,
+  res: ServerResponse,
+  follow: boolean,
+  end = Infinity,
+): Promise<void> {
+  let closed = false;
+  let wake: (() => void) | undefined;
+  res.on('close', () => {
+    closed = true;
+    wake?.();
+  });
+  const wait = (ms: number | 'drain') =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        res.off('drain', done);
+        wake = undefined;
+        resolve();
+      };
+      wake = done;
+      const timer = ms === 'drain' ? undefined : setTimeout(done, ms);
+      if (ms === 'drain') res.on('drain', done);
+    });
+  try {
+    while (!closed) {
+      // the state first: once it is terminal every byte of the run is already in the file
+      const finished = !follow || isTerminal(ctx.runs.get(runId)?.state ?? 'error');
+      const size = Math.min(end, ctx.logs.size(runId));
+      while (!closed && offset < size) {
+        const buf = ctx.logs.read(runId, offset, Math.min(CHUNK, size - offset));
+        if (buf.length === 0) break; // cut back by crash recovery under us: send what there is
+        offset += buf.length;
+        if (!res.write(buf)) await wait('drain');
+      }
+      if (finished) break;
+      await wait(POLL_MS);
+    }
+  } catch (err) {
+    ctx.logger.warn('console.stream_failed', { run: runId, error: String(err) });
+    res.destroy();
+    return;
+  }
+  if (closed) return;
+  // a length was promised but the file shrank (crash recovery): a short body must not look whole
+  if (end !== Infinity && offset < end) res.destroy();
+  else res.end();
 }
