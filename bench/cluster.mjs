@@ -69,6 +69,7 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
     url,
     rpc,
     dir,
+    adminToken: admin,
     server,
     /** Peak resident memory of the server process so far, in MiB (Linux VmHWM). */
     serverPeakRssMiB() {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `pnpm bench`: one JSON object per line, {"name", "value", "unit"}. Targets are in ../shared/SPEC.md.
+import { hashFile, sendArtifacts } from '../packages/protocol/dist/transfer/index.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -150,7 +151,40 @@ async function chrootOverhead() {
   });
 }
 
-const benches = { dispatchLatency, throughput, bigConsole, chrootOverhead };
+/**
+ * 1 GiB artifact over loopback (`builder-client upload`'s path: manifest + tar, the server hashing
+ * and staging every byte before it is stored), and the server's peak RSS meanwhile.
+ */
+async function artifactUpload() {
+  const bytes = 1024 ** 3;
+  const c = await startCluster({ workers: 0 });
+  const file = join(c.dir, 'big.bin');
+  try {
+    // sync: the source file was just written; its writeback must not be charged to the upload
+    execFileSync('/bin/sh', ['-c', `head -c ${bytes} /dev/urandom > ${file} && sync`]);
+    await c.rpc.call('schedule', { name: 'up', platforms: ['bench'], script: 'true', schedule: null });
+    const t0 = performance.now();
+    const { size, sha256 } = await hashFile(file);
+    const t1 = performance.now();
+    const r = await sendArtifacts({
+      url: `${c.url}/upload/up`,
+      token: c.adminToken,
+      files: [{ path: 'big.bin', source: file, size, sha256 }],
+    });
+    const t2 = performance.now();
+    if (!r.ok) throw new Error(`upload refused: ${r.error}`);
+    const mb = bytes / 1e6;
+    report('artifact_1gib_upload', mb / ((t2 - t1) / 1000), 'MB/s', { seconds: Math.round(t2 - t1) / 1000 });
+    report('artifact_1gib_hash_and_upload', mb / ((t2 - t0) / 1000), 'MB/s', {
+      hashSeconds: Math.round(t1 - t0) / 1000,
+    });
+    report('artifact_1gib_server_peak_rss', c.serverPeakRssMiB(), 'MiB');
+  } finally {
+    await c.stop();
+  }
+}
+
+const benches = { dispatchLatency, throughput, bigConsole, chrootOverhead, artifactUpload };
 for (const [name, fn] of Object.entries(benches)) {
   if (only && only !== name) continue;
   await fn();

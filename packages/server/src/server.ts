@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Alerts, hasAlertTargets } from './alerts/alerts.ts';
 import { createHandlers } from './api/methods.ts';
 import { DEFAULT_ARTIFACT_OPTIONS, openBlobStore, resetArtifactTmp } from './artifacts/open.ts';
+import { startRetention } from './artifacts/retention.ts';
 import { LogStore } from './console/log-store.ts';
 import { Observers } from './console/observers.ts';
 import type { Context } from './context.ts';
@@ -101,6 +102,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     http.listen(opts.port, opts.host, () => resolve());
   });
   scheduler.start();
+  const retention = opts.retention
+    ? startRetention(
+        {
+          db,
+          blobs: ctx.blobs,
+          clock: ctx.clock,
+          logger: ctx.logger,
+          // into the current group-commit batch, committed before any blob goes
+          write: (fn) => {
+            ctx.commit.write(fn);
+            ctx.commit.flush();
+          },
+        },
+        opts.retention,
+      )
+    : undefined;
   const port = (http.address() as AddressInfo).port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   if (ctx.alerts && !opts.alerts?.publicUrl) ctx.alerts.publicUrl = `http://${host}:${port}`;
@@ -118,9 +135,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       scheduler.stop();
       dispatcher.stop();
       clearInterval(sweep);
+      await retention?.stop();
       ctx.alerts?.stop();
       hub.close();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeIdleConnections();
+        // live console followers and long transfers would hold close() open: they get a moment, then
+        // are cut (a browser reconnects, a worker retries its artifacts, a client re-downloads)
+        setTimeout(() => http.closeAllConnections(), 1000).unref();
+      });
       ctx.commit.flush();
       logs.closeAll();
       db.close();

@@ -86,6 +86,8 @@ export function sendArtifacts(opts: SendOptions): Promise<SendResult> {
       if (settled) return;
       settled = true;
       body.destroy();
+      // an early refusal arrives while the body is still going out: stop sending
+      if (!req.writableFinished) req.destroy();
       resolve(r);
     };
     const req = request(u, {

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,8 +11,8 @@ import {
   ManifestSchema,
   artifactPathProblem,
 } from '@builder/protocol';
-import { Parser, type ReadEntry } from 'tar';
 import type { BlobStore } from './blob-store.ts';
+import { type EntrySink, readTar, TarFormatError } from './tar-reader.ts';
 
 /** Why a transfer was refused; `status` is the HTTP status the sender gets. */
 export class ArtifactsRefused extends Error {
@@ -37,6 +38,7 @@ export interface Received {
 interface Staged {
   file: ArtifactFile;
   tmp: string;
+  out?: WriteStream;
 }
 
 const REGULAR = new Set(['File', 'OldFile', 'ContiguousFile']);
@@ -76,7 +78,11 @@ export async function receiveArtifacts(
       done.add(s.file.sha256);
     }
     return { files: manifest.files, bytes: total, stored };
+  } catch (err) {
+    if (!body.readableEnded) body.resume();
+    throw err;
   } finally {
+    for (const s of staged) s.out?.destroy();
     await Promise.all(staged.map((s) => rm(s.tmp, { force: true })));
   }
 }
@@ -126,89 +132,66 @@ function readManifest(body: Readable): Promise<{ manifest: Manifest; rest: Buffe
   });
 }
 
-function untar(body: Readable, head: Buffer, manifest: Manifest, tmpDir: string, staged: Staged[]): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let failed = false;
-    let index = 0;
-    const pending: Promise<void>[] = [];
-    const parser = new Parser({ strict: true, noResume: true });
-    const fail = (err: Error) => {
-      if (failed) return;
-      failed = true;
-      body.unpipe(parser);
-      body.resume(); // drain the rest so the sender sees our answer instead of a stall
-      parser.abort(err);
-      reject(err);
-    };
-
-    parser.on('entry', (entry: ReadEntry) => {
-      if (failed) return void entry.resume();
+async function untar(body: Readable, head: Buffer, manifest: Manifest, tmpDir: string, staged: Staged[]) {
+  async function* source(): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield head;
+    // not destroyed when the reader stops early: a refused sender is drained so it reads the answer
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+  }
+  let index = 0;
+  try {
+    await readTar(source(), async (entry) => {
       const expected = manifest.files[index++];
       const name = JSON.stringify(entry.path.slice(0, 200));
       const problem = artifactPathProblem(entry.path.replace(/\/$/, ''));
-      if (problem) return fail(refuse(`tar entry ${name}: ${problem}`));
+      if (problem) throw refuse(`tar entry ${name}: ${problem}`);
       if (!REGULAR.has(entry.type)) {
-        return fail(refuse(`tar entry ${name} is a ${entry.type}: only regular files can be artifacts`));
+        throw refuse(`tar entry ${name} is a ${entry.type}: only regular files can be artifacts`);
       }
-      if (!expected)
-        return fail(refuse(`tar entry ${name} is not in the manifest (it lists ${manifest.files.length})`));
+      if (!expected) throw refuse(`tar entry ${name} is not in the manifest (it lists ${manifest.files.length})`);
       if (entry.path !== expected.path) {
-        return fail(refuse(`tar entry ${index} is ${name}, but the manifest lists ${JSON.stringify(expected.path)}`));
+        throw refuse(`tar entry ${index} is ${name}, but the manifest lists ${JSON.stringify(expected.path)}`);
       }
       if (entry.size !== expected.size) {
-        return fail(refuse(`${expected.path}: the tar says ${entry.size} bytes, the manifest ${expected.size}`));
+        throw refuse(`${expected.path}: the tar says ${entry.size} bytes, the manifest ${expected.size}`);
       }
-      const tmp = join(tmpDir, randomUUID());
-      staged.push({ file: expected, tmp });
-      pending.push(stageEntry(entry, tmp, expected).catch((err: Error) => fail(err)));
+      const staging: Staged = { file: expected, tmp: join(tmpDir, randomUUID()) };
+      staged.push(staging);
+      return stagingSink(staging);
     });
-    parser.on('error', (err: Error) =>
-      fail(err instanceof ArtifactsRefused ? err : refuse(`the tar stream is malformed: ${err.message}`)),
-    );
-    parser.on('end', () => {
-      void Promise.all(pending).then(() => {
-        if (failed) return;
-        if (index < manifest.files.length) {
-          fail(refuse(`the tar ended after ${index} of the ${manifest.files.length} files in the manifest`));
-          return;
-        }
-        resolve();
-      });
-    });
-    body.once('error', (err) => fail(err));
-    body.once('aborted', () => fail(new Error('the sender closed the connection mid-transfer')));
-    body.once('close', () => {
-      if (!body.readableEnded) fail(new Error('the sender closed the connection mid-transfer'));
-    });
-    if (head.length > 0) parser.write(head);
-    body.pipe(parser);
-  });
+  } catch (err) {
+    if (err instanceof TarFormatError) throw refuse(`the tar stream is malformed: ${err.message}`);
+    throw err;
+  }
+  if (index < manifest.files.length) {
+    throw refuse(`the tar ended after ${index} of the ${manifest.files.length} files in the manifest`);
+  }
 }
 
 /** Write one entry to `tmp`, hashing as it goes; the hash must match the manifest. */
-function stageEntry(entry: ReadEntry, tmp: string, expected: ArtifactFile): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const hash = createHash('sha256');
-    const out: WriteStream = createWriteStream(tmp);
-    let size = 0;
-    out.once('error', reject);
-    entry.on('data', (chunk: Buffer) => {
+function stagingSink(staging: Staged): EntrySink {
+  const expected = staging.file;
+  const hash = createHash('sha256');
+  // a deep buffer lets chunks that arrive during one write go out together in the next writev
+  const out: WriteStream = createWriteStream(staging.tmp, { highWaterMark: 4 * 1024 * 1024 });
+  staging.out = out;
+  let failure: Error | undefined;
+  out.once('error', (err) => (failure = err));
+  return {
+    async data(chunk) {
+      if (failure) throw failure;
       hash.update(chunk);
-      size += chunk.length;
-      if (!out.write(chunk)) {
-        entry.pause();
-        out.once('drain', () => entry.resume());
-      }
-    });
-    entry.once('end', () => {
-      out.end(() => {
-        const sha = hash.digest('hex');
-        if (size !== expected.size)
-          reject(refuse(`${expected.path}: received ${size} bytes, expected ${expected.size}`));
-        else if (sha !== expected.sha256) {
-          reject(refuse(`${expected.path}: SHA-256 mismatch (manifest ${expected.sha256}, received ${sha})`));
-        } else resolve();
+      if (!out.write(chunk)) await once(out, 'drain');
+    },
+    async end() {
+      await new Promise<void>((resolve, reject) => {
+        out.once('error', reject);
+        out.end(() => resolve());
       });
-    });
-  });
+      const sha = hash.digest('hex');
+      if (sha !== expected.sha256) {
+        throw refuse(`${expected.path}: SHA-256 mismatch (manifest ${expected.sha256}, received ${sha})`);
+      }
+    },
+  };
 }
