@@ -3,7 +3,8 @@
  * follows a running job without reloads, renders colours and OSC 8 links, and never runs what
  * a build printed. Skipped when /usr/bin/chromium is missing (.ci/run installs it as root).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +24,8 @@ for i in $(seq 1 25); do
   fi
   sleep 0.3
 done
+head -c 300000 /dev/urandom > "$BUILDER_OUTPUT/image.bin"
+echo 'built' > "$BUILDER_OUTPUT/notes.txt"
 `;
 
 describe.skipIf(!existsSync(CHROMIUM))(`run page in chromium (skipped if ${CHROMIUM} is missing)`, () => {
@@ -94,6 +97,19 @@ describe.skipIf(!existsSync(CHROMIUM))(`run page in chromium (skipped if ${CHROM
     // the CSP (no inline script or style) was never violated
     expect(problems.filter((p) => !p.includes('ERR_FAILED'))).toEqual([]);
     expect(follows).toBeGreaterThanOrEqual(2);
+    expect(await page.locator('#run-result').textContent()).toContain('succeeded');
+
+    // after a reload the artifacts are listed; a click downloads one with the SHA-256 the page shows
+    await page.unroute(/console\.txt/);
+    await page.reload();
+    const files = (await (await fetch(`${c.url}/api/job/colours/run/1`)).json()) as {
+      artifacts: { path: string; sha256: string; url: string }[];
+    };
+    const image = files.artifacts.find((f) => f.path === 'image.bin')!;
+    expect(await page.textContent('body')).toContain(image.sha256);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('a:text-is("image.bin")')]);
+    const saved = await download.path();
+    expect(createHash('sha256').update(readFileSync(saved)).digest('hex')).toBe(image.sha256);
     await page.screenshot({ path: resolve(OUT, 'run-page.png'), fullPage: true });
     await page.close();
   });

@@ -107,6 +107,9 @@ function finished(run: RunInfo | undefined): void {
   if (!run?.state) return setStatus('finished: reload for the result');
   const result = describe(run.result);
   setStatus(`finished: ${run.state}${result ? ` (${result})` : ''}`, run.state !== 'succeeded');
+  // the facts above the console were rendered while it ran; artifacts need a reload to appear
+  const facts = document.getElementById('run-result');
+  if (facts) facts.textContent = `${run.state} ${result} (reload for duration and artifacts)`;
 }
 
 /** `exited 3`, `signalled SIGKILL`, `timeout`…: the result as the CLI prints it. */

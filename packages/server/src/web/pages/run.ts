@@ -35,7 +35,7 @@ export function runPage(ctx: Context, job: string, number: number, query: URLSea
   const body = html`<h1><a href="${links.job(run.job)}">${run.job}</a> #${run.number} on ${run.platform}</h1>
     <dl class="facts">
       <dt>result</dt>
-      <dd>${stateLabel(run.state)} ${run.result ? resultText(run) : ''}</dd>
+      <dd id="run-result">${stateLabel(run.state)} ${run.result ? resultText(run) : ''}</dd>
       ${
         view.waiting
           ? html`<dt>waiting</dt>
