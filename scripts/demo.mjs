@@ -97,5 +97,15 @@ say('builder-client execute hello --param REV=abc123 --follow');
 const status = await client('execute', 'hello', '--param', 'REV=abc123', '--follow');
 say('builder-client runs hello');
 await client('runs', 'hello');
-say(`the run exited with status ${status}; stopping`);
+say('builder-client artifacts hello/1');
+await client('artifacts', 'hello/1');
+const page = await fetch(`${url}/job/hello/run/1`);
+const html = await page.text();
+say(
+  `GET ${url}/job/hello/run/1 → ${page.status}, ${html.includes('hello.txt') ? 'lists hello.txt with its SHA-256' : 'no artifact listed'}`,
+);
+const badge = await (await fetch(`${url}/badge/hello.svg`)).text();
+say(
+  `badge: ${/passing|failing|running|unknown/.exec(badge)?.[0] ?? '?'}; the run exited with status ${status}; stopping`,
+);
 process.exit(status ?? 1);

@@ -40,7 +40,9 @@ export async function uploadOutput(
     const r = await sendArtifacts({ url, token: target.token, files });
     if (r.ok) {
       const secs = (Date.now() - started) / 1000;
-      io.note(`[builder] artifacts: ${files.length} files, ${formatBytes(bytes)} sent in ${secs.toFixed(1)}s`);
+      io.note(
+        `[builder] artifacts: ${files.length} file${files.length === 1 ? '' : 's'}, ${formatBytes(bytes)} sent in ${secs.toFixed(1)}s`,
+      );
       io.log.info('artifacts sent', { files: files.length, bytes, stored: r.stored });
       return undefined;
     }
