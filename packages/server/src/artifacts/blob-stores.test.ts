@@ -1,4 +1,4 @@
-import crypto, { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +9,10 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import S3rver from 's3rver';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BlobNotFoundError, type BlobStore } from './blob-store.ts';
 import { LocalBlobStore } from './local-blobs.ts';
+import { startS3rver, type S3Fixture } from '../test-support/s3rver.ts';
 import { openBlobStore, parseS3Spec } from './open.ts';
 import { MULTIPART_THRESHOLD, S3BlobStore } from './s3-blobs.ts';
 
@@ -37,49 +37,15 @@ async function collect(store: BlobStore): Promise<string[]> {
 }
 
 let root: string;
-let s3: { server: S3rver; endpoint: string } | undefined;
-const savedEnv = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
-
-/**
- * s3rver encrypts ListObjectsV2 continuation tokens with single DES, which OpenSSL 3 only has in
- * its legacy provider. Triple DES with one key used thrice is the same cipher, and is still there.
- */
-function lendS3rverDes(): void {
-  const { createCipheriv, createDecipheriv } = crypto;
-  const triple = (alg: string, key: crypto.CipherKey) =>
-    alg === 'des' ? (['des-ede3-cbc', Buffer.concat([key, key, key] as Buffer[])] as const) : ([alg, key] as const);
-  vi.spyOn(crypto, 'createCipheriv').mockImplementation(((alg: string, key: Buffer, iv: Buffer) =>
-    createCipheriv(...triple(alg, key), iv)) as typeof createCipheriv);
-  vi.spyOn(crypto, 'createDecipheriv').mockImplementation(((alg: string, key: Buffer, iv: Buffer) =>
-    createDecipheriv(...triple(alg, key), iv)) as typeof createDecipheriv);
-}
+let s3: S3Fixture | undefined;
 
 beforeAll(async () => {
-  lendS3rverDes();
   root = mkdtempSync(join(tmpdir(), 'builder-blobs-'));
-  const directory = join(root, 's3rver');
-  mkdirSync(directory);
-  const server = new S3rver({
-    port: 0,
-    address: '127.0.0.1',
-    silent: true,
-    directory,
-    configureBuckets: [{ name: 'builder' }],
-  });
-  const { port } = await server.run();
-  s3 = { server, endpoint: `http://127.0.0.1:${port}` };
-  // s3rver's fixed credentials, read through the SDK's default chain like in production
-  process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
-  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  s3 = await startS3rver(root);
 });
 
 afterAll(async () => {
-  await s3?.server.close();
-  vi.restoreAllMocks();
-  process.env.AWS_ACCESS_KEY_ID = savedEnv.id;
-  process.env.AWS_SECRET_ACCESS_KEY = savedEnv.secret;
-  if (savedEnv.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
-  if (savedEnv.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+  await s3?.close();
   rmSync(root, { recursive: true, force: true });
 });
 

@@ -2,7 +2,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import S3rver from 's3rver';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { LogFields, Logger } from '../log.ts';
 import { openDb, type Db } from '../store/db.ts';
@@ -10,6 +9,7 @@ import type { BlobStore } from './blob-store.ts';
 import { LocalBlobStore } from './local-blobs.ts';
 import { formatVacuumReport, startRetention, vacuum, type RetentionPolicy } from './retention.ts';
 import { S3BlobStore } from './s3-blobs.ts';
+import { startS3rver } from '../test-support/s3rver.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -238,23 +238,11 @@ describe('vacuum', () => {
   });
 
   it('works the same against an S3 bucket', async () => {
-    const directory = join(dir, 's3rver');
-    mkdirSync(directory);
-    const server = new S3rver({
-      port: 0,
-      address: '127.0.0.1',
-      silent: true,
-      directory,
-      configureBuckets: [{ name: 'builder' }],
-    });
-    const { port } = await server.run();
-    const env = { ...process.env };
-    process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
-    process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+    const fixture = await startS3rver(dir);
     const s3 = new S3BlobStore({
       bucket: 'builder',
       prefix: 'ci',
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: fixture.endpoint,
       region: 'us-east-1',
     });
     blobs = s3;
@@ -272,8 +260,7 @@ describe('vacuum', () => {
       expect(await s3.has(orphan)).toBe(false);
     } finally {
       s3.destroy();
-      await server.close();
-      process.env = env;
+      await fixture.close();
     }
   });
 });
