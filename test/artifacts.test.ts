@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeManifest } from '@builder/protocol';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startS3rver, type S3Fixture } from '../packages/server/src/test-support/s3rver.ts';
 import { Cluster, waitFor } from './harness.ts';
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
@@ -234,5 +236,38 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
     expect(r.stderr).toContain('does not match its checksum');
     expect(existsSync(join(dir, 'f.txt'))).toBe(false);
     expect(existsSync(join(dir, 'f.txt.part'))).toBe(false);
+  });
+});
+
+describe('artifacts in an S3 bucket (s3rver on loopback)', () => {
+  let c: Cluster;
+  let s3: S3Fixture;
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'builder-s3-it-'));
+    s3 = await startS3rver(dir);
+    // the server process inherits the fixture's credentials from this environment
+    c = await Cluster.start(['--artifacts', 's3://builder/runs', '--s3-endpoint', s3.endpoint]);
+    c.startWorker('w1');
+    await c.waitForWorkers('w1');
+  });
+  afterAll(async () => {
+    await c?.stop();
+    await s3?.close();
+  });
+
+  it('stores a run’s files in the bucket and serves them back verified', async () => {
+    await c.schedule('s3job', 'seq 1 300000 > "$BUILDER_OUTPUT/n.txt"; echo hi > "$BUILDER_OUTPUT/hi.txt"');
+    const r = await c.client(['execute', 's3job', '--follow']);
+    expect(r.code, r.stderr).toBe(0);
+    const numbers = Array.from({ length: 300000 }, (_, i) => `${i + 1}\n`).join('');
+    const files = JSON.parse((await c.client(['artifacts', 's3job/1', '--json'])).stdout).files;
+    expect(files).toContainEqual({ path: 'n.txt', size: numbers.length, sha256: sha(numbers) });
+    expect(existsSync(join(c.dataDir, 'artifacts', 'blobs'))).toBe(false);
+    const dir = join(c.dir, 'dl');
+    expect((await c.client(['artifacts', 's3job/1', '--download', dir])).code).toBe(0);
+    expect(readFileSync(join(dir, 'n.txt'), 'utf8')).toBe(numbers);
+    const ranged = await fetch(`${c.url}/job/s3job/run/1/artifacts/n.txt`, { headers: { range: 'bytes=2-5' } });
+    expect(ranged.status).toBe(206);
+    expect(await ranged.text()).toBe('2\n3\n');
   });
 });
