@@ -60,6 +60,19 @@ describe.skipIf(skip !== undefined)('chroot executor through server and worker',
     expect(r.stdout).toContain('host=inside-1 uid=65534 out=/builder/output');
     expect(r.stdout).not.toContain('SEES-WORK');
 
+    // artifacts leave the sandbox through its output dir; absolute links there mean the
+    // sandbox's paths, which from the worker point outside the dir: refused
+    await c.schedule(
+      'pkgs',
+      'cat /etc/debian_version > "$BUILDER_OUTPUT/version"; ln -s version "$BUILDER_OUTPUT/v"\n',
+    );
+    expect((await c.client(['execute', 'pkgs', '--follow'])).code).toBe(0);
+    const listed = JSON.parse((await c.client(['artifacts', 'pkgs/1', '--json'])).stdout).files;
+    expect(listed.map((f: { path: string }) => f.path)).toEqual(['v', 'version']);
+    await c.schedule('sneaky', 'ln -s /etc/shadow "$BUILDER_OUTPUT/shadow"\n');
+    expect((await c.client(['execute', 'sneaky', '--follow'])).code).toBe(1);
+    expect(JSON.stringify((await c.run('sneaky/1')).result)).toContain('pointing outside the output dir');
+
     await c.schedule('slow', 'sleep 1003 & setsid sleep 1003 & sleep 1003\n', ['--timeout', '1', '--kill-grace', '1']);
     const t = await c.client(['execute', 'slow', '--follow']);
     expect(t.code).toBe(1);
