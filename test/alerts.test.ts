@@ -108,6 +108,38 @@ describe('alert hooks: webhook, Alertmanager and after-hook targets', () => {
     expect(events('fine')).toEqual([]);
   });
 
+  it('sends a job’s alerts to its own webhooks too, and only that job’s', async () => {
+    const own = await listener();
+    try {
+      await c.schedule('mine', 'exit 4\n', ['--alert-webhook', `${own.url}/mine`]);
+      await c.schedule('other', 'exit 5\n');
+      const bad = await c.client([
+        'schedule',
+        'x',
+        '--platform',
+        'p',
+        '--script',
+        c.script('x.sh', 'true'),
+        '--alert-webhook',
+        'ftp://nope',
+      ]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('http:// or https://');
+      expect(JSON.parse((await c.client(['info', 'mine', '--json'])).stdout).job.alertWebhooks).toEqual([
+        `${own.url}/mine`,
+      ]);
+      expect((await c.client(['execute', 'mine', '--follow'])).code).toBe(1);
+      expect((await c.client(['execute', 'other', '--follow'])).code).toBe(1);
+      await waitFor(() => own.received.length > 0 && events('other').length > 0, 'both failures delivered');
+      await waitFor(() => events('mine').length > 0, 'the global webhook gets it as well');
+      expect(own.received.map((r) => [r.path, (r.body as Hook).job, (r.body as Hook).event])).toEqual([
+        ['/mine', 'mine', 'failure'],
+      ]);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('sends a recovery when a job succeeds after a failure, once', async () => {
     const flag = join(c.dir, 'flaky-ok');
     await c.schedule('flaky', `test -f ${flag}\n`);

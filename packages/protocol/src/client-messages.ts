@@ -11,6 +11,11 @@ export const RunRefSchema = z.string().min(1).max(256);
 
 const PlatformsSchema = z.array(NameSchema).min(1).max(64);
 
+const AlertUrlSchema = z
+  .string()
+  .max(2048)
+  .regex(/^https?:\/\/\S+$/, 'an alert webhook must be an http:// or https:// URL');
+
 const ScriptSchema = z.string().min(1).max(LIMITS.maxScriptBytes);
 
 export const JobSpecSchema = z
@@ -41,6 +46,8 @@ export const JobSpecSchema = z
       .default(10),
     concurrency: z.number().int().min(1).max(1000).default(1),
     params: ParamsSchema.default({}),
+    /** This job's own alert webhooks, on top of the server's global targets. */
+    alertWebhooks: z.array(AlertUrlSchema).max(8).default([]),
   })
   .superRefine((spec, ctx) => {
     if ((spec.script === undefined) === (spec.scripts === undefined)) {

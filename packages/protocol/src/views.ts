@@ -44,6 +44,8 @@ export const JobViewSchema = z.object({
   nextRunAt: TimeSchema.nullable(),
   /** The template the job's scripts were rendered from (name and variables); null for a plain script. */
   template: TemplateRefSchema.nullable(),
+  /** The job's own alert webhooks (the server's global targets come on top). */
+  alertWebhooks: z.array(z.string()).default([]),
   /** With the job's details: its one script, or `scripts` (one per platform) for a templated job. */
   script: z.string().optional(),
   scripts: z.record(z.string(), z.string()).optional(),

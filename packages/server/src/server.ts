@@ -1,6 +1,6 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Alerts, hasAlertTargets } from './alerts/alerts.ts';
+import { Alerts } from './alerts/alerts.ts';
 import { createHandlers } from './api/methods.ts';
 import { DEFAULT_ARTIFACT_OPTIONS, openBlobStore, resetArtifactTmp } from './artifacts/open.ts';
 import { startRetention } from './artifacts/retention.ts';
@@ -62,9 +62,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     version: VERSION,
     metrics,
   };
-  if (opts.alerts && hasAlertTargets(opts.alerts)) {
-    ctx.alerts = new Alerts(ctx, opts.alerts);
-  }
+  // always there: jobs may carry their own webhooks even when the server has no global target
+  ctx.alerts = new Alerts(ctx, opts.alerts ?? { webhooks: [], alertmanagers: [], after: [] });
   recover(ctx);
 
   const lifecycle = new MeteredLifecycle(ctx, metrics);

@@ -35,6 +35,7 @@ interface ScheduleOptions {
   concurrency?: number;
   missed?: 'skip' | 'once';
   param?: Record<string, string>;
+  alertWebhook?: string[];
 }
 
 interface RescheduleOptions {
@@ -78,6 +79,11 @@ export function registerScheduleCommands(program: Command, run: Runner): void {
       new Option('--missed <policy>', 'runs missed while the server was down (default once)').choices(['skip', 'once']),
     )
     .option('--param <key=value>', 'job parameter (environment variable); repeatable', collectParam)
+    .option(
+      '--alert-webhook <url>',
+      "POST this job's alerts (failure, recovery, lost, missed) here too; repeatable",
+      (url: string, previous: string[] = []) => [...previous, url],
+    )
     .action((name: string, opts: ScheduleOptions, cmd: Command) => run(cmd, (ctx) => schedule(ctx, name, opts)));
 
   program
@@ -188,6 +194,7 @@ async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Prom
     ...(opts.retryBackoff !== undefined && { retryBackoffSec: opts.retryBackoff }),
     ...(opts.concurrency !== undefined && { concurrency: opts.concurrency }),
     ...(opts.param !== undefined && { params: opts.param }),
+    ...(opts.alertWebhook !== undefined && { alertWebhooks: opts.alertWebhook }),
   };
   const result = await ctx.rpc('schedule', spec);
   if (ctx.json) ctx.printJson(result);

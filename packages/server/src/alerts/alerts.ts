@@ -18,10 +18,6 @@ export interface AlertOptions {
   delivery?: Partial<DeliveryOptions>;
 }
 
-export function hasAlertTargets(o: Pick<AlertOptions, 'webhooks' | 'alertmanagers' | 'after'>): boolean {
-  return o.webhooks.length + o.alertmanagers.length + o.after.length > 0;
-}
-
 /**
  * Turns run ends and missed schedule slots into alert events, queued for every target once the
  * change that caused them is committed. Called from the run lifecycle and the scheduler; never
@@ -32,6 +28,10 @@ export class Alerts {
   /** Base of links; set by the server once it listens unless configured. */
   publicUrl: string;
   private readonly previousStmt;
+  private readonly jobHooksStmt;
+  /** Jobs' own webhooks, one queue per URL, made when first needed. */
+  private readonly jobQueues = new Map<string, TargetQueue>();
+  private readonly delivery: DeliveryOptions;
 
   constructor(
     private readonly deps: { db: Db; commit: GroupCommit; clock: Clock; logger: Logger },
@@ -40,6 +40,7 @@ export class Alerts {
   ) {
     this.publicUrl = opts.publicUrl ?? '';
     const delivery = { ...DEFAULT_DELIVERY, ...opts.delivery };
+    this.delivery = delivery;
     const all = targets ?? [
       ...opts.webhooks.map(webhookTarget),
       ...opts.alertmanagers.map((u) => alertmanagerTarget(u, () => this.publicUrl)),
@@ -52,6 +53,9 @@ export class Alerts {
          AND state IN ('succeeded', 'failed', 'timeout', 'error', 'lost')
        ORDER BY finished_at DESC, number DESC LIMIT 1`,
     );
+    this.jobHooksStmt = deps.db.prepare<[number], { hooks: string }>(
+      'SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?',
+    );
   }
 
   /** An attempt of `run` ended with `result`; `state` is the run's new state (`queued`: retried). */
@@ -60,7 +64,9 @@ export class Alerts {
       const previous =
         state === 'succeeded' ? this.previousStmt.get(run.jobId, run.platform, run.id)?.state : undefined;
       const events = eventsForEnd(run, state, result, previous, this.publicUrl, this.deps.clock.now());
-      if (events.length > 0) this.deps.commit.then(() => events.forEach((e) => this.emit(e)));
+      if (events.length === 0) return;
+      const hooks = JSON.parse(this.jobHooksStmt.get(run.jobId)?.hooks ?? '[]') as string[];
+      this.deps.commit.then(() => events.forEach((e) => this.emit(e, hooks)));
     } catch (err) {
       this.deps.logger.error('alert.error', { run: run.id, error: (err as Error).message });
     }
@@ -77,14 +83,21 @@ export class Alerts {
       policy,
       platforms: job.platforms,
     };
-    this.deps.commit.then(() => this.emit(e));
+    this.deps.commit.then(() => this.emit(e, job.alertWebhooks));
   }
 
-  emit(e: AlertEvent): void {
+  /** To every global target, and to the job's own webhooks. */
+  emit(e: AlertEvent, jobHooks: readonly string[] = []): void {
     for (const q of this.queues) q.push(e);
+    for (const url of jobHooks) {
+      let q = this.jobQueues.get(url);
+      if (!q) this.jobQueues.set(url, (q = new TargetQueue(webhookTarget(url), this.delivery, this.deps.logger)));
+      q.push(e);
+    }
   }
 
   stop(): void {
     for (const q of this.queues) q.stop();
+    for (const q of this.jobQueues.values()) q.stop();
   }
 }

@@ -1,3 +1,3 @@
-export { Alerts, hasAlertTargets, type AlertOptions } from './alerts.ts';
+export { Alerts, type AlertOptions } from './alerts.ts';
 export type { AlertEvent, AlertEventName, AlertRun } from './events.ts';
 export { DEFAULT_DELIVERY, type DeliveryOptions } from './queue.ts';

@@ -65,6 +65,7 @@ export function jobView(job: JobRow, opts: { script?: boolean; lastRun?: RunView
     params: job.params,
     nextRunAt: job.nextRunAt,
     template: job.template,
+    alertWebhooks: job.alertWebhooks,
     ...(opts.script ? (job.scripts === null ? { script: job.script } : { scripts: job.scripts }) : {}),
     ...(opts.lastRun !== undefined ? { lastRun: opts.lastRun } : {}),
   };

@@ -69,13 +69,15 @@ export async function receiveArtifacts(
     let stored = 0;
     const done = new Set<string>();
     for (const s of staged) {
-      if (done.has(s.file.sha256) || (await opts.blobs.has(s.file.sha256))) {
+      if (done.has(s.file.sha256)) {
         await rm(s.tmp, { force: true });
-      } else {
-        await opts.blobs.put(s.file.sha256, s.tmp, s.file.size);
-        stored++;
+        continue;
       }
       done.add(s.file.sha256);
+      if (!(await opts.blobs.has(s.file.sha256))) stored++;
+      // put even when present: the local store's rename renews the blob's time, so a vacuum
+      // running now sees it as fresh and leaves it until the run's rows are recorded
+      await opts.blobs.put(s.file.sha256, s.tmp, s.file.size);
     }
     return { files: manifest.files, bytes: total, stored };
   } catch (err) {

@@ -123,4 +123,9 @@ CREATE TABLE artifacts (
 CREATE INDEX artifacts_by_sha ON artifacts (sha256);
 `,
   },
+  {
+    version: 5,
+    name: 'job-alert-webhooks',
+    sql: `ALTER TABLE jobs ADD COLUMN alert_webhooks TEXT NOT NULL DEFAULT '[]';  -- JSON array of URLs`,
+  },
 ];

@@ -9,6 +9,7 @@ export interface JobRow {
   script: string;
   scripts: Record<string, string> | null;
   template: TemplateRef | null;
+  alertWebhooks: string[];
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -58,6 +59,7 @@ export interface RawJob {
   script: string;
   scripts: string | null;
   template: string | null;
+  alert_webhooks: string;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -108,6 +110,7 @@ export function jobFromRaw(r: RawJob): JobRow {
     script: r.script,
     scripts: r.scripts === null ? null : (JSON.parse(r.scripts) as Record<string, string>),
     template: r.template === null ? null : (JSON.parse(r.template) as TemplateRef),
+    alertWebhooks: JSON.parse(r.alert_webhooks) as string[],
     schedule: r.schedule,
     timezone: r.timezone,
     missed: r.missed,
