@@ -104,8 +104,12 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
     expect(await ranged.text()).toBe('1\n2\n3\n');
     expect((await fetch(`${c.url}/job/pkg/run/1/artifacts/nope.txt`)).status).toBe(404);
 
-    // the same output again: nothing new in the store
-    expect((await c.client(['execute', 'pkg', '--follow'])).code).toBe(0);
+    // the same output again: nothing new in the store, and nothing sent that it had
+    const again = await c.client(['execute', 'pkg', '--follow']);
+    expect(again.code).toBe(0);
+    expect(again.stdout + again.stderr).toMatch(
+      /artifacts: 4 files, 1.2 MiB, 0 B sent in [\d.]+s \(1.2 MiB the server had already\)/,
+    );
     expect(blobs(c)).toHaveLength(3);
   });
 
@@ -127,7 +131,7 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
     expect(readdirSync(join(c.dataDir, 'artifacts', 'tmp'))).toEqual([]);
   });
 
-  it('refuses hostile transfers and keeps nothing of them', async () => {
+  it('refuses hostile transfers and keeps nothing half-written of them', async () => {
     await c.schedule('slow', 'sleep 30');
     await c.client(['execute', 'slow']);
     await waitFor(async () => (await c.run('slow/1')).state === 'running');
@@ -175,16 +179,35 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
       422,
       /not in the manifest/,
     );
+    const other = { path: 'b.txt', size: 3, sha256: sha('zzz') };
     await expectRefused(
-      await put(craft([good, { ...good, path: 'b.txt' }], [{ path: 'a.txt', data: a }])),
+      await put(craft([good, other], [{ path: 'a.txt', data: a }])),
       422,
-      /tar ended after 1 of the 2/,
+      /b.txt was not sent and the store does not have its bytes/,
+    );
+    await expectRefused(
+      await put(
+        craft(
+          [good, other],
+          [
+            { path: 'b.txt', data: Buffer.from('zzz') },
+            { path: 'a.txt', data: a },
+          ],
+        ),
+      ),
+      422,
+      /a.txt" is not in the manifest, or out of its order/,
     );
     await expectRefused(
       await put(craft([good], [{ path: 'a.txt', data: Buffer.alloc(4000) }], { truncate: true })),
       422,
       /tar says 4000 bytes/,
     );
+    const ask = (body: string, token = c.tokens.worker) =>
+      fetch(`${c.url}/blobs/missing`, { method: 'POST', body, headers: { authorization: `Bearer ${token}` } });
+    await expectRefused(await ask('{"sha256": ["nope"]}'), 400, /64 lower-case hex/);
+    await expectRefused(await ask('not json'), 400, /not JSON/);
+    await expectRefused(await ask('{"sha256": []}', c.tokens.read), 403, /worker or admin token/);
     await expectRefused(await put(Buffer.from('not a frame at all')), 422, /manifest/);
     await expectRefused(await put(craft([good], [{ path: 'a.txt', data: a }]), 'bld_nope'), 401, /valid token/);
     await expectRefused(await put(craft([good], [{ path: 'a.txt', data: a }]), c.tokens.read), 403, /worker token/);
@@ -193,8 +216,13 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
       409,
       /not running/,
     );
-    expect(blobs(c)).toHaveLength(before);
+    // only whole, verified files ever reach the store (a refused transfer may leave some,
+    // unreferenced until the next vacuum); nothing half-written, nothing in staging
+    const blobDir = join(c.dataDir, 'artifacts', 'blobs');
+    for (const b of blobs(c)) expect(sha(readFileSync(join(blobDir, b.slice(0, 2), b)))).toBe(b);
+    expect(blobs(c).length).toBeLessThanOrEqual(before + 2);
     expect(readdirSync(join(c.dataDir, 'artifacts', 'tmp'))).toEqual([]);
+    expect(JSON.parse((await c.client(['artifacts', 'slow/1', '--json'])).stdout).files).toEqual([]);
 
     // and the server still takes a good one
     const ok = await put(craft([good], [{ path: 'a.txt', data: a }]));
@@ -216,6 +244,34 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
     expect(run.worker).toBe('upload');
     const files = JSON.parse((await c.client(['artifacts', 'ext/1', '--json'])).stdout).files;
     expect(files.map((f: { path: string }) => f.path)).toEqual(['docs/README', 'tool.deb']);
+
+    // the same files again: a new run, and no byte travels
+    const second = await c.client(['upload', 'ext', join(src, 'tool.deb'), join(src, 'docs'), '--json']);
+    expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, files: 2, sent: 0, stored: 0, number: 2 });
+
+    // a transfer broken after its first file: the retry sends only the second
+    const one = Buffer.from('first file, complete');
+    const two = Buffer.alloc(100_000, 7);
+    writeFileSync(join(src, 'one'), one);
+    writeFileSync(join(src, 'two'), two);
+    const broken = craft(
+      [
+        { path: 'one', size: one.length, sha256: sha(one) },
+        { path: 'two', size: two.length, sha256: sha(two) },
+      ],
+      [
+        { path: 'one', data: one },
+        { path: 'two', data: two },
+      ],
+    ).subarray(0, 4096);
+    const cut = await fetch(`${c.url}/upload/ext`, {
+      method: 'PUT',
+      body: broken,
+      headers: { authorization: `Bearer ${c.tokens.admin}` },
+    });
+    expect(cut.status).toBe(422);
+    const resumed = await c.client(['upload', 'ext', join(src, 'one'), join(src, 'two'), '--json']);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ ok: true, files: 2, sent: two.length, stored: 1 });
 
     const missing = await c.client(['upload', 'no-such-job', join(src, 'tool.deb')]);
     expect(missing.code).toBe(3);

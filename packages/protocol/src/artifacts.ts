@@ -70,10 +70,29 @@ export function encodeManifest(manifest: Manifest): Buffer {
 
 /** The answer to a refused or failed artifact transfer, and to a successful one. */
 export const ArtifactsReplySchema = z.union([
-  z.object({ ok: z.literal(true), files: z.number().int(), bytes: z.number().int(), stored: z.number().int() }),
+  z.object({
+    ok: z.literal(true),
+    files: z.number().int(),
+    bytes: z.number().int(),
+    /** File bytes that travelled (the rest the store had). */
+    sent: z.number().int(),
+    stored: z.number().int(),
+  }),
   z.object({ ok: z.literal(false), code: z.string(), error: z.string() }),
 ]);
 export type ArtifactsReply = z.infer<typeof ArtifactsReplySchema>;
+
+/**
+ * `POST /blobs/missing` (worker or admin token): which of these hashes the store lacks. A sender
+ * asks before a transfer and leaves out the files the server has, so unchanged artifacts and the
+ * files of an interrupted transfer are not sent again.
+ */
+export const MissingRequestSchema = z.object({
+  sha256: z
+    .array(z.string().regex(SHA256_PATTERN, 'sha256 must be 64 lower-case hex digits'))
+    .max(ARTIFACT_LIMITS.maxFiles),
+});
+export const MissingReplySchema = z.object({ missing: z.array(z.string()) });
 
 /** Percent-encode each path segment for use in a URL. */
 export function artifactUrlPath(path: string): string {

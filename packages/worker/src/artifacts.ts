@@ -37,11 +37,12 @@ export async function uploadOutput(
   const url = `${target.base}/artifacts/${run.runId}/${run.attempt}`;
   for (let i = 1; ; i++) {
     const started = Date.now();
-    const r = await sendArtifacts({ url, token: target.token, files });
+    const r = await sendArtifacts({ url, missingUrl: `${target.base}/blobs/missing`, token: target.token, files });
     if (r.ok) {
       const secs = (Date.now() - started) / 1000;
+      const had = bytes - r.sent > 0 ? ` (${formatBytes(bytes - r.sent)} the server had already)` : '';
       io.note(
-        `[builder] artifacts: ${files.length} file${files.length === 1 ? '' : 's'}, ${formatBytes(bytes)} sent in ${secs.toFixed(1)}s`,
+        `[builder] artifacts: ${files.length} file${files.length === 1 ? '' : 's'}, ${formatBytes(bytes)}, ${formatBytes(r.sent)} sent in ${secs.toFixed(1)}s${had}`,
       );
       io.log.info('artifacts sent', { files: files.length, bytes, stored: r.stored });
       return undefined;

@@ -132,8 +132,10 @@ async function upload(ctx: Context, job: string, args: string[], platform: strin
   const total = files.reduce((n, f) => n + f.size, 0);
   const query = platform === undefined ? '' : `?platform=${encodeURIComponent(platform)}`;
   const bar = progressBar(ctx.io.stderr, `upload ${job}`, total);
+  const base = httpBase(ctx.globals.remote);
   const r = await sendArtifacts({
-    url: `${httpBase(ctx.globals.remote)}/upload/${encodeURIComponent(job)}${query}`,
+    url: `${base}/upload/${encodeURIComponent(job)}${query}`,
+    missingUrl: `${base}/blobs/missing`,
     token,
     files,
     onProgress: (sent) => bar.update(sent),
@@ -155,7 +157,7 @@ async function upload(ctx: Context, job: string, args: string[], platform: strin
   else {
     ctx.out(`${answer.job}#${answer.number}`);
     ctx.note(
-      `uploaded ${r.files} files (${r.bytes} bytes, ${r.stored} new to the store) as ${answer.job}#${answer.number}`,
+      `uploaded ${r.files} files (${r.bytes} bytes, ${r.sent} of them sent, ${r.stored} new to the store) as ${answer.job}#${answer.number}`,
     );
   }
   return ExitCode.Ok;

@@ -4,7 +4,13 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { Header, Pax } from 'tar';
-import { ARTIFACTS_CONTENT_TYPE, type ArtifactFile, type ArtifactsReply, encodeManifest } from '../artifacts.ts';
+import {
+  ARTIFACTS_CONTENT_TYPE,
+  type ArtifactFile,
+  type ArtifactsReply,
+  encodeManifest,
+  MissingReplySchema,
+} from '../artifacts.ts';
 
 /** A file to send: its artifact path, where to read it, and what the manifest says about it. */
 export interface OutgoingFile extends ArtifactFile {
@@ -13,9 +19,11 @@ export interface OutgoingFile extends ArtifactFile {
 
 export interface SendOptions {
   url: string;
+  /** `…/blobs/missing`: ask first and leave out what the server's store has. */
+  missingUrl?: string;
   token: string;
   files: readonly OutgoingFile[];
-  /** Called as bytes go out (file bytes only, not tar framing). */
+  /** Called as bytes go out (file bytes only, not tar framing); `total` counts only what is sent. */
   onProgress?: (sent: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -42,12 +50,17 @@ export async function hashFile(path: string): Promise<{ size: number; sha256: st
  * (pax headers for long or non-ASCII names), read from disk as it is sent. A file whose size
  * changed since it was hashed ends the stream with an error instead of a lie.
  */
-export function artifactStream(files: readonly OutgoingFile[], onBytes?: (n: number) => void): Readable {
+export function artifactStream(
+  files: readonly OutgoingFile[],
+  onBytes?: (n: number) => void,
+  send: (f: OutgoingFile) => boolean = () => true,
+): Readable {
   const manifest = { files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })) };
   async function* generate(): AsyncGenerator<Buffer> {
     yield encodeManifest(manifest);
     const mtime = new Date(0);
     for (const f of files) {
+      if (!send(f)) continue;
       const data = { path: f.path, mode: 0o644, uid: 0, gid: 0, size: f.size, mtime, type: 'File' as const };
       const header = new Header(data);
       const block = Buffer.alloc(BLOCK);
@@ -70,17 +83,33 @@ export function artifactStream(files: readonly OutgoingFile[], onBytes?: (n: num
   return Readable.from(generate(), { objectMode: false });
 }
 
-/** PUT the files to `url`; resolves with the server's answer (never rejects on HTTP errors). */
-export function sendArtifacts(opts: SendOptions): Promise<SendResult> {
-  const total = opts.files.reduce((n, f) => n + f.size, 0);
+/**
+ * PUT the files to `url`, each distinct content once and, with `missingUrl`, only what the store
+ * lacks; resolves with the server's answer (never rejects on HTTP errors).
+ */
+export async function sendArtifacts(opts: SendOptions): Promise<SendResult> {
+  const lacking = opts.missingUrl ? await askMissing(opts.missingUrl, opts.token, opts.files) : undefined;
+  // each distinct content once, and only what the server lacks
+  const seen = new Set<string>();
+  const toSend = new Set<OutgoingFile>();
+  for (const f of opts.files) {
+    if (seen.has(f.sha256)) continue;
+    seen.add(f.sha256);
+    if (lacking === undefined || lacking.has(f.sha256)) toSend.add(f);
+  }
+  const total = [...toSend].reduce((n, f) => n + f.size, 0);
   let sent = 0;
-  const body = artifactStream(opts.files, (n) => {
-    sent += n;
-    opts.onProgress?.(sent, total);
-  });
+  const body = artifactStream(
+    opts.files,
+    (n) => {
+      sent += n;
+      opts.onProgress?.(sent, total);
+    },
+    (f) => toSend.has(f),
+  );
   const u = new URL(opts.url);
   const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise<SendResult>((resolve) => {
+  return await new Promise<SendResult>((resolve) => {
     let settled = false;
     const done = (r: SendResult) => {
       if (settled) return;
@@ -115,5 +144,37 @@ export function sendArtifacts(opts: SendOptions): Promise<SendResult> {
       done({ ok: false, code: 'LOCAL', error: err.message, status: 0 });
     });
     body.pipe(req);
+  });
+}
+
+/** The hashes the server lacks; undefined when it cannot tell (then everything is sent). */
+async function askMissing(
+  url: string,
+  token: string,
+  files: readonly OutgoingFile[],
+): Promise<Set<string> | undefined> {
+  const body = JSON.stringify({ sha256: [...new Set(files.map((f) => f.sha256))] });
+  const u = new URL(url);
+  const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve) => {
+    const req = request(u, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', () => resolve(undefined));
+      res.on('end', () => {
+        try {
+          const parsed = MissingReplySchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          resolve(res.statusCode === 200 && parsed.success ? new Set(parsed.data.missing) : undefined);
+        } catch {
+          resolve(undefined);
+        }
+      });
+    });
+    req.on('error', () => resolve(undefined));
+    req.end(body);
   });
 }

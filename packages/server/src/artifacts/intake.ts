@@ -31,6 +31,8 @@ const refuse = (message: string) => new ArtifactsRefused(422, 'ARTIFACTS_REFUSED
 export interface Received {
   files: ArtifactFile[];
   bytes: number;
+  /** File bytes that travelled in the tar (files the store had already were not sent). */
+  sent: number;
   /** Blobs that were new to the store (the rest were deduplicated). */
   stored: number;
 }
@@ -44,11 +46,13 @@ interface Staged {
 const REGULAR = new Set(['File', 'OldFile', 'ContiguousFile']);
 
 /**
- * Read one artifact frame (manifest + tar) from `body`: every file is staged in `tmpDir` while it
- * is hashed, checked against the manifest (name, order, size, SHA-256), and only when the whole
- * set is verified are the blobs handed to the store. On any refusal or broken transfer the staged
- * files are removed, so nothing half-written is kept; blobs stored before a later failure are
- * unreferenced and go with the next vacuum.
+ * Read one artifact frame (manifest + tar) from `body`. The tar holds the manifest's files in its
+ * order, except those whose bytes the store already has (the sender asked `POST /blobs/missing`
+ * first). Each file is staged in `tmpDir` while it is hashed and must match the manifest (name,
+ * order, size, SHA-256); a verified file goes to the blob store at once, so a broken transfer that
+ * is retried sends only what is still missing. The run's file list is recorded by the caller only
+ * when the whole set is there: a refused or broken transfer leaves no half-written file and no
+ * artifact rows, at most whole unreferenced blobs that the next vacuum removes.
  */
 export async function receiveArtifacts(
   body: Readable,
@@ -65,21 +69,16 @@ export async function receiveArtifacts(
         `the artifacts add up to ${total} bytes, over the server's limit of ${opts.maxBytes} (--artifact-limit)`,
       );
     }
-    await untar(body, rest, manifest, opts.tmpDir, staged);
-    let stored = 0;
-    const done = new Set<string>();
-    for (const s of staged) {
-      if (done.has(s.file.sha256)) {
-        await rm(s.tmp, { force: true });
-        continue;
+    const got = { sent: 0, stored: 0, shas: new Set<string>() };
+    await untar(body, rest, manifest, { ...opts, staged, got });
+    for (const f of manifest.files) {
+      if (got.shas.has(f.sha256)) continue;
+      if (!(await opts.blobs.has(f.sha256))) {
+        throw refuse(`${f.path} was not sent and the store does not have its bytes (sha256 ${f.sha256})`);
       }
-      done.add(s.file.sha256);
-      if (!(await opts.blobs.has(s.file.sha256))) stored++;
-      // put even when present: the local store's rename renews the blob's time, so a vacuum
-      // running now sees it as fresh and leaves it until the run's rows are recorded
-      await opts.blobs.put(s.file.sha256, s.tmp, s.file.size);
+      got.shas.add(f.sha256);
     }
-    return { files: manifest.files, bytes: total, stored };
+    return { files: manifest.files, bytes: total, sent: got.sent, stored: got.stored };
   } catch (err) {
     if (!body.readableEnded) body.resume();
     throw err;
@@ -134,44 +133,57 @@ function readManifest(body: Readable): Promise<{ manifest: Manifest; rest: Buffe
   });
 }
 
-async function untar(body: Readable, head: Buffer, manifest: Manifest, tmpDir: string, staged: Staged[]) {
+interface UntarState {
+  tmpDir: string;
+  blobs: BlobStore;
+  staged: Staged[];
+  got: { sent: number; stored: number; shas: Set<string> };
+}
+
+async function untar(body: Readable, head: Buffer, manifest: Manifest, st: UntarState) {
   async function* source(): AsyncGenerator<Buffer> {
     if (head.length > 0) yield head;
     // not destroyed when the reader stops early: a refused sender is drained so it reads the answer
     for await (const chunk of body.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
   }
-  let index = 0;
+  let next = 0;
   try {
     await readTar(source(), async (entry) => {
-      const expected = manifest.files[index++];
       const name = JSON.stringify(entry.path.slice(0, 200));
       const problem = artifactPathProblem(entry.path.replace(/\/$/, ''));
       if (problem) throw refuse(`tar entry ${name}: ${problem}`);
       if (!REGULAR.has(entry.type)) {
         throw refuse(`tar entry ${name} is a ${entry.type}: only regular files can be artifacts`);
       }
-      if (!expected) throw refuse(`tar entry ${name} is not in the manifest (it lists ${manifest.files.length})`);
-      if (entry.path !== expected.path) {
-        throw refuse(`tar entry ${index} is ${name}, but the manifest lists ${JSON.stringify(expected.path)}`);
-      }
+      // entries come in manifest order; files the store already has may be left out
+      let i = next;
+      while (i < manifest.files.length && manifest.files[i]!.path !== entry.path) i++;
+      const expected = manifest.files[i];
+      if (!expected) throw refuse(`tar entry ${name} is not in the manifest, or out of its order`);
+      next = i + 1;
       if (entry.size !== expected.size) {
         throw refuse(`${expected.path}: the tar says ${entry.size} bytes, the manifest ${expected.size}`);
       }
-      const staging: Staged = { file: expected, tmp: join(tmpDir, randomUUID()) };
-      staged.push(staging);
-      return stagingSink(staging);
+      const staging: Staged = { file: expected, tmp: join(st.tmpDir, randomUUID()) };
+      st.staged.push(staging);
+      return stagingSink(staging, async () => {
+        st.got.sent += expected.size;
+        if (st.got.shas.has(expected.sha256)) return void (await rm(staging.tmp, { force: true }));
+        st.got.shas.add(expected.sha256);
+        if (!(await st.blobs.has(expected.sha256))) st.got.stored++;
+        // put even when present: the local store's rename renews the blob's time, so a vacuum
+        // running now sees it as fresh and leaves it until the run's rows are recorded
+        await st.blobs.put(expected.sha256, staging.tmp, expected.size);
+      });
     });
   } catch (err) {
     if (err instanceof TarFormatError) throw refuse(`the tar stream is malformed: ${err.message}`);
     throw err;
   }
-  if (index < manifest.files.length) {
-    throw refuse(`the tar ended after ${index} of the ${manifest.files.length} files in the manifest`);
-  }
 }
 
 /** Write one entry to `tmp`, hashing as it goes; the hash must match the manifest. */
-function stagingSink(staging: Staged): EntrySink {
+function stagingSink(staging: Staged, verified: () => Promise<void>): EntrySink {
   const expected = staging.file;
   const hash = createHash('sha256');
   // a deep buffer lets chunks that arrive during one write go out together in the next writev
@@ -194,6 +206,7 @@ function stagingSink(staging: Staged): EntrySink {
       if (sha !== expected.sha256) {
         throw refuse(`${expected.path}: SHA-256 mismatch (manifest ${expected.sha256}, received ${sha})`);
       }
+      await verified();
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { NAME_PATTERN, type ArtifactsReply, type Role } from '@builder/protocol';
+import { ARTIFACT_LIMITS, MissingRequestSchema, NAME_PATTERN, type ArtifactsReply, type Role } from '@builder/protocol';
 import { BlobNotFoundError } from '../artifacts/blob-store.ts';
 import { ArtifactsRefused, receiveArtifacts, type Received } from '../artifacts/intake.ts';
 import type { Context } from '../context.ts';
@@ -9,6 +9,7 @@ import { contentTypeFor, parseRange } from './content.ts';
 
 const WORKER_PUT = /^\/artifacts\/([0-9a-f-]{36})\/(\d{1,6})$/;
 const UPLOAD_PUT = /^\/upload\/([^/]+)$/;
+const MISSING = '/blobs/missing';
 const DOWNLOAD = /^\/job\/([^/]+)\/run\/(\d{1,12})\/artifacts\/(.+)$/;
 
 /**
@@ -28,6 +29,11 @@ export function handleArtifactRoutes(ctx: Context, req: IncomingMessage, res: Se
   if (m) {
     if (!allowMethod(req, res, 'PUT')) return true;
     void uploadPut(ctx, req, res, decode(m[1]!), url.searchParams.get('platform'));
+    return true;
+  }
+  if (path === MISSING) {
+    if (!allowMethod(req, res, 'POST')) return true;
+    void missing(ctx, req, res);
     return true;
   }
   m = DOWNLOAD.exec(path);
@@ -138,7 +144,13 @@ async function receive(
       blobs: ctx.blobs,
       maxBytes: ctx.maxArtifactBytes,
     });
-    ctx.logger.info('artifacts.received', { what, files: received.files.length, bytes: received.bytes });
+    ctx.logger.info('artifacts.received', {
+      what,
+      files: received.files.length,
+      bytes: received.bytes,
+      sent: received.sent,
+      stored: received.stored,
+    });
     return received;
   } catch (err) {
     if (err instanceof ArtifactsRefused) {
@@ -150,6 +162,34 @@ async function receive(
     }
     return undefined;
   }
+}
+
+/** Which of the asked hashes the blob store lacks: the sender leaves the others out of its tar. */
+async function missing(ctx: Context, req: IncomingMessage, res: ServerResponse) {
+  if (!authorize(ctx, req, res, 'worker', 'admin')) return;
+  let body = '';
+  let tooLong = false;
+  req.setEncoding('utf8');
+  for await (const chunk of req as AsyncIterable<string>) {
+    body += chunk;
+    if (body.length > ARTIFACT_LIMITS.maxManifestBytes) {
+      tooLong = true;
+      break;
+    }
+  }
+  let parsed: ReturnType<typeof MissingRequestSchema.safeParse> | undefined;
+  try {
+    parsed = tooLong ? undefined : MissingRequestSchema.safeParse(JSON.parse(body));
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed?.success) {
+    const why = parsed?.error.issues[0]?.message ?? (tooLong ? 'the request is too long' : 'not JSON');
+    return reply(req, res, 400, { ok: false, code: 'INVALID_ARGUMENT', error: `expected {"sha256": [...]}: ${why}` });
+  }
+  const out: string[] = [];
+  for (const sha of new Set(parsed.data.sha256)) if (!(await ctx.blobs.has(sha))) out.push(sha);
+  reply(req, res, 200, { missing: out });
 }
 
 async function download(
@@ -204,7 +244,7 @@ async function download(
   }
 }
 
-function authorize(ctx: Context, req: IncomingMessage, res: ServerResponse, need: Role): boolean {
+function authorize(ctx: Context, req: IncomingMessage, res: ServerResponse, ...allowed: Role[]): boolean {
   const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
   const role = m ? roleOfToken(ctx.db, m[1]!) : undefined;
   if (!role) {
@@ -215,8 +255,12 @@ function authorize(ctx: Context, req: IncomingMessage, res: ServerResponse, need
     });
     return false;
   }
-  if (role !== need) {
-    reply(req, res, 403, { ok: false, code: 'FORBIDDEN', error: `this needs a ${need} token, not ${role}` });
+  if (!allowed.includes(role)) {
+    reply(req, res, 403, {
+      ok: false,
+      code: 'FORBIDDEN',
+      error: `this needs a ${allowed.join(' or ')} token, not ${role}`,
+    });
     return false;
   }
   return true;
@@ -229,7 +273,7 @@ function allowMethod(req: IncomingMessage, res: ServerResponse, method: string):
 }
 
 function summary(r: Received): ArtifactsReply {
-  return { ok: true, files: r.files.length, bytes: r.bytes, stored: r.stored };
+  return { ok: true, files: r.files.length, bytes: r.bytes, sent: r.sent, stored: r.stored };
 }
 
 function reply(req: IncomingMessage, res: ServerResponse, status: number, body: ArtifactsReply | object): void {
