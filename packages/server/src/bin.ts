@@ -47,7 +47,10 @@ const program = new Command('builder-server')
     collect,
     [],
   )
-  .option('--public-url <url>', 'base URL for links in alerts (default: the listen URL)')
+  .option(
+    '--public-url <url>',
+    'the public base URL, for links in alerts and Atom feeds (default: the listen URL; feeds: relative)',
+  )
   .option('--alert-timeout <duration>', 'an alert delivery taking longer fails', '10s')
   .option('--alert-retry-base <duration>', 'first retry delay of a failed alert, doubling each time', '1s')
   .option('--alert-attempts <n>', 'attempts per alert and target', '5')

@@ -38,6 +38,8 @@ export interface Context {
   leaseMs: number;
   heartbeatMs: number;
   version: string;
+  /** `--public-url` when configured: where the public reaches the site (absolute links in feeds). */
+  publicUrl?: string;
   /** Prometheus metrics served at GET /metrics. */
   metrics?: Metrics;
   /** Alert hooks; absent when no target is configured. */

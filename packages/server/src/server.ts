@@ -60,6 +60,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     leaseMs: opts.leaseMs,
     heartbeatMs: opts.heartbeatMs,
     version: VERSION,
+    ...(opts.alerts?.publicUrl !== undefined && { publicUrl: opts.alerts.publicUrl }),
     metrics,
   };
   // always there: jobs may carry their own webhooks even when the server has no global target

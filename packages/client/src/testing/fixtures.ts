@@ -56,6 +56,7 @@ export function makeJob(overrides: Partial<JobView> = {}): JobView {
     params: {},
     nextRunAt: null,
     template: null,
+    alertWebhooks: [],
     ...overrides,
   };
 }

@@ -37,6 +37,20 @@ function tags(xml: string): string[] {
 }
 
 describe('Atom feed', () => {
+  it('makes its links absolute with the public URL', () => {
+    const xml = renderAtom({
+      id: feedUrn('all'),
+      title: 't',
+      self: '/feed.atom',
+      alternate: '/',
+      base: 'https://ci.example.org',
+      runs: [run({})],
+      now: 0,
+    });
+    expect(xml).toContain('href="https://ci.example.org/job/nightly/run/7"');
+    expect(xml).toContain('rel="self" type="application/atom+xml" href="https://ci.example.org/feed.atom"');
+  });
+
   it('is well-formed Atom with one entry per run, ids as urn:uuid', () => {
     const xml = renderAtom({
       id: feedUrn('all'),

@@ -11,6 +11,8 @@ export interface FeedSpec {
   /** Path of the feed itself and of the page it describes (relative references; RFC 4287 allows them). */
   self: string;
   alternate: string;
+  /** The site's public URL (`--public-url`): links become absolute, as feed readers prefer. */
+  base?: string;
   runs: readonly RunRow[];
   /** `updated` when there are no entries. */
   now: number;
@@ -40,6 +42,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Atom 1.0: one entry per finished run, its id the run's UUID. */
 export function renderAtom(feed: FeedSpec): string {
+  const abs = (path: string) => `${feed.base ?? ''}${path}`;
   const updated = feed.runs.reduce((t, r) => Math.max(t, r.finishedAt ?? 0), 0) || feed.now;
   const entries = feed.runs.map((r) => {
     const result = r.result ? formatResult(r.result) : r.state;
@@ -52,7 +55,7 @@ export function renderAtom(feed: FeedSpec): string {
 <id>urn:uuid:${x(r.id)}</id>
 <title>${x(title)}</title>
 <updated>${iso(r.finishedAt ?? r.queuedAt)}</updated>
-<link rel="alternate" type="text/html" href="${x(links.run(r.job, r.number))}"/>
+<link rel="alternate" type="text/html" href="${x(abs(links.run(r.job, r.number)))}"/>
 <category term="${x(r.state)}"/>
 <summary>${x(summary)}</summary>
 </entry>
@@ -64,8 +67,8 @@ export function renderAtom(feed: FeedSpec): string {
 <title>${x(feed.title)}</title>
 <updated>${iso(updated)}</updated>
 <author><name>builder</name></author>
-<link rel="self" type="application/atom+xml" href="${x(feed.self)}"/>
-<link rel="alternate" type="text/html" href="${x(feed.alternate)}"/>
+<link rel="self" type="application/atom+xml" href="${x(abs(feed.self))}"/>
+<link rel="alternate" type="text/html" href="${x(abs(feed.alternate))}"/>
 <generator>builder</generator>
 ${entries.join('')}</feed>
 `;

@@ -16,6 +16,7 @@ export function layout(meta: PageMeta, body: Html, version: string): Html {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${meta.title} · builder</title>
         <link rel="stylesheet" href="/static/site.css" />
+        <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
         <link
           rel="alternate"
           type="application/atom+xml"

@@ -156,6 +156,7 @@ function sendFeed(ctx: Context, req: IncomingMessage, res: ServerResponse, name:
     title: name === undefined ? 'builder: finished runs' : `builder: finished runs of ${name}`,
     self: links.feed(name),
     alternate: name === undefined ? links.home() : links.job(name),
+    ...(ctx.publicUrl !== undefined && { base: ctx.publicUrl }),
     runs,
     now: ctx.clock.now(),
   });

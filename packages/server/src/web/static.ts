@@ -9,17 +9,21 @@ import { SITE_CSS } from './site-css.ts';
 /** The browser build (src/web/browser/tsconfig.json): dist/static next to this file's dist/web. */
 const BROWSER_DIR = join(import.meta.dirname, '..', 'static');
 
-type Source = { css: string } | { file: string };
+type Source = { css: string } | { svg: string } | { file: string };
 
 /**
  * Every URL under /static/ there is; anything else is a 404, so no request path ever reaches the
  * file system. Module URLs mirror the build's layout, so the scripts' relative imports resolve.
  */
+/** A green square with a white check mark: the site's icon (no request for it should 404). */
+const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2da44e"/><path d="M4 8.5l2.5 2.5L12 5.5" stroke="#fff" stroke-width="2" fill="none"/></svg>`;
+
 const FILES: Readonly<Record<string, Source>> = {
   '/static/site.css': { css: SITE_CSS },
   '/static/console.css': { css: CONSOLE_CSS },
   '/static/browser/console.js': { file: 'browser/console.js' },
   '/static/ansi.js': { file: 'ansi.js' },
+  '/static/favicon.svg': { svg: FAVICON },
 };
 
 const HEADERS = {
@@ -38,7 +42,12 @@ export function handleStatic(ctx: Context, req: IncomingMessage, res: ServerResp
   }
   load(source).then(
     (body) => {
-      const type = 'css' in source ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8';
+      const type =
+        'css' in source
+          ? 'text/css; charset=utf-8'
+          : 'svg' in source
+            ? 'image/svg+xml'
+            : 'text/javascript; charset=utf-8';
       const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
       if (req.headers['if-none-match'] === etag) {
         res.writeHead(304, { ...HEADERS, etag }).end();
@@ -58,5 +67,6 @@ export function handleStatic(ctx: Context, req: IncomingMessage, res: ServerResp
 
 function load(source: Source): Promise<Buffer> {
   if ('css' in source) return Promise.resolve(Buffer.from(source.css, 'utf8'));
+  if ('svg' in source) return Promise.resolve(Buffer.from(source.svg, 'utf8'));
   return readFile(join(BROWSER_DIR, source.file));
 }
