@@ -22,7 +22,7 @@ describe('GET /metrics: Prometheus exposition of a real server', () => {
     c = await Cluster.start();
     c.startWorker('w1', { capacity: 2 });
     await c.waitForWorkers('w1');
-    await c.schedule('good', 'echo fine\nsleep 0.3\n');
+    await c.schedule('good', 'echo fine > "$BUILDER_OUTPUT/f.txt"\nsleep 0.3\n');
     await c.schedule('bad', 'echo failing\nexit 3\n');
     expect((await c.client(['execute', 'good', '--follow'])).code).toBe(0);
     expect((await c.client(['execute', 'bad', '--follow'])).code).toBe(1);
@@ -61,6 +61,9 @@ describe('GET /metrics: Prometheus exposition of a real server', () => {
     expect(sample(text, 'builder_run_queue_wait_seconds_count{platform="debian-12"}')).toBe(2);
     expect(sample(text, 'builder_run_queue_wait_seconds_bucket{le="+Inf",platform="debian-12"}')).toBe(2);
     expect(text).toContain('# TYPE builder_runs_lost_total counter');
+    expect(sample(text, 'builder_artifact_transfers_total{outcome="stored"}')).toBe(1);
+    expect(sample(text, 'builder_artifact_received_bytes_total')).toBe(5);
+    expect(sample(text, 'builder_artifact_blobs_stored_total')).toBe(1);
   });
 
   it('reads queue, running runs, workers and last success at scrape time', async () => {

@@ -144,6 +144,7 @@ async function receive(
       blobs: ctx.blobs,
       maxBytes: ctx.maxArtifactBytes,
     });
+    ctx.metrics?.artifactTransfer('stored', received);
     ctx.logger.info('artifacts.received', {
       what,
       files: received.files.length,
@@ -153,6 +154,7 @@ async function receive(
     });
     return received;
   } catch (err) {
+    ctx.metrics?.artifactTransfer(err instanceof ArtifactsRefused ? 'refused' : 'failed');
     if (err instanceof ArtifactsRefused) {
       ctx.logger.warn('artifacts.refused', { what, error: err.message });
       reply(req, res, err.status, { ok: false, code: err.code, error: err.message });

@@ -21,6 +21,9 @@ export class Metrics {
   private readonly lost;
   private readonly duration;
   private readonly queueWait;
+  private readonly transfers;
+  private readonly artifactBytes;
+  private readonly blobsStored;
   /** Runs re-queued for another attempt: when they became eligible again (epoch ms). */
   private readonly requeuedAt = new Map<string, number>();
 
@@ -62,6 +65,23 @@ export class Metrics {
       help: 'Queued (or eligible again for a retry) to started, per attempt.',
       labelNames: ['platform'] as const,
       buckets: WAIT_BUCKETS,
+      registers: register,
+    });
+
+    this.transfers = new Counter({
+      name: 'builder_artifact_transfers_total',
+      help: 'Artifact transfers (worker output and uploads) by outcome: stored, refused (bad input), failed (server side or broken off).',
+      labelNames: ['outcome'] as const,
+      registers: register,
+    });
+    this.artifactBytes = new Counter({
+      name: 'builder_artifact_received_bytes_total',
+      help: 'File bytes received in stored artifact transfers (files the store already had are not sent).',
+      registers: register,
+    });
+    this.blobsStored = new Counter({
+      name: 'builder_artifact_blobs_stored_total',
+      help: 'Blobs new to the artifact store (each distinct SHA-256 once).',
       registers: register,
     });
 
@@ -168,6 +188,15 @@ export class Metrics {
     this.requeuedAt.delete(run.id);
     if (since === undefined) return; // a retry queued before a restart: its eligible time is unknown
     this.queueWait.observe({ platform: run.platform }, Math.max(0, startedAt - since) / 1000);
+  }
+
+  /** One artifact transfer ended. */
+  artifactTransfer(outcome: 'stored' | 'refused' | 'failed', received?: { sent: number; stored: number }): void {
+    this.transfers.inc({ outcome });
+    if (received) {
+      this.artifactBytes.inc(received.sent);
+      this.blobsStored.inc(received.stored);
+    }
   }
 
   contentType(): string {
