@@ -69,7 +69,7 @@ export class JobStore {
       spec.concurrency,
       JSON.stringify(spec.params),
       nextRunAt,
-      JSON.stringify(spec.alertWebhooks ?? []), // specs built in code (tests) may leave the default out
+      JSON.stringify(spec.alertWebhooks),
     ];
     if (existing) {
       this.db

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { JobSpec, RunResult } from '@builder/protocol';
+import { JobSpecSchema, type RunResult } from '@builder/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../log.ts';
 import { startServer, type RunningServer } from '../server.ts';
@@ -15,21 +15,8 @@ let now = Date.UTC(2025, 0, 1);
 const SHA = 'a'.repeat(64);
 
 function job(name: string, platforms: string[], params: Record<string, string> = {}): JobRow {
-  const spec: JobSpec = {
-    name,
-    platforms,
-    script: 'echo "<b>hi</b>"',
-    template: null,
-    schedule: null,
-    timezone: 'UTC',
-    missed: 'once',
-    timeoutSec: 3600,
-    killGraceSec: 10,
-    retries: 0,
-    retryBackoffSec: 10,
-    concurrency: 1,
-    params,
-  };
+  // the schema fills in every default, as the server does for a client's spec
+  const spec = JobSpecSchema.parse({ name, platforms, script: 'echo "<b>hi</b>"', schedule: null, params });
   return server.ctx.jobs.upsert(spec, null, now).job;
 }
 
