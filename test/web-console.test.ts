@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, waitFor } from './harness.ts';
+import { join } from 'node:path';
+import { Cluster, killLeftovers, readPids, waitFor } from './harness.ts';
 
 /** Ten coloured lines, 0.2 s apart, then a line with markup in it. */
 const PRINTER = `for i in 1 2 3 4 5 6 7 8 9 10; do printf '\\033[32mline %d\\033[0m\\n' "$i"; sleep 0.2; done
@@ -158,4 +159,37 @@ describe('console.txt', () => {
       expect([path, (await get(path)).status]).toEqual([path, 404]);
     }
   });
+});
+
+describe('server shutdown with live console followers', () => {
+  it('SIGTERM stops the server within about a second although a follow stream is open', async () => {
+    const c = await Cluster.start();
+    const pids = join(c.dir, 'pids');
+    try {
+      c.startWorker('w1');
+      await c.waitForWorkers('w1');
+      await c.schedule('long', `echo $$ >> ${pids}; echo start; exec sleep 1007\n`);
+      await c.client(['execute', 'long']);
+      await waitFor(async () => (await c.run('long/1')).state === 'running', 'the run to start');
+      const res = await fetch(`${c.url}/job/long/run/1/console.txt?follow=1`);
+      const reader = res.body!.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toContain('start');
+      const t = Date.now();
+      expect(await c.killServer('SIGTERM')).toBe(0);
+      expect(Date.now() - t).toBeLessThan(5000);
+      // the follower's stream ends (cut: the browser script reconnects) instead of hanging
+      let outcome: string;
+      do
+        outcome = await reader.read().then(
+          (r) => (r.done ? 'ended' : 'data'),
+          () => 'cut',
+        );
+      while (outcome === 'data');
+      expect(['ended', 'cut']).toContain(outcome);
+    } finally {
+      const left = readPids(pids); // before stop() removes the dir
+      await c.stop();
+      killLeftovers(left); // the worker was killed with its job still running
+    }
+  }, 60_000);
 });
