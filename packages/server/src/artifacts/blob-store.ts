@@ -16,8 +16,14 @@ export interface BlobStore {
   /** The blob's bytes, or bytes start..end inclusive; rejects with BlobNotFoundError when absent. */
   open(sha256: string, range?: { start: number; end: number }): Promise<Readable>;
   delete(sha256: string): Promise<void>;
-  /** Every blob with the time it was written (epoch ms), for garbage collection. */
-  list(): AsyncIterable<{ sha256: string; modifiedAt: number }>;
+  /** Every blob with its size and the time it was written (epoch ms), for garbage collection. */
+  list(): AsyncIterable<BlobInfo>;
+}
+
+export interface BlobInfo {
+  sha256: string;
+  size: number;
+  modifiedAt: number;
 }
 
 export class BlobNotFoundError extends Error {

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BlobNotFoundError, type BlobStore } from './blob-store.ts';
+import { BlobNotFoundError, type BlobInfo, type BlobStore } from './blob-store.ts';
 
 const SHA = /^[0-9a-f]{64}$/;
 
@@ -50,7 +50,7 @@ export class LocalBlobStore implements BlobStore {
     await rm(this.#path(sha256), { force: true });
   }
 
-  async *list(): AsyncIterable<{ sha256: string; modifiedAt: number }> {
+  async *list(): AsyncIterable<BlobInfo> {
     let prefixes: string[];
     try {
       prefixes = await readdir(this.dir);
@@ -63,7 +63,7 @@ export class LocalBlobStore implements BlobStore {
         if (!SHA.test(name) || !name.startsWith(prefix)) continue;
         try {
           const st = await stat(join(this.dir, prefix, name));
-          yield { sha256: name, modifiedAt: st.mtimeMs };
+          yield { sha256: name, size: st.size, modifiedAt: st.mtimeMs };
         } catch {
           // removed meanwhile
         }

@@ -48,10 +48,7 @@ export interface VacuumReport {
   files: number;
   bytes: number;
   blobsDeleted: number;
-  /**
-   * Sizes of the deleted blobs that artifact rows recorded; blobs orphaned by a broken transfer
-   * have no row, so they count in blobsDeleted but not here.
-   */
+  /** Sizes of the deleted blobs, as the store lists them. */
   bytesFreed: number;
 }
 
@@ -79,18 +76,8 @@ export async function vacuum(deps: VacuumDeps, policy: RetentionPolicy): Promise
     throw new Error('a retention policy needs keepLatest or olderThanMs');
   }
   let selected: Candidate[] = [];
-  let sizes = new Map<string, number>();
   const plan = () => {
     selected = selectRuns(db, now, policy);
-    // sizes of the blobs these runs point at, so freed bytes can be told for the ones that go
-    sizes = new Map(
-      db
-        .prepare<[string], { sha256: string; size: number }>(
-          'SELECT sha256, MAX(size) AS size FROM artifacts WHERE run_id IN (SELECT value FROM json_each(?)) GROUP BY sha256',
-        )
-        .all(JSON.stringify(selected.map((r) => r.id)))
-        .map((r) => [r.sha256, r.size]),
-    );
   };
   if (policy.dryRun) plan();
   else {
@@ -123,7 +110,7 @@ export async function vacuum(deps: VacuumDeps, policy: RetentionPolicy): Promise
     if (!policy.dryRun) await blobs.delete(blob.sha256);
     deps.log?.debug('artifacts.blob_deleted', { sha256: blob.sha256, dryRun: policy.dryRun === true });
     blobsDeleted++;
-    bytesFreed += sizes.get(blob.sha256) ?? 0;
+    bytesFreed += blob.size;
   }
   return {
     runs,

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { CompletedPart, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { BlobNotFoundError, type BlobStore } from './blob-store.ts';
+import { BlobNotFoundError, type BlobInfo, type BlobStore } from './blob-store.ts';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -177,7 +177,7 @@ export class S3BlobStore implements BlobStore {
     await client.send(new sdk.DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(sha256) }));
   }
 
-  async *list(): AsyncIterable<{ sha256: string; modifiedAt: number }> {
+  async *list(): AsyncIterable<BlobInfo> {
     const { sdk, client } = await this.#s3();
     const base = this.#prefix ? `${this.#prefix}/` : '';
     let token: string | undefined;
@@ -195,7 +195,7 @@ export class S3BlobStore implements BlobStore {
         // foreign keys under the prefix are not ours to collect; without a time a blob could be a
         // fresh upload, so it is left alone too
         if (!m?.[2] || !m[2].startsWith(m[1]!) || !obj.LastModified) continue;
-        yield { sha256: m[2], modifiedAt: obj.LastModified.getTime() };
+        yield { sha256: m[2], size: obj.Size ?? 0, modifiedAt: obj.LastModified.getTime() };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
