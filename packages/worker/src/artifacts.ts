@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { scanOutputDir, OutputRefused, sendArtifacts } from '@builder/protocol/transfer';
 import { describeError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -22,6 +23,14 @@ export async function uploadOutput(
   target: ArtifactTarget,
   io: { note(text: string): void; log: Logger },
 ): Promise<string | undefined> {
+  // most jobs leave nothing: one synchronous readdir instead of thread-pool round trips keeps
+  // that path as cheap as it was before artifacts (it sits between a job's exit and its result)
+  try {
+    if (readdirSync(dir).length === 0) return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // the job removed it
+    return `cannot read the output dir: ${describeError(err)}`;
+  }
   let scanned;
   try {
     scanned = await scanOutputDir(dir);

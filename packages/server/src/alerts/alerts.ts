@@ -61,11 +61,13 @@ export class Alerts {
   /** An attempt of `run` ended with `result`; `state` is the run's new state (`queued`: retried). */
   runEnded(run: RunRow, state: RunState, result: RunResult): void {
     try {
+      const hooks = JSON.parse(this.jobHooksStmt.get(run.jobId)?.hooks ?? '[]') as string[];
+      // nobody to tell: skip the previous-run query on the hot path of every finished run
+      if (this.queues.length === 0 && hooks.length === 0) return;
       const previous =
         state === 'succeeded' ? this.previousStmt.get(run.jobId, run.platform, run.id)?.state : undefined;
       const events = eventsForEnd(run, state, result, previous, this.publicUrl, this.deps.clock.now());
       if (events.length === 0) return;
-      const hooks = JSON.parse(this.jobHooksStmt.get(run.jobId)?.hooks ?? '[]') as string[];
       this.deps.commit.then(() => events.forEach((e) => this.emit(e, hooks)));
     } catch (err) {
       this.deps.logger.error('alert.error', { run: run.id, error: (err as Error).message });
