@@ -113,6 +113,23 @@ describe('website pages', () => {
     expect(await getJson('/job/deb/run/1')).toEqual(data);
   });
 
+  it('shows the first 1000 artifacts of a huge run and points to the JSON for all', async () => {
+    const big = job('big', ['debian-12']);
+    const r = run(big, 'debian-12', { kind: 'exited', code: 0 });
+    const files = Array.from({ length: 1200 }, (_, i) => ({
+      path: `f/${String(i).padStart(4, '0')}`,
+      size: 1,
+      sha256: 'd'.repeat(64),
+    }));
+    server.ctx.artifacts.record(r.id, files);
+    const body = await (await get('/job/big/run/1')).text();
+    expect(body).toContain('1200 files');
+    expect(body).toContain('the first 1000 are shown, <a href="/api/job/big/run/1">all in JSON</a>');
+    expect(body).toContain('/artifacts/f/0999"');
+    expect(body).not.toContain('/artifacts/f/1000"');
+    expect((await getJson('/api/job/big/run/1')).artifacts).toHaveLength(1200);
+  });
+
   it('paginates and filters the runs of a job', async () => {
     const first = await getJson('/api/job/many');
     expect(first).toMatchObject({ page: 1, pages: 2, total: 61 });

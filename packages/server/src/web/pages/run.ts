@@ -90,10 +90,18 @@ export function runPage(ctx: Context, job: string, number: number, query: URLSea
   return { meta: { title: `${run.job} #${run.number}`, feed: links.feed(run.job) }, data, body };
 }
 
-function artifactTable(run: RunRow, files: { path: string; size: number; sha256: string }[]): Html {
-  if (files.length === 0) return html`<p class="muted">No artifacts.</p>`;
-  const total = files.reduce((n, f) => n + f.size, 0);
-  return html`<p class="muted">${files.length} file${files.length === 1 ? '' : 's'}, ${size(total)}</p>
+/** Rows shown on the page; a run with more lists them all in its JSON (`/api/job/J/run/N`). */
+const MAX_ROWS = 1000;
+
+function artifactTable(run: RunRow, all: { path: string; size: number; sha256: string }[]): Html {
+  if (all.length === 0) return html`<p class="muted">No artifacts.</p>`;
+  const total = all.reduce((n, f) => n + f.size, 0);
+  const files = all.slice(0, MAX_ROWS);
+  const more =
+    all.length > MAX_ROWS
+      ? html`; the first ${MAX_ROWS} are shown, <a href="/api${links.run(run.job, run.number)}">all in JSON</a>`
+      : '';
+  return html`<p class="muted">${all.length} file${all.length === 1 ? '' : 's'}, ${size(total)}${more}</p>
     <div class="scroll">
       <table>
         <thead>
