@@ -10,7 +10,7 @@ import { createCgroup, findCgroups, killAndRemoveCgroup, oomKilled, type RunCgro
 import { mountsUnder, unmountUnder } from './chroot-mounts.ts';
 import { type ChrootOptions, checkRootfs } from './chroot-options.ts';
 import { DEV_TEMPLATE, ENTER, envFile, SETUP } from './chroot-setup.ts';
-import { passedEnv, jobVariables } from './job-env.ts';
+import { passedEnv, jobVariables, sandboxHostname } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
@@ -103,7 +103,7 @@ export class ChrootExecutor implements Executor {
       const args = [
         ...['-c', ENTER, 'builder-enter', String(cg.procsFiles.length), ...cg.procsFiles],
         ...[...unshare, '/bin/sh', '-c', SETUP, 'builder-setup'],
-        ...[dir, this.#o.root, hostname(job), network ? '1' : '0', String(uid), String(gid), direct, this.#dev],
+        ...[dir, this.#o.root, sandboxHostname(job), network ? '1' : '0', String(uid), String(gid), direct, this.#dev],
       ];
       let result = await runJobProcess('/bin/sh', args, { cwd: dir, env: SETUP_ENV }, io);
       if (!existsSync(join(dir, 'ready'))) {
@@ -188,16 +188,6 @@ export class ChrootExecutor implements Executor {
       log.warn('cannot remove run directory', { dir, err }),
     );
   }
-}
-
-/** `nightly-7`: the job's name made a valid host name label, and the run's number. */
-export function hostname(job: Assignment): string {
-  const label =
-    job.job
-      .toLowerCase()
-      .replace(/[^a-z0-9-]+/g, '-')
-      .replace(/^-+|-+$/g, '') || 'job';
-  return `${label.slice(0, 50)}-${job.number}`;
 }
 
 function readSetupLog(dir: string): string {

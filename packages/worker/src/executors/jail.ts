@@ -6,7 +6,7 @@ import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { AddressPool } from './jail-addresses.ts';
 import { CommandError, type CommandRunner, commandRunner } from './jail-command.ts';
-import { passedEnv, jobVariables } from './job-env.ts';
+import { passedEnv, jobVariables, sandboxHostname } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import { findLeftovers } from './jail-leftovers.ts';
 import type { JailOptions } from './jail-options.ts';
@@ -107,7 +107,7 @@ export class JailExecutor implements Executor {
       '-c',
       `name=${s.name}`,
       `path=${s.path}`,
-      `host.hostname=${hostname(job)}`,
+      `host.hostname=${sandboxHostname(job)}.builder`,
       `ip4.addr=${s.address}`,
       'ip6=disable',
       `devfs_ruleset=${o.devfsRuleset}`,
@@ -188,16 +188,6 @@ export class JailExecutor implements Executor {
       return false;
     }
   }
-}
-
-/** `nightly-7.builder`: the job's name made a valid host name label. */
-export function hostname(job: Assignment): string {
-  const label =
-    job.job
-      .toLowerCase()
-      .replace(/[^a-z0-9-]+/g, '-')
-      .replace(/^-+|-+$/g, '') || 'job';
-  return `${label.slice(0, 50)}-${job.number}.builder`;
 }
 
 /** The jail user's uid and gid, from the jail's passwd (the host's may not have it, or differ). */

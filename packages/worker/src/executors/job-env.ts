@@ -22,3 +22,13 @@ export function jobVariables(job: Assignment, platform: string, output: string):
     BUILDER_OUTPUT: output,
   };
 }
+
+/** `nightly-7`: the job's name made a valid host name label, and the run's number. */
+export function sandboxHostname(job: Assignment): string {
+  const label =
+    job.job
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'job';
+  return `${label.slice(0, 50)}-${job.number}`;
+}
