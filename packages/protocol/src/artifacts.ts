@@ -94,6 +94,16 @@ export const MissingRequestSchema = z.object({
 });
 export const MissingReplySchema = z.object({ missing: z.array(z.string()) });
 
+/** `512 B`, `1.2 MiB`, `37 GiB`: sizes as every program shows them (powers of 1024). */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) ((v /= 1024), u++);
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
 /** Percent-encode each path segment for use in a URL. */
 export function artifactUrlPath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');

@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { scanOutputDir, OutputRefused, sendArtifacts } from '@builder/protocol/transfer';
+import { formatBytes } from '@builder/protocol';
 import { describeError } from './errors.ts';
 import type { Logger } from './log.ts';
 
@@ -65,13 +66,4 @@ export async function uploadOutput(
     io.note(`[builder] sending artifacts failed (${r.error}); retrying in ${Math.round(delay / 1000)}s`);
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) ((v /= 1024), u++);
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
 }

@@ -1,4 +1,4 @@
-import { isTerminal, type RunState } from '@builder/protocol';
+import { formatBytes, isTerminal, type RunState } from '@builder/protocol';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Db } from '../store/db.ts';
@@ -232,16 +232,4 @@ export function formatVacuumReport(report: VacuumReport, opts: { dryRun: boolean
       `(${formatBytes(report.bytesFreed)}) from ${opts.store}`,
   );
   return `${lines.join('\n')}\n`;
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
 }

@@ -1,8 +1,7 @@
-import { isTerminal } from '@builder/protocol';
+import { formatBytes, isTerminal } from '@builder/protocol';
 import type { Context } from '../context.ts';
 import type { RunRow } from '../store/rows.ts';
 import { AnsiParser, spansToHtml } from './ansi.ts';
-import { size as formatSize } from './format.ts';
 import { html, raw } from './html.ts';
 import { links } from './links.ts';
 
@@ -71,7 +70,7 @@ export function renderConsoleSection(ctx: Context, run: RunRow, query: URLSearch
         <a href="${`${page}#console`}">latest</a>`,
     html`<a href="${links.console(run.job, run.number)}">raw log</a>`,
   ];
-  const range = w.total === 0 ? 'no output yet' : `bytes ${w.start}–${w.end} of ${w.total} (${formatSize(w.total)})`;
+  const range = w.total === 0 ? 'no output yet' : `bytes ${w.start}–${w.end} of ${w.total} (${formatBytes(w.total)})`;
   return html`<section class="console-section" aria-labelledby="console-heading">
     <link rel="stylesheet" href="/static/console.css" />
     <h2 id="console-heading">Console</h2>

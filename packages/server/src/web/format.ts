@@ -26,15 +26,6 @@ export function runDuration(run: RunRow, now: number): number | null {
   return (run.finishedAt ?? now) - run.startedAt;
 }
 
-export function size(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = -1;
-  while (v >= 1024 && i < units.length - 1) ((v /= 1024), i++);
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
-
 /** The state as a coloured label; the result (`exited 3`) when there is one. */
 export function stateLabel(state: RunState): Html {
   return html`<span class="state state-${state}">${state}</span>`;

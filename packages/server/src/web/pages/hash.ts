@@ -1,6 +1,6 @@
-import { SHA256_PATTERN } from '@builder/protocol';
+import { formatBytes, SHA256_PATTERN } from '@builder/protocol';
 import type { Context } from '../../context.ts';
-import { size, time } from '../format.ts';
+import { time } from '../format.ts';
 import { html } from '../html.ts';
 import { links } from '../links.ts';
 import { PageError, type Page } from './page.ts';
@@ -36,7 +36,7 @@ export function hashPage(ctx: Context, query: URLSearchParams): Page {
                       <td><a href="${links.run(f.job, f.number)}">${f.job}/${f.number}</a></td>
                       <td>${f.platform}</td>
                       <td><a href="${f.url}" download>${f.path}</a></td>
-                      <td>${size(f.size)}</td>
+                      <td>${formatBytes(f.size)}</td>
                       <td>${time(f.finishedAt)}</td>
                     </tr> `,
                 )}

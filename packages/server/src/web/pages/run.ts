@@ -1,9 +1,9 @@
-import { formatResult } from '@builder/protocol';
+import { formatBytes, formatResult } from '@builder/protocol';
 import type { Context } from '../../context.ts';
 import { runView } from '../../api/views.ts';
 import type { RunRow } from '../../store/rows.ts';
 import { renderConsoleSection } from '../console-view.ts';
-import { duration, resultText, runDuration, size, stateLabel, time } from '../format.ts';
+import { duration, resultText, runDuration, stateLabel, time } from '../format.ts';
 import { html, raw, type Html } from '../html.ts';
 import { links } from '../links.ts';
 import { findJob } from './job.ts';
@@ -101,7 +101,7 @@ function artifactTable(run: RunRow, all: { path: string; size: number; sha256: s
     all.length > MAX_ROWS
       ? html`; the first ${MAX_ROWS} are shown, <a href="/api${links.run(run.job, run.number)}">all in JSON</a>`
       : '';
-  return html`<p class="muted">${all.length} file${all.length === 1 ? '' : 's'}, ${size(total)}${more}</p>
+  return html`<p class="muted">${all.length} file${all.length === 1 ? '' : 's'}, ${formatBytes(total)}${more}</p>
     <div class="scroll">
       <table>
         <thead>
@@ -116,7 +116,7 @@ function artifactTable(run: RunRow, all: { path: string; size: number; sha256: s
             (f) =>
               html`<tr>
                 <td><a href="${links.artifact(run.job, run.number, f.path)}" download>${f.path}</a></td>
-                <td><span title="${f.size} bytes">${size(f.size)}</span></td>
+                <td><span title="${f.size} bytes">${formatBytes(f.size)}</span></td>
                 <td>
                   <a href="${links.hash(f.sha256)}"><code class="hash">${f.sha256}</code></a>
                 </td>
