@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { SHA256_PATTERN } from '@builder/protocol';
 
 /**
  * Where artifact bytes live: one object per SHA-256, written once, shared by every run that
@@ -18,6 +19,12 @@ export interface BlobStore {
   delete(sha256: string): Promise<void>;
   /** Every blob with its size and the time it was written (epoch ms), for garbage collection. */
   list(): AsyncIterable<BlobInfo>;
+}
+
+/** Where a blob lives inside a store: `ab/abcdef…` (a two-character fan-out keeps directories small). */
+export function blobKey(sha256: string): string {
+  if (!SHA256_PATTERN.test(sha256)) throw new Error(`not a SHA-256: ${sha256}`);
+  return `${sha256.slice(0, 2)}/${sha256}`;
 }
 
 export interface BlobInfo {

@@ -2,9 +2,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BlobNotFoundError, type BlobInfo, type BlobStore } from './blob-store.ts';
-
-const SHA = /^[0-9a-f]{64}$/;
+import { SHA256_PATTERN } from '@builder/protocol';
+import { BlobNotFoundError, blobKey, type BlobInfo, type BlobStore } from './blob-store.ts';
 
 /** Blobs as files `DIR/ab/abcdef…`; a put is a rename, so a blob is either whole or absent. */
 export class LocalBlobStore implements BlobStore {
@@ -15,8 +14,7 @@ export class LocalBlobStore implements BlobStore {
   }
 
   #path(sha256: string): string {
-    if (!SHA.test(sha256)) throw new Error(`not a SHA-256: ${sha256}`);
-    return join(this.dir, sha256.slice(0, 2), sha256);
+    return join(this.dir, ...blobKey(sha256).split('/'));
   }
 
   async has(sha256: string): Promise<boolean> {
@@ -60,7 +58,7 @@ export class LocalBlobStore implements BlobStore {
     for (const prefix of prefixes.sort()) {
       if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
       for (const name of (await readdir(join(this.dir, prefix))).sort()) {
-        if (!SHA.test(name) || !name.startsWith(prefix)) continue;
+        if (!SHA256_PATTERN.test(name) || !name.startsWith(prefix)) continue;
         try {
           const st = await stat(join(this.dir, prefix, name));
           yield { sha256: name, size: st.size, modifiedAt: st.mtimeMs };

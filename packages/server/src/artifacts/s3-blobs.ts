@@ -2,11 +2,10 @@ import { createReadStream } from 'node:fs';
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { CompletedPart, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { BlobNotFoundError, type BlobInfo, type BlobStore } from './blob-store.ts';
+import { BlobNotFoundError, blobKey, type BlobInfo, type BlobStore } from './blob-store.ts';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
-const SHA = /^[0-9a-f]{64}$/;
 const MiB = 1024 * 1024;
 /** Above this a blob goes up in parts: one PUT of gigabytes cannot be resumed and S3 caps it at 5 GiB. */
 export const MULTIPART_THRESHOLD = 64 * MiB;
@@ -73,8 +72,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   #key(sha256: string): string {
-    if (!SHA.test(sha256)) throw new Error(`not a SHA-256: ${sha256}`);
-    const key = `${sha256.slice(0, 2)}/${sha256}`;
+    const key = blobKey(sha256);
     return this.#prefix ? `${this.#prefix}/${key}` : key;
   }
 

@@ -4,13 +4,15 @@ import { ARTIFACT_LIMITS, MissingRequestSchema, NAME_PATTERN, type ArtifactsRepl
 import { BlobNotFoundError } from '../artifacts/blob-store.ts';
 import { ArtifactsRefused, receiveArtifacts, type Received } from '../artifacts/intake.ts';
 import type { Context } from '../context.ts';
+import type { RunRow } from '../store/rows.ts';
 import { roleOfToken } from '../store/tokens.ts';
 import { contentTypeFor, parseRange } from './content.ts';
+import { runAt } from './run-path.ts';
 
 const WORKER_PUT = /^\/artifacts\/([0-9a-f-]{36})\/(\d{1,6})$/;
 const UPLOAD_PUT = /^\/upload\/([^/]+)$/;
 const MISSING = '/blobs/missing';
-const DOWNLOAD = /^\/job\/([^/]+)\/run\/(\d{1,12})\/artifacts\/(.+)$/;
+const DOWNLOAD = /^\/job\/([^/]+)\/run\/([^/]+)\/artifacts\/(.+)$/;
 
 /**
  * Artifact transfers: `PUT /artifacts/RUN/ATTEMPT` (a worker, for the attempt it runs),
@@ -38,7 +40,7 @@ export function handleArtifactRoutes(ctx: Context, req: IncomingMessage, res: Se
   }
   m = DOWNLOAD.exec(path);
   if (m && (req.method === 'GET' || req.method === 'HEAD')) {
-    void download(ctx, req, res, decode(m[1]!), Number(m[2]), decode(m[3]!));
+    void download(ctx, req, res, runAt(ctx, m[1]!, m[2]!), `${decode(m[1]!)}#${m[2]!}`, decode(m[3]!));
     return true;
   }
   return false;
@@ -198,15 +200,14 @@ async function download(
   ctx: Context,
   req: IncomingMessage,
   res: ServerResponse,
-  jobName: string,
-  number: number,
+  run: RunRow | undefined,
+  name: string,
   path: string,
 ) {
-  const run = NAME_PATTERN.test(jobName) ? ctx.runs.getByNumber(jobName, number) : undefined;
   const file = run ? ctx.artifacts.file(run.id, path) : undefined;
   if (!run || !file) {
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end(run ? `run ${jobName}#${number} has no artifact ${path}\n` : `no run ${jobName}#${number}\n`);
+    res.end(run ? `run ${name} has no artifact ${path}\n` : `no run ${name}\n`);
     return;
   }
   const range = parseRange(req.headers.range, file.size);

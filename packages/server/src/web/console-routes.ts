@@ -1,11 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTerminal } from '@builder/protocol';
 import type { Context } from '../context.ts';
-import type { RunRow } from '../store/rows.ts';
+import { runAt } from '../http/run-path.ts';
 
 const CONSOLE_PATH = /^\/job\/([^/]+)\/run\/([^/]+)\/console\.txt$/;
-const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const RUN_NUMBER = /^[1-9][0-9]{0,15}$/;
 /** How often a follower looks for new bytes; the console-intake path has no per-reader hook. */
 const POLL_MS = 150;
 const CHUNK = 64 * 1024;
@@ -29,7 +27,7 @@ export function handleConsole(ctx: Context, req: IncomingMessage, res: ServerRes
     res.writeHead(405, { ...TEXT_HEADERS, allow: 'GET, HEAD' }).end('method not allowed\n');
     return true;
   }
-  const run = findRun(ctx, m[1]!, m[2]!);
+  const run = runAt(ctx, m[1]!, m[2]!);
   if (!run) {
     res.writeHead(404, TEXT_HEADERS).end('no such run\n');
     return true;
@@ -54,18 +52,6 @@ export function handleConsole(ctx: Context, req: IncomingMessage, res: ServerRes
   if (req.method === 'HEAD') res.end();
   else void stream(ctx, run.id, start, res, false, size);
   return true;
-}
-
-/** `/job/J/run/N` path segments (still percent-encoded) → the run, or undefined. */
-export function findRun(ctx: Context, jobSegment: string, numberSegment: string): RunRow | undefined {
-  let job: string;
-  try {
-    job = decodeURIComponent(jobSegment);
-  } catch {
-    return undefined; // malformed percent-encoding: no job has that name
-  }
-  if (!JOB_NAME.test(job) || !RUN_NUMBER.test(numberSegment)) return undefined;
-  return ctx.runs.getByNumber(job, Number(numberSegment));
 }
 
 /**
