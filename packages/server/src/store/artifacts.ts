@@ -18,10 +18,8 @@ export class ArtifactStore {
   private readonly bySha;
   private readonly latestStmt;
   private readonly deleteForRun;
-  private readonly referenced;
-  private readonly summaryStmt;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.insertStmt = db.prepare('INSERT OR REPLACE INTO artifacts (run_id, path, size, sha256) VALUES (?, ?, ?, ?)');
     this.forRunStmt = db.prepare<[string], ArtifactFile>(
       'SELECT path, size, sha256 FROM artifacts WHERE run_id = ? ORDER BY path',
@@ -43,10 +41,6 @@ export class ArtifactStore {
                      ORDER BY r2.finished_at DESC LIMIT 1)`,
     );
     this.deleteForRun = db.prepare<[string]>('DELETE FROM artifacts WHERE run_id = ?');
-    this.referenced = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM artifacts WHERE sha256 = ?');
-    this.summaryStmt = db.prepare<[string], { files: number; bytes: number | null }>(
-      'SELECT COUNT(*) AS files, SUM(size) AS bytes FROM artifacts WHERE run_id = ?',
-    );
   }
 
   /** Replace the run's artifact list; call inside a write batch. */
@@ -63,11 +57,6 @@ export class ArtifactStore {
     return this.fileStmt.get(runId, path);
   }
 
-  summary(runId: string): { files: number; bytes: number } {
-    const row = this.summaryStmt.get(runId);
-    return { files: row?.files ?? 0, bytes: row?.bytes ?? 0 };
-  }
-
   /** Runs that produced a file with this hash, newest first. */
   withSha(sha256: string): ArtifactOrigin[] {
     return this.bySha.all(sha256);
@@ -77,14 +66,5 @@ export class ArtifactStore {
   latest(job: string, path: string, platform?: string): ArtifactOrigin | undefined {
     const p = platform ?? null;
     return this.latestStmt.get(path, job, p, p);
-  }
-
-  /** Forget the run's files (its blobs stay until nothing references them). */
-  removeForRun(runId: string): number {
-    return this.deleteForRun.run(runId).changes;
-  }
-
-  isReferenced(sha256: string): boolean {
-    return (this.referenced.get(sha256)?.n ?? 0) > 0;
   }
 }
