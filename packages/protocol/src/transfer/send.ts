@@ -108,7 +108,6 @@ export async function sendArtifacts(opts: SendOptions): Promise<SendResult> {
     (f) => toSend.has(f),
   );
   const u = new URL(opts.url);
-  const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
   return await new Promise<SendResult>((resolve) => {
     let settled = false;
     const done = (r: SendResult) => {
@@ -119,24 +118,23 @@ export async function sendArtifacts(opts: SendOptions): Promise<SendResult> {
       if (!req.writableFinished) req.destroy();
       resolve(r);
     };
-    const req = request(u, {
+    const req = requestFor(u)(u, {
       method: 'PUT',
       headers: { 'content-type': ARTIFACTS_CONTENT_TYPE, authorization: `Bearer ${opts.token}` },
       signal: opts.signal,
     });
     req.on('response', (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', (err) => done({ ok: false, code: 'NETWORK', error: err.message, status: 0 }));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        try {
-          done({ ...(JSON.parse(text) as ArtifactsReply), status: res.statusCode ?? 0 });
-        } catch {
-          const error = `the server answered ${res.statusCode}: ${text.slice(0, 200) || '(no body)'}`;
-          done({ ok: false, code: 'BAD_REPLY', error, status: res.statusCode ?? 0 });
-        }
-      });
+      readText(res).then(
+        (text) => {
+          try {
+            done({ ...(JSON.parse(text) as ArtifactsReply), status: res.statusCode ?? 0 });
+          } catch {
+            const error = `the server answered ${res.statusCode}: ${text.slice(0, 200) || '(no body)'}`;
+            done({ ok: false, code: 'BAD_REPLY', error, status: res.statusCode ?? 0 });
+          }
+        },
+        (err: Error) => done({ ok: false, code: 'NETWORK', error: err.message, status: 0 }),
+      );
     });
     req.on('error', (err) => done({ ok: false, code: 'NETWORK', error: err.message, status: 0 }));
     body.on('error', (err) => {
@@ -155,26 +153,37 @@ async function askMissing(
 ): Promise<Set<string> | undefined> {
   const body = JSON.stringify({ sha256: [...new Set(files.map((f) => f.sha256))] });
   const u = new URL(url);
-  const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
-    const req = request(u, {
+    const req = requestFor(u)(u, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     });
     req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', () => resolve(undefined));
-      res.on('end', () => {
-        try {
-          const parsed = MissingReplySchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-          resolve(res.statusCode === 200 && parsed.success ? new Set(parsed.data.missing) : undefined);
-        } catch {
-          resolve(undefined);
-        }
-      });
+      readText(res).then(
+        (text) => {
+          try {
+            const parsed = MissingReplySchema.safeParse(JSON.parse(text));
+            resolve(res.statusCode === 200 && parsed.success ? new Set(parsed.data.missing) : undefined);
+          } catch {
+            resolve(undefined);
+          }
+        },
+        () => resolve(undefined),
+      );
     });
     req.on('error', () => resolve(undefined));
     req.end(body);
+  });
+}
+
+const requestFor = (u: URL) => (u.protocol === 'https:' ? httpsRequest : httpRequest);
+
+/** The whole answer body as text. */
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('error', reject);
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
   });
 }
