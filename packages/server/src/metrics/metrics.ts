@@ -95,56 +95,39 @@ export class Metrics {
       for (const j of jobPlatforms.all()) for (const p of JSON.parse(j.platforms) as string[]) set.add(p);
       return set;
     };
-    const activeByPlatform = (states: RunState[]): Map<string, number> => {
-      const by = new Map<string, number>([...knownPlatforms()].map((p) => [p, 0]));
-      for (const r of countActive.all())
-        if (states.includes(r.state)) by.set(r.platform, (by.get(r.platform) ?? 0) + r.n);
-      return by;
-    };
-    new Gauge({
-      name: 'builder_queue_length',
-      help: 'Runs waiting in the queue (including ones in retry backoff), by platform.',
-      labelNames: ['platform'] as const,
-      registers: register,
-      collect() {
-        this.reset();
-        for (const [platform, n] of activeByPlatform(['queued'])) this.set({ platform }, n);
-      },
-    });
-    new Gauge({
-      name: 'builder_runs_running',
-      help: 'Runs holding a worker slot (assigned or running), by platform.',
-      labelNames: ['platform'] as const,
-      registers: register,
-      collect() {
-        this.reset();
-        for (const [platform, n] of activeByPlatform(['assigned', 'running'])) this.set({ platform }, n);
-      },
-    });
-    new Gauge({
-      name: 'builder_workers_connected',
-      help: 'Workers connected now, by platform.',
-      labelNames: ['platform'] as const,
-      registers: register,
-      collect() {
-        this.reset();
-        const by = new Map<string, number>([...knownPlatforms()].map((p) => [p, 0]));
-        for (const w of workers.all()) by.set(w.platform, (by.get(w.platform) ?? 0) + 1);
-        for (const [platform, n] of by) this.set({ platform }, n);
-      },
-    });
-    new Gauge({
-      name: 'builder_worker_slots',
-      help: 'Total capacity (concurrent runs) of the connected workers, by platform.',
-      labelNames: ['platform'] as const,
-      registers: register,
-      collect() {
-        this.reset();
-        const by = new Map<string, number>([...knownPlatforms()].map((p) => [p, 0]));
-        for (const w of workers.all()) by.set(w.platform, (by.get(w.platform) ?? 0) + w.capacity);
-        for (const [platform, n] of by) this.set({ platform }, n);
-      },
-    });
+    /** A gauge per platform, read at scrape time: 0 for known platforms, plus every `[platform, n]` counted. */
+    const perPlatform = (name: string, help: string, count: () => Iterable<readonly [string, number]>) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['platform'] as const,
+        registers: register,
+        collect() {
+          this.reset();
+          const by = new Map<string, number>([...knownPlatforms()].map((p) => [p, 0]));
+          for (const [platform, n] of count()) by.set(platform, (by.get(platform) ?? 0) + n);
+          for (const [platform, n] of by) this.set({ platform }, n);
+        },
+      });
+    const active = (states: RunState[]) =>
+      countActive
+        .all()
+        .filter((r) => states.includes(r.state))
+        .map((r) => [r.platform, r.n] as const);
+    perPlatform(
+      'builder_queue_length',
+      'Runs waiting in the queue (including ones in retry backoff), by platform.',
+      () => active(['queued']),
+    );
+    perPlatform('builder_runs_running', 'Runs holding a worker slot (assigned or running), by platform.', () =>
+      active(['assigned', 'running']),
+    );
+    perPlatform('builder_workers_connected', 'Workers connected now, by platform.', () =>
+      workers.all().map((w) => [w.platform, 1] as const),
+    );
+    perPlatform('builder_worker_slots', 'Total capacity (concurrent runs) of the connected workers, by platform.', () =>
+      workers.all().map((w) => [w.platform, w.capacity] as const),
+    );
     const lastSuccess = db.prepare<[], { job: string; t: number }>(
       `SELECT jobs.name AS job, MAX(runs.finished_at) AS t FROM runs JOIN jobs ON jobs.id = runs.job_id
        WHERE runs.state = 'succeeded' AND jobs.deleted_at IS NULL GROUP BY jobs.id`,
