@@ -1,38 +1,22 @@
 // Shared by the benchmarks: a real server process, real worker processes and a raw RPC connection.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import WebSocket from '../packages/client/node_modules/ws/index.js';
+import { bin, createToken, startServerProcess } from '../scripts/local-server.mjs';
 
-const root = resolve(import.meta.dirname, '..');
-const bin = (n) => join(root, 'packages', n, 'bin', `builder-${n}.js`);
 // BENCH_PROFILE=DIR writes a CPU profile of the server and workers there
 const nodeFlags = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
 
 export async function startCluster({ workers = 1, capacity = 1, platform = 'bench' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'builder-bench-'));
   const data = join(dir, 'data');
-  const token = (role) =>
-    execFileSync(process.execPath, [bin('server'), 'token', 'create', '--data-dir', data, '--role', role])
-      .toString()
-      .trim();
-  const admin = token('admin');
-  const wtoken = token('worker');
+  const admin = createToken(data, 'admin');
+  const wtoken = createToken(data, 'worker');
   const procs = [];
-  const server = spawn(process.execPath, [...nodeFlags, bin('server'), '--data-dir', data, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const { server, url } = await startServerProcess(data, nodeFlags);
   procs.push(server);
-  const url = await new Promise((ok, fail) => {
-    let out = '';
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (\S+)/.exec(out);
-      if (m) ok(m[1]);
-    });
-    server.on('exit', (c) => fail(new Error(`server exited ${c}`)));
-  });
   for (let i = 0; i < workers; i++) {
     procs.push(
       spawn(

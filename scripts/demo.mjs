@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 // The README's first command: a server, a local worker and a job that builds and shows its result.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { bin, createToken, startServerProcess } from './local-server.mjs';
 
-const root = resolve(import.meta.dirname, '..');
-const bin = (name) => join(root, 'packages', name, 'bin', `builder-${name}.js`);
 const dir = mkdtempSync(join(tmpdir(), 'builder-demo-'));
 const children = [];
 const say = (text) => process.stdout.write(`\x1b[1m» ${text}\x1b[0m\n`);
@@ -18,27 +17,12 @@ function cleanup() {
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
-const token = (role) =>
-  execFileSync(process.execPath, [bin('server'), 'token', 'create', '--data-dir', dir, '--role', role])
-    .toString()
-    .trim();
-const admin = token('admin');
-const workerToken = token('worker');
+const admin = createToken(dir, 'admin');
+const workerToken = createToken(dir, 'worker');
 
 say('starting builder-server');
-const server = spawn(process.execPath, [bin('server'), '--data-dir', dir, '--listen', '127.0.0.1:0'], {
-  stdio: ['ignore', 'pipe', 'ignore'],
-});
+const { server, url } = await startServerProcess(dir);
 children.push(server);
-const url = await new Promise((ok, fail) => {
-  let out = '';
-  server.stdout.on('data', (d) => {
-    out += d;
-    const m = /listening on (\S+)/.exec(out);
-    if (m) ok(m[1]);
-  });
-  server.on('exit', (code) => fail(new Error(`builder-server exited with ${code}`)));
-});
 say(`server at ${url}; starting a local worker (platform demo, host executor, capacity 2)`);
 const worker = spawn(
   process.execPath,
