@@ -6,15 +6,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { Assignment } from '@builder/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nullLogger } from '../log.ts';
+import { recordingIO } from '../test-support/recording-io.ts';
 import { chrootSkipReason, ensureRootfs, REPO, ROOTFS, ROOTFS_TIMEOUT_MS } from '../test-support/chroot-root.ts';
 import { cgroupVersion } from './chroot-cgroup.ts';
 import { compileChrootOptions, type ChrootOptionsInput } from './chroot-options.ts';
 import { ChrootExecutor } from './chroot.ts';
-import type { RunIO } from './types.ts';
 
 const skip = chrootSkipReason();
 if (skip) console.warn(`chroot executor tests skipped: ${skip}`);
@@ -51,34 +50,7 @@ function job(script: string, over: Partial<Assignment> = {}): Assignment {
   };
 }
 
-function io(killGraceMs = 500) {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const notes: string[] = [];
-  const collected: string[] = [];
-  const abort = new AbortController();
-  const runIO: RunIO = {
-    stdout: new PassThrough().on('data', (c: Buffer) => out.push(c)),
-    stderr: new PassThrough().on('data', (c: Buffer) => err.push(c)),
-    note: (text) => notes.push(text),
-    signal: abort.signal,
-    killGraceMs,
-    started: () => undefined,
-    collectOutput: async (dir) => {
-      const file = join(dir, 'result.txt');
-      collected.push(existsSync(file) ? readFileSync(file, 'utf8') : '');
-    },
-    log: nullLogger(),
-  };
-  return {
-    runIO,
-    abort,
-    notes,
-    collected,
-    stdout: () => Buffer.concat(out).toString(),
-    stderr: () => Buffer.concat(err).toString(),
-  };
-}
+const io = (killGraceMs = 500) => recordingIO(killGraceMs);
 
 function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/mounts', 'utf8')
@@ -124,7 +96,7 @@ describe.skipIf(skip !== undefined)('chroot executor (real namespaces, overlayfs
     expect(result).toEqual({ kind: 'exited', code: 3 });
     expect(t.stdout()).toBe("65534:65534 /builder/work /builder/output /builder/work a'b c\n");
     expect(t.stderr()).toBe('oops\n');
-    expect(t.collected).toEqual(['built\n']);
+    expect(t.collected.map(([, result]) => result)).toEqual(['built\n']);
     expect(t.notes).toEqual([]);
     assertClean();
   });

@@ -1,13 +1,12 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { Assignment } from '@builder/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nullLogger } from '../log.ts';
+import { recordingIO } from '../test-support/recording-io.ts';
 import { JailExecutor } from './jail.ts';
 import { type Fakes, makeFakes } from '../test-support/jail-fakes.ts';
 import { compileJailOptions, type JailOptionsInput } from './jail-options.ts';
-import type { RunIO } from './types.ts';
 
 const RUN_ID = '3c1f0b8e-1111-4222-8333-444455556666';
 const NAME = 'builder-3c1f0b8e-1';
@@ -51,38 +50,7 @@ function job(script: string, over: Partial<Assignment> = {}): Assignment {
   };
 }
 
-function io(killGraceMs = 300) {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const notes: string[] = [];
-  const collected: string[][] = [];
-  const abort = new AbortController();
-  const stdout = new PassThrough().on('data', (c: Buffer) => out.push(c));
-  const stderr = new PassThrough().on('data', (c: Buffer) => err.push(c));
-  let started = 0;
-  const runIO: RunIO = {
-    stdout,
-    stderr,
-    note: (text) => notes.push(text),
-    signal: abort.signal,
-    killGraceMs,
-    started: () => void started++,
-    collectOutput: async (dir) => {
-      const file = join(dir, 'result.txt');
-      collected.push([dir, existsSync(file) ? readFileSync(file, 'utf8') : '']);
-    },
-    log: nullLogger(),
-  };
-  return {
-    runIO,
-    abort,
-    notes,
-    collected,
-    stdout: () => Buffer.concat(out).toString(),
-    stderr: () => Buffer.concat(err).toString(),
-    started: () => started,
-  };
-}
+const io = (killGraceMs = 300) => recordingIO(killGraceMs);
 
 const JEXEC = `jexec -U builder ${NAME} /bin/sh -c cd builder/work && exec /bin/sh ../script.sh`;
 
