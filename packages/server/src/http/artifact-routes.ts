@@ -8,6 +8,7 @@ import type { RunRow } from '../store/rows.ts';
 import { roleOfToken } from '../store/tokens.ts';
 import { contentTypeFor, parseRange } from './content.ts';
 import { runAt } from './run-path.ts';
+import { UNTRUSTED_BYTES_HEADERS } from '../web/respond.ts';
 
 const WORKER_PUT = /^\/artifacts\/([0-9a-f-]{36})\/(\d{1,6})$/;
 const UPLOAD_PUT = /^\/upload\/([^/]+)$/;
@@ -222,9 +223,7 @@ async function download(
     etag: `"${file.sha256}"`,
     'x-builder-sha256': file.sha256,
     'cache-control': 'public, max-age=31536000, immutable',
-    // job output is untrusted: never let an artifact run script in the site's origin
-    'content-security-policy': "default-src 'none'; sandbox",
-    'x-content-type-options': 'nosniff',
+    ...UNTRUSTED_BYTES_HEADERS,
   };
   if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${file.size}`;
   if (req.method === 'HEAD' || file.size === 0) {

@@ -2,20 +2,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTerminal } from '@builder/protocol';
 import type { Context } from '../context.ts';
 import { runAt } from '../http/run-path.ts';
+import { UNTRUSTED_BYTES_HEADERS } from './respond.ts';
 
 const CONSOLE_PATH = /^\/job\/([^/]+)\/run\/([^/]+)\/console\.txt$/;
 /** How often a follower looks for new bytes; the console-intake path has no per-reader hook. */
 const POLL_MS = 150;
 const CHUNK = 64 * 1024;
 
-/**
- * Console bytes are served as inert text: never sniffed as HTML, and sandboxed should a browser
- * render them as a document anyway (the log is whatever a build printed).
- */
+/** Console bytes are served as inert text: the log is whatever a build printed. */
 const TEXT_HEADERS = {
   'content-type': 'text/plain; charset=utf-8',
-  'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'none'; sandbox",
+  ...UNTRUSTED_BYTES_HEADERS,
   'cache-control': 'no-store',
 } as const;
 

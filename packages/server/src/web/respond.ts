@@ -10,6 +10,15 @@ export const SECURITY_HEADERS = {
 } as const;
 
 /**
+ * For bytes a build produced (console logs, artifacts): never sniffed as HTML, and sandboxed should
+ * a browser render them as a document anyway, so nothing a job wrote runs in the site's origin.
+ */
+export const UNTRUSTED_BYTES_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; sandbox",
+} as const;
+
+/**
  * JSON under `/api/`, or when the Accept header ranks application/json above text/html
  * (a browser's `text/html,…,*\/*;q=0.8` stays HTML; `application/json, *\/*` gets JSON).
  */
