@@ -13,7 +13,7 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
   const dir = mkdtempSync(join(tmpdir(), 'builder-bench-'));
   const data = join(dir, 'data');
   const admin = createToken(data, 'admin');
-  const wtoken = createToken(data, 'worker');
+  const wtoken = createToken(data, 'worker', 'bw*');
   const procs = [];
   const { server, url } = await startServerProcess(data, nodeFlags);
   procs.push(server);

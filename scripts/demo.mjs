@@ -18,7 +18,7 @@ process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
 const admin = createToken(dir, 'admin');
-const workerToken = createToken(dir, 'worker');
+const workerToken = createToken(dir, 'worker', 'local');
 
 say('starting builder-server');
 const { server, url } = await startServerProcess(dir);

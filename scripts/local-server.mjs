@@ -8,11 +8,11 @@ const root = resolve(import.meta.dirname, '..');
 /** Path of `builder-server`, `builder-worker` or `builder-client`. */
 export const bin = (name) => join(root, 'packages', name, 'bin', `builder-${name}.js`);
 
-/** A new token with `role` in the data dir `data`. */
-export function createToken(data, role) {
-  return execFileSync(process.execPath, [bin('server'), 'token', 'create', '--data-dir', data, '--role', role])
-    .toString()
-    .trim();
+/** A new token with `role` in the data dir `data`; a worker token is for the worker(s) `name` names. */
+export function createToken(data, role, name) {
+  const args = [bin('server'), 'token', 'create', '--data-dir', data, '--role', role];
+  if (name !== undefined) args.push('--name', name);
+  return execFileSync(process.execPath, args).toString().trim();
 }
 
 /** Start `builder-server` on 127.0.0.1:0 with `data`; resolves with the process and its URL. */

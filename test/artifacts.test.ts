@@ -7,6 +7,7 @@ import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3rver, type S3Fixture } from '../packages/server/src/test-support/s3rver.ts';
 import { Cluster, waitFor } from './harness.ts';
+import { Peer } from './wire.ts';
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -132,13 +133,27 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
   });
 
   it('refuses hostile transfers and keeps nothing half-written of them', async () => {
-    await c.schedule('slow', 'sleep 30');
+    // the sender is the worker holding the run (a raw protocol worker, so the test has its
+    // assignment's secret): what it sends is hostile, who sends it is right
+    await c.client(['schedule', 'slow', '--platform', 'raw', '--script', c.script('slow.sh', 'sleep 30')]);
+    const holder = await Peer.open(c.url);
+    const holderToken = c.workerToken('holder');
+    const worker = { name: 'holder', platform: 'raw', labels: [], capacity: 1, executor: 'host', running: [] };
+    expect((await holder.hello('worker', holderToken, { worker })).type).toBe('welcome');
     await c.client(['execute', 'slow']);
+    const assign = (await holder.next(5000, 'the assignment')) as unknown as {
+      run: { runId: string; attempt: number; attemptSecret: string };
+    };
+    holder.send({ type: 'started', runId: assign.run.runId, attempt: 1, startedAt: Date.now() });
     await waitFor(async () => (await c.run('slow/1')).state === 'running');
     const run = await c.run('slow/1');
     const url = `${c.url}/artifacts/${run.id}/${run.attempt}`;
-    const put = (body: Buffer, token = c.tokens.worker, to = url) =>
-      fetch(to, { method: 'PUT', body, headers: { authorization: `Bearer ${token}` } });
+    const put = (body: Buffer, token = holderToken, to = url) =>
+      fetch(to, {
+        method: 'PUT',
+        body,
+        headers: { authorization: `Bearer ${token}`, 'x-builder-attempt-secret': assign.run.attemptSecret },
+      });
     const a = Buffer.from('aaa');
     const good = { path: 'a.txt', size: 3, sha256: sha(a) };
     const before = blobs(c).length;
@@ -210,9 +225,9 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
     await expectRefused(await ask('{"sha256": []}', c.tokens.read), 403, /worker or admin token/);
     await expectRefused(await put(Buffer.from('not a frame at all')), 422, /manifest/);
     await expectRefused(await put(craft([good], [{ path: 'a.txt', data: a }]), 'bld_nope'), 401, /valid token/);
-    await expectRefused(await put(craft([good], [{ path: 'a.txt', data: a }]), c.tokens.read), 403, /worker token/);
+    await expectRefused(await put(craft([good], [{ path: 'a.txt', data: a }]), c.tokens.read), 403, /worker or admin token/);
     await expectRefused(
-      await put(craft([good], [{ path: 'a.txt', data: a }]), c.tokens.worker, `${c.url}/artifacts/${run.id}/9`),
+      await put(craft([good], [{ path: 'a.txt', data: a }]), holderToken, `${c.url}/artifacts/${run.id}/9`),
       409,
       /not running/,
     );
@@ -228,6 +243,7 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
     const ok = await put(craft([good], [{ path: 'a.txt', data: a }]));
     expect(await ok.json()).toMatchObject({ ok: true, files: 1, bytes: 3 });
     await c.client(['cancel', 'slow/1']);
+    holder.close();
   });
 
   it('uploads files built elsewhere as a run of the job', async () => {

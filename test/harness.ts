@@ -46,11 +46,33 @@ export class Cluster {
 
   constructor(private readonly serverArgs: string[] = []) {
     this.dir = mkdtempSync(join(tmpdir(), 'builder-it-'));
-    const token = (role: string) =>
-      execFileSync(process.execPath, [BIN.server, 'token', 'create', '--data-dir', this.dataDir, '--role', role])
-        .toString()
-        .trim();
-    this.tokens = { admin: token('admin'), read: token('read'), worker: token('worker') };
+    // tokens.worker is a fleet token (any worker name); startWorker uses a token named for its worker
+    this.tokens = { admin: this.token('admin'), read: this.token('read'), worker: this.token('worker', '*') };
+  }
+
+  /** A new token; a worker token is for the worker(s) `name` names (a name or a pattern). */
+  token(role: string, name?: string): string {
+    return execFileSync(process.execPath, [
+      BIN.server,
+      'token',
+      'create',
+      '--data-dir',
+      this.dataDir,
+      '--role',
+      role,
+      ...(name === undefined ? [] : ['--name', name]),
+    ])
+      .toString()
+      .trim();
+  }
+
+  private readonly workerTokens = new Map<string, string>();
+
+  /** The token made for worker `name` (made once, on first use). */
+  workerToken(name: string): string {
+    let t = this.workerTokens.get(name);
+    if (t === undefined) this.workerTokens.set(name, (t = this.token('worker', name)));
+    return t;
   }
 
   get dataDir(): string {
@@ -101,7 +123,7 @@ export class Cluster {
         '--remote',
         this.url,
         '--token',
-        this.tokens.worker,
+        this.workerToken(name),
         '--name',
         name,
         '--platform',

@@ -6,6 +6,7 @@ import { registerExecuteCommand } from './commands/execute.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerQueryCommands } from './commands/query.ts';
 import { registerScheduleCommands } from './commands/schedule.ts';
+import { registerSecretCommands } from './commands/secrets.ts';
 import { registerWatchCommand } from './commands/watch.ts';
 import { describeFailure, EXIT_CODES_HELP, ExitCode, oneLine } from './exit.ts';
 
@@ -42,6 +43,7 @@ export function buildProgram(io: Io, run: Runner): Command {
   registerObserveCommands(program, run);
   registerWatchCommand(program, run);
   registerArtifactCommands(program, run);
+  registerSecretCommands(program, run);
   return program;
 }
 

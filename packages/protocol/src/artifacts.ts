@@ -8,6 +8,8 @@ import { z } from 'zod';
  * hashes what arrives and refuses the whole set on any difference.
  */
 export const ARTIFACTS_CONTENT_TYPE = 'application/x-builder-artifacts';
+/** A worker's transfer carries the attempt's secret (from its assignment) in this header. */
+export const ATTEMPT_SECRET_HEADER = 'x-builder-attempt-secret';
 
 export const ARTIFACT_LIMITS = {
   maxManifestBytes: 16 * 1024 * 1024,

@@ -1,10 +1,17 @@
 import { z } from 'zod';
-import { NameSchema, ParamsSchema, TemplateRefSchema, TimeSchema } from './common.ts';
+import { NameSchema, ParamsSchema, SecretNameSchema, TemplateRefSchema, TimeSchema } from './common.ts';
 import { ArtifactFileSchema } from './artifacts.ts';
 import { ErrorCode } from './errors.ts';
 import { LIMITS } from './limits.ts';
 import { RUN_STATES } from './run.ts';
-import { InfoViewSchema, JobViewSchema, MissedPolicySchema, RunViewSchema, WorkerViewSchema } from './views.ts';
+import {
+  InfoViewSchema,
+  JobViewSchema,
+  MissedPolicySchema,
+  RunViewSchema,
+  SecretViewSchema,
+  WorkerViewSchema,
+} from './views.ts';
 
 /** A run named by UUID, `JOB/NUMBER` or `JOB#NUMBER`. */
 export const RunRefSchema = z.string().min(1).max(256);
@@ -48,6 +55,8 @@ export const JobSpecSchema = z
     params: ParamsSchema.default({}),
     /** This job's own alert webhooks, on top of the server's global targets. */
     alertWebhooks: z.array(AlertUrlSchema).max(8).default([]),
+    /** Secrets (by name) the job's environment gets; values are set with `secret set`, never here. */
+    secrets: z.array(SecretNameSchema).max(LIMITS.maxSecretsPerJob).default([]),
   })
   .superRefine((spec, ctx) => {
     if ((spec.script === undefined) === (spec.scripts === undefined)) {
@@ -148,6 +157,21 @@ export const Methods = {
   artifacts: {
     params: z.object({ run: RunRefSchema }),
     result: z.object({ run: RunViewSchema, files: z.array(ArtifactFileSchema) }),
+  },
+  /** Store a secret for every job (no `job`) or one job; admin only, like everything not read. */
+  secretSet: {
+    params: z.object({
+      name: SecretNameSchema,
+      job: NameSchema.optional(),
+      value: z.string().min(1).max(LIMITS.maxSecretBytes),
+    }),
+    result: z.object({ name: z.string(), job: z.string().nullable(), created: z.boolean() }),
+  },
+  /** Names, scopes and times only: no answer ever carries a secret's value. */
+  secretList: { params: z.object({}), result: z.array(SecretViewSchema) },
+  secretRemove: {
+    params: z.object({ name: SecretNameSchema, job: NameSchema.optional() }),
+    result: z.object({ name: z.string(), job: z.string().nullable() }),
   },
 } as const;
 export type MethodName = keyof typeof Methods;

@@ -14,6 +14,12 @@ export const ParamsSchema = z
   .refine((p) => Object.keys(p).length <= LIMITS.maxParams, `at most ${LIMITS.maxParams} parameters`);
 export type Params = z.infer<typeof ParamsSchema>;
 
+/** Secrets reach jobs as environment variables, under their own names. */
+export const SecretNameSchema = z
+  .string()
+  .max(LIMITS.maxNameLength)
+  .regex(PARAM_NAME_PATTERN, 'secret names are shell variable names (A-Z, a-z, 0-9, _)');
+
 /** Which template a job's scripts were rendered from, and with what: shown to users, never re-rendered. */
 export const TemplateRefSchema = z.object({
   name: NameSchema,

@@ -13,6 +13,9 @@ export const LIMITS = {
   maxParamValueLength: 4096,
   maxTemplateVars: 64,
   maxRunningPerWorker: 256,
+  /** Largest secret value (a signing key, a token). */
+  maxSecretBytes: 64 * 1024,
+  maxSecretsPerJob: 32,
 } as const;
 
 /** Job, platform and worker names: safe in paths, URLs and log lines. */

@@ -46,6 +46,8 @@ export const JobViewSchema = z.object({
   template: TemplateRefSchema.nullable(),
   /** The job's own alert webhooks (the server's global targets come on top). */
   alertWebhooks: z.array(z.string()).default([]),
+  /** Names of the secrets the job's environment gets (never their values). */
+  secrets: z.array(z.string()).default([]),
   /** With the job's details: its one script, or `scripts` (one per platform) for a templated job. */
   script: z.string().optional(),
   scripts: z.record(z.string(), z.string()).optional(),
@@ -85,3 +87,11 @@ export const InfoViewSchema = z.object({
   running: z.array(RunViewSchema),
 });
 export type InfoView = z.infer<typeof InfoViewSchema>;
+
+export const SecretViewSchema = z.object({
+  name: z.string(),
+  /** null: every job that asks for it may have it. */
+  job: z.string().nullable(),
+  updatedAt: TimeSchema,
+});
+export type SecretView = z.infer<typeof SecretViewSchema>;

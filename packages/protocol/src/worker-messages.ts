@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { AttemptSchema, NameSchema, ParamsSchema, RunIdSchema, SeqSchema, TimeSchema } from './common.ts';
+import {
+  AttemptSchema,
+  NameSchema,
+  ParamsSchema,
+  RunIdSchema,
+  SecretNameSchema,
+  SeqSchema,
+  TimeSchema,
+} from './common.ts';
 import { LIMITS } from './limits.ts';
 import { RunResultSchema } from './run.ts';
 
@@ -93,6 +101,15 @@ export const AssignmentSchema = z.object({
   params: ParamsSchema,
   timeoutSec: z.number().positive(),
   killGraceSec: z.number().nonnegative(),
+  /**
+   * Fresh for each attempt: the artifact transfer of this attempt must present it (with the
+   * holding worker's token), so no other token holder can put files under this run.
+   */
+  attemptSecret: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The job's secrets by name: only for the job's environment, never written to disk or logged. */
+  secrets: z.record(SecretNameSchema, z.string().max(LIMITS.maxSecretBytes)).default({}),
+  /** Secrets the job asks for that the server does not have: the worker ends the attempt with an error. */
+  missingSecrets: z.array(SecretNameSchema).max(LIMITS.maxSecretsPerJob).default([]),
 });
 export type Assignment = z.infer<typeof AssignmentSchema>;
 

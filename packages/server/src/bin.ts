@@ -9,7 +9,7 @@ import { createLogger } from './log.ts';
 import { parseDuration, parseListen, parseSize } from './options.ts';
 import { startServer } from './server.ts';
 import { openDb } from './store/db.ts';
-import { createToken, listTokens, revokeToken } from './store/tokens.ts';
+import { createToken, listTokens, revokeToken, WORKER_PATTERN } from './store/tokens.ts';
 import { VERSION } from './version.ts';
 
 const dataDirOption = () =>
@@ -24,6 +24,10 @@ function parseKeep(text: string, what: string): number {
   if (!/^\d+$/.test(text.trim())) throw new Error(`${what} must be a whole number of runs, got "${text}"`);
   return Number(text);
 }
+
+// the database, consoles, artifacts and secrets are the server's alone: nothing it creates is
+// readable by other users of the host
+process.umask(0o077);
 
 const program = new Command('builder-server')
   .description('builder server: job queue, schedule, worker dispatch and the WebSocket/HTTP endpoint')
@@ -158,19 +162,43 @@ token
       .choices(RoleSchema.options)
       .makeOptionMandatory(),
   )
-  .option('--name <name>', 'a label for the token')
-  .action((o: { dataDir: string; role: 'admin' | 'read' | 'worker'; name?: string }) => {
+  .option(
+    '--name <name>',
+    'worker tokens: the worker it is for, or a fleet pattern such as jail-* (required); other roles: a label',
+  )
+  .action(function (this: Command, o: { dataDir: string; role: 'admin' | 'read' | 'worker'; name?: string }) {
+    if (o.role === 'worker' && (o.name === undefined || !WORKER_PATTERN.test(o.name))) {
+      this.error(
+        'builder-server token create: ' +
+          (o.name === undefined
+          ? 'a worker token names its worker: add --name NAME (or a fleet pattern such as --name "jail-*")'
+            : `--name ${o.name}: a worker name or pattern is letters, digits, . _ - and *`),
+        { exitCode: 2 },
+      );
+    }
     const db = openDb(o.dataDir);
-    process.stdout.write(`${createToken(db, o.role, o.name ?? null, Date.now())}\n`);
+    const worker = o.role === 'worker' ? o.name! : null;
+    process.stdout.write(`${createToken(db, o.role, o.name ?? null, Date.now(), worker)}\n`);
     db.close();
   });
 token
   .command('list')
+  .description('id, role, what the token may be (worker tokens: which workers), label, created')
   .addOption(dataDirOption())
   .action((o: { dataDir: string }) => {
     const db = openDb(o.dataDir);
     for (const t of listTokens(db)) {
-      process.stdout.write(`${t.id}\t${t.role}\t${t.name ?? '-'}\t${new Date(t.createdAt).toISOString()}\n`);
+      const may =
+        t.role !== 'worker'
+          ? t.role === 'admin'
+            ? 'everything'
+            : 'read'
+          : t.worker === null
+            ? 'nothing (made before worker names; make a new one with --name)'
+            : `worker ${t.worker}`;
+      process.stdout.write(
+        `${t.id}\t${t.role}\t${may}\t${t.name ?? '-'}\t${new Date(t.createdAt).toISOString()}\n`,
+      );
     }
     db.close();
   });

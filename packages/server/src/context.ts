@@ -13,6 +13,7 @@ import type { GroupCommit } from './store/group-commit.ts';
 import type { JobStore } from './store/jobs.ts';
 import type { PlatformStore } from './store/platforms.ts';
 import type { RunStore } from './store/runs.ts';
+import type { SecretStore } from './store/secrets.ts';
 
 /** The server's parts, created once in server.ts and handed to every component that needs them. */
 export interface Context {
@@ -33,6 +34,9 @@ export interface Context {
   /** A run whose artifacts add up to more is refused. */
   maxArtifactBytes: number;
   observers: Observers;
+  secrets: SecretStore;
+  /** The key each attempt's artifact secret is derived from (runs/attempt-secret.ts). */
+  attemptKey: Buffer;
   clock: Clock;
   logger: Logger;
   leaseMs: number;

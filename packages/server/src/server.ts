@@ -23,6 +23,8 @@ import { GroupCommit } from './store/group-commit.ts';
 import { JobStore } from './store/jobs.ts';
 import { PlatformStore } from './store/platforms.ts';
 import { RunStore } from './store/runs.ts';
+import { SecretStore } from './store/secrets.ts';
+import { serverKey } from './store/keys.ts';
 import { Hub } from './ws/hub.ts';
 import { VERSION } from './version.ts';
 
@@ -55,6 +57,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     artifactTmpDir: resetArtifactTmp(opts.dataDir),
     maxArtifactBytes: artifactOpts.maxRunBytes,
     observers: new Observers(logs),
+    secrets: new SecretStore(db),
+    attemptKey: serverKey(db, 'attempt-secret', opts.clock.now()),
     clock: opts.clock,
     logger: opts.logger,
     leaseMs: opts.leaseMs,
@@ -170,6 +174,7 @@ function recover(ctx: Context): void {
       nextSeq: run.logSeq + 1,
       leaseUntil: now + ctx.leaseMs,
       cancelRequested: run.cancelReason !== null,
+      carry: run.logCarry,
     });
   }
   const n = ctx.active.all().length;

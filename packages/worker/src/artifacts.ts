@@ -20,7 +20,7 @@ export interface ArtifactTarget {
  */
 export async function uploadOutput(
   dir: string,
-  run: { runId: string; attempt: number },
+  run: { runId: string; attempt: number; attemptSecret: string },
   target: ArtifactTarget,
   io: { note(text: string): void; log: Logger },
 ): Promise<string | undefined> {
@@ -47,7 +47,13 @@ export async function uploadOutput(
   const url = `${target.base}/artifacts/${run.runId}/${run.attempt}`;
   for (let i = 1; ; i++) {
     const started = Date.now();
-    const r = await sendArtifacts({ url, missingUrl: `${target.base}/blobs/missing`, token: target.token, files });
+    const r = await sendArtifacts({
+      url,
+      missingUrl: `${target.base}/blobs/missing`,
+      token: target.token,
+      attemptSecret: run.attemptSecret,
+      files,
+    });
     if (r.ok) {
       const secs = (Date.now() - started) / 1000;
       const had = bytes - r.sent > 0 ? ` (${formatBytes(bytes - r.sent)} the server had already)` : '';

@@ -127,8 +127,16 @@ export class Run {
 
   async #execute(io: RunIO, cancelTimeout: () => void): Promise<void> {
     let result: RunResult;
+    const missing = this.job.missingSecrets;
     try {
-      result = await this.#deps.executor.run(this.job, io);
+      // a job that asked for a secret the server does not have would build without it: not at all
+      result =
+        missing.length > 0
+          ? {
+              kind: 'error',
+              message: `secret${missing.length === 1 ? '' : 's'} ${missing.join(', ')} not set on the server (builder-client secret set NAME)`,
+            }
+          : await this.#deps.executor.run(this.job, io);
     } catch (err) {
       result = { kind: 'error', message: `executor ${this.#deps.executor.name} failed: ${describeError(err)}` };
     }

@@ -77,6 +77,9 @@ function assignment(over: Partial<Assignment> = {}): Assignment {
     params: {},
     timeoutSec: 30,
     killGraceSec: 1,
+    attemptSecret: 'a'.repeat(64),
+    secrets: {},
+    missingSecrets: [],
     ...over,
   };
 }

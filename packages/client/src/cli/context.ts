@@ -14,6 +14,8 @@ import { ExitCode } from '../exit.ts';
 export interface Io {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
+  /** Where `secret set` reads a value; process.stdin when absent. */
+  stdin?: AsyncIterable<Buffer | string>;
 }
 
 /** The global options, resolved once (flags over environment over defaults). */

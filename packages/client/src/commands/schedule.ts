@@ -36,6 +36,7 @@ interface ScheduleOptions {
   missed?: 'skip' | 'once';
   param?: Record<string, string>;
   alertWebhook?: string[];
+  secret?: string[];
 }
 
 interface RescheduleOptions {
@@ -83,6 +84,11 @@ export function registerScheduleCommands(program: Command, run: Runner): void {
       '--alert-webhook <url>',
       "POST this job's alerts (failure, recovery, lost, missed) here too; repeatable",
       (url: string, previous: string[] = []) => [...previous, url],
+    )
+    .option(
+      '--secret <name>',
+      'give the job this secret (set with `secret set NAME`) as an environment variable; repeatable',
+      (name: string, previous: string[] = []) => [...previous, name],
     )
     .action((name: string, opts: ScheduleOptions, cmd: Command) => run(cmd, (ctx) => schedule(ctx, name, opts)));
 
@@ -195,6 +201,7 @@ async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Prom
     ...(opts.concurrency !== undefined && { concurrency: opts.concurrency }),
     ...(opts.param !== undefined && { params: opts.param }),
     ...(opts.alertWebhook !== undefined && { alertWebhooks: opts.alertWebhook }),
+    ...(opts.secret !== undefined && { secrets: opts.secret }),
   };
   const result = await ctx.rpc('schedule', spec);
   if (ctx.json) ctx.printJson(result);

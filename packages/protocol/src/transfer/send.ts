@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { Header, Pax } from 'tar';
 import {
   ARTIFACTS_CONTENT_TYPE,
+  ATTEMPT_SECRET_HEADER,
   type ArtifactFile,
   type ArtifactsReply,
   encodeManifest,
@@ -22,6 +23,8 @@ export interface SendOptions {
   /** `…/blobs/missing`: ask first and leave out what the server's store has. */
   missingUrl?: string;
   token: string;
+  /** The secret of the attempt the files belong to (a worker's transfer; an admin upload has none). */
+  attemptSecret?: string;
   files: readonly OutgoingFile[];
   /** Called as bytes go out (file bytes only, not tar framing); `total` counts only what is sent. */
   onProgress?: (sent: number, total: number) => void;
@@ -120,7 +123,11 @@ export async function sendArtifacts(opts: SendOptions): Promise<SendResult> {
     };
     const req = requestFor(u)(u, {
       method: 'PUT',
-      headers: { 'content-type': ARTIFACTS_CONTENT_TYPE, authorization: `Bearer ${opts.token}` },
+      headers: {
+        'content-type': ARTIFACTS_CONTENT_TYPE,
+        authorization: `Bearer ${opts.token}`,
+        ...(opts.attemptSecret !== undefined && { [ATTEMPT_SECRET_HEADER]: opts.attemptSecret }),
+      },
       signal: opts.signal,
     });
     req.on('response', (res: IncomingMessage) => {

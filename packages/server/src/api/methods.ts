@@ -175,6 +175,23 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
       ctx.observers.remove(session.sink, p.sub);
       return { result: {} };
     },
+    secretSet: (p) => {
+      const scope = p.job === undefined ? null : anyJob(p.job).name;
+      const created = !ctx.secrets.list().some((s) => s.name === p.name && s.job === scope);
+      ctx.commit.write(() => ctx.secrets.set(p.name, scope, p.value, now()));
+      ctx.logger.info('secret.set', { secret: p.name, job: scope });
+      return { result: { name: p.name, job: scope, created } };
+    },
+    secretList: () => ({ result: ctx.secrets.list() }),
+    secretRemove: (p) => {
+      const scope = p.job ?? null;
+      if (!ctx.commit.write(() => ctx.secrets.remove(p.name, scope))) {
+        const where = scope === null ? 'for all jobs' : `for job ${scope}`;
+        throw new ProtocolError(ErrorCode.NotFound, `no secret ${p.name} ${where} (builder-client secret list)`);
+      }
+      ctx.logger.info('secret.removed', { secret: p.name, job: scope });
+      return { result: { name: p.name, job: scope } };
+    },
   };
 
   function workers() {

@@ -66,6 +66,7 @@ export function jobView(job: JobRow, opts: { script?: boolean; lastRun?: RunView
     nextRunAt: job.nextRunAt,
     template: job.template,
     alertWebhooks: job.alertWebhooks,
+    secrets: job.secrets,
     ...(opts.script ? (job.scripts === null ? { script: job.script } : { scripts: job.scripts }) : {}),
     ...(opts.lastRun !== undefined ? { lastRun: opts.lastRun } : {}),
   };

@@ -1,6 +1,7 @@
 import type { Assignment } from '@builder/protocol';
 import { runView } from '../api/views.ts';
 import type { Context } from '../context.ts';
+import { attemptSecret } from '../runs/attempt-secret.ts';
 import type { RunRow } from '../store/rows.ts';
 import { freeSlots, type ConnectedWorker } from './registry.ts';
 
@@ -62,6 +63,8 @@ export class Dispatcher {
     if (run.attempt > 1) {
       this.systemLine(run.id, `attempt ${run.attempt} of ${run.maxAttempts} on worker ${worker.name}`);
     }
+    const job = ctx.jobs.getById(run.jobId);
+    const secrets = job && job.secrets.length > 0 ? ctx.secrets.resolve(job.name, job.secrets) : undefined;
     const assignment: Assignment = {
       runId: run.id,
       attempt: run.attempt,
@@ -72,6 +75,9 @@ export class Dispatcher {
       params: run.params,
       timeoutSec: run.timeoutSec,
       killGraceSec: run.killGraceSec,
+      attemptSecret: attemptSecret(ctx.attemptKey, run.id, run.attempt, worker.name),
+      secrets: secrets?.values ?? {},
+      missingSecrets: secrets?.missing ?? [],
     };
     ctx.logger.debug('run.assigned', {
       run: run.id,

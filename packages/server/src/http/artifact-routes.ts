@@ -1,11 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { ARTIFACT_LIMITS, MissingRequestSchema, NAME_PATTERN, type ArtifactsReply, type Role } from '@builder/protocol';
+import {
+  ARTIFACT_LIMITS,
+  ATTEMPT_SECRET_HEADER,
+  MissingRequestSchema,
+  NAME_PATTERN,
+  type ArtifactsReply,
+  type Role,
+} from '@builder/protocol';
 import { BlobNotFoundError } from '../artifacts/blob-store.ts';
 import { ArtifactsRefused, receiveArtifacts, type Received } from '../artifacts/intake.ts';
 import type { Context } from '../context.ts';
 import type { RunRow } from '../store/rows.ts';
-import { roleOfToken } from '../store/tokens.ts';
+import { grantOfToken, mayActAsWorker, type TokenGrant } from '../store/tokens.ts';
+import { attemptSecretMatches } from '../runs/attempt-secret.ts';
 import { contentTypeFor, parseRange } from './content.ts';
 import { runAt } from './run-path.ts';
 import { UNTRUSTED_BYTES_HEADERS } from '../web/respond.ts';
@@ -48,7 +56,8 @@ export function handleArtifactRoutes(ctx: Context, req: IncomingMessage, res: Se
 }
 
 async function workerPut(ctx: Context, req: IncomingMessage, res: ServerResponse, runId: string, attempt: number) {
-  if (!authorize(ctx, req, res, 'worker')) return;
+  const grant = authorize(ctx, req, res, 'worker', 'admin');
+  if (!grant) return;
   const run = ctx.runs.get(runId);
   if (!run || (run.state !== 'assigned' && run.state !== 'running') || run.attempt !== attempt) {
     const now = run ? `it is ${run.state}, attempt ${run.attempt}` : 'no such run';
@@ -56,6 +65,25 @@ async function workerPut(ctx: Context, req: IncomingMessage, res: ServerResponse
       ok: false,
       code: 'CONFLICT',
       error: `run ${runId} attempt ${attempt} is not running (${now})`,
+    });
+  }
+  // only the worker holding the attempt, with the secret its assignment carried, writes its files
+  const secret = req.headers[ATTEMPT_SECRET_HEADER];
+  const holder = run.worker ?? '';
+  if (!mayActAsWorker(grant, holder) || !attemptSecretMatches(ctx.attemptKey, run, single(secret))) {
+    ctx.logger.warn('artifacts.refused_writer', {
+      run: run.id,
+      attempt,
+      worker: holder,
+      token: grant.worker ?? grant.role,
+      secret: secret === undefined ? 'absent' : 'wrong',
+    });
+    return reply(req, res, 403, {
+      ok: false,
+      code: 'FORBIDDEN',
+      error: mayActAsWorker(grant, holder)
+        ? `the attempt secret is ${secret === undefined ? 'missing' : 'wrong'}: only the worker running attempt ${attempt} may send its artifacts`
+        : `run ${run.job}#${run.number} attempt ${attempt} is held by worker ${holder}: this token may not write to it`,
     });
   }
   const received = await receive(ctx, req, res, `${run.job}#${run.number}`);
@@ -246,16 +274,23 @@ async function download(
   }
 }
 
-function authorize(ctx: Context, req: IncomingMessage, res: ServerResponse, ...allowed: Role[]): boolean {
+/** The token's grant when it has one of the `allowed` roles; otherwise the refusal is sent. */
+function authorize(
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ...allowed: Role[]
+): TokenGrant | undefined {
   const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-  const role = m ? roleOfToken(ctx.db, m[1]!) : undefined;
-  if (!role) {
+  const grant = m ? grantOfToken(ctx.db, m[1]!) : undefined;
+  const role = grant?.role;
+  if (!grant || !role) {
     reply(req, res, 401, {
       ok: false,
       code: 'UNAUTHORIZED',
       error: 'a valid token is required (Authorization: Bearer)',
     });
-    return false;
+    return undefined;
   }
   if (!allowed.includes(role)) {
     reply(req, res, 403, {
@@ -263,10 +298,12 @@ function authorize(ctx: Context, req: IncomingMessage, res: ServerResponse, ...a
       code: 'FORBIDDEN',
       error: `this needs a ${allowed.join(' or ')} token, not ${role}`,
     });
-    return false;
+    return undefined;
   }
-  return true;
+  return grant;
 }
+
+const single = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? undefined : h);
 
 function allowMethod(req: IncomingMessage, res: ServerResponse, method: string): boolean {
   if (req.method === method) return true;

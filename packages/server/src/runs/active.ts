@@ -1,3 +1,5 @@
+import type { SecretMask } from '../console/secret-mask.ts';
+
 /** What the server keeps in memory about a run that is assigned or running. */
 export interface ActiveRun {
   id: string;
@@ -10,6 +12,10 @@ export interface ActiveRun {
   /** Lease: when the run counts as lost unless its worker is heard from. */
   leaseUntil: number;
   cancelRequested: boolean;
+  /** Masks the job's secrets in its output; null: the job has none; undefined: not looked up yet. */
+  mask?: SecretMask | null;
+  /** A carry recovered from the database, for the mask when it is made. */
+  carry?: Buffer | null;
 }
 
 export class ActiveRuns {

@@ -2,6 +2,7 @@ import type { OutputHeader, ServerToWorker } from '@builder/protocol';
 import type { Context } from '../context.ts';
 import type { ConnectedWorker } from '../dispatch/registry.ts';
 import type { Lifecycle } from './lifecycle.ts';
+import { maskOf } from './masking.ts';
 
 interface PendingAck {
   worker: ConnectedWorker;
@@ -27,7 +28,7 @@ export class ConsoleIntake {
     const { ctx } = this;
     const a = ctx.active.get(msg.runId);
     if (!a || a.attempt !== msg.attempt || a.worker !== worker.name) {
-      return this.lifecycle.stale(msg.runId, msg.attempt, 'output', msg.seq);
+      return this.lifecycle.stale(worker, msg.runId, msg.attempt, 'output', msg.seq);
     }
     a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
     if (msg.seq < a.nextSeq) {
@@ -39,9 +40,10 @@ export class ConsoleIntake {
     if (msg.seq > a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
     }
-    ctx.logs.append(msg.runId, payload);
+    const bytes = maskOf(ctx, a)?.push(payload) ?? payload;
+    if (bytes.length > 0) ctx.logs.append(msg.runId, bytes);
     a.nextSeq++;
-    ctx.observers.appended(msg.runId, payload);
+    if (bytes.length > 0) ctx.observers.appended(msg.runId, bytes);
     if (this.pending.size === 0) {
       // first output of this batch: open it and arrange the durable bookkeeping at its end
       ctx.commit.write(() => undefined);
@@ -58,7 +60,10 @@ export class ConsoleIntake {
     ctx.logs.syncDirty();
     this.durable = this.pending;
     this.pending = new Map();
-    for (const [runId, p] of this.durable) ctx.runs.recordLog(runId, p.seq, ctx.logs.size(runId));
+    for (const [runId, p] of this.durable) {
+      const carry = ctx.active.get(runId)?.mask?.carry ?? null;
+      ctx.runs.recordLog(runId, p.seq, ctx.logs.size(runId), carry);
+    }
   }
 
   private sendAcks(): void {

@@ -25,20 +25,30 @@ export class Lifecycle {
 
   /** A line from the server itself in the run's console, e.g. why an attempt ended. */
   systemLine(runId: string, text: string): void {
+    this.writeLog(runId, Buffer.from(`[builder] ${text}\n`));
+  }
+
+  /**
+   * Append the server's own bytes to a run's console, after whatever output the secret mask still
+   * held back (it goes first, as it came first; an unfinished secret at the end of output is not one).
+   */
+  private writeLog(runId: string, own: Buffer): void {
     const { ctx } = this;
-    const line = `[builder] ${text}\n`;
+    const carry = ctx.active.get(runId)?.mask?.flush();
+    const bytes = carry && carry.length > 0 ? Buffer.concat([carry, own]) : own;
+    if (bytes.length === 0) return;
     ctx.commit.write(() => {
-      const bytes = ctx.logs.append(runId, line);
-      ctx.runs.recordLogBytes(runId, bytes);
+      const size = ctx.logs.append(runId, bytes);
+      ctx.runs.recordLogBytes(runId, size);
       ctx.commit.beforeFlush(() => ctx.logs.syncDirty());
     });
-    ctx.observers.appended(runId, Buffer.from(line));
+    ctx.observers.appended(runId, bytes);
   }
 
   started(worker: ConnectedWorker, runId: string, attempt: number, startedAt: number): ServerToWorker | undefined {
     const { ctx } = this;
     const a = ctx.active.get(runId);
-    if (!a || a.attempt !== attempt || a.worker !== worker.name) return this.stale(runId, attempt, 'started');
+    if (!a || a.attempt !== attempt || a.worker !== worker.name) return this.stale(worker, runId, attempt, 'started');
     a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
     const run = ctx.runs.get(runId);
     if (!run || run.state !== 'assigned') return undefined; // a repeated `started`: already running
@@ -51,7 +61,7 @@ export class Lifecycle {
     const { ctx } = this;
     const a = ctx.active.get(msg.runId);
     if (!a || a.attempt !== msg.attempt || a.worker !== worker.name)
-      return this.stale(msg.runId, msg.attempt, 'finished');
+      return this.stale(worker, msg.runId, msg.attempt, 'finished');
     if (msg.lastSeq >= a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
     }
@@ -66,7 +76,10 @@ export class Lifecycle {
   rejected(worker: ConnectedWorker, runId: string, attempt: number, reason: string): ServerToWorker | undefined {
     const { ctx } = this;
     const a = ctx.active.get(runId);
-    if (!a || a.attempt !== attempt || a.worker !== worker.name) return undefined;
+    if (!a || a.attempt !== attempt || a.worker !== worker.name) {
+      this.refusedWrite(worker, runId, attempt, 'rejected');
+      return undefined;
+    }
     const run = ctx.runs.get(runId);
     if (!run) return undefined;
     ctx.logger.info('run.rejected', { run: runId, worker: worker.name, reason });
@@ -121,6 +134,7 @@ export class Lifecycle {
   endAttempt(run: RunRow, result: RunResult, finishedAt: number): void {
     const { ctx } = this;
     const now = ctx.clock.now();
+    this.writeLog(run.id, Buffer.alloc(0)); // the attempt's output is over: what the mask held goes to the log
     const state = ctx.commit.write(() => ctx.runs.finish(run, result, finishedAt, now));
     ctx.alerts?.runEnded(run, state, result);
     ctx.active.delete(run.id);
@@ -147,8 +161,15 @@ export class Lifecycle {
     this.dispatcher.dispatch();
   }
 
-  /** A message about an attempt this worker no longer holds: answer it, change nothing. */
-  stale(runId: string, attempt: number, kind: 'started' | 'output' | 'finished', seq = 0): ServerToWorker {
+  /** A message about an attempt this worker does not hold (any more): answer it, change nothing. */
+  stale(
+    worker: ConnectedWorker,
+    runId: string,
+    attempt: number,
+    kind: 'started' | 'output' | 'finished',
+    seq = 0,
+  ): ServerToWorker {
+    this.refusedWrite(worker, runId, attempt, kind);
     const run = this.ctx.runs.get(runId);
     if (kind === 'finished') return { type: 'finished-ack', runId, attempt };
     if (run && run.attempt === attempt && isTerminal(run.state) && kind === 'output') {
@@ -160,6 +181,22 @@ export class Lifecycle {
         ? `stale attempt (current is ${run.attempt})`
         : `run is ${run.state}`;
     return { type: 'cancel', runId, attempt, reason: why };
+  }
+
+  /**
+   * Logged, never applied. A worker's own stale attempt (fenced after a reconnect) is routine; a
+   * write to an attempt another worker holds is not, and says so at warn level.
+   */
+  private refusedWrite(worker: ConnectedWorker, runId: string, attempt: number, kind: string): void {
+    const holder = this.ctx.active.get(runId)?.worker;
+    const foreign = holder !== undefined && holder !== worker.name;
+    this.ctx.logger[foreign ? 'warn' : 'debug']('run.write_refused', {
+      run: runId,
+      attempt,
+      worker: worker.name,
+      kind,
+      ...(foreign && { holder }),
+    });
   }
 
   /** Tell observers about a state change (only reads the run when someone watches). */

@@ -7,7 +7,7 @@ export type Db = Database.Database;
 
 /** Open (creating if needed) the server's SQLite file in WAL mode and bring its schema up to date. */
 export function openDb(dataDir: string): Db {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = new Database(join(dataDir, 'builder.sqlite'));
   db.pragma('journal_mode = WAL');
   // FULL: a commit acknowledged to a worker or client survives power loss, not just a crash

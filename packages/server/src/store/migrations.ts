@@ -128,4 +128,30 @@ CREATE INDEX artifacts_by_sha ON artifacts (sha256);
     name: 'job-alert-webhooks',
     sql: `ALTER TABLE jobs ADD COLUMN alert_webhooks TEXT NOT NULL DEFAULT '[]';  -- JSON array of URLs`,
   },
+  {
+    version: 6,
+    name: 'worker-identity-and-secrets',
+    sql: `
+-- which worker(s) a worker token may connect as: a name or a pattern with * (e.g. jail-*);
+-- NULL on worker tokens made before this: those can no longer connect a worker
+ALTER TABLE tokens ADD COLUMN worker TEXT;
+-- keys the server made for itself (e.g. to derive the per-attempt artifact secret)
+CREATE TABLE server_keys (
+  name       TEXT PRIMARY KEY,
+  value      BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+-- values jobs ask for by name; job = '' for a secret every job may ask for, else one job's own
+CREATE TABLE secrets (
+  name       TEXT NOT NULL,
+  job        TEXT NOT NULL DEFAULT '',
+  value      TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (name, job)
+);
+ALTER TABLE jobs ADD COLUMN secrets TEXT NOT NULL DEFAULT '[]';  -- JSON array of secret names
+-- the tail of the console held back from the log because it may be the start of a secret
+ALTER TABLE runs ADD COLUMN log_carry BLOB;
+`,
+  },
 ];

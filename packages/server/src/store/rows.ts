@@ -10,6 +10,7 @@ export interface JobRow {
   scripts: Record<string, string> | null;
   template: TemplateRef | null;
   alertWebhooks: string[];
+  secrets: string[];
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -50,6 +51,8 @@ export interface RunRow {
   cancelReason: string | null;
   logSeq: number;
   logBytes: number;
+  /** Console bytes held back from the log because they may begin a secret (console/secret-mask.ts). */
+  logCarry: Buffer | null;
 }
 
 export interface RawJob {
@@ -60,6 +63,7 @@ export interface RawJob {
   scripts: string | null;
   template: string | null;
   alert_webhooks: string;
+  secrets: string;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -100,6 +104,7 @@ export interface RawRun {
   cancel_reason: string | null;
   log_seq: number;
   log_bytes: number;
+  log_carry: Buffer | null;
 }
 
 export function jobFromRaw(r: RawJob): JobRow {
@@ -111,6 +116,7 @@ export function jobFromRaw(r: RawJob): JobRow {
     scripts: r.scripts === null ? null : (JSON.parse(r.scripts) as Record<string, string>),
     template: r.template === null ? null : (JSON.parse(r.template) as TemplateRef),
     alertWebhooks: JSON.parse(r.alert_webhooks) as string[],
+    secrets: JSON.parse(r.secrets) as string[],
     schedule: r.schedule,
     timezone: r.timezone,
     missed: r.missed,
@@ -161,5 +167,6 @@ export function runFromRaw(r: RawRun): RunRow {
     cancelReason: r.cancel_reason,
     logSeq: r.log_seq,
     logBytes: r.log_bytes,
+    logCarry: r.log_carry,
   };
 }

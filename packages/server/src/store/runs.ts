@@ -64,7 +64,7 @@ export class RunStore {
       `UPDATE runs SET state = 'assigned', worker = ?, assigned_at = ?, log_seq = 0 WHERE id = ? AND state = 'queued'`,
     );
     this.setRunning = db.prepare(`UPDATE runs SET state = 'running', started_at = ? WHERE id = ? AND attempt = ?`);
-    this.setLog = db.prepare('UPDATE runs SET log_seq = ?, log_bytes = ? WHERE id = ?');
+    this.setLog = db.prepare('UPDATE runs SET log_seq = ?, log_bytes = ?, log_carry = ? WHERE id = ?');
     this.setFinished = db.prepare(
       'UPDATE runs SET state = ?, result = ?, finished_at = ? WHERE id = ? AND attempt = ?',
     );
@@ -182,12 +182,14 @@ export class RunStore {
     this.setRunning.run(startedAt, run.id, run.attempt);
   }
 
-  recordLog(runId: string, seq: number, bytes: number): void {
-    this.setLog.run(seq, bytes, runId);
+  /** Durable console state: chunks up to `seq`, the file's length, and the masked-secret carry. */
+  recordLog(runId: string, seq: number, bytes: number, carry: Buffer | null): void {
+    this.setLog.run(seq, bytes, carry !== null && carry.length > 0 ? carry : null, runId);
   }
 
+  /** The file's length after the server wrote to it itself (any carry was written first). */
   recordLogBytes(runId: string, bytes: number): void {
-    this.db.prepare('UPDATE runs SET log_bytes = ? WHERE id = ?').run(bytes, runId);
+    this.db.prepare('UPDATE runs SET log_bytes = ?, log_carry = NULL WHERE id = ?').run(bytes, runId);
   }
 
   /** Back to the queue with the same attempt: the worker never started it. */

@@ -13,7 +13,7 @@ import {
 } from '@builder/protocol';
 import type { createHandlers } from '../api/methods.ts';
 import type { Context } from '../context.ts';
-import { roleOfToken } from '../store/tokens.ts';
+import { grantOfToken, mayActAsWorker, workerRefusal } from '../store/tokens.ts';
 import { startClientSession } from './client-session.ts';
 import { send, sendError, welcome } from './send.ts';
 import { startWorkerSession, type WorkerSessionDeps } from './worker-session.ts';
@@ -98,7 +98,7 @@ export class Hub {
         session = this.hello(ws, data);
       } catch (err) {
         const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.Internal, String(err));
-        ctx.logger.warn('ws.hello_refused', { code: e.code, message: e.message });
+        ctx.logger.warn('ws.hello_refused', { code: e.code, message: e.message, worker: workerName(data) });
         sendError(ws, e.code, e.message);
         ws.close(1008, e.code);
       }
@@ -115,14 +115,15 @@ export class Hub {
         `protocol versions ${hello.versions.join(', ')} not supported: upgrade builder`,
       );
     }
-    const role = roleOfToken(ctx.db, hello.token);
-    if (!role)
+    const grant = grantOfToken(ctx.db, hello.token);
+    if (!grant)
       throw new ProtocolError(ErrorCode.Unauthorized, 'unknown token: create one with builder-server token create');
+    const role = grant.role;
     if (hello.role === 'worker') {
-      if (role !== 'worker' && role !== 'admin') {
-        throw new ProtocolError(ErrorCode.Forbidden, `a ${role} token cannot connect a worker: use a worker token`);
-      }
-      return startWorkerSession(this.deps, ws, hello as typeof hello & { worker: WorkerInfo }, version, role);
+      const name = hello.worker!.name;
+      // a worker is who its token says: names are public (website), so a name alone proves nothing
+      if (!mayActAsWorker(grant, name)) throw new ProtocolError(ErrorCode.Forbidden, workerRefusal(grant, name));
+      return startWorkerSession(this.deps, ws, hello as typeof hello & { worker: WorkerInfo }, version, role as 'admin' | 'worker');
     }
     if (role === 'worker') {
       throw new ProtocolError(
@@ -133,5 +134,15 @@ export class Hub {
     const s = startClientSession(ctx, handlers, ws, role, READ_METHODS);
     send(ws, welcome(ctx, version, role, []));
     return s;
+  }
+}
+
+/** The worker name a refused hello claimed, for the log line (undefined if it is not there). */
+function workerName(data: WebSocket.RawData): string | undefined {
+  try {
+    const name = (JSON.parse(String(data)) as { worker?: { name?: unknown } }).worker?.name;
+    return typeof name === 'string' ? name.slice(0, 64) : undefined;
+  } catch {
+    return undefined;
   }
 }

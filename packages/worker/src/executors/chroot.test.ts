@@ -46,6 +46,9 @@ function job(script: string, over: Partial<Assignment> = {}): Assignment {
     params: {},
     timeoutSec: 60,
     killGraceSec: 1,
+    attemptSecret: 'a'.repeat(64),
+    secrets: {},
+    missingSecrets: [],
     ...over,
   };
 }

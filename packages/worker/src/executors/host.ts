@@ -3,7 +3,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Assignment, RunResult } from '@builder/protocol';
 import { describeError } from '../errors.ts';
-import { jobVariables, passedEnv } from './job-env.ts';
+import { jobVariables, passedEnv, secretVariables } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
@@ -79,6 +79,7 @@ export class HostExecutor implements Executor {
     const env = {
       ...this.#baseEnv,
       ...jobVariables(job, this.#platform, outputDir),
+      ...secretVariables(job),
     };
     const [command, args] = job.script.startsWith('#!') ? [join(dir, 'script.sh'), []] : ['/bin/sh', ['script.sh']];
 

@@ -6,7 +6,7 @@ import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { AddressPool } from './jail-addresses.ts';
 import { CommandError, type CommandRunner, commandRunner } from './jail-command.ts';
-import { passedEnv, jobVariables, sandboxHostname } from './job-env.ts';
+import { passedEnv, jobVariables, sandboxHostname, secretVariables } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import { findLeftovers } from './jail-leftovers.ts';
 import type { JailOptions } from './jail-options.ts';
@@ -153,6 +153,7 @@ export class JailExecutor implements Executor {
       LOGNAME: this.#o.user,
       SHELL: '/bin/sh',
       ...jobVariables(job, this.#deps.platform, INSIDE.output),
+      ...secretVariables(job),
     };
   }
 

@@ -23,6 +23,17 @@ export function jobVariables(job: Assignment, platform: string, output: string):
   };
 }
 
+/**
+ * The secrets the job asked for, as environment variables. Executors hand them to the job's
+ * process environment only: never into a file, an argument list or a log line.
+ */
+export function secretVariables(job: Assignment): Record<string, string> {
+  const out: Record<string, string> = {};
+  // like parameters, a secret cannot stand in for one of builder's own variables
+  for (const [k, v] of Object.entries(job.secrets)) if (!k.startsWith('BUILDER_')) out[k] = v;
+  return out;
+}
+
 /** `nightly-7`: the job's name made a valid host name label, and the run's number. */
 export function sandboxHostname(job: Assignment): string {
   const label =
