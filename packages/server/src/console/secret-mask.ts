@@ -23,30 +23,45 @@ export class SecretMask {
     this.carry = carry ?? Buffer.alloc(0);
   }
 
-  /** The bytes of `chunk` (after what was carried) that are safe to store; keeps a new carry. */
-  push(chunk: Buffer): Buffer {
+  /**
+   * The bytes of `chunk` (after what was carried) that are safe to store; keeps a new carry.
+   * `final`: no more output follows, so nothing is held back.
+   */
+  push(chunk: Buffer, final = false): Buffer {
     const data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
     const out: Buffer[] = [];
     let pos = 0;
+    let keepFrom = -1;
     for (;;) {
       const hit = this.nextHit(data, pos);
       if (!hit) break;
+      // `abc` found at the very end while `abcdef` is a secret too: the next bytes decide
+      if (!final && this.couldGrow(data, hit)) {
+        keepFrom = hit.at;
+        break;
+      }
       out.push(data.subarray(pos, hit.at), MASK);
       pos = hit.at + hit.length;
     }
-    const tail = data.subarray(pos);
-    const keep = this.heldBack(tail);
-    out.push(tail.subarray(0, tail.length - keep));
+    if (keepFrom < 0) {
+      const tail = data.subarray(pos);
+      keepFrom = data.length - (final ? 0 : this.heldBack(tail));
+    }
+    out.push(data.subarray(pos, keepFrom));
     // copied: `chunk` may be a view of a frame buffer that is reused
-    this.carry = Buffer.from(tail.subarray(tail.length - keep));
+    this.carry = Buffer.from(data.subarray(keepFrom));
     return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
 
-  /** The carry, to be written as it is (the output ended, or the server writes a line of its own). */
+  /** What is held back, masked as the end of the output (it ended, or the server writes a line). */
   flush(): Buffer {
-    const rest = this.carry;
-    this.carry = Buffer.alloc(0);
-    return rest;
+    return this.carry.length === 0 ? this.carry : this.push(Buffer.alloc(0), true);
+  }
+
+  /** Could a longer secret still match where `hit` is, once more bytes come? */
+  private couldGrow(data: Buffer, hit: { at: number; length: number }): boolean {
+    const rest = data.subarray(hit.at);
+    return this.secrets.some((s) => s.length > rest.length && s.subarray(0, rest.length).equals(rest));
   }
 
   /** The earliest occurrence of any secret at or after `from`; the longest one wins a tie. */
