@@ -225,7 +225,11 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
     await expectRefused(await ask('{"sha256": []}', c.tokens.read), 403, /worker or admin token/);
     await expectRefused(await put(Buffer.from('not a frame at all')), 422, /manifest/);
     await expectRefused(await put(craft([good], [{ path: 'a.txt', data: a }]), 'bld_nope'), 401, /valid token/);
-    await expectRefused(await put(craft([good], [{ path: 'a.txt', data: a }]), c.tokens.read), 403, /worker or admin token/);
+    await expectRefused(
+      await put(craft([good], [{ path: 'a.txt', data: a }]), c.tokens.read),
+      403,
+      /worker or admin token/,
+    );
     await expectRefused(
       await put(craft([good], [{ path: 'a.txt', data: a }]), holderToken, `${c.url}/artifacts/${run.id}/9`),
       409,

@@ -161,12 +161,13 @@ export class Cluster {
 
   client(
     args: string[],
-    opts: { token?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+    opts: { token?: string; env?: Record<string, string>; timeoutMs?: number; stdin?: string } = {},
   ): Promise<CliResult> {
     const child = spawn(process.execPath, [BIN.client, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, BUILDER_REMOTE: this.url, BUILDER_TOKEN: opts.token ?? this.tokens.admin, ...opts.env },
     });
+    if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
     const proc = track(child);
     this.procs.add(proc);
     let stdout = '';

@@ -171,7 +171,7 @@ token
       this.error(
         'builder-server token create: ' +
           (o.name === undefined
-          ? 'a worker token names its worker: add --name NAME (or a fleet pattern such as --name "jail-*")'
+            ? 'a worker token names its worker: add --name NAME (or a fleet pattern such as --name "jail-*")'
             : `--name ${o.name}: a worker name or pattern is letters, digits, . _ - and *`),
         { exitCode: 2 },
       );
@@ -196,9 +196,7 @@ token
           : t.worker === null
             ? 'nothing (made before worker names; make a new one with --name)'
             : `worker ${t.worker}`;
-      process.stdout.write(
-        `${t.id}\t${t.role}\t${may}\t${t.name ?? '-'}\t${new Date(t.createdAt).toISOString()}\n`,
-      );
+      process.stdout.write(`${t.id}\t${t.role}\t${may}\t${t.name ?? '-'}\t${new Date(t.createdAt).toISOString()}\n`);
     }
     db.close();
   });

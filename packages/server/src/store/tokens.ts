@@ -23,7 +23,13 @@ export interface TokenRow extends TokenGrant {
  * Create a token; only its hash is stored, so this is the one time it can be shown. A worker
  * token names the worker it is for (`worker`, a name or a pattern); other roles take no worker.
  */
-export function createToken(db: Db, role: Role, name: string | null, now: number, worker: string | null = null): string {
+export function createToken(
+  db: Db,
+  role: Role,
+  name: string | null,
+  now: number,
+  worker: string | null = null,
+): string {
   if (role === 'worker' && (worker === null || !WORKER_PATTERN.test(worker))) {
     throw new Error('a worker token must name its worker: a name such as w1 or a pattern such as jail-*');
   }

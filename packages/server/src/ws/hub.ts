@@ -123,7 +123,13 @@ export class Hub {
       const name = hello.worker!.name;
       // a worker is who its token says: names are public (website), so a name alone proves nothing
       if (!mayActAsWorker(grant, name)) throw new ProtocolError(ErrorCode.Forbidden, workerRefusal(grant, name));
-      return startWorkerSession(this.deps, ws, hello as typeof hello & { worker: WorkerInfo }, version, role as 'admin' | 'worker');
+      return startWorkerSession(
+        this.deps,
+        ws,
+        hello as typeof hello & { worker: WorkerInfo },
+        version,
+        role as 'admin' | 'worker',
+      );
     }
     if (role === 'worker') {
       throw new ProtocolError(
