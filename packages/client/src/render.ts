@@ -127,6 +127,7 @@ export function renderJob(job: JobView, runs: readonly RunView[], now: number): 
     ['retries', `${job.retries}, backoff ${formatDuration(job.retryBackoffSec * 1000)}`],
     ['concurrency', String(job.concurrency)],
     ['params', paramsText(job.params)],
+    ...(job.secrets.length === 0 ? [] : [['secrets', job.secrets.join(', ')] as const]),
     ...(job.template === null ? [] : [['template', `${job.template.name} ${paramsText(job.template.vars)}`] as const]),
   ]);
   const script = job.script === undefined ? [] : ['', 'Script:', job.script.replace(/\n$/, '')];

@@ -26,6 +26,16 @@ export function attachWorker(ctx: Context, lifecycle: Lifecycle, worker: Connect
     }
     const run = ctx.runs.get(h.runId);
     const recorded = run && run.attempt === h.attempt && isTerminal(run.state);
+    if (a && a.worker !== worker.name) {
+      // names are public: a worker claiming another's attempt is told to kill its own copy, nothing more
+      ctx.logger.warn('run.write_refused', {
+        run: h.runId,
+        attempt: h.attempt,
+        worker: worker.name,
+        kind: 'reattach',
+        holder: a.worker,
+      });
+    }
     decisions.push({ runId: h.runId, attempt: h.attempt, action: recorded ? 'forget' : 'kill', ackedSeq: 0 });
   }
 
