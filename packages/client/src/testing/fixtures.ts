@@ -57,6 +57,7 @@ export function makeJob(overrides: Partial<JobView> = {}): JobView {
     nextRunAt: null,
     template: null,
     alertWebhooks: [],
+    secrets: [],
     ...overrides,
   };
 }
