@@ -99,6 +99,12 @@ export function renderInfo(info: InfoView): string {
     '',
     `Running (${info.running.length}):`,
     renderRuns(info.running, now),
+    ...(info.reclaimed.assigned + info.reclaimed.running === 0
+      ? []
+      : [
+          '',
+          `Reclaimed since start: ${info.reclaimed.assigned} assignment(s) a worker never had (re-queued), ${info.reclaimed.running} running attempt(s) a worker lost`,
+        ]),
   ].join('\n');
 }
 

@@ -85,6 +85,8 @@ export const InfoViewSchema = z.object({
   platforms: z.array(PlatformViewSchema),
   queued: z.array(RunViewSchema),
   running: z.array(RunViewSchema),
+  /** Attempts taken back since the server started from workers that did not hold them. */
+  reclaimed: z.object({ assigned: z.number().int(), running: z.number().int() }).default({ assigned: 0, running: 0 }),
 });
 export type InfoView = z.infer<typeof InfoViewSchema>;
 

@@ -37,7 +37,22 @@ export type Stream = z.infer<typeof StreamSchema>;
 
 // ---- worker → server ----
 
-export const HeartbeatSchema = z.object({ type: z.literal('heartbeat') });
+/**
+ * Liveness, and what the worker really holds: the server reconciles its own view with it (an
+ * attempt it believes assigned here that the worker, having seen its assignment, does not list is
+ * reclaimed; one the worker lists that it should not run is cancelled), and renews the leases of
+ * the listed attempts only. Both fields absent: a worker from before reconciliation.
+ */
+export const HeartbeatSchema = z.object({
+  type: z.literal('heartbeat'),
+  running: z
+    .array(z.object({ runId: RunIdSchema, attempt: AttemptSchema }))
+    .max(LIMITS.maxRunningPerWorker)
+    .optional(),
+  /** How many `assign` messages the worker received on this connection (crossing messages). */
+  assignsSeen: z.number().int().min(0).optional(),
+});
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
 
 export const StartedSchema = z.object({
   type: z.literal('started'),

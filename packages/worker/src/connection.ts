@@ -69,6 +69,8 @@ export class Connection implements Link {
   #reconnectTimer: NodeJS.Timeout | undefined;
   #helloTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
+  /** `assign` messages received on this connection, reported with each heartbeat. */
+  #assignsSeen = 0;
   #missedPongs = 0;
 
   constructor(deps: ConnectionDeps) {
@@ -182,6 +184,7 @@ export class Connection implements Link {
       this.#log.warn('message before welcome; ignored', { type: message.type });
       return;
     }
+    if (message.type === 'assign') this.#assignsSeen++;
     this.#handler.onMessage(message);
   }
 
@@ -197,6 +200,7 @@ export class Connection implements Link {
     }
     this.#failures = 0;
     this.#ready = true;
+    this.#assignsSeen = 0;
     this.#log.info('connected', {
       url: this.#o.url,
       heartbeatMs: welcome.heartbeatMs,
@@ -210,7 +214,8 @@ export class Connection implements Link {
       }
       this.#missedPongs++;
       ws.ping();
-      this.send({ type: 'heartbeat' });
+      const running = this.#handler.workerInfo().running.map(({ runId, attempt }) => ({ runId, attempt }));
+      this.send({ type: 'heartbeat', running, assignsSeen: this.#assignsSeen });
     }, welcome.heartbeatMs);
     this.#handler.onWelcome(welcome);
   }

@@ -247,6 +247,7 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
       platforms: [...platforms.values()].sort((a, b) => a.platform.localeCompare(b.platform)),
       queued: ctx.runs.queued(100).map((r) => runView(ctx, r)),
       running: ctx.runs.active().map((r) => runView(ctx, r)),
+      reclaimed: { ...ctx.active.reclaimed },
     };
   }
 }

@@ -41,6 +41,14 @@ export class MeteredLifecycle extends Lifecycle {
     this.c.commit.thenLazily(() => this.metrics.attemptEnded(run, state, result, finishedAt, now));
   }
 
+  override reclaim(worker: ConnectedWorker, runId: string): void {
+    const before = this.c.runs.get(runId);
+    super.reclaim(worker, runId);
+    if (before && (before.state === 'assigned' || before.state === 'running')) {
+      this.c.commit.thenLazily(() => this.metrics.reclaimed(before, before.state as 'assigned' | 'running'));
+    }
+  }
+
   override cancel(run: RunRow, reason: string): void {
     super.cancel(run, reason);
     if (run.state === 'queued') this.c.commit.thenLazily(() => this.metrics.cancelledQueued(run));

@@ -24,6 +24,7 @@ export class Metrics {
   private readonly transfers;
   private readonly artifactBytes;
   private readonly blobsStored;
+  private readonly reclaims;
   /** Runs re-queued for another attempt: when they became eligible again (epoch ms). */
   private readonly requeuedAt = new Map<string, number>();
 
@@ -82,6 +83,12 @@ export class Metrics {
     this.blobsStored = new Counter({
       name: 'builder_artifact_blobs_stored_total',
       help: 'Blobs new to the artifact store (each distinct SHA-256 once).',
+      registers: register,
+    });
+    this.reclaims = new Counter({
+      name: 'builder_attempts_reclaimed_total',
+      help: 'Attempts taken back from a worker whose heartbeat did not list them: never started (assigned, re-queued uncharged) or running (lost).',
+      labelNames: ['platform', 'state'] as const,
       registers: register,
     });
 
@@ -160,6 +167,10 @@ export class Metrics {
   }
 
   /** A queued run was cancelled before any worker took it. */
+  reclaimed(run: RunRow, state: 'assigned' | 'running'): void {
+    this.reclaims.inc({ platform: run.platform, state });
+  }
+
   cancelledQueued(run: RunRow): void {
     this.requeuedAt.delete(run.id);
     this.finished.inc({ job: run.job, platform: run.platform, state: 'cancelled' });

@@ -20,6 +20,8 @@ export interface ActiveRun {
 
 export class ActiveRuns {
   private readonly runs = new Map<string, ActiveRun>();
+  /** Attempts taken back from workers that did not hold them (runs/reconcile.ts), since start. */
+  readonly reclaimed = { assigned: 0, running: 0 };
 
   get(id: string): ActiveRun | undefined {
     return this.runs.get(id);

@@ -72,6 +72,38 @@ export class Lifecycle {
     return { type: 'finished-ack', runId: msg.runId, attempt: msg.attempt };
   }
 
+  /**
+   * The worker, which has seen the assignment (heartbeat), does not hold this attempt: it never
+   * arrived or the worker lost it. Never started: back to the queue, same attempt, not charged.
+   * Started: the worker lost a running job, which counts as lost (the retry policy decides).
+   */
+  reclaim(worker: ConnectedWorker, runId: string): void {
+    const { ctx } = this;
+    const a = ctx.active.get(runId);
+    const run = ctx.runs.get(runId);
+    if (!a || !run || a.worker !== worker.name) return;
+    const state = run.state === 'assigned' ? 'assigned' : 'running';
+    ctx.active.reclaimed[state]++;
+    ctx.logger.warn('run.reclaimed', { run: runId, job: run.job, worker: worker.name, attempt: a.attempt, state });
+    if (state === 'assigned') {
+      this.systemLine(runId, `worker ${worker.name} does not have attempt ${a.attempt}; it goes back to the queue`);
+      this.requeue(run, worker);
+      return;
+    }
+    this.systemLine(runId, `worker ${worker.name} no longer has attempt ${a.attempt}: lost`);
+    this.endAttempt(run, { kind: 'lost' }, ctx.clock.now());
+  }
+
+  /** Back to the queue with the same attempt: the worker never started it. */
+  private requeue(run: RunRow, worker: ConnectedWorker): void {
+    const { ctx } = this;
+    ctx.commit.write(() => ctx.runs.unassign(run));
+    ctx.active.delete(run.id);
+    worker.runs.delete(run.id);
+    this.notify(run.id, false);
+    this.dispatcher.dispatch();
+  }
+
   /** The worker would not take it: back to the queue, same attempt, and try elsewhere. */
   rejected(worker: ConnectedWorker, runId: string, attempt: number, reason: string): ServerToWorker | undefined {
     const { ctx } = this;
@@ -84,11 +116,7 @@ export class Lifecycle {
     if (!run) return undefined;
     ctx.logger.info('run.rejected', { run: runId, worker: worker.name, reason });
     worker.refusing = true;
-    ctx.commit.write(() => ctx.runs.unassign(run));
-    ctx.active.delete(runId);
-    worker.runs.delete(runId);
-    this.notify(runId, false);
-    this.dispatcher.dispatch();
+    this.requeue(run, worker);
     return undefined;
   }
 
@@ -166,7 +194,7 @@ export class Lifecycle {
     worker: ConnectedWorker,
     runId: string,
     attempt: number,
-    kind: 'started' | 'output' | 'finished',
+    kind: 'started' | 'output' | 'finished' | 'heartbeat',
     seq = 0,
   ): ServerToWorker {
     this.refusedWrite(worker, runId, attempt, kind);

@@ -13,6 +13,7 @@ import type { Context } from '../context.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { ConnectedWorker } from '../dispatch/registry.ts';
 import { attachWorker, detachWorker } from '../runs/attach.ts';
+import { reconcile } from '../runs/reconcile.ts';
 import type { ConsoleIntake } from '../runs/console-intake.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';
 import { send, sendError, welcome } from './send.ts';
@@ -42,6 +43,18 @@ export function startWorkerSession(
   const { ctx, lifecycle, intake, dispatcher } = deps;
   const info = hello.worker;
   const now = ctx.clock.now();
+  // Nothing reaches the worker before its welcome: whatever this hello's batch sets off (a vanished
+  // run lost, a dispatch to the new slots) is held and sent after it, in order. A worker drops
+  // messages that come before the welcome, so sending them earlier would lose assignments.
+  let welcomed = false;
+  const early: ServerToWorker[] = [];
+  /** Per run: how many assignments this connection had sent when it sent that run's (reconcile.ts). */
+  const assignSeq = new Map<string, number>();
+  let assignsSent = 0;
+  const deliver = (m: ServerToWorker) => {
+    if (m.type === 'assign') assignSeq.set(m.run.runId, ++assignsSent);
+    send(ws, m);
+  };
   const worker: ConnectedWorker = {
     name: info.name,
     platform: info.platform,
@@ -52,11 +65,15 @@ export function startWorkerSession(
     lastSeenAt: now,
     runs: new Set(),
     refusing: false,
-    send: (m: ServerToWorker) => send(ws, m),
+    send: (m: ServerToWorker) => (welcomed ? deliver(m) : early.push(m)),
     close: (code, reason) => ws.close(code, reason),
   };
   const reattach = attachWorker(ctx, lifecycle, worker, info.running);
-  ctx.commit.then(() => send(ws, welcome(ctx, version, role, reattach)));
+  ctx.commit.then(() => {
+    send(ws, welcome(ctx, version, role, reattach));
+    welcomed = true;
+    for (const m of early.splice(0)) deliver(m);
+  });
   dispatcher.dispatch();
 
   const reply = (r: ServerToWorker | undefined) => {
@@ -80,7 +97,7 @@ export function startWorkerSession(
       try {
         switch (msg.type) {
           case 'heartbeat':
-            ctx.active.renew(worker.name, worker.lastSeenAt + ctx.leaseMs);
+            for (const r of reconcile(ctx, lifecycle, worker, msg, assignSeq)) reply(r);
             return;
           case 'started':
             return reply(lifecycle.started(worker, msg.runId, msg.attempt, msg.startedAt));
