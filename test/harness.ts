@@ -115,13 +115,16 @@ export class Cluster {
     return s.exited;
   }
 
-  startWorker(name: string, opts: { platform?: string; capacity?: number; args?: string[] } = {}): Proc {
+  startWorker(
+    name: string,
+    opts: { platform?: string; capacity?: number; args?: string[]; remote?: string } = {},
+  ): Proc {
     const child = spawn(
       process.execPath,
       [
         BIN.worker,
         '--remote',
-        this.url,
+        opts.remote ?? this.url,
         '--token',
         this.workerToken(name),
         '--name',
