@@ -73,7 +73,7 @@ export async function receiveArtifacts(
     await untar(body, rest, manifest, { ...opts, staged, got });
     for (const f of manifest.files) {
       if (got.shas.has(f.sha256)) continue;
-      if (!(await opts.blobs.has(f.sha256))) {
+      if (!(await opts.blobs.has(f.sha256, f.size))) {
         throw refuse(`${f.path} was not sent and the store does not have its bytes (sha256 ${f.sha256})`);
       }
       got.shas.add(f.sha256);
@@ -170,10 +170,9 @@ async function untar(body: Readable, head: Buffer, manifest: Manifest, st: Untar
         st.got.sent += expected.size;
         if (st.got.shas.has(expected.sha256)) return void (await rm(staging.tmp, { force: true }));
         st.got.shas.add(expected.sha256);
-        if (!(await st.blobs.has(expected.sha256))) st.got.stored++;
         // put even when present: the local store's rename renews the blob's time, so a vacuum
         // running now sees it as fresh and leaves it until the run's rows are recorded
-        await st.blobs.put(expected.sha256, staging.tmp, expected.size);
+        if (await st.blobs.put(expected.sha256, staging.tmp, expected.size)) st.got.stored++;
       });
     });
   } catch (err) {
@@ -182,7 +181,10 @@ async function untar(body: Readable, head: Buffer, manifest: Manifest, st: Untar
   }
 }
 
-/** Write one entry to `tmp`, hashing as it goes; the hash must match the manifest. */
+/**
+ * Write one entry to `tmp`, hashing as it goes; the hash must match the manifest. Every write must
+ * have succeeded: a write that failed (a full disk) would leave a short file under the right hash.
+ */
 function stagingSink(staging: Staged, verified: () => Promise<void>): EntrySink {
   const expected = staging.file;
   const hash = createHash('sha256');
@@ -198,10 +200,13 @@ function stagingSink(staging: Staged, verified: () => Promise<void>): EntrySink 
       if (!out.write(chunk)) await once(out, 'drain');
     },
     async end() {
-      await new Promise<void>((resolve, reject) => {
-        out.once('error', reject);
-        out.end(() => resolve());
-      });
+      // the last writes are still in flight here: their error comes to end's callback
+      const ended = await new Promise<Error | null | undefined>((resolve) => out.end(resolve));
+      const err = failure ?? ended;
+      if (err) throw new Error(`staging ${expected.path} failed: ${err.message}`, { cause: err });
+      if (out.bytesWritten !== expected.size) {
+        throw new Error(`staging ${expected.path} wrote ${out.bytesWritten} of ${expected.size} bytes`);
+      }
       const sha = hash.digest('hex');
       if (sha !== expected.sha256) {
         throw refuse(`${expected.path}: SHA-256 mismatch (manifest ${expected.sha256}, received ${sha})`);
