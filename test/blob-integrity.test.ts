@@ -85,6 +85,13 @@ describe('integrity of stored bytes (local store)', () => {
     const gone = await download(`pkg/run/${first.number}`, 'a.bin');
     expect(gone.status).toBe(410);
     expect(await gone.text()).toMatch(/gone from the artifact store .*quarantined by builder-server verify/);
+    // until it is uploaded again, verify names the runs that lost it
+    const lost = await verify(c);
+    expect(lost.code, lost.stderr).toBe(1);
+    expect(lost.stdout).toContain(
+      `missing ${h} (100000 bytes): not in the store\n  artifact of pkg#${second.number} debian-12: a.bin\n`,
+    );
+    expect(lost.stdout).toMatch(/: 0 damaged, 1 missing; the next upload/);
 
     const again = await upload(c, 'pkg', file);
     expect(again).toMatchObject({ sent: data.length, stored: 1 });
@@ -94,7 +101,7 @@ describe('integrity of stored bytes (local store)', () => {
 
     const clean = await verify(c, ['--json']);
     expect(clean.code, clean.stderr).toBe(0);
-    expect(JSON.parse(clean.stdout)).toMatchObject({ damaged: [], unreadable: [] });
+    expect(JSON.parse(clean.stdout)).toMatchObject({ damaged: [], unreadable: [], missing: [] });
   });
 
   it('does not deduplicate against a blob cut short: the next upload replaces it', async () => {

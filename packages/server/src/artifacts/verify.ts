@@ -33,6 +33,8 @@ export interface VerifyReport {
   damaged: DamagedBlob[];
   /** Blobs that could not be read (I/O or store errors); left where they are. */
   unreadable: { sha256: string; error: string }[];
+  /** Blobs runs refer to that the store lacks (quarantined before, lost): their downloads fail. */
+  missing: { sha256: string; size: number; runs: AffectedFile[] }[];
 }
 
 export interface VerifyDeps {
@@ -50,9 +52,17 @@ export interface VerifyDeps {
  * is hashed stays (quarantine moves only the version that was listed).
  */
 export async function verifyBlobs(deps: VerifyDeps): Promise<VerifyReport> {
-  const report: VerifyReport = { store: deps.blobs.description, checked: 0, bytes: 0, damaged: [], unreadable: [] };
+  const report: VerifyReport = {
+    store: deps.blobs.description,
+    checked: 0,
+    bytes: 0,
+    damaged: [],
+    unreadable: [],
+    missing: [],
+  };
+  const intact = new Set<string>();
   for await (const blob of deps.blobs.list()) {
-    if (deps.signal?.aborted) break;
+    if (deps.signal?.aborted) return report;
     let read: { sha256: string; size: number };
     try {
       read = await hashBlob(deps.blobs, blob);
@@ -64,11 +74,35 @@ export async function verifyBlobs(deps: VerifyDeps): Promise<VerifyReport> {
     }
     report.checked++;
     report.bytes += read.size;
-    if (read.sha256 === blob.sha256 && read.size === blob.size) continue;
+    if (read.sha256 === blob.sha256 && read.size === blob.size) {
+      intact.add(blob.sha256);
+      continue;
+    }
     const damaged = await setAside(deps, blob, read);
     if (damaged) report.damaged.push(damaged);
   }
+  const damaged = new Set(report.damaged.map((d) => d.sha256));
+  // gathered first: the connection is busy while a statement iterates, and awaits must not hold it
+  const candidates: { sha256: string; size: number }[] = [];
+  for (const b of deps.artifacts.referencedBlobs()) {
+    if (!intact.has(b.sha256) && !damaged.has(b.sha256)) candidates.push(b);
+  }
+  for (const { sha256, size } of candidates) {
+    if (deps.signal?.aborted) break;
+    try {
+      // asked again: a transfer may have stored it after the listing went past it
+      if (await deps.blobs.has(sha256, size)) continue;
+    } catch (err) {
+      report.unreadable.push({ sha256, error: (err as Error).message });
+      continue;
+    }
+    report.missing.push({ sha256, size, runs: affected(deps.artifacts, sha256) });
+  }
   return report;
+}
+
+function affected(artifacts: ArtifactStore, sha256: string): AffectedFile[] {
+  return artifacts.withSha(sha256).map((o) => ({ job: o.job, number: o.number, platform: o.platform, path: o.path }));
 }
 
 async function hashBlob(blobs: BlobStore, blob: BlobInfo): Promise<{ sha256: string; size: number }> {
@@ -95,15 +129,15 @@ async function setAside(
   } catch (err) {
     error = `could not quarantine it: ${(err as Error).message}`;
   }
-  const origins = deps.artifacts.withSha(blob.sha256);
+  const expectedSize = deps.artifacts.withSha(blob.sha256)[0]?.size;
   return {
     sha256: blob.sha256,
     size: read.size,
     actualSha256: read.sha256,
-    ...(origins[0] ? { expectedSize: origins[0].size } : {}),
+    ...(expectedSize !== undefined ? { expectedSize } : {}),
     ...(quarantinedTo !== undefined ? { quarantinedTo } : {}),
     ...(error !== undefined ? { error } : {}),
-    runs: origins.map((o) => ({ job: o.job, number: o.number, platform: o.platform, path: o.path })),
+    runs: affected(deps.artifacts, blob.sha256),
   };
 }
 
@@ -117,13 +151,18 @@ export function formatVerifyReport(report: VerifyReport): string {
     if (d.runs.length === 0) lines.push('  no run refers to it');
     for (const r of d.runs) lines.push(`  artifact of ${r.job}#${r.number} ${r.platform}: ${r.path}`);
   }
+  for (const m of report.missing) {
+    lines.push(`missing ${m.sha256} (${m.size} bytes): not in the store`);
+    for (const r of m.runs) lines.push(`  artifact of ${r.job}#${r.number} ${r.platform}: ${r.path}`);
+  }
   for (const u of report.unreadable) lines.push(`unreadable ${u.sha256}: ${u.error}`);
   const n = report.damaged.length;
   let summary =
     `checked ${report.checked} ${report.checked === 1 ? 'blob' : 'blobs'} (${formatBytes(report.bytes)}) ` +
     `in ${report.store}: ${n} damaged`;
+  if (report.missing.length > 0) summary += `, ${report.missing.length} missing`;
   if (report.unreadable.length > 0) summary += `, ${report.unreadable.length} unreadable`;
-  if (n > 0) summary += '; the next upload of those files stores them again';
+  if (n + report.missing.length > 0) summary += '; the next upload of those files stores them again';
   lines.push(summary);
   return `${lines.join('\n')}\n`;
 }

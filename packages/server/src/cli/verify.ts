@@ -12,7 +12,8 @@ export const VERIFY_EXIT = { ok: 0, damaged: 1, usage: 2, noDatabase: 3, unreada
 const EXIT_HELP = `
 Exit codes:
   0  every blob is intact
-  1  damaged blobs were found (and quarantined unless the report says otherwise)
+  1  damaged blobs were found (and quarantined unless the report says otherwise),
+     or blobs that runs refer to are missing from the store
   2  usage error
   3  no builder database in --data-dir
   4  no damage found, but some blobs or the store could not be read`;
@@ -49,7 +50,7 @@ export function addVerifyCommand(program: Command): void {
       try {
         const report = await verifyBlobs({ blobs, artifacts: new ArtifactStore(db) });
         process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : formatVerifyReport(report));
-        if (report.damaged.length > 0) process.exitCode = VERIFY_EXIT.damaged;
+        if (report.damaged.length + report.missing.length > 0) process.exitCode = VERIFY_EXIT.damaged;
         else if (report.unreadable.length > 0) process.exitCode = VERIFY_EXIT.unreadable;
       } catch (err) {
         // listing the store failed (a bucket out of reach): nothing could be checked
