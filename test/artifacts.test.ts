@@ -220,9 +220,10 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
     );
     const ask = (body: string, token = c.tokens.worker) =>
       fetch(`${c.url}/blobs/missing`, { method: 'POST', body, headers: { authorization: `Bearer ${token}` } });
-    await expectRefused(await ask('{"sha256": ["nope"]}'), 400, /64 lower-case hex/);
+    await expectRefused(await ask('{"blobs": [{"sha256": "nope", "size": 1}]}'), 400, /64 lower-case hex/);
+    await expectRefused(await ask('{"sha256": []}'), 400, /expected \{"blobs"/);
     await expectRefused(await ask('not json'), 400, /not JSON/);
-    await expectRefused(await ask('{"sha256": []}', c.tokens.read), 403, /worker or admin token/);
+    await expectRefused(await ask('{"blobs": []}', c.tokens.read), 403, /worker or admin token/);
     await expectRefused(await put(Buffer.from('not a frame at all')), 422, /manifest/);
     await expectRefused(await put(craft([good], [{ path: 'a.txt', data: a }]), 'bld_nope'), 401, /valid token/);
     await expectRefused(

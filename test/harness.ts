@@ -85,16 +85,21 @@ export class Cluster {
     return c;
   }
 
-  /** Start (or restart) the server; reuses the previous port so workers can reconnect. */
-  async startServer(): Promise<void> {
+  /**
+   * Start (or restart) the server; reuses the previous port so workers can reconnect.
+   * `maxFileBytes`: no file the server writes may grow past this (RLIMIT_FSIZE): writes fail
+   * with EFBIG, as they would on a full disk, without filling one.
+   */
+  async startServer(opts: { maxFileBytes?: number } = {}): Promise<void> {
     const listen = `127.0.0.1:${this.port}`;
-    const child = spawn(
-      process.execPath,
-      [BIN.server, '--data-dir', this.dataDir, '--listen', listen, '--json-logs', ...this.serverArgs],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const args = [BIN.server, '--data-dir', this.dataDir, '--listen', listen, '--json-logs', ...this.serverArgs];
+    // prlimit execs the server: the child's pid is the server's, so killing it kills the server
+    const child =
+      opts.maxFileBytes === undefined
+        ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('prlimit', [`--fsize=${opts.maxFileBytes}`, '--', process.execPath, ...args], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
     const proc = track(child);
     this.procs.add(proc);
     this.server = proc;
@@ -230,6 +235,16 @@ export class Cluster {
     await Promise.all([...this.procs].map((p) => p.exited));
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Run a `builder-server` maintenance command (`vacuum`, `verify` …) to its end. */
+export function serverCommand(args: string[]): Promise<CliResult> {
+  const child = spawn(process.execPath, [BIN.server, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((ok) => child.on('exit', (code) => ok({ code, stdout, stderr })));
 }
 
 export async function waitFor(

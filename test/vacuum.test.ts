@@ -1,20 +1,12 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, Cluster, waitFor, type CliResult } from './harness.ts';
+import { Cluster, serverCommand, waitFor } from './harness.ts';
 
 const sha = (data: string) => createHash('sha256').update(data).digest('hex');
 
-function vacuum(args: string[]): Promise<CliResult> {
-  const child = spawn(process.execPath, [BIN.server, 'vacuum', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((ok) => child.on('exit', (code) => ok({ code, stdout, stderr })));
-}
+const vacuum = (args: string[]) => serverCommand(['vacuum', ...args]);
 
 describe('artifact retention: builder-server vacuum and --retain-latest', () => {
   let c: Cluster;

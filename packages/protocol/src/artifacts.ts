@@ -85,13 +85,20 @@ export const ArtifactsReplySchema = z.union([
 export type ArtifactsReply = z.infer<typeof ArtifactsReplySchema>;
 
 /**
- * `POST /blobs/missing` (worker or admin token): which of these hashes the store lacks. A sender
+ * `POST /blobs/missing` (worker or admin token): which of these blobs the store lacks. A sender
  * asks before a transfer and leaves out the files the server has, so unchanged artifacts and the
- * files of an interrupted transfer are not sent again.
+ * files of an interrupted transfer are not sent again. The size comes along because a stored blob
+ * of another size (cut short by a full disk) counts as missing and is sent again. A sender whose
+ * question is refused (an older one, without sizes) sends everything.
  */
 export const MissingRequestSchema = z.object({
-  sha256: z
-    .array(z.string().regex(SHA256_PATTERN, 'sha256 must be 64 lower-case hex digits'))
+  blobs: z
+    .array(
+      z.object({
+        sha256: z.string().regex(SHA256_PATTERN, 'sha256 must be 64 lower-case hex digits'),
+        size: z.number().int().min(0),
+      }),
+    )
     .max(ARTIFACT_LIMITS.maxFiles),
 });
 export const MissingReplySchema = z.object({ missing: z.array(z.string()) });

@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { RoleSchema } from '@builder/protocol';
-import { openBlobStore } from './artifacts/open.ts';
 import { formatVacuumReport, vacuum } from './artifacts/retention.ts';
+import { addStoreOptions, closeStore, dataDirOption, openStoreFromFlags, storeOptions } from './cli/options.ts';
+import { addVerifyCommand } from './cli/verify.ts';
 import { systemClock } from './clock.ts';
 import { createLogger } from './log.ts';
 import { parseDuration, parseListen, parseSize } from './options.ts';
@@ -11,11 +12,6 @@ import { startServer } from './server.ts';
 import { openDb } from './store/db.ts';
 import { createToken, listTokens, revokeToken, WORKER_PATTERN } from './store/tokens.ts';
 import { VERSION } from './version.ts';
-
-const dataDirOption = () =>
-  new Option('--data-dir <dir>', 'where the database, consoles and artifacts live')
-    .env('BUILDER_DATA_DIR')
-    .default('./builder-data');
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -29,6 +25,7 @@ function parseKeep(text: string, what: string): number {
 // readable by other users of the host
 process.umask(0o077);
 
+const [artifactsOption, s3EndpointOption, s3RegionOption] = storeOptions();
 const program = new Command('builder-server')
   .description('builder server: job queue, schedule, worker dispatch and the WebSocket/HTTP endpoint')
   .version(VERSION)
@@ -58,9 +55,9 @@ const program = new Command('builder-server')
   .option('--alert-timeout <duration>', 'an alert delivery taking longer fails', '10s')
   .option('--alert-retry-base <duration>', 'first retry delay of a failed alert, doubling each time', '1s')
   .option('--alert-attempts <n>', 'attempts per alert and target', '5')
-  .option('--artifacts <store>', 'artifact storage: a directory or s3://BUCKET/PREFIX (default: DATA/artifacts/blobs)')
-  .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// storage (credentials: AWS_* environment)')
-  .option('--s3-region <region>', 'S3 region', 'us-east-1')
+  .addOption(artifactsOption!)
+  .addOption(s3EndpointOption!)
+  .addOption(s3RegionOption!)
   .option('--artifact-limit <size>', "a run's artifacts may add up to this much", '8G')
   .option('--retain-latest <n>', 'hourly: per job and platform, keep the artifacts of the N newest runs')
   .option('--retain-for <duration>', 'hourly: strip the artifacts of runs finished longer ago, e.g. 30d')
@@ -213,13 +210,12 @@ token
     }
   });
 
-program
-  .command('vacuum')
-  .description('strip the artifacts of old runs and delete blobs no run refers to (safe while the server runs)')
-  .addOption(dataDirOption())
-  .option('--artifacts <store>', 'artifact storage: a directory or s3://BUCKET/PREFIX (default: DATA/artifacts/blobs)')
-  .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// storage (credentials: AWS_* environment)')
-  .option('--s3-region <region>', 'S3 region', 'us-east-1')
+addStoreOptions(
+  program
+    .command('vacuum')
+    .description('strip the artifacts of old runs and delete blobs no run refers to (safe while the server runs)')
+    .addOption(dataDirOption()),
+)
   .option('--keep-latest <n>', 'per job and platform, keep the artifacts of the N newest runs that have any')
   .option('--older-than <duration>', 'strip the artifacts of runs that finished longer ago, e.g. 30d')
   .option('--job <name>', 'only the runs of this job')
@@ -245,12 +241,7 @@ program
     let policy;
     let blobs;
     try {
-      blobs = openBlobStore(o.dataDir, {
-        store: o.artifacts,
-        s3Endpoint: o.s3Endpoint,
-        s3Region: o.s3Region,
-        maxRunBytes: 0,
-      });
+      blobs = openStoreFromFlags(o);
       policy = {
         keepLatest: o.keepLatest === undefined ? undefined : parseKeep(o.keepLatest, '--keep-latest'),
         olderThanMs: o.olderThan === undefined ? undefined : parseDuration(o.olderThan, '--older-than'),
@@ -281,9 +272,11 @@ program
       );
     } finally {
       db.close();
-      (blobs as { destroy?: () => void }).destroy?.(); // an S3 client's idle sockets
+      closeStore(blobs);
     }
   });
+
+addVerifyCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {

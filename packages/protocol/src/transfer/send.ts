@@ -158,7 +158,8 @@ async function askMissing(
   token: string,
   files: readonly OutgoingFile[],
 ): Promise<Set<string> | undefined> {
-  const body = JSON.stringify({ sha256: [...new Set(files.map((f) => f.sha256))] });
+  const blobs = new Map(files.map((f) => [f.sha256, f.size]));
+  const body = JSON.stringify({ blobs: [...blobs].map(([sha256, size]) => ({ sha256, size })) });
   const u = new URL(url);
   return new Promise((resolve) => {
     const req = requestFor(u)(u, {

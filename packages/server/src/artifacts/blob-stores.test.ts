@@ -1,16 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BlobNotFoundError, type BlobStore } from './blob-store.ts';
+import { BlobDamagedError, BlobNotFoundError, type BlobInfo, type BlobStore } from './blob-store.ts';
 import { LocalBlobStore } from './local-blobs.ts';
 import { startS3rver, type S3Fixture } from '../test-support/s3rver.ts';
 import { openBlobStore, parseS3Spec } from './open.ts';
@@ -28,6 +30,12 @@ async function hashStream(stream: Readable): Promise<string> {
   const h = createHash('sha256');
   for await (const c of stream) h.update(c as Buffer);
   return h.digest('hex');
+}
+
+async function listed(store: BlobStore): Promise<BlobInfo[]> {
+  const out: BlobInfo[] = [];
+  for await (const b of store.list()) out.push(b);
+  return out;
 }
 
 async function collect(store: BlobStore): Promise<string[]> {
@@ -85,20 +93,20 @@ describe.each(stores)('%s', (_name, make) => {
   it('stores, finds, reads (whole and a range), lists and deletes a blob', async () => {
     const data = Buffer.from('hello, artifacts\n');
     const h = sha(data);
-    expect(await store.has(h)).toBe(false);
+    expect(await store.has(h, data.length)).toBe(false);
     const file = stage(data);
-    await store.put(h, file, data.length);
+    expect(await store.put(h, file, data.length)).toBe(true);
     expect(existsSync(file)).toBe(false);
-    expect(await store.has(h)).toBe(true);
-    expect(await readAll(await store.open(h))).toEqual(data);
-    expect((await readAll(await store.open(h, { start: 7, end: 15 }))).toString()).toBe('artifacts');
+    expect(await store.has(h, data.length)).toBe(true);
+    expect(await readAll(await store.open(h, data.length))).toEqual(data);
+    expect((await readAll(await store.open(h, data.length, { start: 7, end: 15 }))).toString()).toBe('artifacts');
     const listed = [];
     for await (const b of store.list()) listed.push(b);
     expect(listed).toHaveLength(1);
     expect(listed[0]?.sha256).toBe(h);
     expect(Math.abs(listed[0]!.modifiedAt - Date.now())).toBeLessThan(60_000);
     await store.delete(h);
-    expect(await store.has(h)).toBe(false);
+    expect(await store.has(h, data.length)).toBe(false);
     expect(await collect(store)).toEqual([]);
   });
 
@@ -107,10 +115,71 @@ describe.each(stores)('%s', (_name, make) => {
     const h = sha(data);
     await store.put(h, stage(data), data.length);
     const second = stage(data);
-    await store.put(h, second, data.length);
+    expect(await store.put(h, second, data.length)).toBe(false);
     expect(existsSync(second)).toBe(false);
     expect(await collect(store)).toEqual([h]);
-    expect(await readAll(await store.open(h))).toEqual(data);
+    expect(await readAll(await store.open(h, data.length))).toEqual(data);
+  });
+
+  /** Overwrite a stored blob with other bytes behind the store's back (a disk fault, a hand). */
+  const damage = async (h: string, bytes: Buffer) => {
+    if (store instanceof S3BlobStore) {
+      const Key = `${store.description.slice('s3://builder/'.length)}/${h.slice(0, 2)}/${h}`;
+      await (await store.client()).send(new PutObjectCommand({ Bucket: 'builder', Key, Body: bytes }));
+    } else writeFileSync(join(store.description.slice('local '.length), h.slice(0, 2), h), bytes);
+  };
+  const exists = async (where: string) => {
+    if (!where.startsWith('s3://')) return existsSync(where);
+    const Key = where.slice('s3://builder/'.length);
+    try {
+      await (await (store as S3BlobStore).client()).send(new HeadObjectCommand({ Bucket: 'builder', Key }));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('counts a blob cut short as missing, never serves it, and replaces it on the next put', async () => {
+    const data = randomBytes(1000);
+    const h = sha(data);
+    await store.put(h, stage(data), data.length);
+    await damage(h, data.subarray(0, 400));
+    expect(await store.has(h, data.length)).toBe(false);
+    await expect(store.open(h, data.length)).rejects.toBeInstanceOf(BlobDamagedError);
+    await expect(store.open(h, data.length, { start: 0, end: 9 })).rejects.toMatchObject({ size: 400, expected: 1000 });
+    expect(await store.put(h, stage(data), data.length)).toBe(true);
+    expect(await store.has(h, data.length)).toBe(true);
+    expect(await readAll(await store.open(h, data.length))).toEqual(data);
+  });
+
+  it('refuses a staged file of another size than announced and stores nothing', async () => {
+    const data = randomBytes(1000);
+    const h = sha(data);
+    await expect(store.put(h, stage(data.subarray(0, 10)), data.length)).rejects.toThrow(/10 bytes on disk, 1000/);
+    expect(await store.has(h, data.length)).toBe(false);
+    expect(await collect(store)).toEqual([]);
+  });
+
+  it('quarantines a damaged blob out of reach, unless a good copy replaced it meanwhile', async () => {
+    const data = randomBytes(1000);
+    const h = sha(data);
+    await store.put(h, stage(data), data.length);
+    await damage(h, data.subarray(0, 400));
+    const [bad] = await listed(store);
+    await store.put(h, stage(data), data.length); // a good copy arrives before verify moves the bad one
+    expect(await store.quarantine(bad!)).toBeUndefined();
+    expect(await store.has(h, data.length)).toBe(true);
+
+    await damage(h, data.subarray(0, 400));
+    const [again] = await listed(store);
+    const where = await store.quarantine(again!);
+    expect(where).toMatch(new RegExp(`/quarantine/${h}\\.\\d{8}T\\d{9}Z$`));
+    expect(await exists(where!)).toBe(true);
+    expect(await collect(store)).toEqual([]);
+    expect(await store.has(h, data.length)).toBe(false);
+    await expect(store.open(h, data.length)).rejects.toBeInstanceOf(BlobNotFoundError);
+    expect(await store.put(h, stage(data), data.length)).toBe(true);
+    expect(await readAll(await store.open(h, data.length))).toEqual(data);
   });
 
   it('lists many blobs across pages, sorted by fan-out', async () => {
@@ -129,8 +198,8 @@ describe.each(stores)('%s', (_name, make) => {
 
   it('rejects a missing blob with BlobNotFoundError', async () => {
     const h = sha('never stored');
-    await expect(store.open(h)).rejects.toBeInstanceOf(BlobNotFoundError);
-    await expect(store.open(h, { start: 0, end: 1 })).rejects.toMatchObject({ sha256: h });
+    await expect(store.open(h, 1)).rejects.toBeInstanceOf(BlobNotFoundError);
+    await expect(store.open(h, 1, { start: 0, end: 1 })).rejects.toMatchObject({ sha256: h });
     await store.delete(h); // deleting what is not there is not an error
   });
 
@@ -154,17 +223,37 @@ describe.each(stores)('%s', (_name, make) => {
     if (send) {
       const cmds = send.mock.calls.map(([cmd]) => cmd);
       // 68 MiB in 16 MiB parts: 5 parts, and never a single PUT
-      expect(cmds.filter((c) => c instanceof UploadPartCommand)).toHaveLength(5);
+      const parts = cmds.filter((c) => c instanceof UploadPartCommand);
+      expect(parts).toHaveLength(5);
+      // each part with its SHA-256, for the store to check
+      for (const p of parts) expect(p.input.ChecksumSHA256).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+      expect(cmds.find((c) => c instanceof CreateMultipartUploadCommand)?.input.ChecksumAlgorithm).toBe('SHA256');
       expect(cmds.filter((c) => c instanceof PutObjectCommand)).toHaveLength(0);
       send.mockRestore();
     }
-    expect(await hashStream(await store.open(h))).toBe(h);
-    const tail = await readAll(await store.open(h, { start: size - 10, end: size - 1 }));
+    expect(await hashStream(await store.open(h, size))).toBe(h);
+    const tail = await readAll(await store.open(h, size, { start: size - 10, end: size - 1 }));
     expect(tail).toHaveLength(10);
   });
 });
 
 describe('S3BlobStore', () => {
+  it('sends the SHA-256 with the object, so the store checks what it received', async () => {
+    const store = new S3BlobStore({ bucket: 'builder', prefix: 'sum', endpoint: s3!.endpoint, region: 'us-east-1' });
+    try {
+      const data = Buffer.from('checked by the store');
+      const file = join(root, 'sum');
+      writeFileSync(file, data);
+      const send = vi.spyOn(await store.client(), 'send');
+      await store.put(sha(data), file, data.length);
+      const put = send.mock.calls.map(([c]) => c).find((c) => c instanceof PutObjectCommand);
+      send.mockRestore();
+      expect(put?.input.ChecksumSHA256).toBe(createHash('sha256').update(data).digest('base64'));
+    } finally {
+      store.destroy();
+    }
+  });
+
   it('skips objects under the prefix that are not blobs', async () => {
     const store = new S3BlobStore({ bucket: 'builder', prefix: 'mixed', endpoint: s3!.endpoint, region: 'us-east-1' });
     try {
@@ -182,17 +271,21 @@ describe('S3BlobStore', () => {
     }
   });
 
-  it('aborts a multipart upload that fails and stores nothing', async () => {
+  it('aborts a multipart upload whose file does not read back as its SHA-256, storing nothing', async () => {
     const store = new S3BlobStore({ bucket: 'builder', prefix: 'abort', endpoint: s3!.endpoint, region: 'us-east-1' });
     try {
-      const file = join(root, 'short');
-      writeFileSync(file, 'far shorter than announced');
+      // the right size, other bytes: only the whole-file hash taken while the parts go up can tell
+      const file = join(root, 'zeros');
+      writeFileSync(file, '');
+      truncateSync(file, MULTIPART_THRESHOLD + 1);
       const h = sha('whatever');
       const send = vi.spyOn(await store.client(), 'send');
-      await expect(store.put(h, file, MULTIPART_THRESHOLD + 1)).rejects.toThrow(/ended at 26 bytes/);
+      await expect(store.put(h, file, MULTIPART_THRESHOLD + 1)).rejects.toThrow(
+        /reads back as [0-9a-f]{64}: not stored/,
+      );
       expect(send.mock.calls.some(([c]) => c instanceof AbortMultipartUploadCommand)).toBe(true);
       send.mockRestore();
-      expect(await store.has(h)).toBe(false);
+      expect(await store.has(h, MULTIPART_THRESHOLD + 1)).toBe(false);
     } finally {
       store.destroy();
     }

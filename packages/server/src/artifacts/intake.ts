@@ -1,9 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, fdatasync as fdatasyncCb, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import {
   ARTIFACT_LIMITS,
   type ArtifactFile,
@@ -44,6 +45,9 @@ interface Staged {
 }
 
 const REGULAR = new Set(['File', 'OldFile', 'ContiguousFile']);
+/** Bytes staged between two background flushes of a file being received. */
+const SYNC_EVERY = 64 * 1024 * 1024;
+const fdatasync = promisify(fdatasyncCb);
 
 /**
  * Read one artifact frame (manifest + tar) from `body`. The tar holds the manifest's files in its
@@ -73,7 +77,7 @@ export async function receiveArtifacts(
     await untar(body, rest, manifest, { ...opts, staged, got });
     for (const f of manifest.files) {
       if (got.shas.has(f.sha256)) continue;
-      if (!(await opts.blobs.has(f.sha256))) {
+      if (!(await opts.blobs.has(f.sha256, f.size))) {
         throw refuse(`${f.path} was not sent and the store does not have its bytes (sha256 ${f.sha256})`);
       }
       got.shas.add(f.sha256);
@@ -170,10 +174,9 @@ async function untar(body: Readable, head: Buffer, manifest: Manifest, st: Untar
         st.got.sent += expected.size;
         if (st.got.shas.has(expected.sha256)) return void (await rm(staging.tmp, { force: true }));
         st.got.shas.add(expected.sha256);
-        if (!(await st.blobs.has(expected.sha256))) st.got.stored++;
         // put even when present: the local store's rename renews the blob's time, so a vacuum
         // running now sees it as fresh and leaves it until the run's rows are recorded
-        await st.blobs.put(expected.sha256, staging.tmp, expected.size);
+        if (await st.blobs.put(expected.sha256, staging.tmp, expected.size)) st.got.stored++;
       });
     });
   } catch (err) {
@@ -182,7 +185,10 @@ async function untar(body: Readable, head: Buffer, manifest: Manifest, st: Untar
   }
 }
 
-/** Write one entry to `tmp`, hashing as it goes; the hash must match the manifest. */
+/**
+ * Write one entry to `tmp`, hashing as it goes; the hash must match the manifest. Every write must
+ * have succeeded: a write that failed (a full disk) would leave a short file under the right hash.
+ */
 function stagingSink(staging: Staged, verified: () => Promise<void>): EntrySink {
   const expected = staging.file;
   const hash = createHash('sha256');
@@ -191,17 +197,33 @@ function stagingSink(staging: Staged, verified: () => Promise<void>): EntrySink 
   staging.out = out;
   let failure: Error | undefined;
   out.once('error', (err) => (failure = err));
+  // like RocksDB's bytes_per_sync: writeback starts while the transfer goes on, so the fsync that
+  // precedes storing the blob has little left to do (the kernel alone would wait for gigabytes)
+  let syncedTo = 0;
+  let syncing: Promise<void> | undefined;
+  let fd: number | undefined;
+  out.once('open', (n: number) => (fd = n));
   return {
     async data(chunk) {
       if (failure) throw failure;
       hash.update(chunk);
       if (!out.write(chunk)) await once(out, 'drain');
+      if (syncing === undefined && out.bytesWritten - syncedTo >= SYNC_EVERY && fd !== undefined) {
+        syncedTo = out.bytesWritten;
+        syncing = fdatasync(fd)
+          .catch((err: Error) => void (failure ??= err))
+          .finally(() => (syncing = undefined));
+      }
     },
     async end() {
-      await new Promise<void>((resolve, reject) => {
-        out.once('error', reject);
-        out.end(() => resolve());
-      });
+      await syncing;
+      // the last writes are still in flight here: their error comes to end's callback
+      const ended = await new Promise<Error | null | undefined>((resolve) => out.end(resolve));
+      const err = failure ?? ended;
+      if (err) throw new Error(`staging ${expected.path} failed: ${err.message}`, { cause: err });
+      if (out.bytesWritten !== expected.size) {
+        throw new Error(`staging ${expected.path} wrote ${out.bytesWritten} of ${expected.size} bytes`);
+      }
       const sha = hash.digest('hex');
       if (sha !== expected.sha256) {
         throw refuse(`${expected.path}: SHA-256 mismatch (manifest ${expected.sha256}, received ${sha})`);

@@ -17,10 +17,16 @@ export interface ArtifactOptions {
 
 export const DEFAULT_ARTIFACT_OPTIONS: ArtifactOptions = { maxRunBytes: ARTIFACT_LIMITS.defaultMaxRunBytes };
 
-/** The blob store the options name; local stores are created if missing. */
+/**
+ * The blob store the options name; local stores are created if missing. Damaged blobs are set aside
+ * in DATA/artifacts/quarantine, or DIR/quarantine for a store in a directory of its own (the same
+ * file system, so that moving one is a rename).
+ */
 export function openBlobStore(dataDir: string, opts: ArtifactOptions): BlobStore {
   const spec = opts.store;
-  if (spec === undefined || spec === '') return new LocalBlobStore(join(dataDir, 'artifacts', 'blobs'));
+  if (spec === undefined || spec === '') {
+    return new LocalBlobStore(join(dataDir, 'artifacts', 'blobs'), join(dataDir, 'artifacts', 'quarantine'));
+  }
   if (spec.startsWith('s3://')) {
     const { bucket, prefix } = parseS3Spec(spec);
     return new S3BlobStore({

@@ -8,7 +8,7 @@ import {
   type ArtifactsReply,
   type Role,
 } from '@builder/protocol';
-import { BlobNotFoundError } from '../artifacts/blob-store.ts';
+import { BlobDamagedError, BlobNotFoundError } from '../artifacts/blob-store.ts';
 import { ArtifactsRefused, receiveArtifacts, type Received } from '../artifacts/intake.ts';
 import type { Context } from '../context.ts';
 import type { RunRow } from '../store/rows.ts';
@@ -197,7 +197,7 @@ async function receive(
   }
 }
 
-/** Which of the asked hashes the blob store lacks: the sender leaves the others out of its tar. */
+/** Which of the asked blobs the store lacks (or has at another size): the sender leaves the others out. */
 async function missing(ctx: Context, req: IncomingMessage, res: ServerResponse) {
   if (!authorize(ctx, req, res, 'worker', 'admin')) return;
   let body = '';
@@ -218,10 +218,14 @@ async function missing(ctx: Context, req: IncomingMessage, res: ServerResponse) 
   }
   if (!parsed?.success) {
     const why = parsed?.error.issues[0]?.message ?? (tooLong ? 'the request is too long' : 'not JSON');
-    return reply(req, res, 400, { ok: false, code: 'INVALID_ARGUMENT', error: `expected {"sha256": [...]}: ${why}` });
+    return reply(req, res, 400, {
+      ok: false,
+      code: 'INVALID_ARGUMENT',
+      error: `expected {"blobs": [{"sha256": ..., "size": ...}]}: ${why}`,
+    });
   }
   const out: string[] = [];
-  for (const sha of new Set(parsed.data.sha256)) if (!(await ctx.blobs.has(sha))) out.push(sha);
+  for (const b of parsed.data.blobs) if (!(await ctx.blobs.has(b.sha256, b.size))) out.push(b.sha256);
   reply(req, res, 200, { missing: out });
 }
 
@@ -259,7 +263,7 @@ async function download(
     return;
   }
   try {
-    const body = await ctx.blobs.open(file.sha256, range ?? undefined);
+    const body = await ctx.blobs.open(file.sha256, file.size, range ?? undefined);
     res.writeHead(range ? 206 : 200, headers);
     await pipeline(body, res);
   } catch (err) {
@@ -268,10 +272,23 @@ async function download(
       return;
     }
     const missing = err instanceof BlobNotFoundError;
-    if (!missing) ctx.logger.error('artifacts.download_failed', { path, error: String(err) });
+    if (!missing || err instanceof BlobDamagedError) {
+      ctx.logger.error('artifacts.download_failed', { path, sha256: file.sha256, error: String(err) });
+    }
     res.writeHead(missing ? 410 : 500, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end(missing ? `the bytes of ${path} are gone from the artifact store\n` : 'reading the artifact failed\n');
+    res.end(`${goneText(err, path)}\n`);
   }
+}
+
+/** What a downloader reads when the bytes cannot be served whole; uploading the file again restores them. */
+function goneText(err: unknown, path: string): string {
+  if (err instanceof BlobDamagedError) {
+    return `the stored bytes of ${path} are damaged (${err.size} of ${err.expected} bytes): not served; an admin can run builder-server verify`;
+  }
+  if (err instanceof BlobNotFoundError) {
+    return `the bytes of ${path} are gone from the artifact store (removed, or quarantined by builder-server verify as damaged)`;
+  }
+  return 'reading the artifact failed';
 }
 
 /** The token's grant when it has one of the `allowed` roles; otherwise the refusal is sent. */

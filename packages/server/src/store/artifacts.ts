@@ -18,6 +18,7 @@ export class ArtifactStore {
   private readonly bySha;
   private readonly latestStmt;
   private readonly deleteForRun;
+  private readonly blobsStmt;
 
   constructor(db: Db) {
     this.insertStmt = db.prepare('INSERT OR REPLACE INTO artifacts (run_id, path, size, sha256) VALUES (?, ?, ?, ?)');
@@ -41,6 +42,9 @@ export class ArtifactStore {
                      ORDER BY r2.finished_at DESC LIMIT 1)`,
     );
     this.deleteForRun = db.prepare<[string]>('DELETE FROM artifacts WHERE run_id = ?');
+    this.blobsStmt = db.prepare<[], { sha256: string; size: number }>(
+      'SELECT sha256, MAX(size) AS size FROM artifacts GROUP BY sha256 ORDER BY sha256',
+    );
   }
 
   /** Replace the run's artifact list; call inside a write batch. */
@@ -60,6 +64,11 @@ export class ArtifactStore {
   /** Runs that produced a file with this hash, newest first. */
   withSha(sha256: string): ArtifactOrigin[] {
     return this.bySha.all(sha256);
+  }
+
+  /** Every blob some run refers to, with its size; iterated, since a store may hold millions. */
+  referencedBlobs(): IterableIterator<{ sha256: string; size: number }> {
+    return this.blobsStmt.iterate();
   }
 
   /** `path` in the job's latest successful run (on `platform`, if given); undefined if that run lacks it. */

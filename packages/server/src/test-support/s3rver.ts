@@ -1,12 +1,15 @@
 import crypto from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { vi } from 'vitest';
 
 /** A real S3-compatible server (s3rver) on loopback with a bucket `builder`, for tests. */
 export interface S3Fixture {
   endpoint: string;
+  /** Write an object of bucket `builder` behind the store's back (a disk fault, a hand). */
+  put(key: string, body: Buffer | string): Promise<void>;
   /** Stops the server and restores the environment and crypto. */
   close(): Promise<void>;
 }
@@ -41,8 +44,17 @@ export async function startS3rver(dir: string): Promise<S3Fixture> {
   const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
   process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
   process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  const endpoint = `http://127.0.0.1:${port}`;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
+    async put(Key, Body) {
+      const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true });
+      try {
+        await client.send(new PutObjectCommand({ Bucket: 'builder', Key, Body }));
+      } finally {
+        client.destroy();
+      }
+    },
     async close() {
       await server.close();
       vi.restoreAllMocks();
