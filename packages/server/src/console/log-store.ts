@@ -39,7 +39,13 @@ export class LogStore {
     const log = this.handle(runId);
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let off = 0;
-    while (off < buf.length) off += writeSync(log.fd, buf, off, buf.length - off, log.bytes + off);
+    try {
+      while (off < buf.length) off += writeSync(log.fd, buf, off, buf.length - off, log.bytes + off);
+    } catch (err) {
+      // e.g. ENOSPC after a short write: leave no partial chunk behind the known length
+      if (off > 0) ftruncateSync(log.fd, log.bytes);
+      throw err;
+    }
     log.bytes += buf.length;
     log.dirty = true;
     return log.bytes;
@@ -75,6 +81,11 @@ export class LogStore {
     } finally {
       if (opened) closeSync(fd);
     }
+  }
+
+  /** Runs whose file is open (written since start and not finished). */
+  openRuns(): string[] {
+    return [...this.open.keys()];
   }
 
   /** fdatasync every file appended to since the last call. */

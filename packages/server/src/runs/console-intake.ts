@@ -1,6 +1,7 @@
 import type { OutputHeader, ServerToWorker } from '@builder/protocol';
 import type { Context } from '../context.ts';
 import type { ConnectedWorker } from '../dispatch/registry.ts';
+import { isStorageFull } from '../storage/full.ts';
 import type { Lifecycle } from './lifecycle.ts';
 
 interface PendingAck {
@@ -30,6 +31,10 @@ export class ConsoleIntake {
       return this.lifecycle.stale(msg.runId, msg.attempt, 'output', msg.seq);
     }
     a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
+    // While the disk is full nothing is appended or acknowledged: the worker keeps every chunk
+    // and is asked to resend from the durable seq when the outage ends (requestResends in runs/resync.ts).
+    // Answering `resend` now instead would only make it send the same bytes in a loop.
+    if (ctx.storage.refusing) return undefined;
     if (msg.seq < a.nextSeq) {
       // a resend of something already durable: acknowledge again, append nothing
       return this.pending.has(msg.runId)
@@ -39,7 +44,14 @@ export class ConsoleIntake {
     if (msg.seq > a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
     }
-    ctx.logs.append(msg.runId, payload);
+    try {
+      ctx.logs.append(msg.runId, payload);
+    } catch (err) {
+      if (!isStorageFull(err)) throw err;
+      // not appended, not counted, not acknowledged: the same seq is expected again
+      ctx.storage.enter(err, `console of run ${msg.runId}`);
+      return undefined;
+    }
     a.nextSeq++;
     ctx.observers.appended(msg.runId, payload);
     if (this.pending.size === 0) {
@@ -47,7 +59,14 @@ export class ConsoleIntake {
       ctx.commit.write(() => undefined);
       ctx.commit.beforeFlush(() => this.makeDurable());
       // registered now, so acks leave before anything this batch answers later (e.g. finished-ack)
-      ctx.commit.thenLazily(() => this.sendAcks());
+      ctx.commit.thenLazily(
+        () => this.sendAcks(),
+        // rolled back: no ack leaves, and the next batch starts its bookkeeping afresh
+        () => {
+          this.pending = new Map();
+          this.durable = new Map();
+        },
+      );
     }
     this.pending.set(msg.runId, { worker, attempt: msg.attempt, seq: msg.seq });
     return undefined;

@@ -11,6 +11,7 @@ import { runView } from '../api/views.ts';
 import type { Context } from '../context.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { ConnectedWorker } from '../dispatch/registry.ts';
+import { isStorageFull } from '../storage/full.ts';
 import type { RunRow } from '../store/rows.ts';
 
 /**
@@ -27,11 +28,19 @@ export class Lifecycle {
   systemLine(runId: string, text: string): void {
     const { ctx } = this;
     const line = `[builder] ${text}\n`;
-    ctx.commit.write(() => {
-      const bytes = ctx.logs.append(runId, line);
-      ctx.runs.recordLogBytes(runId, bytes);
-      ctx.commit.beforeFlush(() => ctx.logs.syncDirty());
-    });
+    try {
+      ctx.commit.write(() => {
+        const bytes = ctx.logs.append(runId, line);
+        ctx.runs.recordLogBytes(runId, bytes);
+        ctx.commit.beforeFlush(() => ctx.logs.syncDirty());
+      });
+    } catch (err) {
+      if (!isStorageFull(err)) throw err;
+      // the server's own remark is not worth failing the transition it explains
+      ctx.storage.enter(err, `console of run ${runId}`);
+      ctx.logger.warn('run.line_lost', { run: runId, text, why: 'disk full' });
+      return;
+    }
     ctx.observers.appended(runId, Buffer.from(line));
   }
 
@@ -47,11 +56,14 @@ export class Lifecycle {
     return undefined;
   }
 
-  finished(worker: ConnectedWorker, msg: Finished): ServerToWorker {
+  finished(worker: ConnectedWorker, msg: Finished): ServerToWorker | undefined {
     const { ctx } = this;
     const a = ctx.active.get(msg.runId);
     if (!a || a.attempt !== msg.attempt || a.worker !== worker.name)
       return this.stale(msg.runId, msg.attempt, 'finished');
+    // no answer while the disk is full (not even `resend`: its output is refused too); the worker
+    // holds the result and sends it again when asked after the outage (requestResends)
+    if (ctx.storage.refusing) return undefined;
     if (msg.lastSeq >= a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
     }

@@ -2,6 +2,7 @@ import type WebSocket from 'ws';
 import { ErrorCode, Methods, ProtocolError, RequestSchema, decode, validate, type MethodName } from '@builder/protocol';
 import type { ClientSession, createHandlers } from '../api/methods.ts';
 import type { Context } from '../context.ts';
+import { storageFullError } from '../storage/full.ts';
 import { send } from './send.ts';
 
 /** One client connection after its hello: requests in, responses (after commit) and events out. */
@@ -36,6 +37,11 @@ export function startClientSession(
     else
       ctx.commit.then(() => send(ws, { type: 'response', id, ok: false, error: { code: e.code, message: e.message } }));
   };
+  /** The batch holding the request's change was rolled back (disk full): say so rather than nothing. */
+  const undone = (id: number, method: MethodName) => () => {
+    const e = storageFullError(WRITES[method] ?? `do ${method}`);
+    send(ws, { type: 'response', id, ok: false, error: { code: e.code, message: e.message } });
+  };
 
   return {
     onMessage(data) {
@@ -50,16 +56,21 @@ export function startClientSession(
         if (role !== 'admin' && !readMethods.has(req.method)) {
           throw new ProtocolError(ErrorCode.Forbidden, `${req.method} needs an admin token; this token is read-only`);
         }
+        // every method but the reads writes; none can be durable while the disk is full
+        if (!readMethods.has(req.method)) ctx.storage.check(WRITES[req.method] ?? `do ${req.method}`);
         const params = validateParams(req.method, req.params);
         const handler = handlers[req.method] as (
           p: unknown,
           s: ClientSession,
         ) => { result: unknown; afterReply?: () => void };
         const { result, afterReply } = handler(params, session);
-        ctx.commit.then(() => {
-          send(ws, { type: 'response', id: req.id, ok: true, result });
-          afterReply?.();
-        });
+        ctx.commit.then(
+          () => {
+            send(ws, { type: 'response', id: req.id, ok: true, result });
+            afterReply?.();
+          },
+          undone(req.id, req.method),
+        );
       } catch (err) {
         fail(req.id, err);
       }
@@ -69,6 +80,15 @@ export function startClientSession(
     },
   };
 }
+
+/** What a refused write would have done, for the STORAGE_FULL message. */
+const WRITES: Partial<Record<MethodName, string>> = {
+  execute: 'queue new runs',
+  schedule: 'save schedules',
+  reschedule: 'change schedules',
+  unschedule: 'change schedules',
+  cancel: 'record a cancel',
+};
 
 function validateParams(method: MethodName, params: unknown): unknown {
   try {

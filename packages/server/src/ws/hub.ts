@@ -122,6 +122,8 @@ export class Hub {
       if (role !== 'worker' && role !== 'admin') {
         throw new ProtocolError(ErrorCode.Forbidden, `a ${role} token cannot connect a worker: use a worker token`);
       }
+      // attaching is a write; the worker retries its hello with backoff and resumes once there is room
+      ctx.storage.check('take worker connections');
       return startWorkerSession(this.deps, ws, hello as typeof hello & { worker: WorkerInfo }, version, role);
     }
     if (role === 'worker') {

@@ -56,7 +56,11 @@ export function startWorkerSession(
     close: (code, reason) => ws.close(code, reason),
   };
   const reattach = attachWorker(ctx, lifecycle, worker, info.running);
-  ctx.commit.then(() => send(ws, welcome(ctx, version, role, reattach)));
+  ctx.commit.then(
+    () => send(ws, welcome(ctx, version, role, reattach)),
+    // the attach was rolled back (disk full): no welcome; the worker reconnects and tries again
+    () => ws.close(1013, 'storage full'),
+  );
   dispatcher.dispatch();
 
   const reply = (r: ServerToWorker | undefined) => {
