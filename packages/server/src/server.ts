@@ -43,7 +43,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const artifactOpts = opts.artifacts ?? DEFAULT_ARTIFACT_OPTIONS;
   const logs = new LogStore(opts.dataDir);
   const registry = new Registry();
-  const storage = new StorageOutage({ dataDir: opts.dataDir, clock: opts.clock, logger: opts.logger });
+  const storage = new StorageOutage({
+    dataDir: opts.dataDir,
+    clock: opts.clock,
+    logger: opts.logger,
+    ...(opts.resumeFreeBytes !== undefined && { resumeFreeBytes: opts.resumeFreeBytes }),
+  });
   const metrics = new Metrics({ db, workers: registry, storage });
   const ctx: Context = {
     db,

@@ -10,8 +10,14 @@ export interface StorageOutageOptions {
   logger: Logger;
   /** How often the probe tries to write while refusing. */
   probeMs?: number;
-  /** The probe writes and fsyncs this much: leaving the outage needs at least that much room. */
+  /** The probe writes and fsyncs this much. */
   probeBytes?: number;
+  /**
+   * Leaving the outage also needs this much free (at most a quarter of the file system): what
+   * failed usually frees its own bytes at once (a refused transfer, a cut console chunk), and
+   * resuming with just that room would only fill the disk again.
+   */
+  resumeFreeBytes?: number;
 }
 
 /**
@@ -29,6 +35,7 @@ export class StorageOutage {
   private readonly probePath: string;
   private readonly probeMs: number;
   private readonly probeBytes: number;
+  private readonly resumeFreeBytes: number;
   /** Outages so far (for logs and tests). */
   count = 0;
 
@@ -36,6 +43,7 @@ export class StorageOutage {
     this.probePath = join(opts.dataDir, '.space-probe');
     this.probeMs = opts.probeMs ?? 1000;
     this.probeBytes = opts.probeBytes ?? 1024 * 1024;
+    this.resumeFreeBytes = opts.resumeFreeBytes ?? 64 * 1024 * 1024;
   }
 
   /** True while the server refuses writes. */
@@ -70,9 +78,13 @@ export class StorageOutage {
 
   /** Bytes an unprivileged writer can still use in the data dir (undefined if statfs fails). */
   freeBytes(): number | undefined {
+    return this.space()?.free;
+  }
+
+  private space(): { free: number; total: number } | undefined {
     try {
       const s = statfsSync(this.opts.dataDir, { bigint: true });
-      return Number(s.bavail * s.bsize);
+      return { free: Number(s.bavail * s.bsize), total: Number(s.blocks * s.bsize) };
     } catch {
       return undefined;
     }
@@ -82,8 +94,10 @@ export class StorageOutage {
     clearInterval(this.timer);
   }
 
-  /** Write, fsync and remove a probe file; success ends the outage. */
+  /** Enough room, then write, fsync and remove a probe file: success ends the outage. */
   probe(): boolean {
+    const space = this.space();
+    if (space && space.free < Math.min(this.resumeFreeBytes, space.total / 4)) return false;
     let fd: number | undefined;
     try {
       fd = openSync(this.probePath, 'w');
