@@ -140,6 +140,8 @@ async function receive(
 ): Promise<Received | undefined> {
   // refused before a byte is read: the sender keeps its files and tries again later
   if (ctx.storage.refusing) {
+    ctx.metrics?.artifactTransfer('failed');
+    ctx.logger.warn('artifacts.refused', { what, why: 'disk full' });
     storageFull(req, res);
     return undefined;
   }

@@ -1,0 +1,145 @@
+/**
+ * The data dir on a small tmpfs that fills up while a job prints past the free space and leaves an
+ * artifact bigger than it: the server stays up and serves reads, refuses new runs with
+ * STORAGE_FULL, and once the test frees space it carries on by itself; the console comes out
+ * complete and exactly once, and every blob in the store is what its name says.
+ * Root only: it mounts and unmounts the tmpfs.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cluster, killLeftovers, readPids, waitFor } from './harness.ts';
+
+const MiB = 1024 * 1024;
+const skip = process.getuid?.() === 0 ? undefined : 'mounting a tmpfs needs root';
+if (skip) console.warn(`disk-full test skipped: ${skip}`);
+
+const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+/** ~5.3 MB of numbered lines: well past the 3 MiB left free. */
+const LINES = 450_000;
+const numbered = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}`);
+
+function unmount(dir: string): void {
+  try {
+    execFileSync('umount', [dir], { stdio: 'ignore' });
+  } catch {
+    execFileSync('umount', ['-l', dir], { stdio: 'ignore' }); // still busy: detach it anyway
+  }
+}
+
+describe.skipIf(skip !== undefined)('a full data dir (tmpfs)', () => {
+  let c: Cluster | undefined;
+  let mounted = '';
+  let pidFile = '';
+  let hookDir = '';
+  afterEach(async () => {
+    killLeftovers(readPids(pidFile));
+    await c?.kill(); // first: nothing may hold the mount
+    if (mounted) unmount(mounted);
+    mounted = '';
+    await c?.stop();
+    c = undefined;
+    if (hookDir) rmSync(hookDir, { recursive: true, force: true });
+  });
+
+  it('refuses writes instead of crashing, resumes by itself and loses nothing it acknowledged', async () => {
+    // an after-hook records the alerts
+    hookDir = mkdtempSync(join(tmpdir(), 'builder-hook-'));
+    const hook = join(hookDir, 'after.sh');
+    writeFileSync(hook, `#!/bin/sh\necho "$EVENT $CAUSE" >> ${hookDir}/alerts\n`);
+    chmodSync(hook, 0o755);
+    c = new Cluster(['--resume-free', '8M', '--alert-after', hook]);
+    // the data dir (database and tokens made by the harness) moved onto a 32 MiB tmpfs
+    const original = `${c.dataDir}.orig`;
+    renameSync(c.dataDir, original);
+    mkdirSync(c.dataDir);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'tmpfs', c.dataDir]);
+    mounted = c.dataDir;
+    execFileSync('cp', ['-a', `${original}/.`, c.dataDir]);
+    await c.startServer();
+    c.startWorker('w1');
+    await c.waitForWorkers('w1');
+    pidFile = join(c.dir, 'pids');
+
+    const artifact = randomBytes(8 * MiB);
+    writeFileSync(join(c.dir, 'big.bin'), artifact);
+    await c.schedule(
+      'flood',
+      [
+        `echo $$ >> ${pidFile}`,
+        `awk 'BEGIN { for (i = 1; i <= ${LINES}; i++) print "line " i }'`,
+        `cp ${join(c.dir, 'big.bin')} "$BUILDER_OUTPUT/big.bin"`,
+      ].join('\n'),
+    );
+    await c.schedule('small', 'echo small');
+
+    // leave 3 MiB: less than the console, far less than the artifact
+    const s = statfsSync(c.dataDir);
+    const filler = join(c.dataDir, 'filler');
+    writeFileSync(filler, Buffer.alloc(Math.max(0, s.bavail * s.bsize - 3 * MiB)));
+
+    expect((await c.client(['execute', 'flood'])).code).toBe(0);
+    const metrics = async () => (await fetch(`${c!.url}/metrics`)).text();
+    await waitFor(async () => /^builder_storage_refusing_writes 1$/m.test(await metrics()), 'the server to refuse');
+    // the job printed into the worker's window; its artifacts are refused (507) and retried
+    await waitFor(
+      async () => /^builder_artifact_transfers_total\{outcome="failed"\} [1-9]/m.test(await metrics()),
+      'the artifact transfer to be refused',
+    );
+
+    // still up, still serving reads, saying why it refuses
+    expect(c.server!.child.exitCode).toBeNull();
+    expect((await fetch(`${c.url}/`)).status).toBe(200);
+    const during = await metrics();
+    expect(during).toMatch(/^builder_storage_free_bytes \d+$/m);
+    expect((await c.client(['runs', 'flood'])).code).toBe(0);
+    await waitFor(() => existsSync(join(hookDir, 'alerts')), 'the storage-full alert');
+    expect(readFileSync(join(hookDir, 'alerts'), 'utf8')).toMatch(/^storage-full .+/);
+    const refused = await c.client(['execute', 'small']);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(/disk is full.*STORAGE_FULL/);
+
+    rmSync(filler);
+    const watch = await c.client(['watch', 'flood/1'], { timeoutMs: 120_000 });
+    expect(watch.code, watch.stdout + watch.stderr).toBe(0);
+    expect(await c.run('flood/1')).toMatchObject({ state: 'succeeded', attempt: 1 });
+    expect(await metrics()).toMatch(/^builder_storage_refusing_writes 0$/m);
+    expect(c.server!.child.exitCode).toBeNull(); // the same process throughout
+
+    // every line exactly once, in order (the rest are the worker's [builder] notes)
+    const consoleText = await (await fetch(`${c.url}/job/flood/run/1/console.txt`)).text();
+    const lines = consoleText.split('\n').filter((l) => !l.startsWith('[builder]') && l !== '');
+    expect(lines.length).toBe(LINES);
+    expect(lines).toEqual(numbered(LINES));
+    expect(consoleText).toMatch(/\[builder\] sending artifacts failed \(the server's disk is full/);
+
+    const download = await fetch(`${c.url}/job/flood/run/1/artifacts/big.bin`);
+    expect(download.status).toBe(200);
+    expect(sha(Buffer.from(await download.arrayBuffer()))).toBe(sha(artifact));
+    const blobDir = join(c.dataDir, 'artifacts', 'blobs');
+    const blobs = existsSync(blobDir)
+      ? readdirSync(blobDir).flatMap((p) => readdirSync(join(blobDir, p)).map((n) => join(blobDir, p, n)))
+      : [];
+    expect(blobs.length).toBeGreaterThan(0);
+    for (const b of blobs) expect(sha(readFileSync(b)), b).toBe(b.slice(b.lastIndexOf('/') + 1));
+
+    // and new runs are taken again
+    const small = await c.client(['execute', 'small', '--follow']);
+    expect(small.code, small.stderr).toBe(0);
+    expect(readPids(pidFile)).toHaveLength(1); // the job ran once
+  });
+});
