@@ -3,7 +3,10 @@ import { join } from 'node:path';
 
 interface OpenLog {
   fd: number;
+  /** Written so far (the length the next batch records). */
   bytes: number;
+  /** Vouched for by a committed batch: what readers see. */
+  durable: number;
   dirty: boolean;
 }
 
@@ -11,6 +14,8 @@ interface OpenLog {
  * Per-run console files under DATA/logs. Appends are plain writes (page cache); `syncDirty`
  * fdatasyncs every file written since the last batch, just before the batch that records the new
  * durable length commits. After a crash the server cuts each file back to that recorded length.
+ * Readers (`size`) see only bytes a committed batch vouches for (`publish`), so no observer or
+ * page ever shows output that a crash or a rolled-back batch (disk full) takes back.
  */
 export class LogStore {
   private readonly dir: string;
@@ -32,6 +37,7 @@ export class LogStore {
       ftruncateSync(log.fd, bytes);
       log.bytes = bytes;
     }
+    log.durable = Math.min(log.durable, bytes);
   }
 
   /** Append raw console bytes (or text, as UTF-8: the server's own lines); returns the file length after the write. */
@@ -51,14 +57,26 @@ export class LogStore {
     return log.bytes;
   }
 
+  /** Bytes readers may see: committed ones while the file is open, the whole file once closed. */
   size(runId: string): number {
     const log = this.open.get(runId);
-    if (log) return log.bytes;
+    if (log) return log.durable;
     try {
       return statSync(this.path(runId)).size;
     } catch {
       return 0;
     }
+  }
+
+  /** Bytes written, durable or not: what the batch being committed records as the length. */
+  written(runId: string): number {
+    return this.open.get(runId)?.bytes ?? this.size(runId);
+  }
+
+  /** A batch that recorded the file as `bytes` long committed: readers may see that far. */
+  publish(runId: string, bytes: number): void {
+    const log = this.open.get(runId);
+    if (log) log.durable = Math.max(log.durable, Math.min(bytes, log.bytes));
   }
 
   /** Read up to `length` bytes at `offset` (synchronous: small reads of a page-cached file). */
@@ -115,7 +133,9 @@ export class LogStore {
     let log = this.open.get(runId);
     if (!log) {
       const fd = openSync(this.path(runId), 'a+');
-      log = { fd, bytes: statSync(this.path(runId)).size, dirty: false };
+      const bytes = statSync(this.path(runId)).size;
+      // at start every byte is recorded or is cut by recovery before anyone reads
+      log = { fd, bytes, durable: bytes, dirty: false };
       this.open.set(runId, log);
     }
     return log;

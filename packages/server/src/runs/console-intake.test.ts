@@ -121,6 +121,21 @@ describe('console intake across a batch that could not be committed', () => {
 
   it('acknowledges nothing of it, expects the same chunks again and stores them exactly once', () => {
     const runId = assigned('build');
+    // someone watching the console live sees only what is durable, and so every line once
+    let seen = '';
+    ctx.observers.add({
+      sub: 1,
+      runId,
+      console: true,
+      finished: undefined,
+      sink: {
+        send: (e) => {
+          if (e.type === 'event' && e.event.kind === 'console') seen += e.event.data;
+        },
+        bufferedAmount: () => 0,
+        closed: false,
+      },
+    });
     chunk(runId, 1);
     expect(ctx.commit.flush()).toBe(true);
     expect(sent).toEqual([{ type: 'ack', runId, attempt: 1, seq: 1 }]);
@@ -132,6 +147,7 @@ describe('console intake across a batch that could not be committed', () => {
     expect(sent).toHaveLength(1); // no ack for 2 or 3
     expect(ctx.runs.get(runId)).toMatchObject({ logSeq: 1, logBytes: 7 });
     expect(file(runId)).toBe('line 1\n');
+    expect(seen).toBe('line 1\n');
     expect(ctx.active.get(runId)?.nextSeq).toBe(2);
     expect(worker.runs.has(runId)).toBe(true);
     expect(ctx.storage.refusing).toBe(true);
@@ -151,6 +167,7 @@ describe('console intake across a batch that could not be committed', () => {
     expect(sent.at(-1)).toEqual({ type: 'ack', runId, attempt: 1, seq: 3 });
     expect(chunk(runId, 1)).toEqual({ type: 'ack', runId, attempt: 1, seq: 3 }); // a late duplicate
     expect(file(runId)).toBe('line 1\nline 2\nline 3\n');
+    expect(seen).toBe('line 1\nline 2\nline 3\n');
     expect(ctx.runs.get(runId)).toMatchObject({ logSeq: 3, logBytes: 21 });
   });
 

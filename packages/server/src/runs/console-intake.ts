@@ -11,13 +11,17 @@ interface PendingAck {
 }
 
 /**
- * Console chunks from workers (binary output frames: a header and the raw bytes). A chunk is appended only if it is the next one expected; the file
- * is fdatasynced and the durable (seq, length) recorded in the batch's transaction; then one ack
- * per run and batch goes out with the highest durable seq.
+ * Console chunks from workers (binary output frames: a header and the raw bytes). A chunk is
+ * appended only if it is the next one expected; the file is fdatasynced and the durable (seq,
+ * length) recorded in the batch's transaction; then one ack per run and batch goes out with the
+ * highest durable seq, and observers get the batch's bytes. If the batch is rolled back nothing of
+ * that happens, and resyncRuns cuts the file and nextSeq back, so the worker's resend is accepted.
  */
 export class ConsoleIntake {
   private pending = new Map<string, PendingAck>();
   private durable = new Map<string, PendingAck>();
+  /** The batch's chunks, shown to observers only once it commits: nobody sees what may be undone. */
+  private unpublished: { runId: string; buf: Buffer; end: number }[] = [];
 
   constructor(
     private readonly ctx: Context,
@@ -44,8 +48,9 @@ export class ConsoleIntake {
     if (msg.seq > a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
     }
+    let end: number;
     try {
-      ctx.logs.append(msg.runId, payload);
+      end = ctx.logs.append(msg.runId, payload);
     } catch (err) {
       if (!isStorageFull(err)) throw err;
       // not appended, not counted, not acknowledged: the same seq is expected again
@@ -53,7 +58,7 @@ export class ConsoleIntake {
       return undefined;
     }
     a.nextSeq++;
-    ctx.observers.appended(msg.runId, payload);
+    this.unpublished.push({ runId: msg.runId, buf: payload, end });
     if (this.pending.size === 0) {
       // first output of this batch: open it and arrange the durable bookkeeping at its end
       ctx.commit.write(() => undefined);
@@ -65,6 +70,7 @@ export class ConsoleIntake {
         () => {
           this.pending = new Map();
           this.durable = new Map();
+          this.unpublished = [];
         },
       );
     }
@@ -77,10 +83,16 @@ export class ConsoleIntake {
     ctx.logs.syncDirty();
     this.durable = this.pending;
     this.pending = new Map();
-    for (const [runId, p] of this.durable) ctx.runs.recordLog(runId, p.seq, ctx.logs.size(runId));
+    for (const [runId, p] of this.durable) ctx.runs.recordLog(runId, p.seq, ctx.logs.written(runId));
   }
 
   private sendAcks(): void {
+    const { ctx } = this;
+    for (const c of this.unpublished) {
+      ctx.logs.publish(c.runId, c.end);
+      ctx.observers.appended(c.runId, c.buf, c.end);
+    }
+    this.unpublished = [];
     const batch = this.durable;
     this.durable = new Map();
     for (const [runId, p] of batch) p.worker.send({ type: 'ack', runId, attempt: p.attempt, seq: p.seq });

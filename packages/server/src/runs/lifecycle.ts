@@ -28,11 +28,13 @@ export class Lifecycle {
   systemLine(runId: string, text: string): void {
     const { ctx } = this;
     const line = `[builder] ${text}\n`;
+    let bytes: number;
     try {
-      ctx.commit.write(() => {
-        const bytes = ctx.logs.append(runId, line);
-        ctx.runs.recordLogBytes(runId, bytes);
+      bytes = ctx.commit.write(() => {
+        const written = ctx.logs.append(runId, line);
+        ctx.runs.recordLogBytes(runId, written);
         ctx.commit.beforeFlush(() => ctx.logs.syncDirty());
+        return written;
       });
     } catch (err) {
       if (!isStorageFull(err)) throw err;
@@ -41,7 +43,11 @@ export class Lifecycle {
       ctx.logger.warn('run.line_lost', { run: runId, text, why: 'disk full' });
       return;
     }
-    ctx.observers.appended(runId, Buffer.from(line));
+    // shown once durable, like worker output (see ConsoleIntake)
+    ctx.commit.thenLazily(() => {
+      ctx.logs.publish(runId, bytes);
+      ctx.observers.appended(runId, Buffer.from(line), bytes);
+    });
   }
 
   started(worker: ConnectedWorker, runId: string, attempt: number, startedAt: number): ServerToWorker | undefined {
