@@ -189,6 +189,13 @@ async function receive(
 /** Which of the asked hashes the blob store lacks: the sender leaves the others out of its tar. */
 async function missing(ctx: Context, req: IncomingMessage, res: ServerResponse) {
   if (!authorize(ctx, req, res, 'worker', 'admin')) return;
+  // asked first by every sender: a refusal here spares it sending a body that cannot be stored
+  // (counted as the failed transfer it stands for)
+  if (ctx.storage.refusing) {
+    ctx.metrics?.artifactTransfer('failed');
+    ctx.logger.warn('artifacts.refused', { what: 'missing blobs query', why: 'disk full' });
+    return storageFull(req, res);
+  }
   let body = '';
   let tooLong = false;
   req.setEncoding('utf8');
