@@ -2,7 +2,7 @@ import type WebSocket from 'ws';
 import { ErrorCode, Methods, ProtocolError, RequestSchema, decode, validate, type MethodName } from '@builder/protocol';
 import type { ClientSession, createHandlers } from '../api/methods.ts';
 import type { Context } from '../context.ts';
-import { storageFullError } from '../storage/full.ts';
+import { isStorageFull, storageFullError } from '../storage/full.ts';
 import { send } from './send.ts';
 
 /** One client connection after its hello: requests in, responses (after commit) and events out. */
@@ -31,11 +31,16 @@ export function startClientSession(
     const e =
       err instanceof ProtocolError
         ? err
-        : new ProtocolError(ErrorCode.Internal, `internal error: ${(err as Error).message}`);
-    if (!(err instanceof ProtocolError)) ctx.logger.error('api.failed', { error: String((err as Error).stack ?? err) });
-    if (id === null) send(ws, { type: 'error', error: { code: e.code, message: e.message } });
-    else
-      ctx.commit.then(() => send(ws, { type: 'response', id, ok: false, error: { code: e.code, message: e.message } }));
+        : isStorageFull(err)
+          ? storageFullError('store this change')
+          : new ProtocolError(ErrorCode.Internal, `internal error: ${(err as Error).message}`);
+    if (!(err instanceof ProtocolError) && !isStorageFull(err)) {
+      ctx.logger.error('api.failed', { error: String((err as Error).stack ?? err) });
+    }
+    if (id === null) return send(ws, { type: 'error', error: { code: e.code, message: e.message } });
+    const answer = () => send(ws, { type: 'response', id, ok: false, error: { code: e.code, message: e.message } });
+    // after the batch either way: an error vouches for nothing in it, but must not be left unsent
+    ctx.commit.then(answer, answer);
   };
   /** The batch holding the request's change was rolled back (disk full): say so rather than nothing. */
   const undone = (id: number, method: MethodName) => () => {
