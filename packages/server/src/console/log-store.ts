@@ -1,4 +1,14 @@
-import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 interface OpenLog {
@@ -30,9 +40,20 @@ export class LogStore {
     return join(this.dir, `${runId}.log`);
   }
 
-  /** Cut a run's file back to what the database says is durable (crash recovery). */
+  /** Cut a run's file back to what the database says is durable (crash recovery, rolled-back batch). */
   truncateTo(runId: string, bytes: number): void {
-    const log = this.handle(runId);
+    const log = this.open.get(runId);
+    if (!log) {
+      // not opened (nor created) for this: creating a file may itself fail on a full disk
+      let size = 0;
+      try {
+        size = statSync(this.path(runId)).size;
+      } catch {
+        return;
+      }
+      if (size > bytes) truncateSync(this.path(runId), bytes);
+      return;
+    }
     if (log.bytes > bytes) {
       ftruncateSync(log.fd, bytes);
       log.bytes = bytes;

@@ -174,7 +174,7 @@ describe('console intake across a batch that could not be committed', () => {
   it('refuses a chunk whose append hits ENOSPC without counting it', () => {
     const runId = assigned('full');
     ctx.logs.close(runId);
-    rmSync(ctx.logs.path(runId));
+    rmSync(ctx.logs.path(runId), { force: true });
     symlinkSync('/dev/full', ctx.logs.path(runId));
     expect(chunk(runId, 1)).toBeUndefined();
     expect(ctx.commit.flush()).toBe(true);
