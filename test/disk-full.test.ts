@@ -2,7 +2,8 @@
  * The data dir on a small tmpfs that fills up while a job prints past the free space and leaves an
  * artifact bigger than it: the server stays up and serves reads, refuses new runs with
  * STORAGE_FULL, and once the test frees space it carries on by itself; the console comes out
- * complete and exactly once, and every blob in the store is what its name says.
+ * complete and exactly once, and every blob in the store is what its name says. And a change
+ * whose COMMIT does not fit (SQLITE_FULL) is rolled back and answered STORAGE_FULL.
  * Root only: it mounts and unmounts the tmpfs.
  */
 import { execFileSync } from 'node:child_process';
@@ -56,21 +57,37 @@ describe.skipIf(skip !== undefined)('a full data dir (tmpfs)', () => {
     if (hookDir) rmSync(hookDir, { recursive: true, force: true });
   });
 
+  /** A cluster whose data dir (database and tokens made by the harness) is a 32 MiB tmpfs. */
+  async function onTmpfs(serverArgs: string[]): Promise<Cluster> {
+    const cluster = new Cluster(['--resume-free', '8M', ...serverArgs]);
+    c = cluster;
+    const original = `${cluster.dataDir}.orig`;
+    renameSync(cluster.dataDir, original);
+    mkdirSync(cluster.dataDir);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'tmpfs', cluster.dataDir]);
+    mounted = cluster.dataDir;
+    execFileSync('cp', ['-a', `${original}/.`, cluster.dataDir]);
+    await cluster.startServer();
+    return cluster;
+  }
+
+  /** Fill the data dir up to `left` bytes free; returns the filler to delete. */
+  function fill(cluster: Cluster, left: number): string {
+    const s = statfsSync(cluster.dataDir);
+    const filler = join(cluster.dataDir, 'filler');
+    writeFileSync(filler, Buffer.alloc(Math.max(0, s.bavail * s.bsize - left)));
+    return filler;
+  }
+
+  const metrics = async () => (await fetch(`${c!.url}/metrics`)).text();
+
   it('refuses writes instead of crashing, resumes by itself and loses nothing it acknowledged', async () => {
     // an after-hook records the alerts
     hookDir = mkdtempSync(join(tmpdir(), 'builder-hook-'));
     const hook = join(hookDir, 'after.sh');
     writeFileSync(hook, `#!/bin/sh\necho "$EVENT $CAUSE" >> ${hookDir}/alerts\n`);
     chmodSync(hook, 0o755);
-    c = new Cluster(['--resume-free', '8M', '--alert-after', hook]);
-    // the data dir (database and tokens made by the harness) moved onto a 32 MiB tmpfs
-    const original = `${c.dataDir}.orig`;
-    renameSync(c.dataDir, original);
-    mkdirSync(c.dataDir);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'tmpfs', c.dataDir]);
-    mounted = c.dataDir;
-    execFileSync('cp', ['-a', `${original}/.`, c.dataDir]);
-    await c.startServer();
+    c = await onTmpfs(['--alert-after', hook]);
     c.startWorker('w1');
     await c.waitForWorkers('w1');
     pidFile = join(c.dir, 'pids');
@@ -88,12 +105,9 @@ describe.skipIf(skip !== undefined)('a full data dir (tmpfs)', () => {
     await c.schedule('small', 'echo small');
 
     // leave 3 MiB: less than the console, far less than the artifact
-    const s = statfsSync(c.dataDir);
-    const filler = join(c.dataDir, 'filler');
-    writeFileSync(filler, Buffer.alloc(Math.max(0, s.bavail * s.bsize - 3 * MiB)));
+    const filler = fill(c, 3 * MiB);
 
     expect((await c.client(['execute', 'flood'])).code).toBe(0);
-    const metrics = async () => (await fetch(`${c!.url}/metrics`)).text();
     await waitFor(async () => /^builder_storage_refusing_writes 1$/m.test(await metrics()), 'the server to refuse');
     // the job printed into the worker's window; its artifacts are refused (507) and retried
     await waitFor(
@@ -141,5 +155,41 @@ describe.skipIf(skip !== undefined)('a full data dir (tmpfs)', () => {
     const small = await c.client(['execute', 'small', '--follow']);
     expect(small.code, small.stderr).toBe(0);
     expect(readPids(pidFile)).toHaveLength(1); // the job ran once
+  });
+
+  it('rolls back a commit that does not fit (SQLITE_FULL), answers STORAGE_FULL and takes it once there is room', async () => {
+    c = await onTmpfs([]);
+    // a job of 1 MiB: its commit needs about that much more WAL than the disk has left
+    const script = `: '${'x'.repeat(MiB - 64)}'\necho huge\n`;
+    const filler = fill(c, 256 * 1024);
+    const refused = await c.client([
+      'schedule',
+      'huge',
+      '--platform',
+      'debian-12',
+      '--script',
+      c.script('huge.sh', script),
+    ]);
+    expect(refused.code, refused.stderr).toBe(4);
+    expect(refused.stderr).toMatch(/disk is full.*STORAGE_FULL/);
+    expect(await metrics()).toMatch(/^builder_storage_refusing_writes 1$/m);
+    expect(c.server!.child.exitCode).toBeNull();
+    const during = await c.client(['jobs', '--json']);
+    expect(during.code).toBe(0);
+    expect(JSON.parse(during.stdout)).toEqual([]); // nothing of the rolled-back batch
+
+    rmSync(filler);
+    await waitFor(async () => /^builder_storage_refusing_writes 0$/m.test(await metrics()), 'writes to resume');
+    const saved = await c.client([
+      'schedule',
+      'huge',
+      '--platform',
+      'debian-12',
+      '--script',
+      c.script('huge.sh', script),
+    ]);
+    expect(saved.code, saved.stderr).toBe(0);
+    const jobs = JSON.parse((await c.client(['jobs', '--json'])).stdout) as { name: string }[];
+    expect(jobs.map((j) => j.name)).toEqual(['huge']);
   });
 });
