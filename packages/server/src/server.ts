@@ -15,7 +15,7 @@ import { Metrics } from './metrics/metrics.ts';
 import type { ServerOptions } from './options.ts';
 import { ActiveRuns } from './runs/active.ts';
 import { ConsoleIntake } from './runs/console-intake.ts';
-import { requestResends, resyncRuns } from './runs/resync.ts';
+import { resumeRuns, resyncRuns } from './runs/resync.ts';
 import { enqueueScheduled } from './runs/enqueue.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { storageFullError } from './storage/full.ts';
@@ -192,7 +192,7 @@ function watchStorage(ctx: Context, scheduler: Scheduler, dispatch: () => void):
     ctx.alerts?.storageFull(cause, ctx.storage.freeBytes());
   });
   ctx.storage.onEnd(() => {
-    requestResends(ctx);
+    resumeRuns(ctx);
     scheduler.start();
     dispatch();
   });

@@ -15,7 +15,7 @@ import { RunStore } from '../store/runs.ts';
 import { ActiveRuns } from './active.ts';
 import { ConsoleIntake } from './console-intake.ts';
 import { Lifecycle } from './lifecycle.ts';
-import { requestResends, resyncRuns } from './resync.ts';
+import { resumeRuns, resyncRuns } from './resync.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -94,7 +94,7 @@ describe('console intake across a batch that could not be committed', () => {
       if (rolledBack) resyncRuns(ctx);
       ctx.storage.enter(err, 'test');
     };
-    ctx.storage.onEnd(() => requestResends(ctx));
+    ctx.storage.onEnd(() => resumeRuns(ctx));
     sent = [];
     worker = {
       name: 'w1',

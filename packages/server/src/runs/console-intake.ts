@@ -36,7 +36,7 @@ export class ConsoleIntake {
     }
     a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
     // While the disk is full nothing is appended or acknowledged: the worker keeps every chunk
-    // and is asked to resend from the durable seq when the outage ends (requestResends in runs/resync.ts).
+    // and is asked to resend from the durable seq when the outage ends (resumeRuns in runs/resync.ts).
     // Answering `resend` now instead would only make it send the same bytes in a loop.
     if (ctx.storage.refusing) return undefined;
     if (msg.seq < a.nextSeq) {

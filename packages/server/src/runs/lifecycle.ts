@@ -68,7 +68,7 @@ export class Lifecycle {
     if (!a || a.attempt !== msg.attempt || a.worker !== worker.name)
       return this.stale(msg.runId, msg.attempt, 'finished');
     // no answer while the disk is full (not even `resend`: its output is refused too); the worker
-    // holds the result and sends it again when asked after the outage (requestResends)
+    // holds the result and sends it again when asked after the outage (resumeRuns)
     if (ctx.storage.refusing) return undefined;
     if (msg.lastSeq >= a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };

@@ -45,10 +45,16 @@ export function resyncRuns(ctx: Context): void {
  * After a storage outage: ask every connected worker, for each run it holds, to send again from
  * the first seq the server does not have, then its result. While refusing, the server took none
  * of its output and answered none of its `finished`, so this is what gets them flowing again;
- * chunks it already has are acknowledged again and not appended twice.
+ * chunks it already has are acknowledged again and not appended twice. A worker that is not
+ * connected (its hello was refused meanwhile) resends on its own when it is re-attached.
+ *
+ * Every active run also gets a fresh lease, as after a restart: refused hellos and ignored
+ * messages were no chance to show signs of life.
  */
-export function requestResends(ctx: Context): void {
+export function resumeRuns(ctx: Context): void {
+  const until = ctx.clock.now() + ctx.leaseMs;
   for (const a of ctx.active.all()) {
+    a.leaseUntil = Math.max(a.leaseUntil, until);
     ctx.registry.get(a.worker)?.send({ type: 'resend', runId: a.id, attempt: a.attempt, fromSeq: a.nextSeq });
   }
 }
