@@ -68,15 +68,18 @@ export class Observers {
     }
   }
 
-  /** Console bytes ending at file offset `end` were appended to a run's file and are durable. */
-  appended(runId: string, buf: Buffer, end: number): void {
+  /**
+   * Console bytes ending at file offset `end` were appended to a run's file and are durable;
+   * `buf` undefined when nobody watched as they came (then they are read from the file).
+   */
+  appended(runId: string, buf: Buffer | undefined, end: number): void {
     const set = this.byRun.get(runId);
     if (!set) return;
     for (const o of set) {
       if (!o.console || o.replaying) continue;
       if (end <= o.offset) continue; // already read from the file when it caught up
       // not the bytes right after what it has (or it reads slowly): the file has them in order
-      if (end - buf.length !== o.offset || o.sink.bufferedAmount() > MAX_BUFFERED) {
+      if (!buf || end - buf.length !== o.offset || o.sink.bufferedAmount() > MAX_BUFFERED) {
         o.replaying = true;
         this.pump(o);
         continue;

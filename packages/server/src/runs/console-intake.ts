@@ -21,7 +21,7 @@ export class ConsoleIntake {
   private pending = new Map<string, PendingAck>();
   private durable = new Map<string, PendingAck>();
   /** The batch's chunks, shown to observers only once it commits: nobody sees what may be undone. */
-  private unpublished: { runId: string; buf: Buffer; end: number }[] = [];
+  private unpublished: { runId: string; buf: Buffer | undefined; end: number }[] = [];
 
   constructor(
     private readonly ctx: Context,
@@ -58,7 +58,8 @@ export class ConsoleIntake {
       return undefined;
     }
     a.nextSeq++;
-    this.unpublished.push({ runId: msg.runId, buf: payload, end });
+    // the bytes are kept only for someone watching; one who starts later reads them from the file
+    this.unpublished.push({ runId: msg.runId, buf: ctx.observers.watching(msg.runId) ? payload : undefined, end });
     if (this.pending.size === 0) {
       // first output of this batch: open it and arrange the durable bookkeeping at its end
       ctx.commit.write(() => undefined);
