@@ -90,6 +90,12 @@ export class Lifecycle {
     ctx.logger.info('run.rejected', { run: runId, worker: worker.name, reason });
     worker.refusing = true;
     ctx.commit.write(() => ctx.runs.unassign(run));
+    // a rejection is sent once: undone with its batch (disk full), the run would be back on a worker
+    // that does not hold it; reconnecting, the worker lists what it holds and re-attach settles it
+    ctx.commit.thenLazily(
+      () => undefined,
+      () => worker.close(1013, 'a rejection could not be stored: reconnect'),
+    );
     ctx.active.delete(runId);
     worker.runs.delete(runId);
     this.notify(runId, false);
