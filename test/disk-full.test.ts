@@ -192,4 +192,33 @@ describe.skipIf(skip !== undefined)('a full data dir (tmpfs)', () => {
     const jobs = JSON.parse((await c.client(['jobs', '--json'])).stdout) as { name: string }[];
     expect(jobs.map((j) => j.name)).toEqual(['huge']);
   });
+
+  it('restarted (kill -9) on the still-full disk while the worker resends: comes up, refuses again, loses nothing', async () => {
+    c = await onTmpfs([]);
+    c.startWorker('w1');
+    await c.waitForWorkers('w1');
+    pidFile = join(c.dir, 'pids');
+    await c.schedule(
+      'flood',
+      `echo $$ >> ${pidFile}\nawk 'BEGIN { for (i = 1; i <= ${LINES}; i++) print "line " i }'\n`,
+    );
+    const filler = fill(c, 3 * MiB);
+    expect((await c.client(['execute', 'flood'])).code).toBe(0);
+    await waitFor(async () => /^builder_storage_refusing_writes 1$/m.test(await metrics()), 'the server to refuse');
+
+    // the issue this answers: the restarted server died again as soon as the worker resent
+    expect(await c.killServer('SIGKILL')).not.toBe(0);
+    await c.startServer();
+    await waitFor(async () => /^builder_storage_refusing_writes 1$/m.test(await metrics()), 'it to refuse again');
+    expect((await fetch(`${c.url}/`)).status).toBe(200);
+    expect(c.server!.child.exitCode).toBeNull();
+
+    rmSync(filler);
+    const watch = await c.client(['watch', 'flood/1'], { timeoutMs: 120_000 });
+    expect(watch.code, watch.stdout + watch.stderr).toBe(0);
+    expect(await c.run('flood/1')).toMatchObject({ state: 'succeeded', attempt: 1 });
+    const consoleText = await (await fetch(`${c.url}/job/flood/run/1/console.txt`)).text();
+    expect(consoleText.split('\n').filter((l) => !l.startsWith('[builder]') && l !== '')).toEqual(numbered(LINES));
+    expect(readPids(pidFile)).toHaveLength(1);
+  });
 });
