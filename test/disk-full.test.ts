@@ -3,7 +3,8 @@
  * artifact bigger than it: the server stays up and serves reads, refuses new runs with
  * STORAGE_FULL, and once the test frees space it carries on by itself; the console comes out
  * complete and exactly once, and every blob in the store is what its name says. And a change
- * whose COMMIT does not fit (SQLITE_FULL) is rolled back and answered STORAGE_FULL.
+ * whose COMMIT does not fit (SQLITE_FULL) is rolled back and answered STORAGE_FULL; a server
+ * killed and restarted on the still-full disk comes up and refuses again instead of crashing.
  * Root only: it mounts and unmounts the tmpfs.
  */
 import { execFileSync } from 'node:child_process';
