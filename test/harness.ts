@@ -231,9 +231,14 @@ export class Cluster {
   }
 
   async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Kill every process this cluster started and wait for them (stop() without removing the dir). */
+  async kill(): Promise<void> {
     for (const p of this.procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     await Promise.all([...this.procs].map((p) => p.exited));
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

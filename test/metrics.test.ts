@@ -78,6 +78,9 @@ describe('GET /metrics: Prometheus exposition of a real server', () => {
     expect(last).toBeGreaterThanOrEqual(startedAt / 1000 - 5);
     expect(last).toBeLessThanOrEqual(Date.now() / 1000 + 5);
     expect(sample(text, 'builder_job_last_success_timestamp_seconds{job="bad"}')).toBeUndefined();
+    // the data dir's room (test/disk-full.test.ts has it run out)
+    expect(sample(text, 'builder_storage_refusing_writes')).toBe(0);
+    expect(sample(text, 'builder_storage_free_bytes')).toBeGreaterThan(0);
     expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
   });
 

@@ -16,7 +16,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   1  the run did not succeed (failed, timeout, cancelled, lost, error), or an internal error
   2  usage error: bad arguments or options, or the server refused them
   3  not found: no such job or run
-  4  server unreachable, connection lost, or not authorised (bad or missing rights)`;
+  4  server unreachable, connection lost, or not authorised (bad or missing rights),
+     or the server cannot store anything now (STORAGE_FULL: its disk is full; try again later)`;
 
 export function exitCodeForServerError(code: ErrorCode): ExitCode {
   switch (code) {
@@ -31,6 +32,8 @@ export function exitCodeForServerError(code: ErrorCode): ExitCode {
     case ErrorCode.Forbidden:
     case ErrorCode.UnsupportedVersion:
     case ErrorCode.HelloRequired:
+    // like an unreachable server: nothing was done, and the same command works later
+    case ErrorCode.StorageFull:
       return ExitCode.Unreachable;
     case ErrorCode.Internal:
       return ExitCode.RunFailed;

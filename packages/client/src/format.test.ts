@@ -95,5 +95,6 @@ describe('remote and backoff', () => {
     expect(exitCodeForServerError(ErrorCode.Conflict)).toBe(2);
     expect(exitCodeForServerError(ErrorCode.Unauthorized)).toBe(4);
     expect(exitCodeForServerError(ErrorCode.Forbidden)).toBe(4);
+    expect(exitCodeForServerError(ErrorCode.StorageFull)).toBe(4);
   });
 });

@@ -10,6 +10,8 @@ export const ErrorCode = {
   InvalidArgument: 'INVALID_ARGUMENT',
   Conflict: 'CONFLICT',
   Internal: 'INTERNAL',
+  /** The server cannot write (disk full): nothing was changed; the same request works once it has space. */
+  StorageFull: 'STORAGE_FULL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -61,6 +61,7 @@ const program = new Command('builder-server')
   .option('--artifact-limit <size>', "a run's artifacts may add up to this much", '8G')
   .option('--retain-latest <n>', 'hourly: per job and platform, keep the artifacts of the N newest runs')
   .option('--retain-for <duration>', 'hourly: strip the artifacts of runs finished longer ago, e.g. 30d')
+  .option('--resume-free <size>', 'after the data dir filled up, writes resume once this much is free', '64M')
   .enablePositionalOptions()
   .exitOverride()
   .action(
@@ -84,6 +85,7 @@ const program = new Command('builder-server')
       artifactLimit: string;
       retainLatest?: string;
       retainFor?: string;
+      resumeFree: string;
     }) => {
       const attempts = Number(o.alertAttempts);
       if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`--alert-attempts must be a positive integer`);
@@ -117,6 +119,7 @@ const program = new Command('builder-server')
           s3Region: o.s3Region,
           maxRunBytes: parseSize(o.artifactLimit, '--artifact-limit'),
         },
+        resumeFreeBytes: parseSize(o.resumeFree, '--resume-free'),
         retention:
           o.retainLatest === undefined && o.retainFor === undefined
             ? undefined

@@ -7,6 +7,7 @@ import type { Registry } from './dispatch/registry.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { ActiveRuns } from './runs/active.ts';
+import type { StorageOutage } from './storage/outage.ts';
 import type { ArtifactStore } from './store/artifacts.ts';
 import type { Db } from './store/db.ts';
 import type { GroupCommit } from './store/group-commit.ts';
@@ -37,6 +38,8 @@ export interface Context {
   secrets: SecretStore;
   /** The key each attempt's artifact secret is derived from (runs/attempt-secret.ts). */
   attemptKey: Buffer;
+  /** Whether the data dir is full and writes are refused; ended by its own probe. */
+  storage: StorageOutage;
   clock: Clock;
   logger: Logger;
   leaseMs: number;

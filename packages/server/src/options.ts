@@ -20,6 +20,8 @@ export interface ServerOptions {
   artifacts?: ArtifactOptions;
   /** Strip old runs' artifacts and collect unreferenced blobs at start and every hour; none: never. */
   retention?: RetentionOptions;
+  /** After the data dir filled up, writes resume once this much is free (default 64 MiB). */
+  resumeFreeBytes?: number;
   /** Alert targets (webhooks, Alertmanager, after-hooks); none: no alerts. */
   alerts?: AlertOptions;
 }

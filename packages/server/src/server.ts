@@ -15,8 +15,11 @@ import { Metrics } from './metrics/metrics.ts';
 import type { ServerOptions } from './options.ts';
 import { ActiveRuns } from './runs/active.ts';
 import { ConsoleIntake } from './runs/console-intake.ts';
+import { resumeRuns, resyncRuns } from './runs/resync.ts';
 import { enqueueScheduled } from './runs/enqueue.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
+import { storageFullError } from './storage/full.ts';
+import { StorageOutage } from './storage/outage.ts';
 import { ArtifactStore } from './store/artifacts.ts';
 import { openDb } from './store/db.ts';
 import { GroupCommit } from './store/group-commit.ts';
@@ -42,7 +45,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const artifactOpts = opts.artifacts ?? DEFAULT_ARTIFACT_OPTIONS;
   const logs = new LogStore(opts.dataDir);
   const registry = new Registry();
-  const metrics = new Metrics({ db, workers: registry });
+  const storage = new StorageOutage({
+    dataDir: opts.dataDir,
+    clock: opts.clock,
+    logger: opts.logger,
+    ...(opts.resumeFreeBytes !== undefined && { resumeFreeBytes: opts.resumeFreeBytes }),
+  });
+  const metrics = new Metrics({ db, workers: registry, storage });
   const ctx: Context = {
     db,
     commit: new GroupCommit(db),
@@ -59,6 +68,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     observers: new Observers(logs),
     secrets: new SecretStore(db),
     attemptKey: serverKey(db, 'attempt-secret', opts.clock.now()),
+    storage,
     clock: opts.clock,
     logger: opts.logger,
     leaseMs: opts.leaseMs,
@@ -88,10 +98,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     missed: (job, due, policy) => ctx.alerts?.missed(job, due, policy),
   });
   const handlers = createHandlers({ ctx, lifecycle, dispatcher, scheduler });
+  watchStorage(ctx, scheduler, () => dispatcher.dispatch());
   const hub = new Hub({ ctx, lifecycle, intake, dispatcher, handlers });
 
   const sweep = setInterval(
     () => {
+      // while the disk is full a worker cannot report anything: its silence proves nothing
+      if (ctx.storage.refusing) return;
       for (const a of ctx.active.expired(ctx.clock.now())) lifecycle.lose(a.id);
     },
     Math.max(100, Math.min(1000, opts.leaseMs / 4)),
@@ -116,7 +129,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           // into the current group-commit batch, committed before any blob goes
           write: (fn) => {
             ctx.commit.write(fn);
-            ctx.commit.flush();
+            if (!ctx.commit.flush()) throw storageFullError('apply the retention policy');
           },
         },
         opts.retention,
@@ -141,6 +154,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       clearInterval(sweep);
       await retention?.stop();
       ctx.alerts?.stop();
+      ctx.storage.stop();
       hub.close();
       await new Promise<void>((resolve) => {
         http.close(() => resolve());
@@ -162,21 +176,28 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
  * before the run counts as lost.
  */
 function recover(ctx: Context): void {
-  const now = ctx.clock.now();
-  for (const run of ctx.runs.active()) {
-    ctx.logs.truncateTo(run.id, run.logBytes);
-    ctx.active.set({
-      id: run.id,
-      jobId: run.jobId,
-      platform: run.platform,
-      attempt: run.attempt,
-      worker: run.worker ?? '',
-      nextSeq: run.logSeq + 1,
-      leaseUntil: now + ctx.leaseMs,
-      cancelRequested: run.cancelReason !== null,
-      carry: run.logCarry,
-    });
-  }
+  resyncRuns(ctx);
   const n = ctx.active.all().length;
   if (n > 0) ctx.logger.info('server.recovered', { active: n });
+}
+
+/**
+ * A full disk stops writes, not the server. A batch rolled back for lack of space is undone in
+ * memory too (resyncRuns); while refusing, nothing is scheduled or dispatched; when the probe finds
+ * room again, workers are asked to resend what was refused, and the queue moves on.
+ */
+function watchStorage(ctx: Context, scheduler: Scheduler, dispatch: () => void): void {
+  ctx.commit.onStorageFull = (err, rolledBack) => {
+    if (rolledBack) resyncRuns(ctx);
+    ctx.storage.enter(err, rolledBack ? 'database commit' : 'database write');
+  };
+  ctx.storage.onStart((cause) => {
+    scheduler.stop();
+    ctx.alerts?.storageFull(cause, ctx.storage.freeBytes());
+  });
+  ctx.storage.onEnd(() => {
+    resumeRuns(ctx);
+    scheduler.start();
+    dispatch();
+  });
 }

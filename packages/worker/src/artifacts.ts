@@ -11,6 +11,12 @@ export interface ArtifactTarget {
   /** Retries after a network failure or a server error, with doubling delays from retryBaseMs. */
   readonly attempts: number;
   readonly retryBaseMs: number;
+  /**
+   * How long to keep trying while the server answers 507 (its disk is full): attempts do not count
+   * then, the delay stops doubling at retryMaxMs. The run's result waits, the job's slot stays taken.
+   */
+  readonly fullWaitMs: number;
+  readonly retryMaxMs: number;
 }
 
 /**
@@ -45,6 +51,7 @@ export async function uploadOutput(
   if (files.length === 0) return undefined;
   const bytes = files.reduce((n, f) => n + f.size, 0);
   const url = `${target.base}/artifacts/${run.runId}/${run.attempt}`;
+  const firstTry = Date.now();
   for (let i = 1; ; i++) {
     const started = Date.now();
     const r = await sendArtifacts({
@@ -64,11 +71,13 @@ export async function uploadOutput(
       return undefined;
     }
     const transient = r.status === 0 || r.status >= 500;
-    if (!transient || i >= target.attempts) {
+    // a full disk on the server is an outage that ends when an operator frees space, not a verdict
+    const serverFull = r.status === 507 && Date.now() - firstTry < target.fullWaitMs;
+    if (!transient || (i >= target.attempts && !serverFull)) {
       io.log.warn('artifacts not stored', { status: r.status, error: r.error });
       return transient ? `cannot send the artifacts: ${r.error}` : `artifacts refused: ${r.error}`;
     }
-    const delay = target.retryBaseMs * 2 ** (i - 1);
+    const delay = Math.min(target.retryBaseMs * 2 ** (Math.min(i, 30) - 1), target.retryMaxMs);
     io.note(`[builder] sending artifacts failed (${r.error}); retrying in ${Math.round(delay / 1000)}s`);
     await new Promise((resolve) => setTimeout(resolve, delay));
   }

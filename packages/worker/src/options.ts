@@ -115,7 +115,14 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
       maxChunkBytes: LIMITS.maxChunkBytes,
     },
     shutdownAckTimeoutMs: input.shutdownAckTimeoutMs ?? DEFAULTS.shutdownAckTimeoutMs,
-    artifacts: { base: httpBase(remote), token, attempts: 5, retryBaseMs: 1000 },
+    artifacts: {
+      base: httpBase(remote),
+      token,
+      attempts: 5,
+      retryBaseMs: 1000,
+      retryMaxMs: 30_000,
+      fullWaitMs: 24 * 3600_000,
+    },
   };
 }
 

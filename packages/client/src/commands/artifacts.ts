@@ -143,7 +143,8 @@ async function upload(ctx: Context, job: string, args: string[], platform: strin
   bar.finish();
   if (!r.ok) {
     const code =
-      r.status === 0 || r.status === 401 || r.status === 403
+      // 507: the server's disk is full (STORAGE_FULL), like an unreachable server: try again later
+      r.status === 0 || r.status === 401 || r.status === 403 || r.status === 507
         ? ExitCode.Unreachable
         : r.status === 404
           ? ExitCode.NotFound

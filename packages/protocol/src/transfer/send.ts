@@ -91,7 +91,11 @@ export function artifactStream(
  * lacks; resolves with the server's answer (never rejects on HTTP errors).
  */
 export async function sendArtifacts(opts: SendOptions): Promise<SendResult> {
-  const lacking = opts.missingUrl ? await askMissing(opts.missingUrl, opts.token, opts.files) : undefined;
+  const asked = opts.missingUrl ? await askMissing(opts.missingUrl, opts.token, opts.files) : undefined;
+  // the server cannot store anything now (507, disk full): say so without sending a byte; a
+  // refusal in the middle of a large body may reach the sender only as a broken connection
+  if (asked && 'refused' in asked) return asked.refused;
+  const lacking = asked?.lacking;
   // each distinct content once, and only what the server lacks
   const seen = new Set<string>();
   const toSend = new Set<OutgoingFile>();
@@ -152,12 +156,15 @@ export async function sendArtifacts(opts: SendOptions): Promise<SendResult> {
   });
 }
 
-/** The hashes the server lacks; undefined when it cannot tell (then everything is sent). */
+/**
+ * The hashes the server lacks (`lacking` undefined when it cannot tell: then everything is sent),
+ * or its refusal when it has no room for any (507).
+ */
 async function askMissing(
   url: string,
   token: string,
   files: readonly OutgoingFile[],
-): Promise<Set<string> | undefined> {
+): Promise<{ lacking: Set<string> | undefined } | { refused: SendResult }> {
   const blobs = new Map(files.map((f) => [f.sha256, f.size]));
   const body = JSON.stringify({ blobs: [...blobs].map(([sha256, size]) => ({ sha256, size })) });
   const u = new URL(url);
@@ -169,17 +176,26 @@ async function askMissing(
     req.on('response', (res) => {
       readText(res).then(
         (text) => {
+          if (res.statusCode === 507) {
+            let error = `the server answered 507: ${text.slice(0, 200)}`;
+            try {
+              error = String((JSON.parse(text) as { error?: unknown }).error ?? error);
+            } catch {
+              // not JSON: the status says enough
+            }
+            return resolve({ refused: { ok: false, code: 'STORAGE_FULL', error, status: 507 } });
+          }
           try {
             const parsed = MissingReplySchema.safeParse(JSON.parse(text));
-            resolve(res.statusCode === 200 && parsed.success ? new Set(parsed.data.missing) : undefined);
+            resolve({ lacking: res.statusCode === 200 && parsed.success ? new Set(parsed.data.missing) : undefined });
           } catch {
-            resolve(undefined);
+            resolve({ lacking: undefined });
           }
         },
-        () => resolve(undefined),
+        () => resolve({ lacking: undefined }),
       );
     });
-    req.on('error', () => resolve(undefined));
+    req.on('error', () => resolve({ lacking: undefined }));
     req.end(body);
   });
 }

@@ -88,6 +88,22 @@ export class Alerts {
     this.deps.commit.then(() => this.emit(e, job.alertWebhooks));
   }
 
+  /**
+   * The server started refusing writes because its data dir is full. Sent at once: there is no
+   * change to wait for (and none could be committed). Global targets only: it concerns no job.
+   */
+  storageFull(cause: string, freeBytes: number | undefined): void {
+    const e: AlertEvent = {
+      event: 'storage-full',
+      job: '',
+      run: null,
+      time: new Date(this.deps.clock.now()).toISOString(),
+      cause,
+      ...(freeBytes !== undefined && { freeBytes }),
+    };
+    this.emit(e);
+  }
+
   /** To every global target, and to the job's own webhooks. */
   emit(e: AlertEvent, jobHooks: readonly string[] = []): void {
     for (const q of this.queues) q.push(e);

@@ -1,7 +1,7 @@
 import { formatResult, type RunResult, type RunState } from '@builder/protocol';
 
 /** What an alert is about. */
-export type AlertEventName = 'failure' | 'recovery' | 'lost' | 'missed';
+export type AlertEventName = 'failure' | 'recovery' | 'lost' | 'missed' | 'storage-full';
 
 export interface AlertRun {
   id: string;
@@ -28,6 +28,9 @@ export interface AlertEvent {
   policy?: 'once' | 'skip';
   /** `missed` only: the job's platforms. */
   platforms?: string[];
+  /** `storage-full` only (its `job` is empty): what failed to write, and the room left in the data dir. */
+  cause?: string;
+  freeBytes?: number;
 }
 
 /** The terminal states that count as a failure. */

@@ -37,8 +37,15 @@ const ALERTNAME = {
   recovery: 'BuilderRunFailed',
   lost: 'BuilderRunLost',
   missed: 'BuilderScheduleMissed',
+  'storage-full': 'BuilderStorageFull',
 } as const;
-const SEVERITY = { failure: 'critical', recovery: 'critical', lost: 'warning', missed: 'warning' } as const;
+const SEVERITY = {
+  failure: 'critical',
+  recovery: 'critical',
+  lost: 'warning',
+  missed: 'warning',
+  'storage-full': 'critical',
+} as const;
 
 /**
  * The Alertmanager v2 `postableAlerts` body for one event. A recovery re-sends the failure's
@@ -51,6 +58,8 @@ export function alertmanagerAlerts(e: AlertEvent, publicUrl: string): Alertmanag
     platform: e.run?.platform ?? (e.platforms ?? []).join(','),
     severity: SEVERITY[e.event],
   };
+  // an empty label is no label to Alertmanager (storage-full concerns no job or platform)
+  for (const [k, v] of Object.entries(labels)) if (v === '') delete labels[k];
   const ref = e.run ? `${e.job}/${e.run.number}` : e.job;
   const summary =
     e.event === 'failure'
@@ -59,11 +68,15 @@ export function alertmanagerAlerts(e: AlertEvent, publicUrl: string): Alertmanag
         ? `${e.job} on ${labels.platform} succeeded again (${ref})`
         : e.event === 'lost'
           ? `${ref} on ${labels.platform}: attempt ${e.run!.attempt} lost (run is ${e.run!.state})`
-          : `${e.job}: schedule slot ${e.due} missed while the server was down`;
+          : e.event === 'storage-full'
+            ? 'builder-server refuses writes: its data dir is full'
+            : `${e.job}: schedule slot ${e.due} missed while the server was down`;
   const description =
     e.event === 'missed'
       ? `policy ${e.policy}: ${e.policy === 'once' ? 'one catch-up run queued' : 'slot skipped'}`
-      : `run ${e.run!.id} attempt ${e.run!.attempt}: ${e.run!.result}, state ${e.run!.state}`;
+      : e.event === 'storage-full'
+        ? `${e.cause}; ${e.freeBytes ?? 'unknown'} bytes free. New runs, console output and artifacts are refused until there is room; it resumes by itself.`
+        : `run ${e.run!.id} attempt ${e.run!.attempt}: ${e.run!.result}, state ${e.run!.state}`;
   const alert: AlertmanagerAlert = {
     labels,
     annotations: { summary, description },
@@ -96,6 +109,7 @@ export function afterEnv(e: AlertEvent): Record<string, string> {
     URL: e.run?.url ?? '',
     TIME: e.time,
     DUE: e.due ?? '',
+    CAUSE: e.cause ?? '',
   };
 }
 

@@ -68,18 +68,23 @@ export class Observers {
     }
   }
 
-  /** New console bytes were appended to a run's file. */
-  appended(runId: string, buf: Buffer): void {
+  /**
+   * Console bytes ending at file offset `end` were appended to a run's file and are durable;
+   * `buf` undefined when nobody watched as they came (then they are read from the file).
+   */
+  appended(runId: string, buf: Buffer | undefined, end: number): void {
     const set = this.byRun.get(runId);
     if (!set) return;
     for (const o of set) {
       if (!o.console || o.replaying) continue;
-      if (o.sink.bufferedAmount() > MAX_BUFFERED) {
+      if (end <= o.offset) continue; // already read from the file when it caught up
+      // not the bytes right after what it has (or it reads slowly): the file has them in order
+      if (!buf || end - buf.length !== o.offset || o.sink.bufferedAmount() > MAX_BUFFERED) {
         o.replaying = true;
         this.pump(o);
         continue;
       }
-      o.offset += buf.length;
+      o.offset = end;
       // Per observer: its decoder may hold the start of a character from the previous chunk.
       const data = o.decoder.write(buf);
       if (data) o.sink.send({ type: 'event', sub: o.sub, event: { kind: 'console', data } });

@@ -26,6 +26,8 @@ export class Dispatcher {
 
   dispatch(): void {
     const { ctx } = this;
+    // an assignment is a write: while the disk is full runs wait, and the outage's end dispatches
+    if (ctx.storage.refusing) return;
     const now = ctx.clock.now();
     for (const platform of ctx.registry.platforms()) {
       if (ctx.platforms.isDropped(platform)) continue;

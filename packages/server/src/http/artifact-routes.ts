@@ -11,6 +11,7 @@ import {
 import { BlobDamagedError, BlobNotFoundError } from '../artifacts/blob-store.ts';
 import { ArtifactsRefused, receiveArtifacts, type Received } from '../artifacts/intake.ts';
 import type { Context } from '../context.ts';
+import { isStorageFull, storageFullError } from '../storage/full.ts';
 import type { RunRow } from '../store/rows.ts';
 import { grantOfToken, mayActAsWorker, type TokenGrant } from '../store/tokens.ts';
 import { attemptSecretMatches } from '../runs/attempt-secret.ts';
@@ -33,13 +34,15 @@ export function handleArtifactRoutes(ctx: Context, req: IncomingMessage, res: Se
   let m = WORKER_PUT.exec(path);
   if (m) {
     if (!allowMethod(req, res, 'PUT')) return true;
-    void workerPut(ctx, req, res, m[1]!, Number(m[2]));
+    workerPut(ctx, req, res, m[1]!, Number(m[2])).catch((err) => failed(ctx, req, res, err));
     return true;
   }
   m = UPLOAD_PUT.exec(path);
   if (m) {
     if (!allowMethod(req, res, 'PUT')) return true;
-    void uploadPut(ctx, req, res, decode(m[1]!), url.searchParams.get('platform'));
+    uploadPut(ctx, req, res, decode(m[1]!), url.searchParams.get('platform')).catch((err) =>
+      failed(ctx, req, res, err),
+    );
     return true;
   }
   if (path === MISSING) {
@@ -89,7 +92,10 @@ async function workerPut(ctx: Context, req: IncomingMessage, res: ServerResponse
   const received = await receive(ctx, req, res, `${run.job}#${run.number}`);
   if (!received) return;
   ctx.commit.write(() => ctx.artifacts.record(run.id, received.files));
-  ctx.commit.then(() => reply(req, res, 200, summary(received)));
+  ctx.commit.then(
+    () => reply(req, res, 200, summary(received)),
+    () => storageFull(req, res),
+  );
 }
 
 async function uploadPut(
@@ -147,8 +153,9 @@ async function uploadPut(
   });
   ctx.logs.close(run.id);
   ctx.logger.info('artifacts.uploaded', { job: job.name, number: run.number, files: received.files.length });
-  ctx.commit.then(() =>
-    reply(req, res, 200, { ...summary(received), job: job.name, number: run.number, id: run.id, platform }),
+  ctx.commit.then(
+    () => reply(req, res, 200, { ...summary(received), job: job.name, number: run.number, id: run.id, platform }),
+    () => storageFull(req, res),
   );
 }
 
@@ -159,6 +166,13 @@ async function receive(
   res: ServerResponse,
   what: string,
 ): Promise<Received | undefined> {
+  // refused before a byte is read: the sender keeps its files and tries again later
+  if (ctx.storage.refusing) {
+    ctx.metrics?.artifactTransfer('failed');
+    ctx.logger.warn('artifacts.refused', { what, why: 'disk full' });
+    storageFull(req, res);
+    return undefined;
+  }
   const declared = Number(req.headers['content-length'] ?? NaN);
   // manifest + tar headers are small next to the limit; refuse before reading when the size says so
   if (Number.isFinite(declared) && declared > ctx.maxArtifactBytes * 1.01 + 64 * 1024 * 1024) {
@@ -186,7 +200,10 @@ async function receive(
     return received;
   } catch (err) {
     ctx.metrics?.artifactTransfer(err instanceof ArtifactsRefused ? 'refused' : 'failed');
-    if (err instanceof ArtifactsRefused) {
+    if (isStorageFull(err)) {
+      ctx.storage.enter(err, `artifacts of ${what}`);
+      storageFull(req, res);
+    } else if (err instanceof ArtifactsRefused) {
       ctx.logger.warn('artifacts.refused', { what, error: err.message });
       reply(req, res, err.status, { ok: false, code: err.code, error: err.message });
     } else {
@@ -200,6 +217,13 @@ async function receive(
 /** Which of the asked blobs the store lacks (or has at another size): the sender leaves the others out. */
 async function missing(ctx: Context, req: IncomingMessage, res: ServerResponse) {
   if (!authorize(ctx, req, res, 'worker', 'admin')) return;
+  // asked first by every sender: a refusal here spares it sending a body that cannot be stored
+  // (counted as the failed transfer it stands for)
+  if (ctx.storage.refusing) {
+    ctx.metrics?.artifactTransfer('failed');
+    ctx.logger.warn('artifacts.refused', { what: 'missing blobs query', why: 'disk full' });
+    return storageFull(req, res);
+  }
   let body = '';
   let tooLong = false;
   req.setEncoding('utf8');
@@ -289,6 +313,22 @@ function goneText(err: unknown, path: string): string {
     return `the bytes of ${path} are gone from the artifact store (removed, or quarantined by builder-server verify as damaged)`;
   }
   return 'reading the artifact failed';
+}
+
+/** 507: the sender retries later (the worker holds the run's result until its artifacts are stored). */
+function storageFull(req: IncomingMessage, res: ServerResponse): void {
+  const e = storageFullError('store artifacts');
+  reply(req, res, 507, { ok: false, code: e.code, error: e.message });
+}
+
+/** A transfer handler threw: answer (507 when the disk is full) instead of an unhandled rejection. */
+function failed(ctx: Context, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  if (isStorageFull(err)) {
+    ctx.storage.enter(err, 'artifact transfer');
+    return storageFull(req, res);
+  }
+  ctx.logger.error('artifacts.failed', { error: String((err as Error).stack ?? err) });
+  reply(req, res, 500, { ok: false, code: 'INTERNAL', error: `storing the artifacts failed: ${String(err)}` });
 }
 
 /** The token's grant when it has one of the `allowed` roles; otherwise the refusal is sent. */

@@ -2,6 +2,7 @@ import type { RunResult, RunState } from '@builder/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Registry as Workers } from '../dispatch/registry.ts';
 import type { Db } from '../store/db.ts';
+import type { StorageOutage } from '../storage/outage.ts';
 import type { RunRow } from '../store/rows.ts';
 
 /** Seconds; builds take from seconds to hours. */
@@ -28,8 +29,8 @@ export class Metrics {
   /** Runs re-queued for another attempt: when they became eligible again (epoch ms). */
   private readonly requeuedAt = new Map<string, number>();
 
-  constructor(deps: { db: Db; workers: Workers }) {
-    const { db, workers } = deps;
+  constructor(deps: { db: Db; workers: Workers; storage?: StorageOutage }) {
+    const { db, workers, storage } = deps;
     const register = [this.registry];
     // process_* and nodejs_*, unprefixed as dashboards expect; minus three gauges whose `_total`
     // names promtool rejects (their per-type versions without the suffix remain)
@@ -135,6 +136,7 @@ export class Metrics {
     perPlatform('builder_worker_slots', 'Total capacity (concurrent runs) of the connected workers, by platform.', () =>
       workers.all().map((w) => [w.platform, w.capacity] as const),
     );
+    if (storage) storageGauges(register, storage);
     const lastSuccess = db.prepare<[], { job: string; t: number }>(
       `SELECT jobs.name AS job, MAX(runs.finished_at) AS t FROM runs JOIN jobs ON jobs.id = runs.job_id
        WHERE runs.state = 'succeeded' AND jobs.deleted_at IS NULL GROUP BY jobs.id`,
@@ -200,4 +202,26 @@ export class Metrics {
   scrape(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/** The data dir's room and the outage it causes when there is none, read at scrape time. */
+function storageGauges(register: Registry[], storage: StorageOutage): void {
+  new Gauge({
+    name: 'builder_storage_free_bytes',
+    help: 'Bytes still free for the server in the file system of its data dir (statfs); no sample when it cannot be read.',
+    registers: register,
+    collect() {
+      this.reset();
+      const free = storage.freeBytes();
+      if (free !== undefined) this.set(free);
+    },
+  });
+  new Gauge({
+    name: 'builder_storage_refusing_writes',
+    help: '1 while the data dir is full and the server refuses new runs, console output and artifacts; 0 otherwise.',
+    registers: register,
+    collect() {
+      this.set(storage.refusing ? 1 : 0);
+    },
+  });
 }

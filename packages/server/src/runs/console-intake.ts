@@ -1,6 +1,7 @@
 import type { OutputHeader, ServerToWorker } from '@builder/protocol';
 import type { Context } from '../context.ts';
 import type { ConnectedWorker } from '../dispatch/registry.ts';
+import { isStorageFull } from '../storage/full.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { maskOf } from './masking.ts';
 
@@ -11,13 +12,17 @@ interface PendingAck {
 }
 
 /**
- * Console chunks from workers (binary output frames: a header and the raw bytes). A chunk is appended only if it is the next one expected; the file
- * is fdatasynced and the durable (seq, length) recorded in the batch's transaction; then one ack
- * per run and batch goes out with the highest durable seq.
+ * Console chunks from workers (binary output frames: a header and the raw bytes). A chunk is
+ * appended only if it is the next one expected; the file is fdatasynced and the durable (seq,
+ * length) recorded in the batch's transaction; then one ack per run and batch goes out with the
+ * highest durable seq, and observers get the batch's bytes. If the batch is rolled back nothing of
+ * that happens, and resyncRuns cuts the file and nextSeq back, so the worker's resend is accepted.
  */
 export class ConsoleIntake {
   private pending = new Map<string, PendingAck>();
   private durable = new Map<string, PendingAck>();
+  /** The batch's chunks, shown to observers only once it commits: nobody sees what may be undone. */
+  private unpublished: { runId: string; buf: Buffer | undefined; end: number }[] = [];
 
   constructor(
     private readonly ctx: Context,
@@ -31,6 +36,10 @@ export class ConsoleIntake {
       return this.lifecycle.stale(worker, msg.runId, msg.attempt, 'output', msg.seq);
     }
     a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
+    // While the disk is full nothing is appended or acknowledged: the worker keeps every chunk
+    // and is asked to resend from the durable seq when the outage ends (resumeRuns in runs/resync.ts).
+    // Answering `resend` now instead would only make it send the same bytes in a loop.
+    if (ctx.storage.refusing) return undefined;
     if (msg.seq < a.nextSeq) {
       // a resend of something already durable: acknowledge again, append nothing
       return this.pending.has(msg.runId)
@@ -40,16 +49,36 @@ export class ConsoleIntake {
     if (msg.seq > a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
     }
-    const bytes = maskOf(ctx, a)?.push(payload) ?? payload;
-    if (bytes.length > 0) ctx.logs.append(msg.runId, bytes);
+    const mask = maskOf(ctx, a);
+    const carried = mask?.carry;
+    const bytes = mask?.push(payload) ?? payload;
+    let end: number;
+    try {
+      end = ctx.logs.append(msg.runId, bytes);
+    } catch (err) {
+      if (!isStorageFull(err)) throw err;
+      // not appended, not counted, not acknowledged: the same seq is expected again
+      if (mask && carried) mask.carry = carried;
+      ctx.storage.enter(err, `console of run ${msg.runId}`);
+      return undefined;
+    }
     a.nextSeq++;
-    if (bytes.length > 0) ctx.observers.appended(msg.runId, bytes);
+    // the bytes are kept only for someone watching; one who starts later reads them from the file
+    this.unpublished.push({ runId: msg.runId, buf: ctx.observers.watching(msg.runId) ? bytes : undefined, end });
     if (this.pending.size === 0) {
       // first output of this batch: open it and arrange the durable bookkeeping at its end
       ctx.commit.write(() => undefined);
       ctx.commit.beforeFlush(() => this.makeDurable());
       // registered now, so acks leave before anything this batch answers later (e.g. finished-ack)
-      ctx.commit.thenLazily(() => this.sendAcks());
+      ctx.commit.thenLazily(
+        () => this.sendAcks(),
+        // rolled back: no ack leaves, and the next batch starts its bookkeeping afresh
+        () => {
+          this.pending = new Map();
+          this.durable = new Map();
+          this.unpublished = [];
+        },
+      );
     }
     this.pending.set(msg.runId, { worker, attempt: msg.attempt, seq: msg.seq });
     return undefined;
@@ -62,11 +91,17 @@ export class ConsoleIntake {
     this.pending = new Map();
     for (const [runId, p] of this.durable) {
       const carry = ctx.active.get(runId)?.mask?.carry ?? null;
-      ctx.runs.recordLog(runId, p.seq, ctx.logs.size(runId), carry);
+      ctx.runs.recordLog(runId, p.seq, ctx.logs.written(runId), carry);
     }
   }
 
   private sendAcks(): void {
+    const { ctx } = this;
+    for (const c of this.unpublished) {
+      ctx.logs.publish(c.runId, c.end);
+      ctx.observers.appended(c.runId, c.buf, c.end);
+    }
+    this.unpublished = [];
     const batch = this.durable;
     this.durable = new Map();
     for (const [runId, p] of batch) p.worker.send({ type: 'ack', runId, attempt: p.attempt, seq: p.seq });

@@ -11,6 +11,7 @@ import { runView } from '../api/views.ts';
 import type { Context } from '../context.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { ConnectedWorker } from '../dispatch/registry.ts';
+import { isStorageFull } from '../storage/full.ts';
 import type { RunRow } from '../store/rows.ts';
 
 /**
@@ -34,15 +35,31 @@ export class Lifecycle {
    */
   private writeLog(runId: string, own: Buffer): void {
     const { ctx } = this;
-    const carry = ctx.active.get(runId)?.mask?.flush();
+    const mask = ctx.active.get(runId)?.mask;
+    const carry = mask?.flush();
     const bytes = carry && carry.length > 0 ? Buffer.concat([carry, own]) : own;
     if (bytes.length === 0) return;
-    ctx.commit.write(() => {
-      const size = ctx.logs.append(runId, bytes);
-      ctx.runs.recordLogBytes(runId, size);
-      ctx.commit.beforeFlush(() => ctx.logs.syncDirty());
+    let end: number;
+    try {
+      end = ctx.commit.write(() => {
+        const written = ctx.logs.append(runId, bytes);
+        ctx.runs.recordLogBytes(runId, written);
+        ctx.commit.beforeFlush(() => ctx.logs.syncDirty());
+        return written;
+      });
+    } catch (err) {
+      if (!isStorageFull(err)) throw err;
+      if (mask && carry && carry.length > 0) mask.carry = carry; // still held, still recorded as held
+      // the server's own remark is not worth failing the transition it explains
+      ctx.storage.enter(err, `console of run ${runId}`);
+      ctx.logger.warn('run.line_lost', { run: runId, text: own.toString(), why: 'disk full' });
+      return;
+    }
+    // shown once durable, like worker output (see ConsoleIntake)
+    ctx.commit.thenLazily(() => {
+      ctx.logs.publish(runId, end);
+      ctx.observers.appended(runId, bytes, end);
     });
-    ctx.observers.appended(runId, bytes);
   }
 
   started(worker: ConnectedWorker, runId: string, attempt: number, startedAt: number): ServerToWorker | undefined {
@@ -57,11 +74,14 @@ export class Lifecycle {
     return undefined;
   }
 
-  finished(worker: ConnectedWorker, msg: Finished): ServerToWorker {
+  finished(worker: ConnectedWorker, msg: Finished): ServerToWorker | undefined {
     const { ctx } = this;
     const a = ctx.active.get(msg.runId);
     if (!a || a.attempt !== msg.attempt || a.worker !== worker.name)
       return this.stale(worker, msg.runId, msg.attempt, 'finished');
+    // no answer while the disk is full (not even `resend`: its output is refused too); the worker
+    // holds the result and sends it again when asked after the outage (resumeRuns)
+    if (ctx.storage.refusing) return undefined;
     if (msg.lastSeq >= a.nextSeq) {
       return { type: 'resend', runId: msg.runId, attempt: msg.attempt, fromSeq: a.nextSeq };
     }
@@ -117,6 +137,12 @@ export class Lifecycle {
     ctx.logger.info('run.rejected', { run: runId, worker: worker.name, reason });
     worker.refusing = true;
     this.requeue(run, worker);
+    // a rejection is sent once: undone with its batch (disk full), the run would be back on a worker
+    // that does not hold it; reconnecting, the worker lists what it holds and re-attach settles it
+    ctx.commit.thenLazily(
+      () => undefined,
+      () => worker.close(1013, 'a rejection could not be stored: reconnect'),
+    );
     return undefined;
   }
 

@@ -14,6 +14,9 @@ export function openDb(dataDir: string): Db {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  // pages stay in memory until COMMIT (batches are small): a full disk then fails the commit, which
+  // GroupCommit rolls back as a whole, rather than some statement halfway through a batch
+  db.pragma('cache_spill = OFF');
   migrate(db);
   return db;
 }

@@ -1,4 +1,11 @@
+import { isStorageFull } from '../storage/full.ts';
 import type { Db } from './db.ts';
+
+/** What to do once the batch is durable, and (optionally) if it never becomes durable. */
+interface After {
+  ok: () => void;
+  failed: (() => void) | undefined;
+}
 
 /**
  * Group commit: every state change made while handling the messages of one event-loop turn
@@ -9,15 +16,27 @@ import type { Db } from './db.ts';
  *
  * A batch nobody waits on (e.g. a run moving to `running`) is held back up to `lazyMs` so it can
  * ride along with the next batch that someone does wait on: fewer fsyncs, nothing acknowledged early.
+ *
+ * A batch that cannot be made durable for lack of space (SQLITE_FULL, or ENOSPC while a
+ * `beforeFlush` step fsyncs) is rolled back like a crash would: none of its `then` callbacks run
+ * (their `failed` ones do), and `onStorageFull` is told, so the owner puts its in-memory state back
+ * to what the database says (see runs/resync.ts). Acknowledged therefore still means durable.
  */
 export class GroupCommit {
   private open = false;
   private urgent = false;
   private timer: NodeJS.Timeout | undefined;
-  private afterCommit: (() => void)[] = [];
+  private afterCommit: After[] = [];
   private beforeCommit: (() => void)[] = [];
   private readonly savepoint: <T>(fn: () => T) => T;
   commits = 0;
+  /** Batches rolled back for lack of space. */
+  rollbacks = 0;
+  /**
+   * A write or a commit failed for lack of space; `rolledBack` when a whole batch was undone
+   * (then in-memory state derived from it must be rebuilt from the database).
+   */
+  onStorageFull: ((err: unknown, rolledBack: boolean) => void) | undefined;
 
   constructor(
     private readonly db: Db,
@@ -26,20 +45,36 @@ export class GroupCommit {
     this.savepoint = <T>(fn: () => T): T => this.db.transaction(fn)();
   }
 
-  /** Run `fn` as one atomic change inside the current batch; returns its value at once. */
+  /**
+   * Run `fn` as one atomic change inside the current batch; returns its value at once. If `fn`
+   * throws, its savepoint is rolled back and the rest of the batch stands, except after
+   * SQLITE_FULL, when SQLite may have rolled back the whole transaction: then the batch is over
+   * as if its commit had failed.
+   */
   write<T>(fn: () => T): T {
     if (!this.open) {
       this.db.exec('BEGIN IMMEDIATE');
       this.open = true;
       this.timer = setTimeout(() => this.flush(), this.lazyMs);
     }
-    return this.savepoint(fn);
+    try {
+      return this.savepoint(fn);
+    } catch (err) {
+      if (isStorageFull(err)) {
+        if (this.db.inTransaction) this.onStorageFull?.(err, false);
+        else this.rollback(err);
+      }
+      throw err;
+    }
   }
 
-  /** Run `fn` once the current batch is durable (at once if nothing is pending). */
-  then(fn: () => void): void {
+  /**
+   * Run `fn` once the current batch is durable (at once if nothing is pending); `failed` instead
+   * if the batch is rolled back (e.g. to answer a request with an error rather than never).
+   */
+  then(fn: () => void, failed?: () => void): void {
     if (!this.open) return fn();
-    this.afterCommit.push(fn);
+    this.afterCommit.push({ ok: fn, failed });
     if (!this.urgent) {
       this.urgent = true;
       clearTimeout(this.timer);
@@ -51,9 +86,9 @@ export class GroupCommit {
    * Like `then`, but without hurrying the commit: for replies nobody blocks on at once, such as
    * console acks (the worker has a window of unacknowledged output), so fewer, larger fsyncs.
    */
-  thenLazily(fn: () => void): void {
+  thenLazily(fn: () => void, failed?: () => void): void {
     if (!this.open) return fn();
-    this.afterCommit.push(fn);
+    this.afterCommit.push({ ok: fn, failed });
   }
 
   /** Run `fn` just before the batch commits (e.g. fsync files the batch refers to). */
@@ -66,18 +101,42 @@ export class GroupCommit {
     return this.open;
   }
 
-  flush(): void {
-    if (!this.open) return;
+  /** Commit the batch; false when it was rolled back for lack of space. */
+  flush(): boolean {
+    if (!this.open) return true;
     clearTimeout(this.timer);
     this.urgent = false;
-    const before = this.beforeCommit;
+    try {
+      // run before taking the list: a step may add another (e.g. fsync what it just wrote)
+      for (let i = 0; i < this.beforeCommit.length; i++) this.beforeCommit[i]!();
+      this.db.exec('COMMIT');
+    } catch (err) {
+      // anything but a full disk stays fatal: a restart recovers from the database as after a crash
+      if (!isStorageFull(err)) throw err;
+      this.rollback(err);
+      return false;
+    }
     this.beforeCommit = [];
-    for (const fn of before) fn();
-    this.db.exec('COMMIT');
-    this.open = false;
-    this.commits++;
     const after = this.afterCommit;
     this.afterCommit = [];
-    for (const fn of after) fn();
+    this.open = false;
+    this.commits++;
+    for (const a of after) a.ok();
+    return true;
+  }
+
+  private rollback(err: unknown): void {
+    // SQLite rolls back by itself after some failures (not after SQLITE_FULL on COMMIT in WAL mode)
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    clearTimeout(this.timer);
+    this.open = false;
+    this.urgent = false;
+    this.beforeCommit = [];
+    const after = this.afterCommit;
+    this.afterCommit = [];
+    this.rollbacks++;
+    // the batch's acks, assignments and responses never leave: they would vouch for what is gone
+    for (const a of after) a.failed?.();
+    this.onStorageFull?.(err, true);
   }
 }

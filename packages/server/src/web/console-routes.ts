@@ -84,8 +84,9 @@ async function stream(
     });
   try {
     while (!closed) {
-      // the state first: once it is terminal every byte of the run is already in the file
-      const finished = !follow || isTerminal(ctx.runs.get(runId)?.state ?? 'error');
+      // the state first: once it is terminal every byte of the run is already in the file (and
+      // readable once its batch committed: this connection sees a batch's writes before then)
+      const finished = !follow || (!ctx.commit.pending && isTerminal(ctx.runs.get(runId)?.state ?? 'error'));
       const size = Math.min(end, ctx.logs.size(runId));
       while (!closed && offset < size) {
         const buf = ctx.logs.read(runId, offset, Math.min(CHUNK, size - offset));

@@ -30,11 +30,13 @@ describe('renderConsoleSection', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Appended and committed, as the console intake leaves it (readers see only committed bytes). */
+  const write = (id: string, text: string | Buffer) => logs.publish(id, logs.append(id, text));
   const run = (state: RunRow['state'], id = 'r1') => ({ id, job: 'my.job', number: 7, state }) as RunRow;
   const q = (s = '') => new URLSearchParams(s);
 
   it('renders a short log whole, escaped and coloured, with the raw link', () => {
-    logs.append('r1', '\x1b[31mred\x1b[0m <script>alert(1)</script>\n\x1b]8;;javascript:alert(1)\x07x\x1b]8;;\x07\n');
+    write('r1', '\x1b[31mred\x1b[0m <script>alert(1)</script>\n\x1b]8;;javascript:alert(1)\x07x\x1b]8;;\x07\n');
     const out = renderConsoleSection(ctx, run('failed'), q());
     expect(out).toContain('<span class="f1">red</span> &lt;script&gt;alert(1)&lt;/script&gt;\nx\n</pre>');
     expect(out).not.toContain('<script>alert');
@@ -51,7 +53,7 @@ describe('renderConsoleSection', () => {
     const lines: string[] = [];
     for (let i = 0; i < 20_000; i++) lines.push(`line ${i} ${'x'.repeat(i % 70)}\n`);
     const all = lines.join('');
-    logs.append('r1', all);
+    write('r1', all);
     const total = Buffer.byteLength(all);
 
     const tail = consoleWindow(ctx, run('succeeded'), q());
@@ -81,19 +83,19 @@ describe('renderConsoleSection', () => {
   });
 
   it('is live while running and leaves a partial last line to the browser', () => {
-    logs.append('r1', 'done line\npartial');
+    write('r1', 'done line\npartial');
     const out = renderConsoleSection(ctx, run('running'), q());
     expect(out).toContain('data-offset="10"');
     expect(out).toContain('data-live="1"');
     expect(out).toMatch(/>\s*done line\n<\/pre>/);
     // paging back from a live log is not live
-    logs.append('r1', '\n'.padStart(CONSOLE_WINDOW + 10, 'y'));
+    write('r1', '\n'.padStart(CONSOLE_WINDOW + 10, 'y'));
     expect(renderConsoleSection(ctx, run('running'), q('before=10'))).toContain('data-live="0"');
   });
 
   it('renders a run without output and ignores bad offsets', () => {
     expect(renderConsoleSection(ctx, run('queued', 'none'), q())).toContain('no output yet');
-    logs.append('r1', 'a\nb\n');
+    write('r1', 'a\nb\n');
     for (const bad of ['before=x', 'after=-1', 'before=1e3']) {
       const w = consoleWindow(ctx, run('succeeded'), q(bad));
       expect([w.start, w.end]).toEqual([0, 4]);
@@ -103,7 +105,7 @@ describe('renderConsoleSection', () => {
   it('reads only the window of a big log', () => {
     const line = Buffer.from(`${'z'.repeat(99)}\n`);
     const block = Buffer.concat(Array.from({ length: 10_000 }, () => line)); // 1 MB
-    for (let i = 0; i < 20; i++) logs.append('big', block);
+    for (let i = 0; i < 20; i++) write('big', block);
     read = 0;
     const out = renderConsoleSection(ctx, run('succeeded', 'big'), q('before=10000000'));
     expect(read).toBeLessThanOrEqual(CONSOLE_WINDOW + 1);

@@ -2,6 +2,7 @@ import type WebSocket from 'ws';
 import { ErrorCode, Methods, ProtocolError, RequestSchema, decode, validate, type MethodName } from '@builder/protocol';
 import type { ClientSession, createHandlers } from '../api/methods.ts';
 import type { Context } from '../context.ts';
+import { isStorageFull, storageFullError } from '../storage/full.ts';
 import { send } from './send.ts';
 
 /** One client connection after its hello: requests in, responses (after commit) and events out. */
@@ -30,11 +31,21 @@ export function startClientSession(
     const e =
       err instanceof ProtocolError
         ? err
-        : new ProtocolError(ErrorCode.Internal, `internal error: ${(err as Error).message}`);
-    if (!(err instanceof ProtocolError)) ctx.logger.error('api.failed', { error: String((err as Error).stack ?? err) });
-    if (id === null) send(ws, { type: 'error', error: { code: e.code, message: e.message } });
-    else
-      ctx.commit.then(() => send(ws, { type: 'response', id, ok: false, error: { code: e.code, message: e.message } }));
+        : isStorageFull(err)
+          ? storageFullError('store this change')
+          : new ProtocolError(ErrorCode.Internal, `internal error: ${(err as Error).message}`);
+    if (!(err instanceof ProtocolError) && !isStorageFull(err)) {
+      ctx.logger.error('api.failed', { error: String((err as Error).stack ?? err) });
+    }
+    if (id === null) return send(ws, { type: 'error', error: { code: e.code, message: e.message } });
+    const answer = () => send(ws, { type: 'response', id, ok: false, error: { code: e.code, message: e.message } });
+    // after the batch either way: an error vouches for nothing in it, but must not be left unsent
+    ctx.commit.then(answer, answer);
+  };
+  /** The batch holding the request's change was rolled back (disk full): say so rather than nothing. */
+  const undone = (id: number, method: MethodName) => () => {
+    const e = storageFullError(WRITES[method] ?? `do ${method}`);
+    send(ws, { type: 'response', id, ok: false, error: { code: e.code, message: e.message } });
   };
 
   return {
@@ -50,16 +61,21 @@ export function startClientSession(
         if (role !== 'admin' && !readMethods.has(req.method)) {
           throw new ProtocolError(ErrorCode.Forbidden, `${req.method} needs an admin token; this token is read-only`);
         }
+        // every method but the reads writes; none can be durable while the disk is full
+        if (!readMethods.has(req.method)) ctx.storage.check(WRITES[req.method] ?? `do ${req.method}`);
         const params = validateParams(req.method, req.params);
         const handler = handlers[req.method] as (
           p: unknown,
           s: ClientSession,
         ) => { result: unknown; afterReply?: () => void };
         const { result, afterReply } = handler(params, session);
-        ctx.commit.then(() => {
-          send(ws, { type: 'response', id: req.id, ok: true, result });
-          afterReply?.();
-        });
+        ctx.commit.then(
+          () => {
+            send(ws, { type: 'response', id: req.id, ok: true, result });
+            afterReply?.();
+          },
+          undone(req.id, req.method),
+        );
       } catch (err) {
         fail(req.id, err);
       }
@@ -69,6 +85,15 @@ export function startClientSession(
     },
   };
 }
+
+/** What a refused write would have done, for the STORAGE_FULL message. */
+const WRITES: Partial<Record<MethodName, string>> = {
+  execute: 'queue new runs',
+  schedule: 'save schedules',
+  reschedule: 'change schedules',
+  unschedule: 'change schedules',
+  cancel: 'record a cancel',
+};
 
 function validateParams(method: MethodName, params: unknown): unknown {
   try {

@@ -123,6 +123,8 @@ export class Hub {
       const name = hello.worker!.name;
       // a worker is who its token says: names are public (website), so a name alone proves nothing
       if (!mayActAsWorker(grant, name)) throw new ProtocolError(ErrorCode.Forbidden, workerRefusal(grant, name));
+      // attaching is a write; the worker retries its hello with backoff and resumes once there is room
+      ctx.storage.check('take worker connections');
       return startWorkerSession(
         this.deps,
         ws,

@@ -69,11 +69,15 @@ export function startWorkerSession(
     close: (code, reason) => ws.close(code, reason),
   };
   const reattach = attachWorker(ctx, lifecycle, worker, info.running);
-  ctx.commit.then(() => {
-    send(ws, welcome(ctx, version, role, reattach));
-    welcomed = true;
-    for (const m of early.splice(0)) deliver(m);
-  });
+  ctx.commit.then(
+    () => {
+      send(ws, welcome(ctx, version, role, reattach));
+      welcomed = true;
+      for (const m of early.splice(0)) deliver(m);
+    },
+    // the attach was rolled back (disk full): no welcome; the worker reconnects and tries again
+    () => ws.close(1013, 'storage full'),
+  );
   dispatcher.dispatch();
 
   const reply = (r: ServerToWorker | undefined) => {

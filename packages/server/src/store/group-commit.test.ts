@@ -1,0 +1,94 @@
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isStorageFull } from '../storage/full.ts';
+import { openDb, type Db } from './db.ts';
+import { GroupCommit } from './group-commit.ts';
+
+/** A real ENOSPC from the kernel: every write to /dev/full fails with it. */
+function writeToFullDisk(): void {
+  const fd = openSync('/dev/full', 'w');
+  try {
+    writeSync(fd, Buffer.from('x'));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('GroupCommit when the disk is full', () => {
+  let dir: string;
+  let db: Db;
+  let commit: GroupCommit;
+  let told: { rolledBack: boolean; full: boolean }[];
+  const notes = () => (db.prepare('SELECT text FROM t ORDER BY text').all() as { text: string }[]).map((r) => r.text);
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'builder-commit-'));
+    db = openDb(dir);
+    db.exec('CREATE TABLE t (text TEXT NOT NULL)');
+    commit = new GroupCommit(db);
+    told = [];
+    commit.onStorageFull = (err, rolledBack) => told.push({ rolledBack, full: isStorageFull(err) });
+  });
+  afterEach(() => {
+    if (db.open) db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('rolls back a batch whose flush hits ENOSPC, sends none of its replies, and commits the next one', () => {
+    const insert = db.prepare('INSERT INTO t (text) VALUES (?)');
+    commit.write(() => insert.run('before'));
+    expect(commit.flush()).toBe(true);
+
+    const sent: string[] = [];
+    commit.write(() => insert.run('lost'));
+    commit.then(
+      () => sent.push('ack'),
+      () => sent.push('refused'),
+    );
+    commit.thenLazily(() => sent.push('lazy ack'));
+    commit.beforeFlush(writeToFullDisk); // as when fsyncing the console files of the batch fails
+
+    expect(commit.flush()).toBe(false);
+    expect(sent).toEqual(['refused']);
+    expect(told).toEqual([{ rolledBack: true, full: true }]);
+    expect(db.inTransaction).toBe(false);
+    expect(commit.pending).toBe(false);
+    expect(commit.rollbacks).toBe(1);
+    expect(notes()).toEqual(['before']);
+
+    // the same change, sent again once there is room, is taken as if nothing had happened
+    commit.write(() => insert.run('again'));
+    commit.then(() => sent.push('ack again'));
+    expect(commit.flush()).toBe(true);
+    expect(sent).toEqual(['refused', 'ack again']);
+    expect(notes()).toEqual(['again', 'before']);
+  });
+
+  it('ends the whole batch when a write hits SQLITE_FULL (SQLite rolls it all back)', () => {
+    const insert = db.prepare('INSERT INTO t (text) VALUES (?)');
+    const sent: string[] = [];
+    commit.write(() => insert.run('small'));
+    commit.then(
+      () => sent.push('ack small'),
+      () => sent.push('refused small'),
+    );
+    // a database that may not grow: the first change that needs a new page fails with SQLITE_FULL
+    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+    expect(() => commit.write(() => insert.run('x'.repeat(64 * 1024)))).toThrow(
+      expect.objectContaining({ code: 'SQLITE_FULL' }),
+    );
+    expect(sent).toEqual(['refused small']);
+    expect(told).toEqual([{ rolledBack: true, full: true }]);
+    expect(commit.pending).toBe(false);
+    expect(db.inTransaction).toBe(false);
+    expect(commit.flush()).toBe(true);
+    expect(notes()).toEqual([]);
+
+    db.pragma('max_page_count = 1073741823');
+    commit.write(() => insert.run('small'));
+    expect(commit.flush()).toBe(true);
+    expect(notes()).toEqual(['small']);
+  });
+});
