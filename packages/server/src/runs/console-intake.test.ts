@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -16,18 +16,9 @@ import { ActiveRuns } from './active.ts';
 import { ConsoleIntake } from './console-intake.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { resumeRuns, resyncRuns } from './resync.ts';
+import { writeToFullDisk } from '../test-support/full-disk.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
-
-/** A real ENOSPC: the kernel fails every write to /dev/full with it. */
-function writeToFullDisk(): void {
-  const fd = openSync('/dev/full', 'w');
-  try {
-    writeSync(fd, Buffer.from('x'));
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe('console intake across a batch that could not be committed', () => {
   let dir: string;

@@ -1,20 +1,11 @@
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isStorageFull } from '../storage/full.ts';
 import { openDb, type Db } from './db.ts';
 import { GroupCommit } from './group-commit.ts';
-
-/** A real ENOSPC from the kernel: every write to /dev/full fails with it. */
-function writeToFullDisk(): void {
-  const fd = openSync('/dev/full', 'w');
-  try {
-    writeSync(fd, Buffer.from('x'));
-  } finally {
-    closeSync(fd);
-  }
-}
+import { writeToFullDisk } from '../test-support/full-disk.ts';
 
 describe('GroupCommit when the disk is full', () => {
   let dir: string;
