@@ -6,9 +6,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import type { Assignment } from '@builder/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nullLogger } from '../log.ts';
+import { chrootExecutor, jobMaker } from '../test-support/chroot-jobs.ts';
 import { recordingIO } from '../test-support/recording-io.ts';
 import {
   chrootSkipReason,
@@ -20,7 +19,6 @@ import {
 } from '../test-support/chroot-root.ts';
 import { cgroupVersion } from './chroot-cgroup.ts';
 import { compileChrootOptions, type ChrootOptionsInput } from './chroot-options.ts';
-import { ChrootExecutor } from './chroot.ts';
 
 const skip = chrootSkipReason();
 if (skip) console.warn(`chroot executor tests skipped: ${skip}`);
@@ -29,39 +27,8 @@ const RUN_ID = '3c1f0b8e-1111-4222-8333-444455556666';
 let tmp: string;
 let workDir: string;
 
-function executor(input: ChrootOptionsInput = {}, dir = workDir) {
-  const chroot = compileChrootOptions({
-    root: ROOTFS,
-    memoryLimit: '256M',
-    pidsLimit: 256,
-    idRange: TEST_ID_RANGE,
-    ...input,
-  });
-  return new ChrootExecutor({
-    workDir: dir,
-    platform: 'debian-12',
-    log: nullLogger(),
-    env: { PATH: process.env.PATH },
-    chroot,
-  });
-}
-
-let seq = 0;
-function job(script: string, over: Partial<Assignment> = {}): Assignment {
-  seq++;
-  return {
-    runId: `${RUN_ID.slice(0, -4)}${String(seq).padStart(4, '0')}`,
-    attempt: 1,
-    job: 'nightly',
-    number: 7,
-    platform: 'debian-12',
-    script,
-    params: {},
-    timeoutSec: 60,
-    killGraceSec: 1,
-    ...over,
-  };
-}
+const executor = (input: ChrootOptionsInput = {}, dir = workDir) => chrootExecutor(dir, input);
+const job = jobMaker(RUN_ID.slice(0, 8));
 
 const io = (killGraceMs = 500) => recordingIO(killGraceMs);
 
