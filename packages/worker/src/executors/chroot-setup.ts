@@ -54,7 +54,6 @@ run=$1 root=$2 m=$3 net=$4 start=$5 count=$6 uid=$7 gid=$8
 shift 8
 exec 3>&2 2>"$run/setup.log"
 mount -t overlay overlay -o "lowerdir=$root,upperdir=$run/upper,workdir=$run/ovl,nodev" "$m"
-mkdir -p "$m/builder"
 mount --bind "$run/builder" "$m/builder"
 if [ "$net" = 1 ]; then
   cp -L /etc/resolv.conf "$m/etc/resolv.conf" && chown "$start:$start" "$m/etc/resolv.conf" || :

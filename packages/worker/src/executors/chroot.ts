@@ -158,7 +158,8 @@ export class ChrootExecutor implements Executor {
     }
     mkdirSync(MOUNT_POINT, { recursive: true, mode: 0o755 });
     const root = this.#o.idRange.start;
-    for (const sub of ['upper', 'ovl']) mkdirSync(join(dir, sub), { mode: 0o755 });
+    // upper/builder: the mount point of /builder, made here rather than by a mkdir in SETUP
+    for (const sub of ['upper', 'upper/builder', 'ovl']) mkdirSync(join(dir, sub), { mode: 0o755 });
     // the overlay's / takes its owner and mode from upper/: the base's /, root's inside
     const base = statSync(this.#o.root);
     chownSync(join(dir, 'upper'), base.uid, base.gid);
