@@ -90,9 +90,13 @@ exit $rc`;
 
 /**
  * Run inside by the base's /bin/sh, as the job's user, with nothing in its environment: mark
- * the sandbox as started, give the job its stderr, read its environment, start it.
+ * the sandbox as started, give the job its stderr, close descriptors 3-9 (bwrap passes on what
+ * it was given, the fifo it waited on among them; dash can name no higher ones, and the worker
+ * itself opens none there), read the job's environment, start it.
  */
-export const INNER = `printf 1 >&8; exec 8>&- 2>&9 9>&-; . ${INSIDE.dir}/env && exec "$@"`;
+export const INNER = `printf 1 >&8; exec 2>&9
+for f in /proc/self/fd/*; do n=\${f##*/}; case $n in [3-9]) eval "exec $n>&-" ;; esac; done
+. ${INSIDE.dir}/env && exec "$@"`;
 
 /** What a root job keeps (inside its user namespace only): what apt, dpkg and a package build use. */
 export const ROOT_CAPS = [
