@@ -163,6 +163,25 @@ describe.skipIf(skip !== undefined)('a root job cannot leave the chroot sandbox'
     }
   });
 
+  it('cannot make the worker collect host files by swapping its output dir for a link', async () => {
+    writeFileSync(join(tmp, 'host-only', 'result.txt'), 'host-result');
+    const t = recordingIO(500);
+    const result = await chrootExecutor(workDir).run(
+      job(
+        `rm -rf /builder/output && ln -s ${join(tmp, 'host-only')} /builder/output && echo swapped
+         (sleep 0.3; ln -sfn /etc /builder/output) &`,
+        { params: { BUILDER_ROOT: '1' } },
+      ),
+      t.runIO,
+    );
+    expect(result).toEqual({ kind: 'exited', code: 0 });
+    expect(t.stdout()).toBe('swapped\n');
+    expect(t.collected).toEqual([]);
+    expect(t.notes).toContain(
+      '[builder] /builder/output is not a directory any more (the job replaced it): nothing collected',
+    );
+  });
+
   it('cannot reach a host port without BUILDER_NETWORK=1, even as root', async () => {
     const server: Server = await new Promise((ok) => {
       const s = createServer((c) => c.on('error', () => undefined).end('hello\n')).listen(0, '127.0.0.1', () => ok(s));

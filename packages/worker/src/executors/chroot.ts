@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -133,8 +133,13 @@ export class ChrootExecutor implements Executor {
         if (oom) io.note('[builder] the job was killed by the memory limit (--memory-limit)');
         if (oom || io.signal.aborted) result = { kind: 'signalled', signal: signalName(result.code - 128) };
       }
+      // nothing of the sandbox may run while its output is read: a root job owns /builder and
+      // could swap output/ for a link into the host between the check below and the reading
+      await this.#removeCgroup(cg, io.log, (text) => io.note(text));
+      cg = undefined;
       const outputDir = join(dir, 'builder', 'output');
-      await collectOutput(io, outputDir);
+      if (lstatSync(outputDir, { throwIfNoEntry: false })?.isDirectory()) await collectOutput(io, outputDir);
+      else io.note(`[builder] ${INSIDE.output} is not a directory any more (the job replaced it): nothing collected`);
       return result;
     } finally {
       await this.#tearDown(dir, cg, io.log, (text) => io.note(text));
@@ -192,14 +197,17 @@ export class ChrootExecutor implements Executor {
 
   /** Kill what is left (cgroup), unmount what is left (backstop), remove the run dir. */
   async #tearDown(dir: string, cg: RunCgroup | undefined, log: Logger, note: (text: string) => void): Promise<void> {
-    if (cg) {
-      const left = await killAndRemoveCgroup(cg);
-      if (left.length) {
-        log.error('cannot remove cgroup', { cgroups: left });
-        note(`[builder] teardown: cannot remove cgroup ${left.join(', ')}; see the worker log`);
-      }
-    }
+    await this.#removeCgroup(cg, log, note);
     await this.#removeRunDir(dir, log, note);
+  }
+
+  async #removeCgroup(cg: RunCgroup | undefined, log: Logger, note: (text: string) => void): Promise<void> {
+    if (!cg) return;
+    const left = await killAndRemoveCgroup(cg);
+    if (left.length) {
+      log.error('cannot remove cgroup', { cgroups: left });
+      note(`[builder] teardown: cannot remove cgroup ${left.join(', ')}; see the worker log`);
+    }
   }
 
   async #removeRunDir(dir: string, log: Logger, note: (text: string) => void): Promise<void> {
