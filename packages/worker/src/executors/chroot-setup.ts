@@ -62,8 +62,13 @@ mkfifo -m 600 "$run/info" "$run/go"
 (exec setsid setpriv --reuid=$((start + uid)) --regid=$((start + gid)) --clear-groups bwrap "$@" \\
   4>"$run/info" 5<"$run/go" 7<"$run/seccomp" 8>"$run/started" 9>&3 3>&-) &
 bw=$!
-exec 4<"$run/info" 5>"$run/go"
 child=
+# before the job runs, a signal ends the setup (bwrap dies with its parent); then it goes to the job
+forward() { if [ -n "$child" ]; then kill -s "$1" -- "-$child" 2>/dev/null || :; else exit 143; fi; }
+trap 'forward TERM' TERM
+trap 'forward INT' INT
+trap 'forward HUP' HUP
+exec 4<"$run/info" 5>"$run/go"
 # to its end: bwrap writes more after the pid, and dies of SIGPIPE if nobody reads it
 while IFS= read -r line <&4; do
   case $line in *'"child-pid"'*) child=\${line##*: }; child=\${child%,} ;; esac
@@ -76,10 +81,6 @@ echo "0 $start $count" >"/proc/$child/uid_map"
 echo "0 $start $count" >"/proc/$child/gid_map"
 echo go >&5
 exec 4<&- 5>&- 2>&3 3>&-
-forward() { kill -s "$1" -- "-$child" 2>/dev/null || :; }
-trap 'forward TERM' TERM
-trap 'forward INT' INT
-trap 'forward HUP' HUP
 set +e
 while :; do
   wait $bw
