@@ -75,6 +75,7 @@ describe('--executor chroot options', () => {
     [['--executor', 'chroot', '--root', root, '--id-range', '0:65536'], /--id-range must be START\[:COUNT\]/],
     [['--executor', 'chroot', '--root', root, '--id-range', '100000:1000'], /COUNT >= 65536/],
     [['--id-range', '100000'], /--id-range need --executor chroot/],
+    [['--executor', 'chroot', '--root', root, '--chroot-user', '70000:1', ...ids], /outside the sandbox's 65536 ids/],
   ])('%j is a usage error', (args, message) => {
     expect(() => compile(...args)).toThrow(UsageError);
     expect(() => compile(...args)).toThrow(message);

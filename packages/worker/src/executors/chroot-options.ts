@@ -49,6 +49,11 @@ export function compileChrootOptions(input: ChrootOptionsInput): ChrootOptions {
   const pidsLimit = integer(input.pidsLimit ?? CHROOT_DEFAULTS.pidsLimit, '--pids-limit', 8, 4_194_304);
   const cpuShares = input.cpuShares === undefined ? undefined : integer(input.cpuShares, '--cpu-shares', 2, 262_144);
   const idRange = input.idRange === undefined ? defaultIdRange() : parseIdRange(input.idRange);
+  if (uid >= idRange.count || gid >= idRange.count) {
+    throw new UsageError(
+      `--chroot-user ${uid}:${gid} is outside the sandbox's ${idRange.count} ids (--id-range): pick a user below ${idRange.count}`,
+    );
+  }
   return { root, uid, gid, memoryLimit, pidsLimit, cpuShares, idRange };
 }
 
