@@ -93,7 +93,7 @@ async function bigConsole() {
 
 /**
  * Start overhead of the chroot sandbox: median wall time of one `true` job through the executor's
- * run() (setup, job, teardown), chroot minus host. Needs root and a rootfs (debian/mkroot;
+ * run() (setup, job, teardown), chroot minus host. Needs root, bubblewrap and a rootfs (debian/mkroot;
  * default .build/roots/bookworm, or BENCH_CHROOT_ROOT); skipped otherwise.
  */
 async function chrootOverhead() {
@@ -112,7 +112,12 @@ async function chrootOverhead() {
   const deps = { platform: 'bench', log, env: { PATH: process.env.PATH } };
   const executors = {
     host: new HostExecutor({ ...deps, workDir: join(dir, 'host') }),
-    chroot: new ChrootExecutor({ ...deps, workDir: join(dir, 'chroot'), chroot: compileChrootOptions({ root }) }),
+    chroot: new ChrootExecutor({
+      ...deps,
+      workDir: join(dir, 'chroot'),
+      // the tests' range (packages/worker/src/test-support/chroot-root.ts): the base is shifted to it once
+      chroot: compileChrootOptions({ root, idRange: process.env.BENCH_ID_RANGE ?? '1000000:65536' }),
+    }),
   };
   const jobs = 60;
   const medians = {};

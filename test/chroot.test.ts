@@ -13,13 +13,17 @@ import {
   ensureRootfs,
   ROOTFS,
   ROOTFS_TIMEOUT_MS,
+  TEST_ID_RANGE,
 } from '../packages/worker/src/test-support/chroot-root.ts';
 import { Cluster, waitFor } from './harness.ts';
 
 const skip = chrootSkipReason();
 if (skip) console.warn(`chroot integration tests skipped: ${skip}`);
 
-const chrootArgs = ['--executor', 'chroot', '--root', ROOTFS, '--memory-limit', '256M', '--pids-limit', '256'];
+const chrootArgs = [
+  ...['--executor', 'chroot', '--root', ROOTFS, '--id-range', TEST_ID_RANGE],
+  ...['--memory-limit', '256M', '--pids-limit', '256'],
+];
 
 function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/mounts', 'utf8')

@@ -76,6 +76,12 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     .addOption(new Option('--memory-limit <size>', 'chroot: memory limit per job, e.g. 2G (default none)'))
     .addOption(new Option('--pids-limit <n>', `chroot: processes per job (default ${CHROOT_DEFAULTS.pidsLimit})`))
     .addOption(new Option('--cpu-shares <n>', 'chroot: cgroup cpu.shares per job, 1024 = normal (default unset)'))
+    .addOption(
+      new Option(
+        '--id-range <start:count>',
+        "chroot: host uids/gids the sandbox's user namespace maps its 0… to (default root's in /etc/subuid)",
+      ),
+    )
     .addHelpText('after', HELP_AFTER)
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
@@ -116,6 +122,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       memoryLimit: str(o.memoryLimit),
       pidsLimit: str(o.pidsLimit),
       cpuShares: str(o.cpuShares),
+      idRange: str(o.idRange),
     },
     reconnectMaxMs: str(o.reconnectMaxMs),
     jsonLogs: o.jsonLogs === true ? true : undefined,

@@ -85,7 +85,9 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
   const jail = executor === 'jail' ? compileJailOptions(input.jail ?? {}, capacity) : undefined;
   const chrootFlags = Object.values(input.chroot ?? {}).some((v) => v !== undefined);
   if (chrootFlags && executor !== 'chroot') {
-    throw new UsageError('--root, --chroot-user, --memory-limit, --pids-limit and --cpu-shares need --executor chroot');
+    throw new UsageError(
+      '--root, --chroot-user, --memory-limit, --pids-limit, --cpu-shares and --id-range need --executor chroot',
+    );
   }
   const chroot = executor === 'chroot' ? compileChrootOptions(input.chroot ?? {}) : undefined;
   const reconnectMaxMs = integer(input.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs, '--reconnect-max-ms', 1, 3_600_000);

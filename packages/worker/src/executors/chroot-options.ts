@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
+import { type IdRange, parseIdRange, subidRange } from './chroot-idmap.ts';
 
 /** The `--root`, `--chroot-user` and limit flags as given (strings from argv). */
 export interface ChrootOptionsInput {
@@ -9,6 +10,8 @@ export interface ChrootOptionsInput {
   memoryLimit?: string | undefined;
   pidsLimit?: number | string | undefined;
   cpuShares?: number | string | undefined;
+  /** `START[:COUNT]`; default: root's range in /etc/subuid and /etc/subgid. */
+  idRange?: string | undefined;
 }
 
 export interface ChrootOptions {
@@ -23,6 +26,8 @@ export interface ChrootOptions {
   readonly pidsLimit: number;
   /** cgroup v1 cpu.shares (1024 is the default weight); undefined: not set. */
   readonly cpuShares: number | undefined;
+  /** The host ids the sandbox's user namespace maps its 0…count-1 to: its root is `start` outside. */
+  readonly idRange: IdRange;
 }
 
 export const CHROOT_DEFAULTS = {
@@ -43,7 +48,23 @@ export function compileChrootOptions(input: ChrootOptionsInput): ChrootOptions {
   const memoryLimit = input.memoryLimit === undefined ? undefined : bytes(input.memoryLimit);
   const pidsLimit = integer(input.pidsLimit ?? CHROOT_DEFAULTS.pidsLimit, '--pids-limit', 8, 4_194_304);
   const cpuShares = input.cpuShares === undefined ? undefined : integer(input.cpuShares, '--cpu-shares', 2, 262_144);
-  return { root, uid, gid, memoryLimit, pidsLimit, cpuShares };
+  const idRange = input.idRange === undefined ? defaultIdRange() : parseIdRange(input.idRange);
+  if (uid >= idRange.count || gid >= idRange.count) {
+    throw new UsageError(
+      `--chroot-user ${uid}:${gid} is outside the sandbox's ${idRange.count} ids (--id-range): pick a user below ${idRange.count}`,
+    );
+  }
+  return { root, uid, gid, memoryLimit, pidsLimit, cpuShares, idRange };
+}
+
+function defaultIdRange(): IdRange {
+  const range = subidRange();
+  if (range) return range;
+  throw new UsageError(
+    'the chroot sandbox needs host ids for its user namespace (its root must not be root outside): ' +
+      'add a line root:100000:65536 to /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 ' +
+      '--add-subgids 100000-165535 root), or pass --id-range 100000:65536',
+  );
 }
 
 /** A directory with a shell and an os-release: what debootstrap makes. */

@@ -1,9 +1,20 @@
 /**
- * The shell the sandbox is made of, as two snippets run by the host's /bin/sh (as root, with
- * the worker's tools: mount, mknod, chroot, ip). No job data is ever in their environment or
- * command line beyond fixed-format values the executor checked (paths, a host name, numbers):
- * the job's own environment goes through a file that only the shell inside the chroot reads.
+ * The shell the sandbox is made of, run by the host's /bin/sh as root, and the bubblewrap
+ * command line it starts. No job data is ever in their environment or command line beyond
+ * fixed-format values the executor checked (paths, a host name, numbers): the job's own
+ * environment goes through a file that only the shell inside the sandbox reads.
+ *
+ * Who does what: the host shell mounts the overlay (as the host's root, in a private mount
+ * namespace of its own, so it vanishes with the sandbox) and writes the user namespace's id map;
+ * bubblewrap (Debian's `bubblewrap`, Flatpak's sandbox) does everything inside — a fresh user,
+ * pid, ipc, uts, cgroup (and net) namespace, pivot_root into the overlay with the old root
+ * detached, /proc with its dangerous parts read-only or masked, /dev, /tmp, the capability
+ * bounding set, no_new_privs and the seccomp filter.
  */
+import { existsSync } from 'node:fs';
+
+/** Inside every sandbox: the run's directory (root's), the job's cwd and its output dir. */
+export const INSIDE = { dir: '/builder', work: '/builder/work', output: '/builder/output' } as const;
 
 /**
  * `sh -c ENTER entry N CGROUP_PROCS… unshare …`: put this process into the run's cgroup(s)
@@ -19,59 +30,130 @@ done
 exec "$@"`;
 
 /**
- * `unshare --mount --pid --fork --uts --ipc [--net] --kill-child --propagation private
- *    sh -c SETUP setup RUN ROOT HOSTNAME NET UID GID DIRECT DEV`
+ * `unshare --mount --propagation private sh -c SETUP setup RUN ROOT MNT NET START COUNT UID GID BWRAP_ARGS…`
  *
- * DEV is a directory made once per worker (devTemplate()) with the device nodes null, zero,
- * full, random, urandom, tty, the fd/stdin/stdout/stderr links and shm/: one `cp -a` into a
- * fresh tmpfs is much cheaper than a mknod per node per job.
+ * Mounts the overlay on MNT and RUN/builder on its /builder, then starts bubblewrap as the
+ * host uid START+UID (0 inside for a root job, 65534 for nobody): an unprivileged process, whose
+ * new user namespace gets its map — inside 0…COUNT-1 is the host's START… — from this shell while
+ * bwrap waits on RUN/go (`--userns-block-fd`). bwrap and the sandbox get a session of their own,
+ * so the executor's TERM to this shell's process group is forwarded to the job's session by the
+ * trap below and never reaches bwrap, whose death would take the job's grace period with it
+ * (`--die-with-parent`). KILL of this shell ends bwrap and with it the whole pid namespace.
  *
- * Runs as pid 1 of the new pid namespace, in a private mount namespace: every mount below
- * exists only there and vanishes when the namespace does. Its errors go to RUN/setup.log; it
- * touches RUN/ready once the sandbox is complete, so the executor can tell a setup failure
- * (an `error:` result) from the job failing. Then it starts the job chrooted, as UID:GID,
- * forwards TERM/INT/HUP to it, and exits with its status (pid 1 cannot die of a signal it does
- * not handle, hence no `exec`); when it exits the kernel kills whatever is left in the namespace.
+ * MNT is one directory for every sandbox (each mounts it in its own namespace) where bwrap, an
+ * unprivileged uid resolving paths before its pivot, can reach it: the worker's --work-dir may
+ * sit under a directory only root may enter.
+ *
+ * Errors go to RUN/setup.log, bwrap's own too; the job's stderr is handed over as fd 9 and the
+ * job's first act (INNER) is to write RUN/started through fd 8, which tells the executor the
+ * sandbox was complete. Exits with the job's status (128+N: killed by signal N).
  */
 export const SETUP = `
 set -eu
-run=$1 root=$2 host=$3 net=$4 uid=$5 gid=$6 direct=$7 dev=$8
+run=$1 root=$2 m=$3 net=$4 start=$5 count=$6 uid=$7 gid=$8
+shift 8
 exec 3>&2 2>"$run/setup.log"
-m=$run/merged
-mount -t overlay overlay -o "lowerdir=$root,upperdir=$run/upper,workdir=$run/ovl" "$m"
-mount -t proc -o nosuid,nodev,noexec proc "$m/proc"
-mount -t tmpfs -o nosuid,noexec,mode=755,size=64k tmpfs "$m/dev"
-cp -a "$dev/." "$m/dev/"
-mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs "$m/tmp"
-mkdir -p "$m/builder"
+mount -t overlay overlay -o "lowerdir=$root,upperdir=$run/upper,workdir=$run/ovl,nodev" "$m"
 mount --bind "$run/builder" "$m/builder"
-echo "$host" >/proc/sys/kernel/hostname
 if [ "$net" = 1 ]; then
-  cp -L /etc/resolv.conf "$m/etc/resolv.conf" 2>/dev/null || :
-else
-  ip link set lo up 2>/dev/null || :
+  cp -L /etc/resolv.conf "$m/etc/resolv.conf" && chown "$start:$start" "$m/etc/resolv.conf" || :
 fi
-: >"$run/ready"
-exec 2>&3 3>&-
+mkfifo -m 600 "$run/info" "$run/go"
+(exec setsid setpriv --reuid=$((start + uid)) --regid=$((start + gid)) --clear-groups bwrap "$@" \\
+  4>"$run/info" 5<"$run/go" 7<"$run/seccomp" 8>"$run/started" 9>&3 3>&-) &
+bw=$!
+child=
+# before the job runs, a signal ends the setup (bwrap dies with its parent); then it goes to the job
+forward() { if [ -n "$child" ]; then kill -s "$1" -- "-$child" 2>/dev/null || :; else exit 143; fi; }
+trap 'forward TERM' TERM
+trap 'forward INT' INT
+trap 'forward HUP' HUP
+exec 4<"$run/info" 5>"$run/go"
+# to its end: bwrap writes more after the pid, and dies of SIGPIPE if nobody reads it
+while IFS= read -r line <&4; do
+  case $line in *'"child-pid"'*) child=\${line##*: }; child=\${child%,} ;; esac
+done
+if [ -z "$child" ]; then
+  wait $bw || exit $?
+  exit 125
+fi
+echo "0 $start $count" >"/proc/$child/uid_map"
+echo "0 $start $count" >"/proc/$child/gid_map"
+echo go >&5
+exec 4<&- 5>&- 2>&3 3>&-
 set +e
-CAPS=+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,+setpcap,+net_bind_service,+sys_chroot,+audit_write,+setfcap
-if [ "$direct" = 1 ]; then set -- /builder/script.sh; else set -- /bin/sh /builder/script.sh; fi
-trap 'kill -TERM $c 2>/dev/null' TERM INT HUP
-# no_new_privs (suid binaries of the base do not raise a job's rights) and, for a root job, only
-# the capabilities a package build needs: no mknod, mount, module loading, raw I/O, ptrace …
-priv=
-if [ -x "$m/usr/bin/setpriv" ]; then
-  priv="/usr/bin/setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,$CAPS"
-fi
-chroot --userspec="$uid:$gid" --groups="$gid" "$m" $priv /usr/bin/env -i /bin/sh -c \\
-  '. /builder/env && cd /builder/work && exec "$@"' job "$@" &
-c=$!
 while :; do
-  wait $c
+  wait $bw
   rc=$?
-  kill -0 $c 2>/dev/null || break
+  kill -0 $bw 2>/dev/null || break
 done
 exit $rc`;
+
+/**
+ * Run inside by the base's /bin/sh, as the job's user, with nothing in its environment: mark
+ * the sandbox as started, give the job its stderr, close descriptors 3-9 (bwrap passes on what
+ * it was given, the fifo it waited on among them; dash can name no higher ones, and the worker
+ * itself opens none there), read the job's environment, start it.
+ */
+export const INNER = `printf 1 >&8; exec 2>&9
+for f in /proc/self/fd/*; do n=\${f##*/}; case $n in [3-9]) eval "exec $n>&-" ;; esac; done
+. ${INSIDE.dir}/env && exec "$@"`;
+
+/** What a root job keeps (inside its user namespace only): what apt, dpkg and a package build use. */
+export const ROOT_CAPS = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_AUDIT_WRITE',
+  'CAP_SETFCAP',
+] as const;
+
+/** Parts of /proc that container runtimes mask (read as empty) or make read-only. */
+const PROC_READ_ONLY = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus', '/proc/fs'];
+const PROC_MASKED_FILES = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/latency_stats', '/proc/kallsyms'];
+const PROC_MASKED_DIRS = ['/proc/acpi', '/proc/scsi'];
+
+export interface SandboxSpec {
+  readonly hostname: string;
+  readonly network: boolean;
+  readonly asRoot: boolean;
+  /** The script starts with #!: run it directly, not through /bin/sh. */
+  readonly direct: boolean;
+}
+
+/**
+ * bwrap's arguments. Its fds come from SETUP: 4 info (child pid), 5 the user-namespace go, 7 the
+ * seccomp program, 8 and 9 for INNER. Sources of binds are host paths resolved before the
+ * pivot: /proc/sys is the same tree in every procfs (its values follow the reader's
+ * namespaces), so binding the host's read-only changes nothing but writability.
+ */
+export function bwrapArgs(spec: SandboxSpec, merged: string): string[] {
+  const a = ['--unshare-user', '--userns-block-fd', '5', '--info-fd', '4'];
+  a.push('--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup');
+  if (!spec.network) a.push('--unshare-net');
+  a.push('--die-with-parent', '--new-session', '--hostname', spec.hostname);
+  a.push('--bind', merged, '/');
+  a.push('--proc', '/proc');
+  // what this kernel has (the host's /proc shows the same entries as the sandbox's will)
+  for (const p of PROC_READ_ONLY.filter(existsSync)) a.push('--ro-bind', p, p);
+  for (const p of PROC_MASKED_FILES.filter(existsSync)) a.push('--ro-bind', '/dev/null', p);
+  for (const p of PROC_MASKED_DIRS.filter(existsSync)) a.push('--tmpfs', p, '--remount-ro', p);
+  a.push('--dev', '/dev', '--chmod', '1777', '/dev/shm');
+  a.push('--tmpfs', '/tmp', '--chmod', '1777', '/tmp');
+  a.push('--seccomp', '7', '--cap-drop', 'ALL');
+  if (spec.asRoot) for (const cap of ROOT_CAPS) a.push('--cap-add', cap);
+  a.push('--clearenv', '--chdir', INSIDE.work);
+  const script = `${INSIDE.dir}/script.sh`;
+  a.push('/bin/sh', '-c', INNER, 'job', ...(spec.direct ? [script] : ['/bin/sh', script]));
+  return a;
+}
 
 /** `export K='v'` lines for the job's environment; names that are not shell names are dropped. */
 export function envFile(env: Readonly<Record<string, string>>): string {
@@ -82,25 +164,3 @@ export function envFile(env: Readonly<Record<string, string>>): string {
   }
   return text;
 }
-
-/** Made once by the executor: what `cp -a` copies into each sandbox's /dev tmpfs. */
-export const DEV_TEMPLATE = `
-set -eu
-d=$1
-rm -rf "$d.tmp"
-mkdir -m 755 "$d.tmp"
-cd "$d.tmp"
-mknod -m 666 null c 1 3
-mknod -m 666 zero c 1 5
-mknod -m 666 full c 1 7
-mknod -m 666 random c 1 8
-mknod -m 666 urandom c 1 9
-mknod -m 666 tty c 5 0
-ln -s /proc/self/fd fd
-ln -s /proc/self/fd/0 stdin
-ln -s /proc/self/fd/1 stdout
-ln -s /proc/self/fd/2 stderr
-mkdir -m 1777 shm
-cd /
-rm -rf "$d"
-mv "$d.tmp" "$d"`;

@@ -1,5 +1,4 @@
-import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -7,19 +6,23 @@ import type { Assignment, RunResult } from '@builder/protocol';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { createCgroup, findCgroups, killAndRemoveCgroup, oomKilled, type RunCgroup } from './chroot-cgroup.ts';
+import { readStamp, shiftRootfs } from './chroot-idmap.ts';
 import { mountsUnder, unmountUnder } from './chroot-mounts.ts';
 import { type ChrootOptions, checkRootfs } from './chroot-options.ts';
-import { DEV_TEMPLATE, ENTER, envFile, SETUP } from './chroot-setup.ts';
+import { seccompFilter } from './chroot-seccomp.ts';
+import { bwrapArgs, ENTER, envFile, INSIDE, SETUP } from './chroot-setup.ts';
 import { passedEnv, jobVariables, sandboxHostname } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
+export { INSIDE };
 /** `<runId>-<attempt>`: run dirs and cgroups; the only names cleanup() touches. */
 const RUN_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-\d+$/i;
-/** Inside every sandbox: the run's directory (root's), the job's cwd and its output dir. */
-export const INSIDE = { dir: '/builder', work: '/builder/work', output: '/builder/output' } as const;
 /** For the setup (host tools, as root): fixed, never the job's. */
 const SETUP_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } as const;
+/** Where each sandbox mounts its overlay, in its own mount namespace (see SETUP). */
+const MOUNT_POINT = '/run/builder-sandbox';
+const PATH_DIRS = SETUP_ENV.PATH.split(':');
 const JOB_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Worker environment a job may see besides its own variables. */
 const PASSED_ENV = /^(LANG|LANGUAGE|TZ|LC_[A-Z_]+)$/;
@@ -29,39 +32,45 @@ export interface ChrootExecutorDeps extends ExecutorDeps {
 }
 
 /**
- * Debian/Ubuntu: each job in a copy-on-write overlay of a read-only base rootfs, in new mount,
- * pid, uts, ipc (and, unless the run sets BUILDER_NETWORK=1, net) namespaces, chrooted, as an
- * unprivileged user, inside a cgroup with memory, pids and CPU limits; all of it removed after.
+ * Debian/Ubuntu: each job in a copy-on-write overlay of a read-only base rootfs, entered with
+ * pivot_root by bubblewrap in new user, mount, pid, uts, ipc, cgroup (and, unless the run sets
+ * BUILDER_NETWORK=1, net) namespaces, under a seccomp filter, inside a cgroup with memory, pids
+ * and CPU limits; all of it removed after. The user namespace maps the sandbox's ids onto
+ * `--id-range`, so even a root job (BUILDER_ROOT=1) is an unprivileged uid on the host.
  */
 export class ChrootExecutor implements Executor {
   readonly name = 'chroot';
   readonly #o: ChrootOptions;
   readonly #deps: ChrootExecutorDeps;
-  /** The /dev template (see DEV_TEMPLATE); made on first use. */
-  readonly #dev: string;
-  #devMade = false;
+  readonly #seccomp = seccompFilter();
+  /** The base is owned by the id range (checked once per executor; cleanup() rescans it all). */
+  #baseShifted = false;
 
   constructor(deps: ChrootExecutorDeps) {
     this.#deps = deps;
     this.#o = deps.chroot;
-    this.#dev = join(deps.workDir, '.dev');
   }
 
-  #makeDev(): void {
-    if (this.#devMade) return;
-    const r = spawnSync('/bin/sh', ['-c', DEV_TEMPLATE, 'builder-dev', this.#dev], {
-      encoding: 'utf8',
-      env: SETUP_ENV,
-    });
-    if (r.status !== 0)
-      throw new Error(`cannot make the /dev template ${this.#dev}: ${(r.stderr || r.error?.message || '').trim()}`);
-    this.#devMade = true;
+  /** Shift what of the base is not owned by the id range yet: all of it the first time. */
+  #shiftBase(full: boolean): void {
+    if (this.#baseShifted && !full) return;
+    const stamp = readStamp(this.#o.root);
+    const { start, count } = this.#o.idRange;
+    if (full || stamp?.start !== start || stamp.count !== count) {
+      const changed = shiftRootfs(this.#o.root, this.#o.idRange);
+      if (changed > 0)
+        this.#deps.log.info('base rootfs shifted to the id range', { root: this.#o.root, changed, start });
+    }
+    this.#baseShifted = true;
   }
 
   async cleanup(): Promise<void> {
     checkRootfs(this.#o.root);
+    if (!PATH_DIRS.some((d) => existsSync(join(d, 'bwrap')))) {
+      throw new Error('the chroot executor needs bubblewrap: apt-get install bubblewrap');
+    }
+    this.#shiftBase(true);
     await mkdir(this.#deps.workDir, { recursive: true });
-    this.#devMade = false; // remade on first use: whatever is there may be from another version
     const log = this.#deps.log;
     const entries = (await readdir(this.#deps.workDir)).filter((e) => RUN_DIR.test(e));
     const names = new Set(entries);
@@ -90,34 +99,47 @@ export class ChrootExecutor implements Executor {
     let cg: RunCgroup | undefined;
     try {
       try {
+        this.#shiftBase(false);
         this.#prepare(dir, job, uid, gid);
-        this.#makeDev();
         cg = createCgroup(name, this.#o);
       } catch (err) {
         return { kind: 'error', message: `cannot set up the chroot sandbox: ${describeError(err)}` };
       }
-      const direct = job.script.startsWith('#!') ? '1' : '0';
-      const unshare = ['unshare', '--mount', '--pid', '--fork', '--uts', '--ipc'];
-      if (!network) unshare.push('--net');
-      unshare.push('--kill-child', '--propagation', 'private');
+      const spec = { hostname: sandboxHostname(job), network, asRoot, direct: job.script.startsWith('#!') };
+      const { start, count } = this.#o.idRange;
       const args = [
         ...['-c', ENTER, 'builder-enter', String(cg.procsFiles.length), ...cg.procsFiles],
-        ...[...unshare, '/bin/sh', '-c', SETUP, 'builder-setup'],
-        ...[dir, this.#o.root, sandboxHostname(job), network ? '1' : '0', String(uid), String(gid), direct, this.#dev],
+        ...['unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', SETUP, 'builder-setup'],
+        ...[
+          dir,
+          this.#o.root,
+          MOUNT_POINT,
+          network ? '1' : '0',
+          String(start),
+          String(count),
+          String(uid),
+          String(gid),
+        ],
+        ...bwrapArgs(spec, MOUNT_POINT),
       ];
       let result = await runJobProcess('/bin/sh', args, { cwd: dir, env: SETUP_ENV }, io);
-      if (!existsSync(join(dir, 'ready'))) {
+      if (!started(dir)) {
         const why = readSetupLog(dir) || describeResult(result);
         return { kind: 'error', message: `cannot set up the chroot sandbox: ${why}` };
       }
-      // pid 1 reports the job's status as an exit code: 128+N is signal N when we know one was sent
+      // bwrap reports the job's status as an exit code: 128+N is signal N when we know one was sent
       if (result.kind === 'exited' && result.code > 128 && result.code < 128 + 32) {
         const oom = oomKilled(cg);
         if (oom) io.note('[builder] the job was killed by the memory limit (--memory-limit)');
         if (oom || io.signal.aborted) result = { kind: 'signalled', signal: signalName(result.code - 128) };
       }
+      // nothing of the sandbox may run while its output is read: a root job owns /builder and
+      // could swap output/ for a link into the host between the check below and the reading
+      await this.#removeCgroup(cg, io.log, (text) => io.note(text));
+      cg = undefined;
       const outputDir = join(dir, 'builder', 'output');
-      await collectOutput(io, outputDir);
+      if (lstatSync(outputDir, { throwIfNoEntry: false })?.isDirectory()) await collectOutput(io, outputDir);
+      else io.note(`[builder] ${INSIDE.output} is not a directory any more (the job replaced it): nothing collected`);
       return result;
     } finally {
       await this.#tearDown(dir, cg, io.log, (text) => io.note(text));
@@ -125,9 +147,9 @@ export class ChrootExecutor implements Executor {
   }
 
   /**
-   * RUN/ (root's, 0700): upper/ and ovl/ for the overlay, merged/ its mount point (in the
-   * sandbox's namespace only), builder/ (root's, 0755; /builder inside) with script.sh, env,
-   * and work/ and output/ owned by the job's user. Synchronous: a handful of tiny syscalls.
+   * RUN/ (root's, 0700): upper/ and ovl/ for the overlay, seccomp (the filter bwrap loads), builder/ (/builder inside) with script.sh, env, and work/ and
+   * output/ owned by the job's user. Owners are host ids: START+id is id inside, so upper/ (the
+   * sandbox's /) and builder/ belong to its root. Synchronous: a handful of tiny syscalls.
    */
   #prepare(dir: string, job: Assignment, uid: number, gid: number): void {
     try {
@@ -139,14 +161,22 @@ export class ChrootExecutor implements Executor {
       else throw err;
       mkdirSync(dir, { mode: 0o700 });
     }
-    for (const sub of ['upper', 'ovl', 'merged']) mkdirSync(join(dir, sub));
+    mkdirSync(MOUNT_POINT, { recursive: true, mode: 0o755 });
+    const root = this.#o.idRange.start;
+    // upper/builder: the mount point of /builder, made here rather than by a mkdir in SETUP
+    for (const sub of ['upper', 'upper/builder', 'ovl']) mkdirSync(join(dir, sub), { mode: 0o755 });
+    // the overlay's / takes its owner and mode from upper/: the base's /, root's inside
+    const base = statSync(this.#o.root);
+    chownSync(join(dir, 'upper'), base.uid, base.gid);
+    writeFileSync(join(dir, 'seccomp'), this.#seccomp, { mode: 0o600 });
     const b = join(dir, 'builder');
     mkdirSync(b, { mode: 0o755 });
     writeFileSync(join(b, 'script.sh'), job.script, { mode: 0o755 });
     writeFileSync(join(b, 'env'), envFile(this.#jobEnv(job, uid)), { mode: 0o644 });
+    for (const file of [b, join(b, 'script.sh'), join(b, 'env')]) chownSync(file, root, root);
     for (const sub of ['work', 'output']) {
       mkdirSync(join(b, sub), { mode: 0o755 });
-      chownSync(join(b, sub), uid, gid);
+      chownSync(join(b, sub), root + uid, root + gid);
     }
   }
 
@@ -167,14 +197,17 @@ export class ChrootExecutor implements Executor {
 
   /** Kill what is left (cgroup), unmount what is left (backstop), remove the run dir. */
   async #tearDown(dir: string, cg: RunCgroup | undefined, log: Logger, note: (text: string) => void): Promise<void> {
-    if (cg) {
-      const left = await killAndRemoveCgroup(cg);
-      if (left.length) {
-        log.error('cannot remove cgroup', { cgroups: left });
-        note(`[builder] teardown: cannot remove cgroup ${left.join(', ')}; see the worker log`);
-      }
-    }
+    await this.#removeCgroup(cg, log, note);
     await this.#removeRunDir(dir, log, note);
+  }
+
+  async #removeCgroup(cg: RunCgroup | undefined, log: Logger, note: (text: string) => void): Promise<void> {
+    if (!cg) return;
+    const left = await killAndRemoveCgroup(cg);
+    if (left.length) {
+      log.error('cannot remove cgroup', { cgroups: left });
+      note(`[builder] teardown: cannot remove cgroup ${left.join(', ')}; see the worker log`);
+    }
   }
 
   async #removeRunDir(dir: string, log: Logger, note: (text: string) => void): Promise<void> {
@@ -187,6 +220,15 @@ export class ChrootExecutor implements Executor {
     await rm(dir, { recursive: true, force: true }).catch((err: unknown) =>
       log.warn('cannot remove run directory', { dir, err }),
     );
+  }
+}
+
+/** INNER wrote RUN/started: the sandbox was complete and the job's own code began. */
+function started(dir: string): boolean {
+  try {
+    return statSync(join(dir, 'started')).size > 0;
+  } catch {
+    return false;
   }
 }
 

@@ -61,7 +61,7 @@ function setupLines(path: string): string[] {
   return [
     `zfs clone -o mountpoint=${path} ${SNAP} zroot/builder/${NAME}`,
     `mount -t devfs -o ruleset=4 devfs ${path}/dev`,
-    `jail -c name=${NAME} path=${path} host.hostname=nightly-7.builder ip4.addr=127.0.2.10 ip6=disable devfs_ruleset=4 enforce_statfs=2 children.max=0 persist`,
+    `jail -c name=${NAME} path=${path} host.hostname=nightly-7.builder ip4.addr=127.0.2.10 ip6=disable devfs_ruleset=4 enforce_statfs=2 children.max=0 allow.set_hostname=0 allow.sysvipc=0 allow.raw_sockets=0 allow.chflags=0 allow.mount=0 allow.socket_af=0 persist`,
   ];
 }
 function teardownLines(path: string): string[] {

@@ -15,6 +15,21 @@ import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
 /** Inside every jail: the run's directory (root-owned), the job's cwd and its output dir. */
 export const INSIDE = { dir: '/builder', work: '/builder/work', output: '/builder/output' } as const;
+/**
+ * Said explicitly though they are jail(8)'s defaults: a new jail's defaults follow the host's
+ * legacy security.jail.*_allowed sysctls, which an admin may have opened for other jails. A root
+ * in the job's jail (a setuid binary of the base is enough to get there) must not share the
+ * host's SysV IPC, open raw sockets, mount, clear file flags, use other socket families or
+ * rename the jail.
+ */
+const JAIL_DENY = [
+  'allow.set_hostname=0',
+  'allow.sysvipc=0',
+  'allow.raw_sockets=0',
+  'allow.chflags=0',
+  'allow.mount=0',
+  'allow.socket_af=0',
+] as const;
 const COMMAND_PATH = '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin';
 const JOB_PATH = '/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin';
 /** Worker environment a job may see besides its own variables. */
@@ -113,6 +128,7 @@ export class JailExecutor implements Executor {
       `devfs_ruleset=${o.devfsRuleset}`,
       'enforce_statfs=2',
       'children.max=0',
+      ...JAIL_DENY,
       'persist',
     ]);
     s.jail = true;

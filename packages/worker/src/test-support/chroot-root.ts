@@ -11,6 +11,11 @@ export const REPO = resolve(import.meta.dirname, '../../../..');
 export const ROOTFS = join(REPO, '.build/roots/bookworm');
 const MKROOT = join(REPO, 'debian/mkroot');
 const LOCK = `${ROOTFS}.lock`;
+/**
+ * The host ids the tests' sandboxes map their 0…65535 to (the base rootfs is shifted to them on
+ * first use). Fixed, so that every test file and the benchmark agree on the one base.
+ */
+export const TEST_ID_RANGE = '1000000:65536';
 /** debootstrap takes ~25 s to a few minutes depending on the mirror; the hook timeout to use. */
 export const ROOTFS_TIMEOUT_MS = 900_000;
 
@@ -18,6 +23,8 @@ export const ROOTFS_TIMEOUT_MS = 900_000;
 export function chrootSkipReason(): string | undefined {
   if (process.platform !== 'linux') return 'the chroot executor is Linux-only';
   if (process.getuid?.() !== 0) return 'needs root (mounts, namespaces, cgroups): run the tests as root';
+  if (spawnSync('sh', ['-c', 'command -v bwrap']).status !== 0)
+    return 'bubblewrap is not installed (apt-get install bubblewrap)';
   if (haveRootfs()) return undefined;
   const found = ['/usr/sbin/debootstrap', '/sbin/debootstrap', '/usr/bin/debootstrap'].some((p) => existsSync(p));
   if (!found && spawnSync('sh', ['-c', 'command -v debootstrap']).status !== 0)
