@@ -91,13 +91,16 @@ exit $rc`;
 
 /**
  * Run inside by the base's /bin/sh, as the job's user, with nothing in its environment: mark
- * the sandbox as started, give the job its stderr, close descriptors 3-9 (bwrap passes on what
- * it was given, the fifo it waited on among them; dash can name no higher ones, and the worker
- * itself opens none there), read the job's environment, start it.
+ * the sandbox as started, give the job its stderr, take the job's secrets from the pipe on fd 6
+ * when the worker passed one (read through the inherited descriptor: they never touch a file),
+ * close descriptors 3-9 (bwrap passes on what it was given, the fifo it waited on among them; dash
+ * can name no higher ones, and the worker itself opens none there), read the job's environment,
+ * add the secrets, start it.
  */
 export const INNER = `printf 1 >&8; exec 2>&9
+s=; if [ -e /proc/self/fd/6 ]; then s=$(cat <&6) || exit 125; fi
 for f in /proc/self/fd/*; do n=\${f##*/}; case $n in [3-9]) eval "exec $n>&-" ;; esac; done
-. ${INSIDE.dir}/env && exec "$@"`;
+. ${INSIDE.dir}/env && eval "$s" && unset s && exec "$@"`;
 
 /** What a root job keeps (inside its user namespace only): what apt, dpkg and a package build use. */
 export const ROOT_CAPS = [

@@ -81,6 +81,26 @@ describe.skipIf(skip !== undefined)('chroot executor (real namespaces, overlayfs
     assertClean();
   });
 
+  it("gets its secrets in its environment through a pipe: never in the run dir's files", async () => {
+    const t = io();
+    const value = "s3cr'et\nwith a second line";
+    const result = await executor().run(
+      job(
+        // while the job runs, what the worker wrote for it is in the run dir: keep a copy to search
+        `printf '%s' "$SIGNING_KEY" | sha256sum; echo "$REV"; cat /builder/env > /builder/output/result.txt`,
+        { secrets: { SIGNING_KEY: value, BUILDER_JOB: 'overridden?' }, params: { REV: 'r1' } },
+      ),
+      t.runIO,
+    );
+    expect(result).toEqual({ kind: 'exited', code: 0 });
+    const { createHash } = await import('node:crypto');
+    expect(t.stdout()).toBe(`${createHash('sha256').update(value).digest('hex')}  -\nr1\n`);
+    const envFileText = t.collected[0]?.[1] ?? '';
+    expect(envFileText).toContain("export REV='r1'");
+    expect(envFileText).not.toContain('s3cr');
+    expect(envFileText).toContain("export BUILDER_JOB='nightly'");
+  });
+
   it('runs a #! script directly, as root with BUILDER_ROOT=1', async () => {
     const t = io();
     const result = await executor().run(
@@ -275,7 +295,7 @@ import { PassThrough } from 'node:stream';
 const log = { info() {}, warn() {}, error() {}, debug() {}, child() { return log; } };
 const ex = new ChrootExecutor({ workDir: ${JSON.stringify(dir)}, platform: 'debian-12', log, env: {}, chroot: compileChrootOptions({ root: ${JSON.stringify(ROOTFS)}, idRange: ${JSON.stringify(TEST_ID_RANGE)} }) });
 const out = new PassThrough(); out.on('data', (c) => process.stdout.write(c));
-await ex.run({ runId: '${RUN_ID.slice(0, -4)}9999', attempt: 1, job: 'crash', number: 1, platform: 'debian-12', script: 'echo up; setsid sleep 1001 & sleep 1001', params: {}, timeoutSec: 60, killGraceSec: 1 },
+await ex.run({ runId: '${RUN_ID.slice(0, -4)}9999', attempt: 1, job: 'crash', number: 1, platform: 'debian-12', script: 'echo up; setsid sleep 1001 & sleep 1001', params: {}, timeoutSec: 60, killGraceSec: 1, attemptSecret: 'a'.repeat(64), secrets: {}, missingSecrets: [] },
   { stdout: out, stderr: new PassThrough(), note() {}, signal: new AbortController().signal, killGraceMs: 500, started() {}, collectOutput: async () => {}, log });
 `,
     );

@@ -11,7 +11,7 @@ import { mountsUnder, unmountUnder } from './chroot-mounts.ts';
 import { type ChrootOptions, checkRootfs } from './chroot-options.ts';
 import { seccompFilter } from './chroot-seccomp.ts';
 import { bwrapArgs, ENTER, envFile, INSIDE, SETUP } from './chroot-setup.ts';
-import { passedEnv, jobVariables, sandboxHostname } from './job-env.ts';
+import { passedEnv, jobVariables, sandboxHostname, secretVariables } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
@@ -122,7 +122,14 @@ export class ChrootExecutor implements Executor {
         ],
         ...bwrapArgs(spec, MOUNT_POINT),
       ];
-      let result = await runJobProcess('/bin/sh', args, { cwd: dir, env: SETUP_ENV }, io);
+      const secrets = secretVariables(job);
+      const fd6 = Object.keys(secrets).length > 0 ? envFile(secrets) : undefined;
+      let result = await runJobProcess(
+        '/bin/sh',
+        args,
+        { cwd: dir, env: SETUP_ENV, ...(fd6 !== undefined && { fd6 }) },
+        io,
+      );
       if (!started(dir)) {
         const why = readSetupLog(dir) || describeResult(result);
         return { kind: 'error', message: `cannot set up the chroot sandbox: ${why}` };

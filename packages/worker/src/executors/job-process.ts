@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { RunResult } from '@builder/protocol';
 import { describeError } from '../errors.ts';
 import { groupStopper } from './process-group.ts';
@@ -18,13 +18,30 @@ const PIPE_LINGER_MS = 2000;
 export function runJobProcess(
   command: string,
   args: readonly string[],
-  opts: { cwd: string; env: Readonly<Record<string, string>> },
+  opts: {
+    cwd: string;
+    env: Readonly<Record<string, string>>;
+    /**
+     * Written to the child's fd 6 (a pipe) and closed: how a sandbox whose environment is built
+     * from a file gets the job's secrets without them touching a disk or an argument list.
+     */
+    fd6?: string;
+  },
   io: RunIO,
 ): Promise<RunResult> {
   return new Promise<RunResult>((resolve) => {
     let child: ChildProcess;
     try {
-      child = spawn(command, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const stdio =
+        opts.fd6 === undefined
+          ? ['ignore', 'pipe', 'pipe']
+          : ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'pipe'];
+      child = spawn(command, args, {
+        cwd: opts.cwd,
+        env: opts.env,
+        detached: true,
+        stdio: stdio as ['ignore', 'pipe', 'pipe'],
+      });
     } catch (err) {
       resolve({ kind: 'error', message: `cannot start ${command}: ${describeError(err)}` });
       return;
@@ -37,6 +54,11 @@ export function runJobProcess(
       return;
     }
     io.started();
+    const fd6 = (child.stdio as readonly unknown[])[6] as Writable | null | undefined;
+    if (fd6 && opts.fd6 !== undefined) {
+      fd6.on('error', () => undefined); // a job that ends before reading it: nothing to deliver
+      fd6.end(opts.fd6);
+    }
     const stdout = child.stdout as Readable;
     const stderr = child.stderr as Readable;
     stdout.pipe(io.stdout);
