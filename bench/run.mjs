@@ -137,7 +137,16 @@ async function chrootOverhead() {
           collectOutput: async () => {},
           log,
         };
-        const job = { runId, attempt: 1, job: 'b', number: i, platform: 'bench', script: 'true', params: {} };
+        const job = {
+          runId,
+          attempt: 1,
+          job: 'b',
+          number: i,
+          platform: 'bench',
+          script: 'true',
+          params: {},
+          secrets: {},
+        };
         const t0 = performance.now();
         const result = await executor.run({ ...job, timeoutSec: 60, killGraceSec: 1 }, io);
         if (result.kind !== 'exited' || result.code !== 0) throw new Error(`${name}: ${JSON.stringify(result)}`);
