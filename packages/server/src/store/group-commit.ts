@@ -12,6 +12,8 @@ import type { Db } from './db.ts';
  */
 export class GroupCommit {
   private open = false;
+  /** Set by `abandon`: nothing more is committed. */
+  private dead = false;
   private urgent = false;
   private timer: NodeJS.Timeout | undefined;
   private afterCommit: (() => void)[] = [];
@@ -66,8 +68,14 @@ export class GroupCommit {
     return this.open;
   }
 
+  /** A simulated crash: the open batch is never committed (closing the database rolls it back). */
+  abandon(): void {
+    this.dead = true;
+    clearTimeout(this.timer);
+  }
+
   flush(): void {
-    if (!this.open) return;
+    if (!this.open || this.dead) return;
     clearTimeout(this.timer);
     this.urgent = false;
     const before = this.beforeCommit;
