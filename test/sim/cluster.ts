@@ -55,6 +55,8 @@ export class Cluster {
   readonly executions = new Executions();
   readonly workers = new Map<string, SimWorker>();
   core: ServerCore | undefined;
+  /** Messages the server got from connections their worker had already left (see Link.abandonByWorker). */
+  lateMessages = 0;
   /** Runs the (simulated) client was told were queued. */
   readonly acknowledged = new Set<string>();
   serverOwner = '';
@@ -68,7 +70,11 @@ export class Cluster {
   ) {
     const delay = () => 0.2 + random() * random() * 30;
     const spike = () => 500 + random() * 4500;
-    this.net = new SimNet(time, delay, spike, (from, to, frame) => trace.frame(from, to, frame));
+    this.net = new SimNet(time, delay, spike, (from, to, frame) => {
+      // a message from a worker that has already given up on this connection (it may be on a new one)
+      if (frame.kind === 'data' && from.readyState === 3 && to === from.link.server) this.lateMessages++;
+      trace.frame(from, to, frame);
+    });
   }
 
   /** A new server process on the data dir: open, recover, take connections. */
@@ -160,7 +166,7 @@ export class Cluster {
       log: this.workerLogger(owner, {}),
       now: () => this.time.now,
       random: prng(seed),
-      connect: () => this.net.connect(owner),
+      connect: (_url, opts) => this.net.connect(owner, opts.handshakeTimeout ?? 10_000),
     });
     w.worker = worker;
     void worker.start();

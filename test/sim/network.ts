@@ -134,6 +134,8 @@ export class Link {
   blackhole = false;
   /** Delays are large (ms) until this time. */
   spikeUntil = 0;
+  /** During a spike: this much on top of every delay (undefined: a random spike per frame). */
+  slowMs: number | undefined;
   private readonly pipes = new Map<SimSocket, Pipe>();
 
   constructor(
@@ -150,7 +152,7 @@ export class Link {
   transmit(from: SimSocket, frame: Frame): void {
     if (this.blackhole || !from.peer) return;
     const pipe = this.pipe(from);
-    const d = this.time.now < this.spikeUntil ? this.spike() : this.delay();
+    const d = this.time.now < this.spikeUntil ? (this.slowMs ?? this.spike()) + this.delay() : this.delay();
     const last = pipe.queue[pipe.queue.length - 1]?.at ?? 0;
     pipe.queue.push({ at: Math.max(last, this.time.now + d), frame });
     if (!pipe.task) this.arm(from, pipe);
@@ -170,9 +172,8 @@ export class Link {
    * sent is still crawling towards the server, which learns of the end only after all of it: the
    * old connection's messages arrive after the next connection's.
    */
-  abandonByWorker(): void {
+  abandonByWorker(lag: number): void {
     const pipe = this.pipe(this.worker);
-    const lag = this.spike();
     for (const f of pipe.queue) f.at += lag;
     pipe.task?.cancel();
     pipe.task = undefined;
@@ -221,10 +222,16 @@ export class SimNet {
   ) {}
 
   /** The worker's way to open a WebSocket: upgrade after a delay, refused while no server is up. */
-  connect(workerOwner: string): SimSocket {
+  connect(workerOwner: string, handshakeTimeoutMs: number): SimSocket {
     const link = new Link(this.time, this.delay, this.spike, this.tap, workerOwner, this.links.length + 1);
     this.links.push(link);
     const end = link.worker;
+    // as `ws` does with its handshakeTimeout option: an upgrade that never completes is given up
+    this.time.at(handshakeTimeoutMs, workerOwner, () => {
+      if (end.readyState !== CONNECTING) return;
+      end.emit('error', new Error('opening handshake has timed out (simulated)'));
+      end.terminate();
+    });
     this.time.at(this.delay(), 'net', () => {
       const listener = this.listener;
       if (end.readyState !== CONNECTING) return; // the worker gave up first

@@ -7,6 +7,7 @@
 import { rmSync } from 'node:fs';
 import { isTerminal } from '@builder/protocol';
 import { Cluster, JOB } from './cluster.ts';
+import type { Link } from './network.ts';
 import { checkEnd, checkStep, type Committed } from './invariants.ts';
 import { SimTime, prng } from './time.ts';
 import { START, Trace } from './trace.ts';
@@ -20,6 +21,7 @@ export interface Outcome {
   events: string[];
   faults: string[];
   runs: number;
+  lateMessages: number;
   steps: number;
   simulatedMs: number;
   /** Same seed, same signature: what a replay must reproduce. */
@@ -30,7 +32,7 @@ export interface Outcome {
 const SETTLE_MS = 60_000;
 const D = 'driver';
 
-export async function runSchedule(seed: number): Promise<Outcome> {
+export async function runSchedule(seed: number, show = 50): Promise<Outcome> {
   const random = prng(seed);
   const pick = <T>(xs: readonly T[]): T | undefined => xs[Math.floor(random() * xs.length)];
   const time = new SimTime(START);
@@ -52,35 +54,49 @@ export async function runSchedule(seed: number): Promise<Outcome> {
 
     const faultsUntil = 5_000 + random() * 25_000;
     const openLinks = () => c.net.links.filter((l) => !l.blackhole && l.server && l.worker.readyState === 1);
+    /** Faults on one open connection, by weight. */
+    const onLink: [number, (l: Link) => string][] = [
+      [15, (l) => (l.cut(), 'cut')],
+      [
+        10,
+        (l) => {
+          // the path slows down and the worker gives up on it before the server notices
+          const slow = 100 + random() * 1900;
+          l.slowMs = slow;
+          l.spikeUntil = time.now + 5000;
+          time.at(300 + random() * 1200, D, () => l.abandonByWorker(random() * slow));
+          return 'slow, then abandoned by its worker (its last messages lag)';
+        },
+      ],
+      [5, (l) => ((l.blackhole = true), 'black hole')],
+      [10, (l) => ((l.slowMs = undefined), (l.spikeUntil = time.now + 1000 + random() * 4000), 'delay spike')],
+    ];
+    const crashServer = () => {
+      if (!c.core) return;
+      const silent = random() < 0.2;
+      fault(`kill -9 server${silent ? ' (silent)' : ''}`);
+      c.crashServer(silent);
+      time.at(random() * 2000, D, () => c.startServer());
+    };
+    const crashWorker = () => {
+      const w = pick([...c.workers.values()].filter((x) => x.worker));
+      if (!w) return;
+      const silent = random() < 0.2;
+      fault(`kill -9 ${w.owner}${silent ? ' (silent)' : ''}`);
+      c.crashWorker(w.name, silent);
+      time.at(random() * 3000, D, () => c.startWorker(w.name));
+    };
     const act = () => {
-      const dice = random();
-      if (dice < 0.3) return execute(1 + Math.floor(random() * 3));
-      if (dice < 0.45) {
+      let dice = random() * 100;
+      if ((dice -= 30) < 0) return execute(1 + Math.floor(random() * 3));
+      for (const [weight, f] of onLink) {
+        if ((dice -= weight) >= 0) continue;
         const l = pick(openLinks());
-        if (l) (fault(`cut ${l.worker.owner} [c${l.id}]`), l.cut());
-      } else if (dice < 0.55) {
-        const l = pick(openLinks());
-        if (l) (fault(`${l.worker.owner} abandons [c${l.id}], its last messages lag`), l.abandonByWorker());
-      } else if (dice < 0.6) {
-        const l = pick(openLinks());
-        if (l) (fault(`black hole ${l.worker.owner} [c${l.id}]`), (l.blackhole = true));
-      } else if (dice < 0.7) {
-        const l = pick(openLinks());
-        if (l) (fault(`delay spike ${l.worker.owner} [c${l.id}]`), (l.spikeUntil = time.now + 1000 + random() * 4000));
-      } else if (dice < 0.8) {
-        if (!c.core) return;
-        const silent = random() < 0.2;
-        fault(`kill -9 server${silent ? ' (silent)' : ''}`);
-        c.crashServer(silent);
-        time.at(random() * 2000, D, () => c.startServer());
-      } else if (dice < 0.95) {
-        const w = pick([...c.workers.values()].filter((x) => x.worker));
-        if (!w) return;
-        const silent = random() < 0.2;
-        fault(`kill -9 ${w.owner}${silent ? ' (silent)' : ''}`);
-        c.crashWorker(w.name, silent);
-        time.at(random() * 3000, D, () => c.startWorker(w.name));
+        if (l) fault(`${f(l)}: ${l.worker.owner} [c${l.id}]`);
+        return;
       }
+      if ((dice -= 10) < 0) return crashServer();
+      if ((dice -= 15) < 0) return crashWorker();
     };
     for (let t = 200 + random() * 3000; t < faultsUntil; t += 200 + random() * 3000) time.at(t, D, act);
 
@@ -103,9 +119,10 @@ export async function runSchedule(seed: number): Promise<Outcome> {
       seed,
       dataDir: c.dataDir,
       failure: trace.failure,
-      events: trace.last(50),
+      events: trace.last(show),
       faults,
       runs: c.acknowledged.size,
+      lateMessages: c.lateMessages,
       steps: time.steps,
       simulatedMs: time.now - START,
       signature: `${time.steps} ${time.now} ${runs.map((r) => `${r.number}:${r.state}:${r.attempt}`).join(',')}`,

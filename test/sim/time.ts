@@ -71,6 +71,7 @@ export class SimTime {
 
   /** Run `fn` as `owner` after `delay` ms of simulated time. */
   at(delay: number, owner: string, fn: () => void, every?: number): Task {
+    if (Number.isNaN(delay)) throw new Error(`a task of ${owner} at NaN ms`);
     const t = new Task(this.now + Math.max(0, delay), ++this.seq, owner, fn, every);
     this.push(t);
     return t;

@@ -11,7 +11,8 @@ type Entry =
   | { t: number; kind: 'log'; who: string; level: string; msg: string; fields: Record<string, unknown> | undefined }
   | { t: number; kind: 'frame'; from: SimSocket; to: SimSocket; frame: Frame };
 
-const KEEP = 200;
+/** Entries kept; BUILDER_SIM_TRACE=N keeps more, to look further back when replaying a seed. */
+const KEEP = Number(process.env.BUILDER_SIM_TRACE ?? 200);
 
 export class Trace {
   failure: string | undefined;
@@ -24,7 +25,7 @@ export class Trace {
   /** The first broken invariant wins: later ones are usually its consequences. */
   fail(what: string): void {
     if (this.failure !== undefined) return;
-    this.failure = `t=${this.secs(this.time.now)} ${what}`;
+    this.failure = `t=${this.secs(this.time.now)} ${this.ids(what)}`;
     this.note('sim', `FAILED: ${what}`);
   }
 
@@ -38,6 +39,7 @@ export class Trace {
   }
 
   frame(from: SimSocket, to: SimSocket, frame: Frame): void {
+    if (frame.kind === 'ping' || frame.kind === 'pong') return; // liveness chatter: its effects are logged
     this.add({ t: this.time.now, kind: 'frame', from, to, frame });
   }
 
