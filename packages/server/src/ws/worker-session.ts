@@ -98,6 +98,9 @@ export function startWorkerSession(
       try {
         switch (msg.type) {
           case 'heartbeat':
+            // A replaced connection's late heartbeat says what the worker held back then, and knows
+            // nothing of what the new connection assigned since: judged by it, those would be reclaimed.
+            if (ctx.registry.get(worker.name) !== worker) return;
             for (const r of reconcile(ctx, lifecycle, worker, msg, assignSeq)) reply(r);
             return;
           case 'started':
