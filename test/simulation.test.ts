@@ -55,12 +55,14 @@ describe('simulation: server and workers under seeded faults', () => {
       let steps = 0;
       let simulated = 0;
       let late = 0;
+      const states: Record<string, number> = {};
       const failed: Outcome[] = [];
       for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
         const o = await runSchedule(seed);
         steps += o.steps;
         simulated += o.simulatedMs;
         late += o.lateMessages;
+        for (const [state, n] of Object.entries(o.states)) states[state] = (states[state] ?? 0) + n;
         if (!ALL) expect(o.failure, report(o)).toBeUndefined();
         else if (o.failure) failed.push(o);
       }
@@ -81,7 +83,7 @@ describe('simulation: server and workers under seeded faults', () => {
       const secs = (Date.now() - started) / 1000;
       const { user, system } = process.cpuUsage(cpu);
       console.log(
-        `simulation: ${SEEDS} seeds in ${secs.toFixed(1)}s (${((user + system) / 1e6).toFixed(1)}s CPU), ${steps} steps, ${(simulated / 3_600_000).toFixed(1)}h simulated, ${late} messages from abandoned connections`,
+        `simulation: ${SEEDS} seeds in ${secs.toFixed(1)}s (${((user + system) / 1e6).toFixed(1)}s CPU), ${steps} steps, ${(simulated / 3_600_000).toFixed(1)}h simulated, ${late} messages from abandoned connections; runs ended ${JSON.stringify(states)}`,
       );
     },
     60_000 + SEEDS * 500,

@@ -8,7 +8,7 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Methods } from '@builder/protocol';
+import { Methods, isTerminal } from '@builder/protocol';
 import { createServerCore, type ServerCore } from '../../packages/server/src/core.ts';
 import type { Logger as ServerLogger } from '../../packages/server/src/log.ts';
 import { openDb } from '../../packages/server/src/store/db.ts';
@@ -57,6 +57,8 @@ export class Cluster {
   core: ServerCore | undefined;
   /** Messages the server got from connections their worker had already left (see Link.abandonByWorker). */
   lateMessages = 0;
+  /** Runs a (simulated) client asked to cancel. */
+  readonly cancelled = new Set<string>();
   /** Runs the (simulated) client was told were queued. */
   readonly acknowledged = new Set<string>();
   serverOwner = '';
@@ -143,6 +145,22 @@ export class Cluster {
         for (const r of result.runs) this.acknowledged.add(r.id);
       });
     }
+  }
+
+  /**
+   * Cancel a run that has not ended, as `builder-client cancel` would. Asked is enough to allow it
+   * to end cancelled (the answer may be lost in a crash; the request may still have been committed).
+   */
+  cancel(pick: (ids: string[]) => string | undefined): string | undefined {
+    const core = this.core;
+    if (!core) return undefined;
+    this.time.owner = this.serverOwner;
+    const open = core.ctx.runs.list({ job: core.ctx.jobs.get(JOB)!.id, limit: 100_000 });
+    const id = pick(open.filter((r) => !isTerminal(r.state)).map((r) => r.id));
+    if (id === undefined) return undefined;
+    this.cancelled.add(id);
+    core.handlers.cancel({ run: id, reason: 'cancelled by the simulation' }, noSession);
+    return id;
   }
 
   startWorker(name: string): void {

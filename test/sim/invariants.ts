@@ -96,6 +96,8 @@ export function checkEnd(c: Cluster, faults: number): string | undefined {
       if (r.attempt !== r.maxAttempts) return `run #${r.number} lost at attempt ${r.attempt} of ${r.maxAttempts}`;
       continue;
     }
+    // a run someone cancelled may end cancelled, or however it got to end first
+    if (r.state === 'cancelled' && c.cancelled.has(r.id)) continue;
     if (r.state !== 'succeeded') return `run #${r.number} ended ${r.state}: ${JSON.stringify(r.result)}`;
     if (faults === 0 && r.attempt !== 1) return `run #${r.number} needed attempt ${r.attempt} without any fault`;
     const runs = c.executions.started.get(`${r.id}/${r.attempt}`)?.length ?? 0;

@@ -22,6 +22,8 @@ export interface Outcome {
   faults: string[];
   runs: number;
   lateMessages: number;
+  /** Final states of the runs, counted. */
+  states: Record<string, number>;
   steps: number;
   simulatedMs: number;
   /** Same seed, same signature: what a replay must reproduce. */
@@ -89,6 +91,11 @@ export async function runSchedule(seed: number, show = 50): Promise<Outcome> {
     const act = () => {
       let dice = random() * 100;
       if ((dice -= 30) < 0) return execute(1 + Math.floor(random() * 3));
+      if ((dice -= 4) < 0) {
+        const id = c.cancel(pick);
+        if (id) trace.note(D, `cancel ${trace.label(id)}`);
+        return;
+      }
       for (const [weight, f] of onLink) {
         if ((dice -= weight) >= 0) continue;
         const l = pick(openLinks());
@@ -123,6 +130,7 @@ export async function runSchedule(seed: number, show = 50): Promise<Outcome> {
       faults,
       runs: c.acknowledged.size,
       lateMessages: c.lateMessages,
+      states: count(runs.map((r) => r.state)),
       steps: time.steps,
       simulatedMs: time.now - START,
       signature: `${time.steps} ${time.now} ${runs.map((r) => `${r.number}:${r.state}:${r.attempt}`).join(',')}`,
@@ -140,4 +148,10 @@ function quiet(c: Cluster): boolean {
   const runs = core.ctx.runs.list({ job: core.ctx.jobs.get(JOB)!.id, limit: 100_000 });
   if (!runs.every((r) => isTerminal(r.state))) return false;
   return [...c.workers.values()].every((w) => w.worker && w.worker.snapshot().length === 0);
+}
+
+function count(xs: string[]): Record<string, number> {
+  const n: Record<string, number> = {};
+  for (const x of xs) n[x] = (n[x] ?? 0) + 1;
+  return n;
 }

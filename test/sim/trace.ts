@@ -76,6 +76,10 @@ export class Trace {
     return `${dir} ${this.ids(summarise(f.data.toString()))}`;
   }
 
+  label(id: string): string {
+    return this.ids(id);
+  }
+
   /** Run ids as `#number` (UUIDs differ from replay to replay; numbers do not). */
   private ids(text: string): string {
     return text.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (id) =>
