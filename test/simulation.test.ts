@@ -46,7 +46,7 @@ describe('simulation: server and workers under seeded faults', () => {
       const o = await runSchedule(Number(ONE), Number(process.env.BUILDER_SIM_TRACE ?? 50));
       console.log(
         [
-          `seed ${o.seed}: ${o.runs} runs, ${o.steps} steps, ${(o.simulatedMs / 1000).toFixed(1)}s simulated`,
+          `seed ${o.seed}: ${o.runs} runs, ${o.steps} steps, ${(o.simulatedMs / 1000).toFixed(1)}s simulated (signature ${o.signature})`,
           `faults: ${o.faults.join('; ')}`,
           ...o.events,
         ].join('\n'),

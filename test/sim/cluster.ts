@@ -5,7 +5,7 @@
  * and a new core opens the same data dir and recovers; a crashed worker is dropped with its jobs and
  * a new Worker of the same name starts (its executor's cleanup() first).
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Methods, isTerminal } from '@builder/protocol';
@@ -27,17 +27,19 @@ export const JOB = 'sim';
 export const PLATFORM = 'sim';
 
 /** A migrated empty database, made once per process: migrating for every schedule would be most of its cost. */
-let template: string | undefined;
+let template: Buffer | undefined;
 function freshDataDir(): string {
   // tmpfs when there is one: synchronous=FULL stays on, and costs nothing there
   const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-  if (!template) {
-    template = mkdtempSync(join(base, 'builder-sim-template-'));
-    openDb(template).close();
-  }
   const dir = mkdtempSync(join(base, 'builder-sim-'));
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(join(template, 'builder.sqlite'), join(dir, 'builder.sqlite'));
+  if (!template) {
+    const db = openDb(dir);
+    template = db.serialize();
+    db.close();
+    rmSync(dir, { recursive: true });
+    mkdirSync(dir);
+  }
+  writeFileSync(join(dir, 'builder.sqlite'), template);
   return dir;
 }
 

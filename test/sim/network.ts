@@ -16,7 +16,8 @@ const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
 
-type FrameKinds =
+/** What travels on a connection: the upgrade's answer, messages, and TCP/WebSocket control. */
+export type Frame =
   | { kind: 'open' }
   | { kind: 'data'; data: Buffer; binary: boolean }
   | { kind: 'ping' }
@@ -25,8 +26,7 @@ type FrameKinds =
   | { kind: 'close-ack'; code: number; reason: string }
   | { kind: 'fin' };
 
-/** What the simulation records of each delivered frame (for the trace of a failing seed). */
-export type Frame = FrameKinds;
+/** Sees every delivered frame (the trace of a failing seed). */
 export type Tap = (from: SimSocket, to: SimSocket, frame: Frame) => void;
 
 /** One end of a connection: the subset of a `ws` WebSocket both the hub and the worker use. */
@@ -77,13 +77,12 @@ export class SimSocket extends EventEmitter {
     this.link.time.at(0, this.owner, () => this.closed(1006));
   }
 
-  /** The end learns its connection is over. */
+  /** The end learns its connection is over ('close' once, as `ws` emits it; nothing from a dead process). */
   closed(code: number, reason = ''): void {
-    if (this.dead || this.listenerCount('close') === 0) {
+    if (this.dead || this.emittedClose) {
       this.readyState = CLOSED;
       return;
     }
-    if (this.emittedClose) return;
     this.emittedClose = true;
     this.readyState = CLOSED;
     this.emit('close', code, Buffer.from(reason));

@@ -30,7 +30,7 @@ export interface Outcome {
   signature: string;
 }
 
-/** How long faults go on after the start, and how long a schedule may take to settle after. */
+/** Once faults stop, how long a schedule has to settle (plus 2 s per run queued) before it counts as stalled. */
 const SETTLE_MS = 60_000;
 const D = 'driver';
 
@@ -108,9 +108,9 @@ export async function runSchedule(seed: number, show = 50): Promise<Outcome> {
     for (let t = 200 + random() * 3000; t < faultsUntil; t += 200 + random() * 3000) time.at(t, D, act);
 
     const committed: Committed = { runs: new Map(), core: undefined, commits: -1 };
-    const deadline = START + faultsUntil + SETTLE_MS;
+    const deadline = () => START + faultsUntil + SETTLE_MS + 2000 * c.acknowledged.size;
     let settled = false;
-    while (!trace.failure && time.now < deadline && !settled) {
+    while (!trace.failure && time.now < deadline() && !settled) {
       if (!(await time.step())) break;
       const broken = checkStep(c, committed);
       if (broken) trace.fail(broken);
@@ -133,7 +133,7 @@ export async function runSchedule(seed: number, show = 50): Promise<Outcome> {
       states: count(runs.map((r) => r.state)),
       steps: time.steps,
       simulatedMs: time.now - START,
-      signature: `${time.steps} ${time.now} ${runs.map((r) => `${r.number}:${r.state}:${r.attempt}`).join(',')}`,
+      signature: `${time.steps} ${time.now} ${trace.hash} ${runs.map((r) => `${r.number}:${r.state}:${r.attempt}`).join(',')}`,
     };
   } finally {
     restore();

@@ -49,7 +49,13 @@ export class Trace {
     return all.slice(-n).map((e) => `${this.secs(e.t).padStart(8)} ${this.format(e)}`);
   }
 
+  /** A running hash of when each entry happened and its size: two replays that differ anywhere differ here. */
+  hash = 0;
+
   private add(e: Entry): void {
+    const size =
+      e.kind === 'frame' ? (e.frame.kind === 'data' ? e.frame.data.length : 1) : e.kind === 'log' ? e.msg.length : 0;
+    this.hash = (Math.imul(this.hash, 31) + Math.round(e.t * 1000) + size) | 0;
     if (this.ring.length < KEEP) this.ring.push(e);
     else this.ring[this.next] = e;
     this.next = (this.next + 1) % KEEP;
