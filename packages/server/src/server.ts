@@ -1,35 +1,12 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Alerts } from './alerts/alerts.ts';
-import { createHandlers } from './api/methods.ts';
-import { DEFAULT_ARTIFACT_OPTIONS, openBlobStore, resetArtifactTmp } from './artifacts/open.ts';
 import { startRetention } from './artifacts/retention.ts';
-import { LogStore } from './console/log-store.ts';
-import { Observers } from './console/observers.ts';
 import type { Context } from './context.ts';
-import { Dispatcher } from './dispatch/dispatcher.ts';
-import { Registry } from './dispatch/registry.ts';
+import { createServerCore } from './core.ts';
 import { handleHttp } from './http/routes.ts';
-import { MeteredLifecycle } from './metrics/metered-lifecycle.ts';
-import { Metrics } from './metrics/metrics.ts';
-import type { ServerOptions } from './options.ts';
-import { ActiveRuns } from './runs/active.ts';
-import { ConsoleIntake } from './runs/console-intake.ts';
-import { resumeRuns, resyncRuns } from './runs/resync.ts';
-import { enqueueScheduled } from './runs/enqueue.ts';
-import { Scheduler } from './scheduler/scheduler.ts';
 import { storageFullError } from './storage/full.ts';
-import { StorageOutage } from './storage/outage.ts';
-import { ArtifactStore } from './store/artifacts.ts';
-import { openDb } from './store/db.ts';
-import { GroupCommit } from './store/group-commit.ts';
-import { JobStore } from './store/jobs.ts';
-import { PlatformStore } from './store/platforms.ts';
-import { RunStore } from './store/runs.ts';
-import { SecretStore } from './store/secrets.ts';
-import { serverKey } from './store/keys.ts';
-import { Hub } from './ws/hub.ts';
-import { VERSION } from './version.ts';
+import type { ServerOptions } from './options.ts';
+import type { Scheduler } from './scheduler/scheduler.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -41,75 +18,8 @@ export interface RunningServer {
 
 /** Open the data dir, recover from whatever state the last process left, and start serving. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const db = openDb(opts.dataDir);
-  const artifactOpts = opts.artifacts ?? DEFAULT_ARTIFACT_OPTIONS;
-  const logs = new LogStore(opts.dataDir);
-  const registry = new Registry();
-  const storage = new StorageOutage({
-    dataDir: opts.dataDir,
-    clock: opts.clock,
-    logger: opts.logger,
-    ...(opts.resumeFreeBytes !== undefined && { resumeFreeBytes: opts.resumeFreeBytes }),
-  });
-  const metrics = new Metrics({ db, workers: registry, storage });
-  const ctx: Context = {
-    db,
-    commit: new GroupCommit(db),
-    jobs: new JobStore(db),
-    runs: new RunStore(db),
-    platforms: new PlatformStore(db),
-    registry,
-    active: new ActiveRuns(),
-    logs,
-    artifacts: new ArtifactStore(db),
-    blobs: openBlobStore(opts.dataDir, artifactOpts),
-    artifactTmpDir: resetArtifactTmp(opts.dataDir),
-    maxArtifactBytes: artifactOpts.maxRunBytes,
-    observers: new Observers(logs),
-    secrets: new SecretStore(db),
-    attemptKey: serverKey(db, 'attempt-secret', opts.clock.now()),
-    storage,
-    clock: opts.clock,
-    logger: opts.logger,
-    leaseMs: opts.leaseMs,
-    heartbeatMs: opts.heartbeatMs,
-    version: VERSION,
-    ...(opts.alerts?.publicUrl !== undefined && { publicUrl: opts.alerts.publicUrl }),
-    metrics,
-  };
-  // always there: jobs may carry their own webhooks even when the server has no global target
-  ctx.alerts = new Alerts(ctx, opts.alerts ?? { webhooks: [], alertmanagers: [], after: [] });
-  recover(ctx);
-
-  const lifecycle = new MeteredLifecycle(ctx, metrics);
-  const dispatcher = new Dispatcher(ctx, (id, text) => lifecycle.systemLine(id, text));
-  lifecycle.dispatcher = dispatcher;
-  const intake = new ConsoleIntake(ctx, lifecycle);
-  const scheduler = new Scheduler({
-    jobs: ctx.jobs,
-    clock: ctx.clock,
-    logger: ctx.logger,
-    missedGraceMs: opts.missedGraceMs,
-    fire: (job, trigger) => {
-      enqueueScheduled(ctx, job, trigger);
-      dispatcher.dispatch();
-    },
-    write: (fn) => ctx.commit.write(fn),
-    missed: (job, due, policy) => ctx.alerts?.missed(job, due, policy),
-  });
-  const handlers = createHandlers({ ctx, lifecycle, dispatcher, scheduler });
-  watchStorage(ctx, scheduler, () => dispatcher.dispatch());
-  const hub = new Hub({ ctx, lifecycle, intake, dispatcher, handlers });
-
-  const sweep = setInterval(
-    () => {
-      // while the disk is full a worker cannot report anything: its silence proves nothing
-      if (ctx.storage.refusing) return;
-      for (const a of ctx.active.expired(ctx.clock.now())) lifecycle.lose(a.id);
-    },
-    Math.max(100, Math.min(1000, opts.leaseMs / 4)),
-  );
-  sweep.unref();
+  const core = createServerCore(opts);
+  const { ctx, hub, scheduler } = core;
 
   const http: HttpServer = createServer((req, res) => handleHttp(ctx, req, res));
   http.on('upgrade', (req, socket, head) => hub.upgrade(req, socket, head));
@@ -122,7 +32,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const retention = opts.retention
     ? startRetention(
         {
-          db,
+          db: ctx.db,
           blobs: ctx.blobs,
           clock: ctx.clock,
           logger: ctx.logger,
@@ -149,13 +59,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     async close() {
       if (closed) return;
       closed = true;
-      scheduler.stop();
-      dispatcher.stop();
-      clearInterval(sweep);
+      core.stop();
       await retention?.stop();
-      ctx.alerts?.stop();
-      ctx.storage.stop();
-      hub.close();
       await new Promise<void>((resolve) => {
         http.close(() => resolve());
         http.closeIdleConnections();
@@ -163,41 +68,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         // are cut (a browser reconnects, a worker retries its artifacts, a client re-downloads)
         setTimeout(() => http.closeAllConnections(), 1000).unref();
       });
-      ctx.commit.flush();
-      logs.closeAll();
-      db.close();
+      core.close();
     },
   };
-}
-
-/**
- * After a crash or restart: console files are cut back to their durable length, and every run that
- * was assigned or running gets a fresh lease, so its worker has that long to reconnect and re-attach
- * before the run counts as lost.
- */
-function recover(ctx: Context): void {
-  resyncRuns(ctx);
-  const n = ctx.active.all().length;
-  if (n > 0) ctx.logger.info('server.recovered', { active: n });
-}
-
-/**
- * A full disk stops writes, not the server. A batch rolled back for lack of space is undone in
- * memory too (resyncRuns); while refusing, nothing is scheduled or dispatched; when the probe finds
- * room again, workers are asked to resend what was refused, and the queue moves on.
- */
-function watchStorage(ctx: Context, scheduler: Scheduler, dispatch: () => void): void {
-  ctx.commit.onStorageFull = (err, rolledBack) => {
-    if (rolledBack) resyncRuns(ctx);
-    ctx.storage.enter(err, rolledBack ? 'database commit' : 'database write');
-  };
-  ctx.storage.onStart((cause) => {
-    scheduler.stop();
-    ctx.alerts?.storageFull(cause, ctx.storage.freeBytes());
-  });
-  ctx.storage.onEnd(() => {
-    resumeRuns(ctx);
-    scheduler.start();
-    dispatch();
-  });
 }

@@ -46,12 +46,34 @@ export interface ConnectionHandler {
   onRefused(err: ServerRefusedError): void;
 }
 
+/** The part of a `ws` client WebSocket the connection uses (a simulated network provides its own). */
+export interface ServerSocket {
+  readonly readyState: number;
+  send(data: string | Buffer): void;
+  send(data: string | Buffer, options: { binary: boolean }): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  ping(): void;
+  on(event: 'open', listener: () => void): this;
+  on(event: 'message', listener: (data: RawData, isBinary: boolean) => void): this;
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+  on(event: 'pong', listener: () => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+}
+
+export type Connect = (url: string, options: WebSocket.ClientOptions) => ServerSocket;
+
 export interface ConnectionDeps {
   readonly options: ConnectionOptions;
   readonly handler: ConnectionHandler;
   readonly log: Logger;
   readonly random?: () => number;
+  /** Opens the socket; default: a real WebSocket. */
+  readonly connect?: Connect;
 }
+
+const connectWebSocket: Connect = (url, options) => new WebSocket(url, options);
 
 /**
  * The worker's one connection to the server, kept up for as long as the worker
@@ -62,7 +84,8 @@ export class Connection implements Link {
   readonly #handler: ConnectionHandler;
   readonly #log: Logger;
   readonly #random: () => number;
-  #ws: WebSocket | undefined;
+  readonly #open: Connect;
+  #ws: ServerSocket | undefined;
   #ready = false;
   #stopped = false;
   #failures = 0;
@@ -78,6 +101,7 @@ export class Connection implements Link {
     this.#handler = deps.handler;
     this.#log = deps.log;
     this.#random = deps.random ?? Math.random;
+    this.#open = deps.connect ?? connectWebSocket;
   }
 
   /** Welcomed and open: messages sent now reach the server (unless the connection dies). */
@@ -122,7 +146,7 @@ export class Connection implements Link {
 
   #connect(): void {
     if (this.#stopped) return;
-    const ws = new WebSocket(this.#o.url, {
+    const ws = this.#open(this.#o.url, {
       maxPayload: this.#o.maxPayload,
       handshakeTimeout: this.#o.helloTimeoutMs,
       // Console data is sent once and acknowledged; compression costs more CPU than loopback/LAN saves.
@@ -152,7 +176,7 @@ export class Connection implements Link {
     ws.on('close', (code, reason) => this.#closed(ws, code, reason.toString()));
   }
 
-  #receive(ws: WebSocket, data: RawData, isBinary: boolean): void {
+  #receive(ws: ServerSocket, data: RawData, isBinary: boolean): void {
     let message;
     try {
       message = decodeServerMessage(data, isBinary);
@@ -188,7 +212,7 @@ export class Connection implements Link {
     this.#handler.onMessage(message);
   }
 
-  #welcome(ws: WebSocket, welcome: Welcome): void {
+  #welcome(ws: ServerSocket, welcome: Welcome): void {
     clearTimeout(this.#helloTimer);
     if (!(PROTOCOL_VERSIONS as readonly number[]).includes(welcome.version)) {
       this.#stopped = true;
@@ -220,7 +244,7 @@ export class Connection implements Link {
     this.#handler.onWelcome(welcome);
   }
 
-  #closed(ws: WebSocket, code: number, reason: string): void {
+  #closed(ws: ServerSocket, code: number, reason: string): void {
     if (ws !== this.#ws) return;
     this.#ws = undefined;
     clearTimeout(this.#helloTimer);

@@ -1,5 +1,11 @@
 export { type Chunk, ConsoleBuffer, type ConsoleOptions } from './console.ts';
-export { Connection, type ConnectionHandler, type ConnectionOptions } from './connection.ts';
+export {
+  type Connect,
+  Connection,
+  type ConnectionHandler,
+  type ConnectionOptions,
+  type ServerSocket,
+} from './connection.ts';
 export { ExitCode, ServerRefusedError, UsageError } from './errors.ts';
 export { createExecutor, EXECUTORS, type ExecutorName, isExecutorName } from './executors/index.ts';
 export { HostExecutor } from './executors/host.ts';

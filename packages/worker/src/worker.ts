@@ -6,7 +6,7 @@ import {
   type Welcome,
   type WorkerInfo,
 } from '@builder/protocol';
-import { Connection } from './connection.ts';
+import { type Connect, Connection } from './connection.ts';
 import { ExitCode, type ServerRefusedError } from './errors.ts';
 import type { Executor } from './executors/types.ts';
 import type { Logger } from './log.ts';
@@ -32,6 +32,8 @@ export interface WorkerDeps {
   /** Epoch milliseconds, sub-millisecond precision. */
   readonly now?: () => number;
   readonly random?: () => number;
+  /** Opens the WebSocket to the server; default: a real one (a simulation passes its own network). */
+  readonly connect?: Connect;
 }
 
 export interface RunSnapshot {
@@ -73,6 +75,7 @@ export class Worker {
       options: deps.options.connection,
       log: deps.log,
       ...(deps.random ? { random: deps.random } : {}),
+      ...(deps.connect ? { connect: deps.connect } : {}),
       handler: {
         workerInfo: () => this.#info(),
         onWelcome: (w) => this.#welcome(w),

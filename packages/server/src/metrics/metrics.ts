@@ -29,18 +29,21 @@ export class Metrics {
   /** Runs re-queued for another attempt: when they became eligible again (epoch ms). */
   private readonly requeuedAt = new Map<string, number>();
 
-  constructor(deps: { db: Db; workers: Workers; storage?: StorageOutage }) {
+  /** `process: false` leaves out the process_* and nodejs_* metrics (see CoreOptions.processMetrics). */
+  constructor(deps: { db: Db; workers: Workers; storage?: StorageOutage; process?: boolean }) {
     const { db, workers, storage } = deps;
     const register = [this.registry];
-    // process_* and nodejs_*, unprefixed as dashboards expect; minus three gauges whose `_total`
-    // names promtool rejects (their per-type versions without the suffix remain)
-    collectDefaultMetrics({ register: this.registry });
-    for (const name of [
-      'nodejs_active_handles_total',
-      'nodejs_active_requests_total',
-      'nodejs_active_resources_total',
-    ]) {
-      this.registry.removeSingleMetric(name);
+    if (deps.process ?? true) {
+      // process_* and nodejs_*, unprefixed as dashboards expect; minus three gauges whose `_total`
+      // names promtool rejects (their per-type versions without the suffix remain)
+      collectDefaultMetrics({ register: this.registry });
+      for (const name of [
+        'nodejs_active_handles_total',
+        'nodejs_active_requests_total',
+        'nodejs_active_resources_total',
+      ]) {
+        this.registry.removeSingleMetric(name);
+      }
     }
 
     this.finished = new Counter({

@@ -76,6 +76,13 @@ export class Lifecycle {
 
   finished(worker: ConnectedWorker, msg: Finished): ServerToWorker | undefined {
     const { ctx } = this;
+    // Whichever attempt it was (a stale one too), the worker's job is over and its slot free. A
+    // worker refusing because a stale attempt held its slot would otherwise get nothing until it
+    // reconnects, while runs wait in the queue.
+    if (worker.refusing) {
+      worker.refusing = false;
+      this.dispatcher.dispatch();
+    }
     const a = ctx.active.get(msg.runId);
     if (!a || a.attempt !== msg.attempt || a.worker !== worker.name)
       return this.stale(worker, msg.runId, msg.attempt, 'finished');
@@ -87,7 +94,6 @@ export class Lifecycle {
     }
     const run = ctx.runs.get(msg.runId);
     if (!run) return { type: 'finished-ack', runId: msg.runId, attempt: msg.attempt };
-    worker.refusing = false;
     this.endAttempt(run, msg.result, msg.finishedAt);
     return { type: 'finished-ack', runId: msg.runId, attempt: msg.attempt };
   }

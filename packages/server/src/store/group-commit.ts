@@ -24,6 +24,8 @@ interface After {
  */
 export class GroupCommit {
   private open = false;
+  /** Set by `abandon`: nothing more is committed. */
+  private dead = false;
   private urgent = false;
   private timer: NodeJS.Timeout | undefined;
   private afterCommit: After[] = [];
@@ -101,9 +103,15 @@ export class GroupCommit {
     return this.open;
   }
 
+  /** A simulated crash: the open batch is never committed (closing the database rolls it back). */
+  abandon(): void {
+    this.dead = true;
+    clearTimeout(this.timer);
+  }
+
   /** Commit the batch; false when it was rolled back for lack of space. */
   flush(): boolean {
-    if (!this.open) return true;
+    if (!this.open || this.dead) return true;
     clearTimeout(this.timer);
     this.urgent = false;
     try {

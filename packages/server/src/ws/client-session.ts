@@ -1,19 +1,20 @@
-import type WebSocket from 'ws';
+import WebSocket, { type RawData } from 'ws';
 import { ErrorCode, Methods, ProtocolError, RequestSchema, decode, validate, type MethodName } from '@builder/protocol';
 import type { ClientSession, createHandlers } from '../api/methods.ts';
 import type { Context } from '../context.ts';
 import { isStorageFull, storageFullError } from '../storage/full.ts';
 import { send } from './send.ts';
+import type { PeerSocket } from './socket.ts';
 
 /** One client connection after its hello: requests in, responses (after commit) and events out. */
 export function startClientSession(
   ctx: Context,
   handlers: ReturnType<typeof createHandlers>,
-  ws: WebSocket,
+  ws: PeerSocket,
   role: 'admin' | 'read',
   readMethods: ReadonlySet<MethodName>,
 ): {
-  onMessage(data: WebSocket.RawData): void;
+  onMessage(data: RawData): void;
   onClose(): void;
 } {
   let subs = 0;
@@ -22,7 +23,7 @@ export function startClientSession(
       send: (event, done) => send(ws, event, done),
       bufferedAmount: () => ws.bufferedAmount,
       get closed() {
-        return ws.readyState !== ws.OPEN;
+        return ws.readyState !== WebSocket.OPEN;
       },
     },
     nextSub: () => ++subs,
@@ -104,7 +105,7 @@ function validateParams(method: MethodName, params: unknown): unknown {
   }
 }
 
-function requestId(data: WebSocket.RawData): number | null {
+function requestId(data: RawData): number | null {
   try {
     const v = JSON.parse(String(data)) as { id?: unknown };
     return Number.isSafeInteger(v.id) && (v.id as number) >= 0 ? (v.id as number) : null;

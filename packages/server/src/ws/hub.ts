@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocketServer, type RawData } from 'ws';
 import {
   ErrorCode,
   HelloSchema,
@@ -16,6 +16,7 @@ import type { Context } from '../context.ts';
 import { grantOfToken, mayActAsWorker, workerRefusal } from '../store/tokens.ts';
 import { startClientSession } from './client-session.ts';
 import { send, sendError, welcome } from './send.ts';
+import type { PeerSocket } from './socket.ts';
 import { startWorkerSession, type WorkerSessionDeps } from './worker-session.ts';
 
 const HELLO_TIMEOUT_MS = 10_000;
@@ -31,18 +32,19 @@ export class Hub {
     perMessageDeflate: false,
   });
   private readonly liveness: NodeJS.Timeout;
+  /** Every open connection, and whether it answered the last ping. */
+  private readonly alive = new Map<PeerSocket, boolean>();
 
   constructor(private readonly deps: WorkerSessionDeps & { handlers: ReturnType<typeof createHandlers> }) {
-    this.wss.on('connection', (ws) => this.connection(ws));
+    this.wss.on('connection', (ws) => this.accept(ws));
     // ping every client; one that did not answer the previous ping is dead
     this.liveness = setInterval(() => {
-      for (const ws of this.wss.clients) {
-        const alive = ws as WebSocket & { alive?: boolean };
-        if (alive.alive === false) {
+      for (const [ws, alive] of this.alive) {
+        if (!alive) {
           ws.terminate();
           continue;
         }
-        alive.alive = false;
+        this.alive.set(ws, false);
         ws.ping();
       }
     }, deps.ctx.heartbeatMs);
@@ -61,27 +63,36 @@ export class Hub {
 
   close(): void {
     clearInterval(this.liveness);
-    for (const ws of this.wss.clients) ws.terminate();
+    for (const ws of this.alive.keys()) ws.terminate();
     this.wss.close();
   }
 
-  get connections(): number {
-    return this.wss.clients.size;
+  /** As a crash leaves it: no more pings, nothing sent or closed (the kernel, or a simulation, cuts the sockets). */
+  abandon(): void {
+    clearInterval(this.liveness);
+    this.alive.clear();
   }
 
-  private connection(ws: WebSocket): void {
+  get connections(): number {
+    return this.alive.size;
+  }
+
+  /** A new WebSocket connection (from the HTTP upgrade, or simulated): it must open with a hello. */
+  accept(ws: PeerSocket): void {
     const { ctx } = this.deps;
-    (ws as WebSocket & { alive?: boolean }).alive = true;
-    ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
+    this.alive.set(ws, true);
+    ws.on('pong', () => {
+      if (this.alive.has(ws)) this.alive.set(ws, true);
+    });
     ws.on('error', (err) => ctx.logger.warn('ws.error', { error: err.message, code: (err as { code?: string }).code }));
     /** After the hello; only a worker session takes binary frames (console output). */
-    let session:
-      { onMessage(d: WebSocket.RawData): void; onBinary?(d: WebSocket.RawData): void; onClose(): void } | undefined;
+    let session: { onMessage(d: RawData): void; onBinary?(d: RawData): void; onClose(): void } | undefined;
     const helloTimer = setTimeout(() => {
       sendError(ws, ErrorCode.HelloRequired, `no hello within ${HELLO_TIMEOUT_MS / 1000}s`);
       ws.close(1008, 'hello required');
     }, HELLO_TIMEOUT_MS);
     ws.on('close', () => {
+      this.alive.delete(ws);
       clearTimeout(helloTimer);
       session?.onClose();
     });
@@ -105,7 +116,7 @@ export class Hub {
     });
   }
 
-  private hello(ws: WebSocket, data: WebSocket.RawData) {
+  private hello(ws: PeerSocket, data: RawData) {
     const { ctx, handlers } = this.deps;
     const hello = decode(HelloSchema, data as Buffer);
     const version = negotiateVersion(hello.versions);
@@ -146,7 +157,7 @@ export class Hub {
 }
 
 /** The worker name a refused hello claimed, for the log line (undefined if it is not there). */
-function workerName(data: WebSocket.RawData): string | undefined {
+function workerName(data: RawData): string | undefined {
   try {
     const name = (JSON.parse(String(data)) as { worker?: { name?: unknown } }).worker?.name;
     return typeof name === 'string' ? name.slice(0, 64) : undefined;

@@ -2,11 +2,12 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { encode, type ErrorCode, type Reattach, type Role, type Welcome } from '@builder/protocol';
 import type { Context } from '../context.ts';
+import type { PeerSocket } from './socket.ts';
 
 const CORKED = Symbol('builder.corked');
 type Corkable = Socket & { [CORKED]?: boolean };
 
-export function send(ws: WebSocket, message: unknown, done?: () => void): void {
+export function send(ws: PeerSocket, message: unknown, done?: () => void): void {
   if (ws.readyState !== WebSocket.OPEN) {
     done?.();
     return;
@@ -15,7 +16,7 @@ export function send(ws: WebSocket, message: unknown, done?: () => void): void {
   ws.send(encode(message), done ? () => done() : undefined);
 }
 
-export function sendError(ws: WebSocket, code: ErrorCode, message: string): void {
+export function sendError(ws: PeerSocket, code: ErrorCode, message: string): void {
   send(ws, { type: 'error', error: { code, message } });
 }
 
@@ -23,7 +24,7 @@ export function sendError(ws: WebSocket, code: ErrorCode, message: string): void
  * Everything sent to one peer in the same tick (an assign and a finished-ack after one commit,
  * say) leaves in one write: a syscall per message was a tenth of the server's time under load.
  */
-function coalesce(ws: WebSocket): void {
+function coalesce(ws: PeerSocket): void {
   // ws keeps its socket private; without it we simply send uncorked
   const socket = (ws as unknown as { _socket?: Corkable })._socket;
   if (!socket || socket[CORKED]) return;

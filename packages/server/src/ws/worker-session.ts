@@ -1,4 +1,4 @@
-import type WebSocket from 'ws';
+import type { RawData } from 'ws';
 import {
   ErrorCode,
   ProtocolError,
@@ -17,6 +17,7 @@ import { reconcile } from '../runs/reconcile.ts';
 import type { ConsoleIntake } from '../runs/console-intake.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';
 import { send, sendError, welcome } from './send.ts';
+import type { PeerSocket } from './socket.ts';
 
 export interface WorkerSessionDeps {
   ctx: Context;
@@ -31,13 +32,13 @@ export interface WorkerSessionDeps {
  */
 export function startWorkerSession(
   deps: WorkerSessionDeps,
-  ws: WebSocket,
+  ws: PeerSocket,
   hello: Hello & { worker: WorkerInfo },
   version: number,
   role: 'admin' | 'worker',
 ): {
-  onMessage(data: WebSocket.RawData): void;
-  onBinary(data: WebSocket.RawData): void;
+  onMessage(data: RawData): void;
+  onBinary(data: RawData): void;
   onClose(): void;
 } {
   const { ctx, lifecycle, intake, dispatcher } = deps;
@@ -101,6 +102,9 @@ export function startWorkerSession(
       try {
         switch (msg.type) {
           case 'heartbeat':
+            // A replaced connection's late heartbeat says what the worker held back then, and knows
+            // nothing of what the new connection assigned since: judged by it, those would be reclaimed.
+            if (ctx.registry.get(worker.name) !== worker) return;
             for (const r of reconcile(ctx, lifecycle, worker, msg, assignSeq)) reply(r);
             return;
           case 'started':
