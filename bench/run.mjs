@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `pnpm bench`: one JSON object per line, {"name", "value", "unit"}. Targets are in ../shared/SPEC.md.
+// `pnpm bench`: one JSON object per line, {"name", "value", "unit"}. Targets and the last measured figures:
+// README.md, "Measured here".
 import { hashFile, sendArtifacts } from '../packages/protocol/dist/transfer/index.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';

@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 /**
  * The run state machine. Every transition the server makes is listed here;
- * anything else is refused by `assertTransition`.
+ * anything else is refused (`canTransition`, checked by the server's store
+ * before it writes a state).
  */
 export const RunState = {
   Queued: 'queued',

@@ -35,8 +35,8 @@ export interface RunIO {
 }
 
 /**
- * A way to run jobs: `host` (a temp dir), later `chroot` (overlay + namespaces +
- * cgroups) and `jail` (FreeBSD). The worker core only ever talks to this.
+ * A way to run jobs: `host` (a temp dir), `chroot` (overlay + namespaces +
+ * cgroups) or `jail` (FreeBSD). The worker core only ever talks to this.
  */
 export interface Executor {
   readonly name: string;
