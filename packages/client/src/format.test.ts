@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '@builder/protocol';
+import { ErrorCode, formatDuration } from '@builder/protocol';
 import { Backoff } from './backoff.ts';
 import { collectList, collectParam, parseDateTime, scheduleFrom } from './cli/options.ts';
 import { exitCodeForServerError } from './exit.ts';
-import { formatDuration, formatInZone, formatRunState, formatRunSummary, formatTable } from './format.ts';
+import { formatInZone, formatRunState, formatRunSummary, formatTable } from './format.ts';
 import { webSocketUrl } from './remote.ts';
 import { finishedRun, makeRun, runningRun } from './testing/fixtures.ts';
 

@@ -1,15 +1,4 @@
-import { formatResult, isTerminal, type RunView } from '@builder/protocol';
-
-/** `340ms`, `1.2s`, `3m04s`, `2h05m`, `1d03h`. */
-export function formatDuration(ms: number): string {
-  if (ms < 0) ms = 0;
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return ms % 1000 === 0 ? `${ms / 1000}s` : `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
-  const s = Math.floor(ms / 1000);
-  if (s < 3600) return `${Math.floor(s / 60)}m${pad2(s % 60)}s`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h${pad2(Math.floor(s / 60) % 60)}m`;
-  return `${Math.floor(s / 86_400)}d${pad2(Math.floor(s / 3600) % 24)}h`;
-}
+import { formatDuration, formatResult, isTerminal, type RunView } from '@builder/protocol';
 
 /** `5s ago`, `in 3m04s`. */
 export function formatRelative(ms: number, now: number): string {

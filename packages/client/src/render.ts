@@ -1,6 +1,12 @@
-import { isTerminal, type InfoView, type JobView, type RunView, type WorkerView } from '@builder/protocol';
 import {
   formatDuration,
+  isTerminal,
+  type InfoView,
+  type JobView,
+  type RunView,
+  type WorkerView,
+} from '@builder/protocol';
+import {
   formatInZone,
   formatOutcome,
   formatRelative,

@@ -11,3 +11,4 @@ export * from './codec.ts';
 export * from './runref.ts';
 export * from './output-frame.ts';
 export * from './artifacts.ts';
+export * from './units.ts';

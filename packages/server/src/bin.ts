@@ -7,7 +7,7 @@ import { addStoreOptions, closeStore, dataDirOption, openStoreFromFlags, storeOp
 import { addVerifyCommand } from './cli/verify.ts';
 import { systemClock } from './clock.ts';
 import { createLogger } from './log.ts';
-import { parseDuration, parseListen, parseSize } from './options.ts';
+import { parseDuration, parseListen, parseSizeFlag } from './options.ts';
 import { startServer } from './server.ts';
 import { openDb } from './store/db.ts';
 import { createToken, listTokens, revokeToken, WORKER_PATTERN } from './store/tokens.ts';
@@ -117,9 +117,9 @@ const program = new Command('builder-server')
           store: o.artifacts,
           s3Endpoint: o.s3Endpoint,
           s3Region: o.s3Region,
-          maxRunBytes: parseSize(o.artifactLimit, '--artifact-limit'),
+          maxRunBytes: parseSizeFlag(o.artifactLimit, '--artifact-limit'),
         },
-        resumeFreeBytes: parseSize(o.resumeFree, '--resume-free'),
+        resumeFreeBytes: parseSizeFlag(o.resumeFree, '--resume-free'),
         retention:
           o.retainLatest === undefined && o.retainFor === undefined
             ? undefined

@@ -1,3 +1,4 @@
+import { parseSize } from '@builder/protocol';
 import type { AlertOptions } from './alerts/alerts.ts';
 import type { ArtifactOptions } from './artifacts/open.ts';
 import type { RetentionOptions } from './artifacts/retention.ts';
@@ -42,11 +43,9 @@ export function parseDuration(text: string, what: string): number {
   return Number(m[1]) * unit;
 }
 
-/** "512", "10K", "200M", "8G", "1T" (powers of 1024) → bytes. */
-export function parseSize(text: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?$/i.exec(text.trim());
-  if (!m) throw new Error(`${what} must be a size like 500M or 8G, got "${text}"`);
-  const unit = (m[2] ?? 'B').charAt(0).toUpperCase();
-  const exp = { B: 0, K: 1, M: 2, G: 3, T: 4 }[unit as 'B' | 'K' | 'M' | 'G' | 'T'];
-  return Math.floor(Number(m[1]) * 1024 ** exp);
+/** "512", "10K", "1.5G", "200MiB" (powers of 1024) → bytes. */
+export function parseSizeFlag(text: string, what: string): number {
+  const n = parseSize(text);
+  if (n === null) throw new Error(`${what} must be a size like 500M or 8G, got "${text}"`);
+  return n;
 }

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import { isTerminal, type MethodParamsInput, type RunView } from '@builder/protocol';
+import { formatDuration, isTerminal, type MethodParamsInput, type RunView } from '@builder/protocol';
 import { Backoff, sleep } from '../backoff.ts';
 import type { Context } from '../cli/context.ts';
 import { collectParam, secondsOption } from '../cli/options.ts';
 import type { Connection } from '../connection.ts';
 import { CliError, ConnectionError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
-import { formatDuration, formatRunState, runLabel } from '../format.ts';
+import { formatRunState, runLabel } from '../format.ts';
 import type { Runner } from '../program.ts';
 import { eventLine, exitCodeForRuns } from './follow.ts';
 

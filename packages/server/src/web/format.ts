@@ -9,17 +9,6 @@ export function time(ms: number | null): Html {
   return html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')} UTC</time>`;
 }
 
-/** `0.4s`, `12.3s`, `3m 05s`, `2h 03m`, `1d 02h`. */
-export function duration(ms: number): string {
-  const s = Math.max(0, ms) / 1000;
-  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const total = Math.round(s);
-  if (total < 3600) return `${Math.floor(total / 60)}m ${pad(total % 60)}s`;
-  if (total < 86_400) return `${Math.floor(total / 3600)}h ${pad(Math.floor((total % 3600) / 60))}m`;
-  return `${Math.floor(total / 86_400)}d ${pad(Math.floor((total % 86_400) / 3600))}h`;
-}
-
 /** How long the run ran (or has been running), or null before it started. */
 export function runDuration(run: RunRow, now: number): number | null {
   if (run.startedAt === null) return null;

@@ -97,6 +97,7 @@ describe('--executor chroot options', () => {
     expect(bytes('64M')).toBe(64 * 2 ** 20);
     expect(bytes('1g')).toBe(2 ** 30);
     expect(bytes('512MiB')).toBe(512 * 2 ** 20);
+    expect(bytes('1.5G')).toBe(1.5 * 2 ** 30);
     expect(() => bytes('1k')).toThrow(/at least 4M/);
   });
 });

@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { parseSize } from '@builder/protocol';
 import { UsageError } from '../errors.ts';
 import { type IdRange, parseIdRange, subidRange } from './chroot-idmap.ts';
 
@@ -117,12 +118,10 @@ function user(root: string, spec: string): { uid: number; gid: number } {
   return ids;
 }
 
-/** `2G`, `512M`, `64m`, `1048576`. */
+/** `2G`, `1.5G`, `512M`, `64m`, `1048576`. */
 export function bytes(text: string): number {
-  const m = /^\s*(\d+)\s*([kmgt]?)i?b?\s*$/i.exec(text);
-  const units: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-  const n = m ? Number(m[1]) * (units[(m[2] ?? '').toLowerCase()] ?? NaN) : NaN;
-  if (!Number.isSafeInteger(n) || n < 4 * 2 ** 20) {
+  const n = parseSize(text);
+  if (n === null || n < 4 * 2 ** 20) {
     throw new UsageError(`--memory-limit must be a size of at least 4M, e.g. 2G or 512M (got "${text}")`);
   }
   return n;

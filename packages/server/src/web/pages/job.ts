@@ -1,9 +1,9 @@
-import { RUN_STATES, type RunState } from '@builder/protocol';
+import { formatDuration, RUN_STATES, type RunState } from '@builder/protocol';
 import type { Context } from '../../context.ts';
 import { jobView, runView } from '../../api/views.ts';
 import type { JobRow } from '../../store/rows.ts';
 import { runsPage } from '../../store/site-queries.ts';
-import { duration, time } from '../format.ts';
+import { time } from '../format.ts';
 import { html, type Html } from '../html.ts';
 import { links } from '../links.ts';
 import { PageError, type Page } from './page.ts';
@@ -109,9 +109,9 @@ function definition(job: JobRow): Html {
       <dt>next run</dt>
       <dd>${time(job.nextRunAt)}</dd>
       <dt>timeout</dt>
-      <dd>${duration(job.timeoutSec * 1000)} (kill grace ${duration(job.killGraceSec * 1000)})</dd>
+      <dd>${formatDuration(job.timeoutSec * 1000)} (kill grace ${formatDuration(job.killGraceSec * 1000)})</dd>
       <dt>retries</dt>
-      <dd>${job.retries}${job.retries > 0 ? ` (backoff ${duration(job.retryBackoffSec * 1000)})` : ''}</dd>
+      <dd>${job.retries}${job.retries > 0 ? ` (backoff ${formatDuration(job.retryBackoffSec * 1000)})` : ''}</dd>
       <dt>concurrency</dt>
       <dd>${job.concurrency}</dd>
       ${

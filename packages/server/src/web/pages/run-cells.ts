@@ -1,5 +1,6 @@
+import { formatDuration } from '@builder/protocol';
 import type { RunRow } from '../../store/rows.ts';
-import { duration, resultText, runDuration, stateLabel, time } from '../format.ts';
+import { resultText, runDuration, stateLabel, time } from '../format.ts';
 import { html, type Html } from '../html.ts';
 import { links } from '../links.ts';
 
@@ -28,7 +29,7 @@ export function runTable(runs: readonly RunRow[], now: number, opts: { job?: boo
             <td>${stateLabel(r.state)}</td>
             <td>${r.result ? resultText(r) : ''}</td>
             <td>${time(r.queuedAt)}</td>
-            <td>${d === null ? '' : duration(d)}</td>
+            <td>${d === null ? '' : formatDuration(d)}</td>
             <td>${r.worker ?? ''}</td>
           </tr> `;
         })}

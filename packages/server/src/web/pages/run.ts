@@ -1,9 +1,9 @@
-import { formatBytes, formatResult } from '@builder/protocol';
+import { formatBytes, formatDuration, formatResult } from '@builder/protocol';
 import type { Context } from '../../context.ts';
 import { runView } from '../../api/views.ts';
 import type { RunRow } from '../../store/rows.ts';
 import { renderConsoleSection } from '../console-view.ts';
-import { duration, resultText, runDuration, stateLabel, time } from '../format.ts';
+import { resultText, runDuration, stateLabel, time } from '../format.ts';
 import { html, raw, type Html } from '../html.ts';
 import { links } from '../links.ts';
 import { findJob } from './job.ts';
@@ -50,7 +50,7 @@ export function runPage(ctx: Context, job: string, number: number, query: URLSea
       }
       <dt>duration</dt>
       <dd>
-        ${d === null ? html`<span class="none">—</span>` : duration(d)}${run.finishedAt === null && d !== null ? ' so far' : ''}
+        ${d === null ? html`<span class="none">—</span>` : formatDuration(d)}${run.finishedAt === null && d !== null ? ' so far' : ''}
       </dd>
       <dt>queued</dt>
       <dd>${time(run.queuedAt)}</dd>
