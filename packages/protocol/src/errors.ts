@@ -18,9 +18,22 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 /** An error that crosses the wire: a stable code plus a message that says what to do. */
 export class ProtocolError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'ProtocolError';
     this.code = code;
   }
+}
+
+/**
+ * Any thrown value as the error to send: a ProtocolError as it is, anything else under
+ * `fallback` with its message (an unexpected INTERNAL one says so) and the original as `cause`,
+ * for the log.
+ */
+export function toProtocolError(err: unknown, fallback: ErrorCode = ErrorCode.Internal): ProtocolError {
+  if (err instanceof ProtocolError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ProtocolError(fallback, fallback === ErrorCode.Internal ? `internal error: ${message}` : message, {
+    cause: err,
+  });
 }

@@ -1,5 +1,14 @@
 import WebSocket, { type RawData } from 'ws';
-import { ErrorCode, Methods, ProtocolError, RequestSchema, decode, validate, type MethodName } from '@builder/protocol';
+import {
+  ErrorCode,
+  Methods,
+  ProtocolError,
+  RequestSchema,
+  decode,
+  toProtocolError,
+  validate,
+  type MethodName,
+} from '@builder/protocol';
 import type { ClientSession, createHandlers } from '../api/methods.ts';
 import type { Context } from '../context.ts';
 import { isStorageFull, storageFullError } from '../storage/full.ts';
@@ -34,7 +43,7 @@ export function startClientSession(
         ? err
         : isStorageFull(err)
           ? storageFullError('store this change')
-          : new ProtocolError(ErrorCode.Internal, `internal error: ${(err as Error).message}`);
+          : toProtocolError(err);
     if (!(err instanceof ProtocolError) && !isStorageFull(err)) {
       ctx.logger.error('api.failed', { error: String((err as Error).stack ?? err) });
     }

@@ -6,6 +6,7 @@ import {
   HelloSchema,
   LIMITS,
   ProtocolError,
+  toProtocolError,
   READ_METHODS,
   decode,
   negotiateVersion,
@@ -108,7 +109,7 @@ export class Hub {
       try {
         session = this.hello(ws, data);
       } catch (err) {
-        const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.Internal, String(err));
+        const e = toProtocolError(err);
         ctx.logger.warn('ws.hello_refused', { code: e.code, message: e.message, worker: workerName(data) });
         sendError(ws, e.code, e.message);
         ws.close(1008, e.code);

@@ -2,6 +2,7 @@ import type { RawData } from 'ws';
 import {
   ErrorCode,
   ProtocolError,
+  toProtocolError,
   WorkerToServerSchema,
   decode,
   decodeOutputFrame,
@@ -85,7 +86,7 @@ export function startWorkerSession(
     if (r) ctx.commit.then(() => worker.send(r));
   };
   const refuse = (err: unknown) => {
-    const e = err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.BadMessage, String(err));
+    const e = toProtocolError(err, ErrorCode.BadMessage);
     ctx.logger.warn('ws.bad_message', { worker: worker.name, code: e.code, message: e.message });
     sendError(ws, e.code, e.message);
   };
