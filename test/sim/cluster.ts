@@ -13,7 +13,7 @@ import { createServerCore, type ServerCore } from '../../packages/server/src/cor
 import type { Logger as ServerLogger } from '../../packages/server/src/log.ts';
 import { openDb } from '../../packages/server/src/store/db.ts';
 import { createToken } from '../../packages/server/src/store/tokens.ts';
-import type { Logger as WorkerLogger } from '../../packages/worker/src/log.ts';
+import type { Logger as WorkerLogger } from '../../packages/protocol/src/log.ts';
 import { compileOptions } from '../../packages/worker/src/options.ts';
 import { Worker } from '../../packages/worker/src/worker.ts';
 import { Executions, SimExecutor } from './executor.ts';
@@ -207,7 +207,14 @@ export class Cluster {
       this.trace.log(owner, level, event, fields);
       if (level === 'error' || BAD_SERVER_EVENTS.has(event)) this.trace.fail(`server: ${event} ${json(fields)}`);
     };
-    return { debug: () => undefined, info: log('info'), warn: log('warn'), error: log('error') };
+    const logger: ServerLogger = {
+      debug: () => undefined,
+      info: log('info'),
+      warn: log('warn'),
+      error: log('error'),
+      child: () => logger,
+    };
+    return logger;
   }
 
   private workerLogger(owner: string, bound: Record<string, unknown>): WorkerLogger {
@@ -230,10 +237,10 @@ export class Cluster {
 const BAD_SERVER_EVENTS = new Set(['ws.bad_message', 'ws.handler_failed', 'ws.hello_refused']);
 /** A message the worker drops, or one it cannot read: the invariant "no message a peer may drop". */
 const BAD_WORKER_MESSAGES = new Set([
-  'message before welcome; ignored',
-  'second welcome on one connection; ignored',
-  'invalid message from the server; ignored',
-  'server reported a protocol error',
+  'connection.message_before_welcome_ignored',
+  'connection.second_welcome_ignored',
+  'connection.invalid_message_ignored',
+  'connection.protocol_error',
 ]);
 
 const noSession = { sink: { send: () => undefined, bufferedAmount: () => 0, closed: true }, nextSub: () => 0 };

@@ -12,3 +12,4 @@ export * from './runref.ts';
 export * from './output-frame.ts';
 export * from './artifacts.ts';
 export * from './units.ts';
+export * from './log.ts';

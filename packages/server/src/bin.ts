@@ -102,7 +102,7 @@ const program = new Command('builder-server')
         : Math.max(100, Math.floor(leaseMs / 4));
       const logger = createLogger({
         json: o.jsonLogs === true || !process.stderr.isTTY,
-        debug: process.env.BUILDER_DEBUG === '1',
+        level: process.env.BUILDER_DEBUG === '1' ? 'debug' : 'info',
       });
       const server = await startServer({
         dataDir: o.dataDir,

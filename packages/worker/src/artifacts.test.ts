@@ -1,3 +1,4 @@
+import { createLogger } from '@builder/protocol';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -5,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { uploadOutput, type ArtifactTarget } from './artifacts.ts';
-import { createLogger } from './log.ts';
 
 /** A server whose disk is full for the first `fullFor` questions, then answers the transfer with `put`. */
 function server(fullFor: number, put = 200): Promise<{ srv: Server; base: string; asked: () => number }> {

@@ -1,8 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { scanOutputDir, OutputRefused, sendArtifacts } from '@builder/protocol/transfer';
-import { formatBytes } from '@builder/protocol';
+import { formatBytes, type Logger } from '@builder/protocol';
 import { describeError } from './errors.ts';
-import type { Logger } from './log.ts';
 
 export interface ArtifactTarget {
   /** The server's HTTP base, e.g. http://server:8330 (a reverse-proxy path prefix is kept). */
@@ -67,14 +66,14 @@ export async function uploadOutput(
       io.note(
         `[builder] artifacts: ${files.length} file${files.length === 1 ? '' : 's'}, ${formatBytes(bytes)}, ${formatBytes(r.sent)} sent in ${secs.toFixed(1)}s${had}`,
       );
-      io.log.info('artifacts sent', { files: files.length, bytes, stored: r.stored });
+      io.log.info('artifacts.sent', { files: files.length, bytes, stored: r.stored });
       return undefined;
     }
     const transient = r.status === 0 || r.status >= 500;
     // a full disk on the server is an outage that ends when an operator frees space, not a verdict
     const serverFull = r.status === 507 && Date.now() - firstTry < target.fullWaitMs;
     if (!transient || (i >= target.attempts && !serverFull)) {
-      io.log.warn('artifacts not stored', { status: r.status, error: r.error });
+      io.log.warn('artifacts.not_stored', { status: r.status, error: r.error });
       return transient ? `cannot send the artifacts: ${r.error}` : `artifacts refused: ${r.error}`;
     }
     const delay = Math.min(target.retryBaseMs * 2 ** (Math.min(i, 30) - 1), target.retryMaxMs);

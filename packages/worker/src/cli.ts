@@ -1,9 +1,9 @@
+import { createLogger } from '@builder/protocol';
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, UsageError } from './errors.ts';
 import { createExecutor, EXECUTORS } from './executors/index.ts';
 import { CHROOT_DEFAULTS } from './executors/chroot-options.ts';
 import { JAIL_DEFAULTS } from './executors/jail-options.ts';
-import { createLogger } from './log.ts';
 import { compileOptions, DEFAULTS, type WorkerOptionsInput } from './options.ts';
 import { handleSignals } from './signals.ts';
 import { Worker } from './worker.ts';

@@ -9,10 +9,10 @@ import {
   type Welcome,
   type WorkerInfo,
   type WorkerToServer,
+  type Logger,
 } from '@builder/protocol';
 import WebSocket, { type RawData } from 'ws';
 import { ServerRefusedError } from './errors.ts';
-import type { Logger } from './log.ts';
 import type { Link } from './runner.ts';
 import { decodeServerMessage } from './wire.ts';
 
@@ -154,10 +154,10 @@ export class Connection implements Link {
     });
     this.#ws = ws;
     this.#missedPongs = 0;
-    ws.on('error', (err) => this.#log.warn('connection error', { url: this.#o.url, err }));
+    ws.on('error', (err) => this.#log.warn('connection.error', { url: this.#o.url, error: err }));
     ws.on('open', () => {
       this.#helloTimer = setTimeout(() => {
-        this.#log.warn('no welcome from the server in time; reconnecting', { timeoutMs: this.#o.helloTimeoutMs });
+        this.#log.warn('connection.welcome_timeout', { timeoutMs: this.#o.helloTimeoutMs, hint: 'reconnecting' });
         ws.terminate();
       }, this.#o.helloTimeoutMs);
       const hello: Hello = {
@@ -181,31 +181,31 @@ export class Connection implements Link {
     try {
       message = decodeServerMessage(data, isBinary);
     } catch (err) {
-      this.#log.warn('invalid message from the server; ignored', { err });
+      this.#log.warn('connection.invalid_message_ignored', { error: err });
       return;
     }
     if (message.type === 'error') {
       const { code, message: text } = message.error;
       if (this.#ready) {
-        this.#log.warn('server reported a protocol error', { code, error: text });
+        this.#log.warn('connection.protocol_error', { code, error: text });
         return;
       }
       if (FATAL_HELLO_ERRORS.has(code)) {
         this.#stopped = true;
         this.#handler.onRefused(new ServerRefusedError(code, text));
       } else {
-        this.#log.warn('server refused the hello; will retry', { code, error: text });
+        this.#log.warn('connection.hello_refused', { code, error: text, hint: 'will retry' });
       }
       ws.close();
       return;
     }
     if (message.type === 'welcome') {
-      if (this.#ready) this.#log.warn('second welcome on one connection; ignored');
+      if (this.#ready) this.#log.warn('connection.second_welcome_ignored');
       else this.#welcome(ws, message);
       return;
     }
     if (!this.#ready) {
-      this.#log.warn('message before welcome; ignored', { type: message.type });
+      this.#log.warn('connection.message_before_welcome_ignored', { type: message.type });
       return;
     }
     if (message.type === 'assign') this.#assignsSeen++;
@@ -225,14 +225,14 @@ export class Connection implements Link {
     this.#failures = 0;
     this.#ready = true;
     this.#assignsSeen = 0;
-    this.#log.info('connected', {
+    this.#log.info('connection.connected', {
       url: this.#o.url,
       heartbeatMs: welcome.heartbeatMs,
       reattach: welcome.reattach.length,
     });
     this.#heartbeatTimer = setInterval(() => {
       if (this.#missedPongs >= MAX_MISSED_PONGS) {
-        this.#log.warn('server stopped answering pings; reconnecting', { missed: this.#missedPongs });
+        this.#log.warn('connection.pings_unanswered', { missed: this.#missedPongs, hint: 'reconnecting' });
         ws.terminate();
         return;
       }
@@ -252,8 +252,8 @@ export class Connection implements Link {
     const wasReady = this.#ready;
     this.#ready = false;
     if (wasReady) {
-      if (this.#stopped) this.#log.info('disconnected', { code, reason });
-      else this.#log.warn('disconnected', { code, reason });
+      if (this.#stopped) this.#log.info('connection.closed', { code, reason });
+      else this.#log.warn('connection.closed', { code, reason });
       this.#handler.onDisconnect();
     }
     if (this.#stopped) return;
@@ -261,7 +261,7 @@ export class Connection implements Link {
     this.#failures++;
     // "Equal jitter": never hammer, never synchronise with the other workers.
     const delay = ceiling / 2 + (this.#random() * ceiling) / 2;
-    this.#log.info('reconnecting', { inMs: Math.round(delay), failures: this.#failures });
+    this.#log.info('connection.reconnecting', { inMs: Math.round(delay), failures: this.#failures });
     this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
   }
 }

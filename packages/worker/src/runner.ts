@@ -1,9 +1,8 @@
-import type { Assignment, Finished, HeldRun, OutputHeader, RunResult, WorkerToServer } from '@builder/protocol';
+import type { Assignment, Finished, HeldRun, OutputHeader, RunResult, WorkerToServer, Logger } from '@builder/protocol';
 import { type ArtifactTarget, uploadOutput } from './artifacts.ts';
 import { type Chunk, ConsoleBuffer, type ConsoleOptions } from './console.ts';
 import { describeError } from './errors.ts';
 import type { Executor, RunIO } from './executors/types.ts';
-import type { Logger } from './log.ts';
 import { setLongTimeout } from './timers.ts';
 
 /** Where a run's messages go; `ready` is false while there is no welcomed connection. */
@@ -65,12 +64,12 @@ export class Run {
     this.#deps = deps;
     this.job = deps.job;
     this.key = runKey(deps.job.runId, deps.job.attempt);
-    this.log = deps.log.child({ runId: deps.job.runId, job: deps.job.job, attempt: deps.job.attempt });
+    this.log = deps.log.child({ run: deps.job.runId, job: deps.job.job, attempt: deps.job.attempt });
     this.#console = new ConsoleBuffer({
       options: deps.console,
       now: deps.now,
       onChunk: (chunk) => this.#sendChunk(chunk),
-      onSinkError: (err) => this.log.warn('console sink error', { err }),
+      onSinkError: (err) => this.log.warn('console.sink_error', { error: err }),
     });
   }
 
@@ -109,7 +108,7 @@ export class Run {
       killGraceMs: job.killGraceSec * 1000,
       started: () => {
         this.#deps.link.send({ type: 'started', runId: job.runId, attempt: job.attempt, startedAt: this.#deps.now() });
-        this.log.info('job started');
+        this.log.info('run.started');
       },
       collectOutput: async (dir) => {
         const target = this.#deps.artifacts;
@@ -171,7 +170,7 @@ export class Run {
       finishedAt: this.#deps.now(),
     };
     this.#phase = RunPhase.Finished;
-    this.log.info('job finished', { result, lastSeq: this.#finished.lastSeq });
+    this.log.info('run.finished', { result, lastSeq: this.#finished.lastSeq });
     this.#deps.onSettled(this);
     this.#deps.link.send(this.#finished);
   }
@@ -183,7 +182,7 @@ export class Run {
   #halt(stop: Stop, note: string): void {
     if (this.#phase !== RunPhase.Running || this.#processDone || this.#stop || this.#discarded) return;
     this.#stop = stop;
-    this.log.info('stopping job', { stop: stop.kind });
+    this.log.info('run.stopping', { stop: stop.kind });
     this.#console.note(note);
     this.#abort.abort(stop);
   }
@@ -192,7 +191,7 @@ export class Run {
   discard(): void {
     if (this.#discarded || this.#phase === RunPhase.Done) return;
     this.#discarded = true;
-    this.log.info('discarding run', { phase: this.#phase });
+    this.log.info('run.discarded', { phase: this.#phase });
     this.#console.discard();
     if (this.#phase === RunPhase.Running) {
       this.#abort.abort({ kind: 'discarded' });
@@ -209,7 +208,8 @@ export class Run {
   /** Re-attached after a reconnect: the server has everything up to ackedSeq. */
   resume(ackedSeq: number): void {
     if (ackedSeq < this.#console.ackedSeq) {
-      this.log.warn('server acknowledged less than before; resending what is still held', {
+      this.log.warn('console.ack_went_back', {
+        hint: 'resending what is still held',
         ackedSeq,
         previouslyAcked: this.#console.ackedSeq,
       });
@@ -222,7 +222,7 @@ export class Run {
   resend(fromSeq: number): void {
     if (this.#discarded) return;
     if (fromSeq <= this.#console.ackedSeq) {
-      this.log.warn('server asked for output that it had acknowledged and the worker dropped', {
+      this.log.warn('console.resend_of_dropped_output', {
         fromSeq,
         ackedSeq: this.#console.ackedSeq,
       });
@@ -233,7 +233,7 @@ export class Run {
 
   finishedAck(): void {
     if (this.#phase !== RunPhase.Finished) {
-      this.log.warn('finished-ack for a run without a result; ignored', { phase: this.#phase });
+      this.log.warn('run.finished_ack_without_result_ignored', { phase: this.#phase });
       return;
     }
     this.#phase = RunPhase.Done;

@@ -1,4 +1,4 @@
-import type { Logger } from './log.ts';
+import type { Logger } from '@builder/protocol';
 
 export interface SignalHandling {
   /** The signal that forced the stop, to be re-raised once everything is reported. */
@@ -19,14 +19,14 @@ export function handleSignals(deps: { log: Logger; drain: () => void; force: () 
   const onSignal = (signal: NodeJS.Signals): void => {
     count++;
     if (count === 1) {
-      deps.log.warn(`${signal}: draining; send it again to cancel running jobs`, { signal });
+      deps.log.warn('signal.drain', { signal, hint: 'send it again to cancel running jobs' });
       deps.drain();
     } else if (count === 2) {
       forcedBy = signal;
-      deps.log.warn(`${signal} again: cancelling running jobs`, { signal });
+      deps.log.warn('signal.cancel', { signal, hint: 'cancelling running jobs' });
       deps.force();
     } else {
-      deps.log.error(`${signal} a third time: exiting now`, { signal });
+      deps.log.error('signal.exit', { signal, hint: 'a third signal: exiting now' });
       process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
     }
   };

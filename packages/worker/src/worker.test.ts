@@ -3,12 +3,11 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Assignment, Finished, Reattach } from '@builder/protocol';
+import { type Assignment, type Finished, type Reattach, createLogger } from '@builder/protocol';
 
 type Started = Extract<WorkerToServer, { type: 'started' }>;
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { HostExecutor } from './executors/host.ts';
-import { createLogger } from './log.ts';
 import { compileOptions, DEFAULTS, type WorkerOptionsInput } from './options.ts';
 import {
   eventually,
@@ -104,7 +103,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('worker against a fake server', () => {
   it('runs a job: hello, started, contiguous exact output, finished exited 3, then forgets it', async () => {
     const server = await startServer();
-    const { worker, workDir } = await startWorker(server, {}, { ...process.env, BUILDER_TOKEN: 'secret' });
+    const { worker, workDir, lines } = await startWorker(server, {}, { ...process.env, BUILDER_TOKEN: 'secret' });
     const conn = await server.connection(0);
     expect(conn.hello).toMatchObject({
       role: 'worker',
@@ -156,6 +155,20 @@ describe('worker against a fake server', () => {
     expect(conn.errors).toEqual([]);
     await eventually(() => worker.snapshot().length === 0, 'the run to be forgotten after finished-ack');
     expect(readdirSync(workDir)).toEqual([]);
+
+    // the same log line shape as the server's: event names, and the run under `run`
+    const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.event === 'run.started')).toMatchObject({
+      level: 'info',
+      run: job.runId,
+      job: 'hello',
+      attempt: 1,
+    });
+    expect(events.find((e) => e.event === 'run.finished')).toMatchObject({
+      run: job.runId,
+      result: { kind: 'exited', code: 3 },
+    });
+    expect(events.every((e) => typeof e.time === 'string' && !('runId' in e) && !('msg' in e))).toBe(true);
   });
 
   it('carries output that is not UTF-8 byte-exact, on stdout and stderr', async () => {
@@ -447,7 +460,9 @@ describe('worker against a fake server', () => {
     expect(await worker.exited).toBe(4);
     await sleep(300);
     expect(server.connections).toHaveLength(1);
-    expect(lines.join('')).toContain('UNAUTHORIZED');
+    expect(lines.map((l) => JSON.parse(l))).toContainEqual(
+      expect.objectContaining({ level: 'error', event: 'worker.refused', code: 'UNAUTHORIZED' }),
+    );
   });
 
   it('terminates a connection whose pings go unanswered, and reconnects', async () => {

@@ -5,11 +5,11 @@ import {
   type ServerToWorker,
   type Welcome,
   type WorkerInfo,
+  type Logger,
 } from '@builder/protocol';
 import { type Connect, Connection } from './connection.ts';
 import { ExitCode, type ServerRefusedError } from './errors.ts';
 import type { Executor } from './executors/types.ts';
-import type { Logger } from './log.ts';
 import type { WorkerOptions } from './options.ts';
 import { Run, RunPhase, runKey } from './runner.ts';
 import { preciseNow } from './timers.ts';
@@ -97,11 +97,15 @@ export class Worker {
       await this.#executor.cleanup();
     } catch (err) {
       // Not fatal: each run will report the same problem as its own setup error.
-      this.#log.error('executor cleanup failed', { executor: this.#executor.name, workDir: this.#o.workDir, err });
+      this.#log.error('executor.cleanup_failed', {
+        executor: this.#executor.name,
+        workDir: this.#o.workDir,
+        error: err,
+      });
     }
     if (this.#state !== WorkerState.Created) return;
     this.#state = WorkerState.Running;
-    this.#log.info('worker starting', {
+    this.#log.info('worker.starting', {
       platform: this.#o.platform,
       capacity: this.#o.capacity,
       executor: this.#executor.name,
@@ -114,7 +118,7 @@ export class Worker {
   drain(): void {
     if (this.#state !== WorkerState.Running && this.#state !== WorkerState.Created) return;
     this.#state = WorkerState.Draining;
-    this.#log.info('draining: finishing running jobs, rejecting new ones', { runs: this.#runs.size });
+    this.#log.info('worker.draining', { runs: this.#runs.size, hint: 'finishing running jobs, rejecting new ones' });
     this.#onRunDone = () => {
       if (this.#runs.size === 0) void this.#finish(ExitCode.Ok);
     };
@@ -125,7 +129,7 @@ export class Worker {
   async stop(reason = 'worker shutting down', code: ExitCode = ExitCode.Failure): Promise<ExitCode> {
     if (this.#state === WorkerState.Stopping || this.#state === WorkerState.Stopped) return this.exited;
     this.#state = WorkerState.Stopping;
-    this.#log.warn('stopping: cancelling running jobs', { runs: this.#runs.size, reason });
+    this.#log.warn('worker.stopping', { runs: this.#runs.size, reason, hint: 'cancelling running jobs' });
     const runs = [...this.#runs.values()];
     for (const run of runs) run.cancel(reason);
     const grace = Math.max(0, ...runs.map((r) => r.job.killGraceSec * 1000));
@@ -161,7 +165,7 @@ export class Worker {
     this.#onRunDone = undefined;
     await this.#connection.close();
     for (const run of this.#runs.values()) run.discard();
-    this.#log.info('worker stopped', { exitCode: code });
+    this.#log.info('worker.stopped', { exitCode: code });
     this.#resolveExit(code);
   }
 
@@ -173,7 +177,7 @@ export class Worker {
     }
     if (running.length > LIMITS.maxRunningPerWorker) {
       // The rest go unmentioned, so the server's welcome will have them killed: better than a hello it refuses.
-      this.#log.warn('more held runs than a hello may list', { held: running.length });
+      this.#log.warn('hello.too_many_held', { held: running.length, max: LIMITS.maxRunningPerWorker });
       running.length = LIMITS.maxRunningPerWorker;
     }
     const { name, platform, labels, capacity } = this.#o;
@@ -187,7 +191,7 @@ export class Worker {
       const reattach = told.get(run.key);
       // A run the server does not mention is one it does not expect from us: stale.
       const action = reattach?.action ?? 'kill';
-      run.log.info('re-attach', { action, ackedSeq: reattach?.ackedSeq });
+      run.log.info('run.reattach', { action, ackedSeq: reattach?.ackedSeq });
       if (reattach && action === 'continue') run.resume(reattach.ackedSeq);
       else run.discard();
     }
@@ -197,9 +201,9 @@ export class Worker {
     if (message.type === 'assign') return this.#assign(message.run);
     const run = this.#runs.get(runKey(message.runId, message.attempt));
     if (!run) {
-      this.#log.debug('message for a run this worker does not hold; ignored', {
+      this.#log.debug('run.not_held_ignored', {
         type: message.type,
-        runId: message.runId,
+        run: message.runId,
         attempt: message.attempt,
       });
       return;
@@ -223,7 +227,7 @@ export class Worker {
   #assign(job: Assignment): void {
     const key = runKey(job.runId, job.attempt);
     if (this.#runs.has(key)) {
-      this.#log.warn('duplicate assign ignored', { runId: job.runId, attempt: job.attempt });
+      this.#log.warn('run.duplicate_assign_ignored', { run: job.runId, attempt: job.attempt });
       return;
     }
     if (this.#state !== WorkerState.Running || this.#executing >= this.#o.capacity) {
@@ -232,7 +236,7 @@ export class Worker {
           ? `worker is ${this.#state}`
           : `worker is at capacity (${this.#o.capacity})`;
       this.#connection.send({ type: 'rejected', runId: job.runId, attempt: job.attempt, reason });
-      this.#log.info('assignment rejected', { runId: job.runId, job: job.job, attempt: job.attempt, reason });
+      this.#log.info('run.rejected', { run: job.runId, job: job.job, attempt: job.attempt, reason });
       return;
     }
     const run = new Run({
@@ -257,7 +261,11 @@ export class Worker {
   }
 
   #refused(err: ServerRefusedError): void {
-    this.#log.error(`${err.message}; check --token and the server version. Not retrying.`, { code: err.code });
+    this.#log.error('worker.refused', {
+      code: err.code,
+      error: err.message,
+      hint: 'check --token and the server version; not retrying',
+    });
     void this.stop('the server refused this worker', ExitCode.Refused);
   }
 }

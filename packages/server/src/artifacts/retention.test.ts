@@ -225,6 +225,7 @@ describe('vacuum', () => {
       warn: (e, f) => lines.push([e, f]),
       error: (e, f) => lines.push([e, f]),
       debug() {},
+      child: () => logger,
     };
     const retention = startRetention({ db, blobs, clock: { now: () => now }, logger }, { keepLatest: 1 });
     await vi.waitFor(() => expect(lines).toHaveLength(1));

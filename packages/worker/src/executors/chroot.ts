@@ -2,9 +2,8 @@ import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, stat
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import type { Assignment, RunResult } from '@builder/protocol';
+import type { Assignment, RunResult, Logger } from '@builder/protocol';
 import { describeError } from '../errors.ts';
-import type { Logger } from '../log.ts';
 import { createCgroup, findCgroups, killAndRemoveCgroup, oomKilled, type RunCgroup } from './chroot-cgroup.ts';
 import { readStamp, shiftRootfs } from './chroot-idmap.ts';
 import { mountsUnder, unmountUnder } from './chroot-mounts.ts';
@@ -58,8 +57,7 @@ export class ChrootExecutor implements Executor {
     const { start, count } = this.#o.idRange;
     if (full || stamp?.start !== start || stamp.count !== count) {
       const changed = shiftRootfs(this.#o.root, this.#o.idRange);
-      if (changed > 0)
-        this.#deps.log.info('base rootfs shifted to the id range', { root: this.#o.root, changed, start });
+      if (changed > 0) this.#deps.log.info('chroot.base_shifted', { root: this.#o.root, changed, start });
     }
     this.#baseShifted = true;
   }
@@ -77,17 +75,17 @@ export class ChrootExecutor implements Executor {
     // a crashed worker's jobs still run: their cgroups find them all (unshare, pid 1, the job)
     for (const [name, cg] of findCgroups(RUN_DIR)) {
       if (!names.has(name)) continue;
-      log.info('removing stale sandbox cgroup', { cgroup: cg.dirs.join(' ') });
+      log.info('chroot.stale_cgroup_removed', { cgroup: cg.dirs.join(' ') });
       const left = await killAndRemoveCgroup(cg);
-      if (left.length) log.error('cannot remove stale cgroup', { cgroups: left });
+      if (left.length) log.error('chroot.stale_cgroup_not_removed', { cgroups: left });
     }
     for (const entry of entries) {
       const dir = join(this.#deps.workDir, entry);
-      log.info('removing stale sandbox', { dir });
+      log.info('chroot.stale_sandbox_removed', { dir });
       await this.#removeRunDir(dir, log, () => undefined);
     }
     // anything else mounted under the work dir (by hand, by an older worker)
-    unmountUnder(this.#deps.workDir, (text) => log.error('cannot unmount', { err: text }));
+    unmountUnder(this.#deps.workDir, (text) => log.error('chroot.unmount_failed', { error: text }));
   }
 
   async run(job: Assignment, io: RunIO): Promise<RunResult> {
@@ -212,20 +210,20 @@ export class ChrootExecutor implements Executor {
     if (!cg) return;
     const left = await killAndRemoveCgroup(cg);
     if (left.length) {
-      log.error('cannot remove cgroup', { cgroups: left });
+      log.error('chroot.cgroup_not_removed', { cgroups: left });
       note(`[builder] teardown: cannot remove cgroup ${left.join(', ')}; see the worker log`);
     }
   }
 
   async #removeRunDir(dir: string, log: Logger, note: (text: string) => void): Promise<void> {
-    const left = unmountUnder(dir, (text) => log.error('cannot unmount', { err: text }));
+    const left = unmountUnder(dir, (text) => log.error('chroot.unmount_failed', { error: text }));
     if (left.length) {
       // rm -rf through a mount would delete what is mounted there (the base rootfs!)
       note(`[builder] teardown: not removing ${dir}: still mounted: ${left.join(', ')}`);
       return;
     }
     await rm(dir, { recursive: true, force: true }).catch((err: unknown) =>
-      log.warn('cannot remove run directory', { dir, err }),
+      log.warn('executor.run_dir_not_removed', { dir, error: err }),
     );
   }
 }

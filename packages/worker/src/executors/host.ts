@@ -35,7 +35,7 @@ export class HostExecutor implements Executor {
     await mkdir(this.#workDir, { recursive: true });
     for (const entry of await readdir(this.#workDir)) {
       if (!RUN_DIR.test(entry)) continue;
-      this.#deps.log.info('removing stale run directory', { dir: join(this.#workDir, entry) });
+      this.#deps.log.info('executor.stale_run_dir_removed', { dir: join(this.#workDir, entry) });
       await rm(join(this.#workDir, entry), { recursive: true, force: true });
     }
   }
@@ -56,7 +56,7 @@ export class HostExecutor implements Executor {
       return result;
     } finally {
       await rm(dir, { recursive: true, force: true }).catch((err: unknown) =>
-        io.log.warn('cannot remove run directory', { dir, err }),
+        io.log.warn('executor.run_dir_not_removed', { dir, error: err }),
       );
     }
   }

@@ -1,8 +1,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Assignment } from '@builder/protocol';
+import { type Assignment, silentLogger } from '@builder/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nullLogger } from '../log.ts';
 import { recordingIO } from '../test-support/recording-io.ts';
 import { JailExecutor } from './jail.ts';
 import { type Fakes, makeFakes } from '../test-support/jail-fakes.ts';
@@ -28,7 +27,7 @@ function setup(input: Input = {}, env: NodeJS.ProcessEnv = {}, capacity = 1) {
   const executor = new JailExecutor({
     workDir: join(fakes.dir, 'work'),
     platform: 'freebsd-14',
-    log: nullLogger(),
+    log: silentLogger,
     env: { PATH: `${fakes.bin}:/usr/bin:/bin`, ...env },
     jail,
   });

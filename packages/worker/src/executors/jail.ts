@@ -1,9 +1,8 @@
 import { accessSync, constants } from 'node:fs';
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import type { Assignment, RunResult } from '@builder/protocol';
+import type { Assignment, RunResult, Logger } from '@builder/protocol';
 import { describeError } from '../errors.ts';
-import type { Logger } from '../log.ts';
 import { AddressPool } from './jail-addresses.ts';
 import { CommandError, type CommandRunner, commandRunner } from './jail-command.ts';
 import { passedEnv, jobVariables, sandboxHostname, secretVariables } from './job-env.ts';
@@ -66,11 +65,11 @@ export class JailExecutor implements Executor {
     await mkdir(this.#o.root, { recursive: true });
     const found = await findLeftovers(this.#run, this.#o, JAIL_NAME);
     for (const address of found.aliases) {
-      this.#deps.log.info('removing stale jail address', { address });
+      this.#deps.log.info('jail.stale_address_removed', { address });
       await this.#try(['ifconfig', this.#o.interface as string, 'inet', address, '-alias'], this.#deps.log);
     }
     for (const sandbox of found.sandboxes) {
-      this.#deps.log.info('removing stale jail', { jail: sandbox.name, path: sandbox.path });
+      this.#deps.log.info('jail.stale_jail_removed', { jail: sandbox.name, path: sandbox.path });
       await this.#tearDown(sandbox, this.#deps.log, () => undefined);
     }
   }
@@ -95,7 +94,7 @@ export class JailExecutor implements Executor {
       await this.#tearDown(s, io.log, (text) => io.note(text));
       // only now: the address may still be on the interface until the jail is gone
       if (!s.alias && !s.jail) this.#addresses.release(address);
-      else io.log.error('jail address stays reserved until the jail is removed', { address });
+      else io.log.error('jail.address_still_reserved', { address, hint: 'reserved until the jail is removed' });
     }
   }
 
@@ -197,10 +196,10 @@ export class JailExecutor implements Executor {
       await this.#run(argv);
       return true;
     } catch (err) {
-      log.error('jail teardown step failed', {
+      log.error('jail.teardown_step_failed', {
         command: argv.join(' '),
         exitCode: err instanceof CommandError ? err.exitCode : null,
-        err: describeError(err),
+        error: describeError(err),
       });
       return false;
     }

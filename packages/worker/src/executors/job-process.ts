@@ -75,7 +75,7 @@ export function runJobProcess(
     };
     stdout.on('error', onReadError('stdout'));
     stderr.on('error', onReadError('stderr'));
-    child.on('error', (err) => io.log.warn('job process error', { err }));
+    child.on('error', (err) => io.log.warn('run.process_error', { error: err }));
 
     const onAbort = () => group.stop();
     if (io.signal.aborted) onAbort();

@@ -1,6 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { Assignment, RunResult } from '@builder/protocol';
-import type { Logger } from '../log.ts';
+import type { Assignment, RunResult, Logger } from '@builder/protocol';
 
 /**
  * What an executor gets for one run. The worker core owns all of it: console

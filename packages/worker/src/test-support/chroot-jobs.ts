@@ -2,8 +2,7 @@
  * Executors and assignments for the chroot tests: one real ChrootExecutor over the shared test
  * rootfs, and run ids with a per-file prefix so that each file's cleanup checks see only its own.
  */
-import type { Assignment } from '@builder/protocol';
-import { nullLogger } from '../log.ts';
+import { type Assignment, silentLogger } from '@builder/protocol';
 import { compileChrootOptions, type ChrootOptionsInput } from '../executors/chroot-options.ts';
 import { ChrootExecutor } from '../executors/chroot.ts';
 import { ROOTFS, TEST_ID_RANGE } from './chroot-root.ts';
@@ -19,7 +18,7 @@ export function chrootExecutor(workDir: string, input: ChrootOptionsInput = {}):
   return new ChrootExecutor({
     workDir,
     platform: 'debian-12',
-    log: nullLogger(),
+    log: silentLogger,
     env: { PATH: process.env.PATH },
     chroot,
   });

@@ -1,8 +1,8 @@
+import { silentLogger } from '@builder/protocol';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { RunIO } from '../executors/types.ts';
-import { nullLogger } from '../log.ts';
 
 /**
  * A RunIO for executor tests that records what an executor does with it: console bytes, notes,
@@ -27,7 +27,7 @@ export function recordingIO(killGraceMs: number) {
       const file = join(dir, 'result.txt');
       collected.push([dir, existsSync(file) ? readFileSync(file, 'utf8') : '']);
     },
-    log: nullLogger(),
+    log: silentLogger,
   };
   return {
     runIO,
