@@ -5,21 +5,20 @@ import { RoleSchema } from '@builder/protocol';
 import { formatVacuumReport, vacuum } from './artifacts/retention.ts';
 import { addStoreOptions, closeStore, dataDirOption, openStoreFromFlags, storeOptions } from './cli/options.ts';
 import { addVerifyCommand } from './cli/verify.ts';
-import { systemClock } from './clock.ts';
-import { createLogger } from './log.ts';
-import { parseDuration, parseListen, parseSizeFlag } from './options.ts';
+import {
+  compileServerOptions,
+  DEFAULTS,
+  parseDuration,
+  parseKeep,
+  type ServerOptionsInput,
+  UsageError,
+} from './options.ts';
 import { startServer } from './server.ts';
 import { openDb } from './store/db.ts';
 import { createToken, listTokens, revokeToken, WORKER_PATTERN } from './store/tokens.ts';
 import { VERSION } from './version.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
-
-/** A count of runs to keep; 0 is allowed (keep only the latest successful run). */
-function parseKeep(text: string, what: string): number {
-  if (!/^\d+$/.test(text.trim())) throw new Error(`${what} must be a whole number of runs, got "${text}"`);
-  return Number(text);
-}
 
 // the database, consoles, artifacts and secrets are the server's alone: nothing it creates is
 // readable by other users of the host
@@ -30,10 +29,10 @@ const program = new Command('builder-server')
   .description('builder server: job queue, schedule, worker dispatch and the WebSocket/HTTP endpoint')
   .version(VERSION)
   .addOption(dataDirOption())
-  .option('--listen <host:port>', 'address for HTTP and WebSocket', '127.0.0.1:8330')
-  .option('--lease <duration>', 'a run is lost when its worker is silent this long', '60s')
+  .option('--listen <host:port>', 'address for HTTP and WebSocket', DEFAULTS.listen)
+  .option('--lease <duration>', 'a run is lost when its worker is silent this long', DEFAULTS.lease)
   .option('--heartbeat <duration>', 'how often workers send heartbeats (default: lease / 4)')
-  .option('--missed-grace <duration>', 'a schedule slot handled later than this is missed', '60s')
+  .option('--missed-grace <duration>', 'a schedule slot handled later than this is missed', DEFAULTS.missedGrace)
   .option('--json-logs', 'log JSON lines even on a terminal')
   .option(
     '--alert-webhook <url>',
@@ -52,105 +51,41 @@ const program = new Command('builder-server')
     '--public-url <url>',
     'the public base URL, for links in alerts and Atom feeds (default: the listen URL; feeds: relative)',
   )
-  .option('--alert-timeout <duration>', 'an alert delivery taking longer fails', '10s')
-  .option('--alert-retry-base <duration>', 'first retry delay of a failed alert, doubling each time', '1s')
-  .option('--alert-attempts <n>', 'attempts per alert and target', '5')
+  .option('--alert-timeout <duration>', 'an alert delivery taking longer fails', DEFAULTS.alertTimeout)
+  .option(
+    '--alert-retry-base <duration>',
+    'first retry delay of a failed alert, doubling each time',
+    DEFAULTS.alertRetryBase,
+  )
+  .option('--alert-attempts <n>', 'attempts per alert and target', DEFAULTS.alertAttempts)
   .addOption(artifactsOption!)
   .addOption(s3EndpointOption!)
   .addOption(s3RegionOption!)
-  .option('--artifact-limit <size>', "a run's artifacts may add up to this much", '8G')
+  .option('--artifact-limit <size>', "a run's artifacts may add up to this much", DEFAULTS.artifactLimit)
   .option('--retain-latest <n>', 'hourly: per job and platform, keep the artifacts of the N newest runs')
   .option('--retain-for <duration>', 'hourly: strip the artifacts of runs finished longer ago, e.g. 30d')
-  .option('--resume-free <size>', 'after the data dir filled up, writes resume once this much is free', '64M')
+  .option(
+    '--resume-free <size>',
+    'after the data dir filled up, writes resume once this much is free',
+    DEFAULTS.resumeFree,
+  )
   .enablePositionalOptions()
   .exitOverride()
-  .action(
-    async (o: {
-      dataDir: string;
-      listen: string;
-      lease: string;
-      heartbeat?: string;
-      missedGrace: string;
-      jsonLogs?: boolean;
-      alertWebhook: string[];
-      alertmanager: string[];
-      alertAfter: string[];
-      publicUrl?: string;
-      alertTimeout: string;
-      alertRetryBase: string;
-      alertAttempts: string;
-      artifacts?: string;
-      s3Endpoint?: string;
-      s3Region: string;
-      artifactLimit: string;
-      retainLatest?: string;
-      retainFor?: string;
-      resumeFree: string;
-    }) => {
-      const attempts = Number(o.alertAttempts);
-      if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`--alert-attempts must be a positive integer`);
-      if (o.publicUrl !== undefined && !/^https?:\/\//.test(o.publicUrl)) {
-        throw new Error(`--public-url must be an http(s) URL, got "${o.publicUrl}"`);
-      }
-      for (const u of [...o.alertWebhook, ...o.alertmanager]) {
-        if (!/^https?:\/\//.test(u)) throw new Error(`alert URLs must be http(s), got "${u}"`);
-      }
-      const { host, port } = parseListen(o.listen);
-      const leaseMs = parseDuration(o.lease, '--lease');
-      const heartbeatMs = o.heartbeat
-        ? parseDuration(o.heartbeat, '--heartbeat')
-        : Math.max(100, Math.floor(leaseMs / 4));
-      const logger = createLogger({
-        json: o.jsonLogs === true || !process.stderr.isTTY,
-        level: process.env.BUILDER_DEBUG === '1' ? 'debug' : 'info',
-      });
-      const server = await startServer({
-        dataDir: o.dataDir,
-        host,
-        port,
-        leaseMs,
-        heartbeatMs,
-        missedGraceMs: parseDuration(o.missedGrace, '--missed-grace'),
-        clock: systemClock,
-        logger,
-        artifacts: {
-          store: o.artifacts,
-          s3Endpoint: o.s3Endpoint,
-          s3Region: o.s3Region,
-          maxRunBytes: parseSizeFlag(o.artifactLimit, '--artifact-limit'),
-        },
-        resumeFreeBytes: parseSizeFlag(o.resumeFree, '--resume-free'),
-        retention:
-          o.retainLatest === undefined && o.retainFor === undefined
-            ? undefined
-            : {
-                keepLatest: o.retainLatest === undefined ? undefined : parseKeep(o.retainLatest, '--retain-latest'),
-                olderThanMs: o.retainFor === undefined ? undefined : parseDuration(o.retainFor, '--retain-for'),
-              },
-        alerts: {
-          webhooks: o.alertWebhook,
-          alertmanagers: o.alertmanager,
-          after: o.alertAfter.map((p) => resolve(p)),
-          publicUrl: o.publicUrl?.replace(/\/+$/, ''),
-          delivery: {
-            timeoutMs: parseDuration(o.alertTimeout, '--alert-timeout'),
-            retryBaseMs: parseDuration(o.alertRetryBase, '--alert-retry-base'),
-            maxAttempts: attempts,
-          },
-        },
-      });
-      process.stdout.write(`builder-server listening on ${server.url}\n`);
-      let stopping = false;
-      const stop = (signal: NodeJS.Signals) => {
-        if (stopping) process.exit(130); // second signal: do not wait
-        stopping = true;
-        logger.info('server.stopping', { signal });
-        void server.close().then(() => process.exit(0));
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    },
-  );
+  .action(async (flags: ServerOptionsInput) => {
+    const options = compileServerOptions({ ...flags, debug: process.env.BUILDER_DEBUG === '1' });
+    const { logger } = options;
+    const server = await startServer(options);
+    process.stdout.write(`builder-server listening on ${server.url}\n`);
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) process.exit(130); // second signal: do not wait
+      stopping = true;
+      logger.info('server.stopping', { signal });
+      void server.close().then(() => process.exit(0));
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
 
 const token = program.command('token').description('manage access tokens (stored hashed)');
 token
@@ -284,6 +219,10 @@ addVerifyCommand(program);
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`builder-server: ${err.message} (see --help)\n`);
+    process.exit(2);
   }
   process.stderr.write(`builder-server: ${(err as Error).message}\n`);
   process.exit(1);

@@ -1,8 +1,9 @@
-import { parseSize } from '@builder/protocol';
+import { resolve } from 'node:path';
+import { createLogger, parseSize } from '@builder/protocol';
 import type { AlertOptions } from './alerts/alerts.ts';
 import type { ArtifactOptions } from './artifacts/open.ts';
 import type { RetentionOptions } from './artifacts/retention.ts';
-import type { Clock } from './clock.ts';
+import { type Clock, systemClock } from './clock.ts';
 import type { Logger } from './log.ts';
 
 export interface ServerOptions {
@@ -27,16 +28,131 @@ export interface ServerOptions {
   alerts?: AlertOptions;
 }
 
+/** What the command line (or a test) may set: text as typed, anything left out takes its default. */
+export interface ServerOptionsInput {
+  dataDir?: string | undefined;
+  /** HOST:PORT */
+  listen?: string | undefined;
+  lease?: string | undefined;
+  /** Default: a quarter of the lease, at least 100 ms. */
+  heartbeat?: string | undefined;
+  missedGrace?: string | undefined;
+  /** undefined: JSON unless stderr is a terminal. */
+  jsonLogs?: boolean | undefined;
+  debug?: boolean | undefined;
+  alertWebhook?: readonly string[] | undefined;
+  alertmanager?: readonly string[] | undefined;
+  alertAfter?: readonly string[] | undefined;
+  publicUrl?: string | undefined;
+  alertTimeout?: string | undefined;
+  alertRetryBase?: string | undefined;
+  alertAttempts?: string | number | undefined;
+  artifacts?: string | undefined;
+  s3Endpoint?: string | undefined;
+  s3Region?: string | undefined;
+  artifactLimit?: string | undefined;
+  retainLatest?: string | undefined;
+  retainFor?: string | undefined;
+  resumeFree?: string | undefined;
+  clock?: Clock | undefined;
+  /** Default: one made from jsonLogs and debug, writing to stderr. */
+  logger?: Logger | undefined;
+}
+
+/** Every option resolved and checked, every default filled in; the server takes only this. */
+export type CompiledServerOptions = ServerOptions &
+  Required<Pick<ServerOptions, 'artifacts' | 'resumeFreeBytes' | 'alerts'>>;
+
+/** The defaults, as a user would type them (so `--help` shows the same text). */
+export const DEFAULTS = {
+  dataDir: './builder-data',
+  listen: '127.0.0.1:8330',
+  lease: '60s',
+  missedGrace: '60s',
+  alertTimeout: '10s',
+  alertRetryBase: '1s',
+  alertAttempts: '5',
+  s3Region: 'us-east-1',
+  artifactLimit: '8G',
+  resumeFree: '64M',
+} as const;
+
+/** A bad option value: the message names the flag; the command exits 2, like for an unknown flag. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function compileServerOptions(input: ServerOptionsInput): CompiledServerOptions {
+  const attempts = wholeNumber(input.alertAttempts ?? DEFAULTS.alertAttempts, '--alert-attempts');
+  if (attempts < 1) throw new UsageError(`--alert-attempts must be a positive integer`);
+  const publicUrl = input.publicUrl;
+  if (publicUrl !== undefined && !/^https?:\/\//.test(publicUrl)) {
+    throw new UsageError(`--public-url must be an http(s) URL, got "${publicUrl}"`);
+  }
+  const webhooks = [...(input.alertWebhook ?? [])];
+  const alertmanagers = [...(input.alertmanager ?? [])];
+  for (const u of [...webhooks, ...alertmanagers]) {
+    if (!/^https?:\/\//.test(u)) throw new UsageError(`alert URLs must be http(s), got "${u}"`);
+  }
+  const { host, port } = parseListen(input.listen ?? DEFAULTS.listen);
+  const leaseMs = parseDuration(input.lease ?? DEFAULTS.lease, '--lease');
+  const heartbeatMs =
+    input.heartbeat !== undefined
+      ? parseDuration(input.heartbeat, '--heartbeat')
+      : Math.max(100, Math.floor(leaseMs / 4));
+  const retention =
+    input.retainLatest === undefined && input.retainFor === undefined
+      ? undefined
+      : {
+          keepLatest: input.retainLatest === undefined ? undefined : parseKeep(input.retainLatest, '--retain-latest'),
+          olderThanMs: input.retainFor === undefined ? undefined : parseDuration(input.retainFor, '--retain-for'),
+        };
+  return {
+    dataDir: input.dataDir ?? DEFAULTS.dataDir,
+    host,
+    port,
+    leaseMs,
+    heartbeatMs,
+    missedGraceMs: parseDuration(input.missedGrace ?? DEFAULTS.missedGrace, '--missed-grace'),
+    clock: input.clock ?? systemClock,
+    logger:
+      input.logger ??
+      createLogger({
+        json: input.jsonLogs ?? !process.stderr.isTTY,
+        level: input.debug === true ? 'debug' : 'info',
+      }),
+    artifacts: {
+      store: input.artifacts,
+      s3Endpoint: input.s3Endpoint,
+      s3Region: input.s3Region ?? DEFAULTS.s3Region,
+      maxRunBytes: parseSizeFlag(input.artifactLimit ?? DEFAULTS.artifactLimit, '--artifact-limit'),
+    },
+    resumeFreeBytes: parseSizeFlag(input.resumeFree ?? DEFAULTS.resumeFree, '--resume-free'),
+    retention,
+    alerts: {
+      webhooks,
+      alertmanagers,
+      after: (input.alertAfter ?? []).map((p) => resolve(p)),
+      publicUrl: publicUrl?.replace(/\/+$/, ''),
+      delivery: {
+        timeoutMs: parseDuration(input.alertTimeout ?? DEFAULTS.alertTimeout, '--alert-timeout'),
+        retryBaseMs: parseDuration(input.alertRetryBase ?? DEFAULTS.alertRetryBase, '--alert-retry-base'),
+        maxAttempts: attempts,
+      },
+    },
+  };
+}
+
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(.*):(\d{1,5})$/.exec(listen);
-  if (!m || !m[1] || Number(m[2]) > 65535) throw new Error(`--listen must be HOST:PORT, got "${listen}"`);
+  if (!m || !m[1] || Number(m[2]) > 65535) throw new UsageError(`--listen must be HOST:PORT, got "${listen}"`);
   return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
 }
 
 /** "90", "90s", "2m", "1h", "500ms" → milliseconds. */
 export function parseDuration(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new Error(`${what} must be a duration like 60, 60s, 5m or 500ms, got "${text}"`);
+  if (!m) throw new UsageError(`${what} must be a duration like 60, 60s, 5m or 500ms, got "${text}"`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
     (m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'
   ];
@@ -46,6 +162,18 @@ export function parseDuration(text: string, what: string): number {
 /** "512", "10K", "1.5G", "200MiB" (powers of 1024) → bytes. */
 export function parseSizeFlag(text: string, what: string): number {
   const n = parseSize(text);
-  if (n === null) throw new Error(`${what} must be a size like 500M or 8G, got "${text}"`);
+  if (n === null) throw new UsageError(`${what} must be a size like 500M or 8G, got "${text}"`);
+  return n;
+}
+
+/** A count of runs to keep; 0 is allowed (keep only the latest successful run). */
+export function parseKeep(text: string, what: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${what} must be a whole number of runs, got "${text}"`);
+  return Number(text);
+}
+
+function wholeNumber(value: string | number, flag: string): number {
+  const n = typeof value === 'number' ? value : /^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n)) throw new UsageError(`${flag} must be a positive integer`);
   return n;
 }

@@ -1,11 +1,12 @@
 import { type Command, Option } from 'commander';
 import type { BlobStore } from '../artifacts/blob-store.ts';
 import { openBlobStore } from '../artifacts/open.ts';
+import { DEFAULTS } from '../options.ts';
 
 export const dataDirOption = () =>
   new Option('--data-dir <dir>', 'where the database, consoles and artifacts live')
     .env('BUILDER_DATA_DIR')
-    .default('./builder-data');
+    .default(DEFAULTS.dataDir);
 
 /** Where the artifact bytes are: the same three options for the server and every maintenance command. */
 export const storeOptions = (): Option[] => [
@@ -14,7 +15,7 @@ export const storeOptions = (): Option[] => [
     'artifact storage: a directory or s3://BUCKET/PREFIX (default: DATA/artifacts/blobs)',
   ),
   new Option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// storage (credentials: AWS_* environment)'),
-  new Option('--s3-region <region>', 'S3 region').default('us-east-1'),
+  new Option('--s3-region <region>', 'S3 region').default(DEFAULTS.s3Region),
 ];
 
 export function addStoreOptions(cmd: Command): Command {
