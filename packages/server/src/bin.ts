@@ -15,6 +15,7 @@ import {
 } from './options.ts';
 import { startServer } from './server.ts';
 import { openDb } from './store/db.ts';
+import { JobStore } from './store/jobs.ts';
 import { createToken, listTokens, revokeToken, WORKER_PATTERN } from './store/tokens.ts';
 import { VERSION } from './version.ts';
 
@@ -197,7 +198,7 @@ addStoreOptions(
     }
     const db = openDb(o.dataDir);
     try {
-      if (o.job !== undefined && !db.prepare('SELECT 1 FROM jobs WHERE name = ?').get(o.job)) {
+      if (o.job !== undefined && !new JobStore(db).getAny(o.job)) {
         process.stderr.write(`builder-server: no job named "${o.job}"\n`);
         process.exitCode = 3;
         return;

@@ -1,7 +1,14 @@
-import { formatBytes, isTerminal, type RunState } from '@builder/protocol';
+import { formatBytes, isTerminal } from '@builder/protocol';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Db } from '../store/db.ts';
+import {
+  artifactRowDeleter,
+  blobReferenceChecker,
+  finishedRunsWithArtifacts,
+  latestSucceededRunIds,
+  type RunWithArtifacts,
+} from '../store/retention.ts';
 import type { BlobStore } from './blob-store.ts';
 
 export interface RetentionPolicy {
@@ -54,13 +61,6 @@ export interface VacuumReport {
 
 export const DEFAULT_BLOB_GRACE_MS = 3_600_000;
 
-interface Candidate extends StrippedRun {
-  id: string;
-  jobId: number;
-  state: RunState;
-  finishedAt: number;
-}
-
 /**
  * Apply a retention policy: strip the artifact rows of runs the policy selects (runs and their
  * consoles stay), then delete every blob no row references any more.
@@ -75,7 +75,7 @@ export async function vacuum(deps: VacuumDeps, policy: RetentionPolicy): Promise
   if (policy.keepLatest === undefined && policy.olderThanMs === undefined) {
     throw new Error('a retention policy needs keepLatest or olderThanMs');
   }
-  let selected: Candidate[] = [];
+  let selected: RunWithArtifacts[] = [];
   const plan = () => {
     selected = selectRuns(db, now, policy);
   };
@@ -83,22 +83,19 @@ export async function vacuum(deps: VacuumDeps, policy: RetentionPolicy): Promise
   else {
     // chosen and deleted in one transaction: another process (the server, while `vacuum` runs
     // from a shell) cannot change the picture in between
-    const del = db.prepare<[string]>('DELETE FROM artifacts WHERE run_id = ?');
+    const strip = artifactRowDeleter(db);
     const write = deps.write ?? ((fn: () => void) => db.transaction(fn).immediate());
     write(() => {
       plan();
-      for (const r of selected) del.run(r.id);
+      for (const r of selected) strip(r.id);
     });
   }
   const runs = selected.map(({ job, number, platform, files, bytes }) => ({ job, number, platform, files, bytes }));
   if (!policy.dryRun) for (const r of runs) deps.log?.debug('artifacts.stripped', { ...r });
-  const ids = JSON.stringify(selected.map((r) => r.id));
 
   // a dry run has not deleted the rows, so it asks whether anything outside the selection refers
-  const referenced = db.prepare<[string, string], { n: number }>(
-    'SELECT EXISTS (SELECT 1 FROM artifacts WHERE sha256 = ? AND run_id NOT IN (SELECT value FROM json_each(?))) AS n',
-  );
-  const exclude = policy.dryRun ? ids : '[]';
+  const referenced = blobReferenceChecker(db);
+  const exclude = policy.dryRun ? selected.map((r) => r.id) : [];
   const graceMs = policy.blobGraceMs ?? DEFAULT_BLOB_GRACE_MS;
   let blobsDeleted = 0;
   let bytesFreed = 0;
@@ -106,7 +103,7 @@ export async function vacuum(deps: VacuumDeps, policy: RetentionPolicy): Promise
     if (deps.signal?.aborted) break;
     if (blob.modifiedAt > now - graceMs) continue;
     // asked per blob right before deleting it, so a row recorded while we list is still seen
-    if (referenced.get(blob.sha256, exclude)?.n) continue;
+    if (referenced(blob.sha256, exclude)) continue;
     if (!policy.dryRun) await blobs.delete(blob.sha256);
     deps.log?.debug('artifacts.blob_deleted', { sha256: blob.sha256, dryRun: policy.dryRun === true });
     blobsDeleted++;
@@ -122,33 +119,13 @@ export async function vacuum(deps: VacuumDeps, policy: RetentionPolicy): Promise
 }
 
 /** The finished runs with artifacts that the policy strips, ordered by job, platform, number. */
-function selectRuns(db: Db, now: number, policy: RetentionPolicy): Candidate[] {
-  const job = policy.job ?? null;
-  const candidates = db
-    .prepare<[string | null, string | null], Candidate>(
-      `SELECT r.id, r.job_id AS jobId, j.name AS job, r.number, r.platform, r.state, r.finished_at AS finishedAt,
-              COUNT(*) AS files, TOTAL(a.size) AS bytes
-       FROM runs r JOIN jobs j ON j.id = r.job_id JOIN artifacts a ON a.run_id = r.id
-       WHERE r.finished_at IS NOT NULL AND (? IS NULL OR j.name = ?)
-       GROUP BY r.id
-       ORDER BY r.job_id, r.platform, r.finished_at DESC, r.number DESC`,
-    )
-    .all(job, job)
-    .filter((r) => isTerminal(r.state));
+function selectRuns(db: Db, now: number, policy: RetentionPolicy): RunWithArtifacts[] {
+  const candidates = finishedRunsWithArtifacts(db, policy.job ?? null).filter((r) => isTerminal(r.state));
   // the newest successful run per job and platform, with or without artifacts: if it has none,
   // an older success must not stand in for it
-  const protectedIds = new Set(
-    db
-      .prepare<[], { id: string }>(
-        `SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY job_id, platform ORDER BY finished_at DESC, number DESC) AS n
-                         FROM runs WHERE state = 'succeeded' AND finished_at IS NOT NULL)
-         WHERE n = 1`,
-      )
-      .all()
-      .map((r) => r.id),
-  );
+  const protectedIds = latestSucceededRunIds(db);
   const cutoff = policy.olderThanMs === undefined ? undefined : now - policy.olderThanMs;
-  const out: Candidate[] = [];
+  const out: RunWithArtifacts[] = [];
   let group = '';
   let rank = 0;
   for (const r of candidates) {
