@@ -1,10 +1,78 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '../context.ts';
-import { handleWeb } from '../web/router.ts';
-import { handleArtifactRoutes } from './artifact-routes.ts';
+import { serveConsole } from '../web/console-text.ts';
+import {
+  badgeRoute,
+  failedRoute,
+  feedRoute,
+  hashRoute,
+  jobRoute,
+  jobsRoute,
+  latestRoute,
+  notFoundRoute,
+  runRoute,
+  workersRoute,
+} from '../web/pages.ts';
+import { serveStatic } from '../web/static.ts';
+import { artifactDownload } from './artifact-downloads.ts';
+import { adminUpload, missingBlobs, workerUpload } from './artifact-transfers.ts';
 
-/** Plain HTTP next to the WebSocket endpoint: health, metrics, artifact transfers, the website. */
-export function handleHttp(ctx: Context, req: IncomingMessage, res: ServerResponse): void {
+/** Answers one request; `params` are the pattern's captures, still percent-encoded. */
+export type Handler = (
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  params: readonly string[],
+) => void;
+
+export interface Route {
+  /** Any other method gets 405 with an Allow header. */
+  readonly methods: readonly string[];
+  /** Matched against the URL's path, as sent (percent-encoded). */
+  readonly path: RegExp;
+  readonly handle: Handler;
+}
+
+const READ = ['GET', 'HEAD'] as const;
+const SEGMENT = '([^/]+)';
+/** Pages answer HTML, or JSON with `Accept: application/json` or under `/api/`. */
+const page = (path: string, handle: Handler): Route => ({
+  methods: READ,
+  path: new RegExp(`^(?:/api)?${path}$`),
+  handle,
+});
+
+/**
+ * Every HTTP route of the server, first match wins. The WebSocket endpoint is the `upgrade`
+ * of the same server (ws/hub.ts).
+ */
+export const ROUTES: readonly Route[] = [
+  // artifact transfers (tokens) and downloads (public)
+  { methods: ['PUT'], path: /^\/artifacts\/([0-9a-f-]{36})\/(\d{1,6})$/, handle: workerUpload },
+  { methods: ['PUT'], path: /^\/upload\/([^/]+)$/, handle: adminUpload },
+  { methods: ['POST'], path: /^\/blobs\/missing$/, handle: missingBlobs },
+  { methods: READ, path: /^\/job\/([^/]+)\/run\/([^/]+)\/artifacts\/(.+)$/, handle: artifactDownload },
+  // operations
+  { methods: READ, path: /^\/healthz$/, handle: health },
+  { methods: READ, path: /^\/metrics$/, handle: metrics },
+  // the website
+  { methods: READ, path: /^\/static\//, handle: serveStatic },
+  { methods: READ, path: /^\/job\/([^/]+)\/run\/([^/]+)\/console\.txt$/, handle: serveConsole },
+  page('/?', jobsRoute),
+  page('/failed', failedRoute),
+  page('/workers', workersRoute),
+  page('/hash', hashRoute),
+  page(`/job/${SEGMENT}`, jobRoute),
+  page(`/job/${SEGMENT}/run/${SEGMENT}`, runRoute),
+  { methods: READ, path: /^\/feed\.atom$/, handle: feedRoute },
+  { methods: READ, path: /^\/job\/([^/]+)\/feed\.atom$/, handle: feedRoute },
+  { methods: READ, path: /^\/badge\/([^/]*)\.svg$/, handle: badgeRoute },
+  { methods: READ, path: /^\/job\/([^/]+)\/latest\/(.*)$/, handle: latestRoute },
+];
+
+/** Plain HTTP next to the WebSocket endpoint: the route table, then 405 or 404. */
+export function handleHttp(ctx: Context, req: IncomingMessage, res: ServerResponse, routes = ROUTES): void {
   let url: URL;
   try {
     url = new URL(req.url ?? '/', 'http://builder.invalid');
@@ -12,26 +80,29 @@ export function handleHttp(ctx: Context, req: IncomingMessage, res: ServerRespon
     res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request URL\n');
     return;
   }
-  if (handleArtifactRoutes(ctx, req, res, url)) return;
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-    return;
+  const method = req.method ?? 'GET';
+  for (const route of routes) {
+    const m = route.path.exec(url.pathname);
+    if (!m) continue;
+    if (!route.methods.includes(method)) return methodNotAllowed(res, route.methods);
+    return route.handle(ctx, req, res, url, m.slice(1));
   }
-  if (url.pathname === '/healthz') {
-    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    return;
-  }
-  if (url.pathname === '/metrics' && ctx.metrics) {
-    serveMetrics(ctx, req, res);
-    return;
-  }
-  if (handleWeb(ctx, req, res, url)) return;
-  res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  if (!(READ as readonly string[]).includes(method)) return methodNotAllowed(res, READ);
+  notFoundRoute(ctx, req, res, url, []);
+}
+
+function methodNotAllowed(res: ServerResponse, allowed: readonly string[]): void {
+  res.writeHead(405, { allow: allowed.join(', '), 'content-type': 'text/plain' }).end('method not allowed\n');
+}
+
+function health(_ctx: Context, _req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
 }
 
 /** Prometheus text exposition; gauges are read from SQLite and the worker registry right now. */
-function serveMetrics(ctx: Context, req: IncomingMessage, res: ServerResponse): void {
-  const metrics = ctx.metrics!;
+function metrics(ctx: Context, req: IncomingMessage, res: ServerResponse, url: URL): void {
+  const metrics = ctx.metrics;
+  if (!metrics) return notFoundRoute(ctx, req, res, url, []);
   metrics.scrape().then(
     (body) => {
       res.writeHead(200, { 'content-type': metrics.contentType(), 'cache-control': 'no-store' });

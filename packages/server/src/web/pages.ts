@@ -19,76 +19,85 @@ import { redirect, send, sendHtml, sendJson, sendText, wantsJson } from './respo
 const FEED_STATES = [...FAILED_STATES, 'succeeded', 'cancelled'] as const;
 const FEED_ENTRIES = 50;
 
-/**
- * HTML pages and their JSON twins (`Accept: application/json`, or the same path under `/api/`),
- * badges, Atom feeds and stable `latest` links. Returns false for other paths.
- */
-export function handlePages(ctx: Context, req: IncomingMessage, res: ServerResponse, url: URL): boolean {
-  const json = wantsJson(req, url);
-  const api = url.pathname === '/api' || url.pathname.startsWith('/api/');
-  let segments: string[];
-  try {
-    segments = (api ? url.pathname.slice(4) : url.pathname)
-      .split('/')
-      .slice(1)
-      .map((s) => decodeURIComponent(s));
-  } catch {
-    fail(ctx, req, res, json, new PageError(400, 'malformed percent-encoding in the URL'));
-    return true;
-  }
-  try {
-    const page = route(ctx, req, res, url, segments, api);
-    if (page === 'handled') return true;
-    if (page === undefined) {
-      if (!api) return false;
-      throw new PageError(404, `no API endpoint ${url.pathname}`);
-    }
-    if (json) sendJson(req, res, page.status ?? 200, page.data);
-    else sendHtml(req, res, page.status ?? 200, layout(page.meta, page.body, ctx.version));
-  } catch (err) {
-    if (!(err instanceof PageError)) throw err;
-    fail(ctx, req, res, json, err);
-  }
-  return true;
-}
-
-/** A Page to negotiate, 'handled' when the route answered itself, undefined when nothing matched. */
-function route(
+/** A page route's handler, called by the route table with the pattern's captures, still percent-encoded. */
+export type WebHandler = (
   ctx: Context,
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
-  s: string[],
-  api: boolean,
-): Page | 'handled' | undefined {
-  const [a, b, c, d, ...rest] = s;
-  const q = url.searchParams;
-  if (s.length === 1 && a === '') return jobsPage(ctx);
-  if (api && s.length === 0) return jobsPage(ctx);
-  if (s.length === 1 && a === 'failed') return failedPage(ctx);
-  if (s.length === 1 && a === 'workers') return workersPage(ctx);
-  if (s.length === 1 && a === 'hash') return hashPage(ctx, q);
-  if (!api && s.length === 1 && a === 'feed.atom') {
-    sendFeed(ctx, req, res, undefined);
-    return 'handled';
-  }
-  if (!api && s.length === 2 && a === 'badge' && b?.endsWith('.svg')) {
-    sendBadge(ctx, req, res, b.slice(0, -'.svg'.length), q.get('platform') || undefined);
-    return 'handled';
-  }
-  if (a !== 'job' || b === undefined || b === '') return undefined;
-  if (s.length === 2) return jobPage(ctx, b, q);
-  if (c === 'run' && d !== undefined && rest.length === 0) return runPage(ctx, b, runNumber(d), q);
-  if (!api && c === 'feed.atom' && s.length === 3) {
-    sendFeed(ctx, req, res, b);
-    return 'handled';
-  }
-  if (!api && c === 'latest' && d !== undefined) {
-    latest(ctx, req, res, b, [d, ...rest].join('/'), q.get('platform') || undefined);
-    return 'handled';
-  }
-  return undefined;
+  params: readonly string[],
+) => void;
+
+/**
+ * A page and its JSON twin (`Accept: application/json`, or the same path under `/api/`): the
+ * captures are decoded first, a PageError becomes a 400/404 page (or JSON).
+ */
+function page(render: (ctx: Context, params: string[], query: URLSearchParams) => Page): WebHandler {
+  return (ctx, req, res, url, params) =>
+    withParams(ctx, req, res, url, params, (decoded) => {
+      const p = render(ctx, decoded, url.searchParams);
+      if (wantsJson(req, url)) sendJson(req, res, p.status ?? 200, p.data);
+      else sendHtml(req, res, p.status ?? 200, layout(p.meta, p.body, ctx.version));
+    });
 }
+
+/** Decode the captures and answer; malformed percent-encoding and PageErrors become error pages. */
+function withParams(
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  params: readonly string[],
+  answer: (decoded: string[]) => void,
+): void {
+  const json = wantsJson(req, url);
+  let decoded: string[];
+  try {
+    // every segment of the path, as the routes before the table did: one bad escape anywhere is a 400
+    for (const s of url.pathname.split('/')) decodeURIComponent(s);
+    decoded = params.map((p) => p.split('/').map(decodeURIComponent).join('/'));
+  } catch {
+    return fail(ctx, req, res, json, new PageError(400, 'malformed percent-encoding in the URL'));
+  }
+  try {
+    answer(decoded);
+  } catch (err) {
+    if (!(err instanceof PageError)) throw err;
+    fail(ctx, req, res, json, err);
+  }
+}
+
+export const jobsRoute = page((ctx) => jobsPage(ctx));
+export const failedRoute = page((ctx) => failedPage(ctx));
+export const workersRoute = page((ctx) => workersPage(ctx));
+export const hashRoute = page((ctx, _, q) => hashPage(ctx, q));
+export const jobRoute = page((ctx, [job = ''], q) => jobPage(ctx, job, q));
+export const runRoute = page((ctx, [job = '', number = ''], q) => runPage(ctx, job, runNumber(number), q));
+
+/** `/feed.atom` and `/job/J/feed.atom`. */
+export const feedRoute: WebHandler = (ctx, req, res, url, params) =>
+  withParams(ctx, req, res, url, params, ([job]) => sendFeed(ctx, req, res, job));
+
+/** `/badge/J.svg[?platform=P]`. */
+export const badgeRoute: WebHandler = (ctx, req, res, url, params) =>
+  withParams(ctx, req, res, url, params, ([job = '']) =>
+    sendBadge(ctx, req, res, job, url.searchParams.get('platform') || undefined),
+  );
+
+/** `/job/J/latest/PATH[?platform=P]`. */
+export const latestRoute: WebHandler = (ctx, req, res, url, params) =>
+  withParams(ctx, req, res, url, params, ([job = '', path = '']) =>
+    latest(ctx, req, res, job, path, url.searchParams.get('platform') || undefined),
+  );
+
+/** What no route answers: 400 for a malformed URL, a JSON 404 under `/api/`, a plain 404 elsewhere. */
+export const notFoundRoute: WebHandler = (ctx, req, res, url) =>
+  withParams(ctx, req, res, url, [], () => {
+    if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
+      throw new PageError(404, `no API endpoint ${url.pathname}`);
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
 
 function runNumber(text: string): number {
   if (!/^[1-9][0-9]{0,14}$/.test(text)) throw new PageError(404, `no run ${text}: runs are numbered from 1`);

@@ -33,12 +33,11 @@ const HEADERS = {
 } as const;
 
 /** `/static/*`: the site's stylesheets and browser modules. */
-export function handleStatic(ctx: Context, req: IncomingMessage, res: ServerResponse, url: URL): boolean {
-  if (!url.pathname.startsWith('/static/')) return false;
+export function serveStatic(ctx: Context, req: IncomingMessage, res: ServerResponse, url: URL): void {
   const source = Object.hasOwn(FILES, url.pathname) ? FILES[url.pathname] : undefined;
   if (!source) {
     res.writeHead(404, { ...HEADERS, 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
-    return true;
+    return;
   }
   load(source).then(
     (body) => {
@@ -62,7 +61,6 @@ export function handleStatic(ctx: Context, req: IncomingMessage, res: ServerResp
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('static file missing from the build\n');
     },
   );
-  return true;
 }
 
 function load(source: Source): Promise<Buffer> {

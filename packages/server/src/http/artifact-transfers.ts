@@ -1,61 +1,49 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import {
   ARTIFACT_LIMITS,
   ATTEMPT_SECRET_HEADER,
   MissingRequestSchema,
   NAME_PATTERN,
   type ArtifactsReply,
-  type Role,
 } from '@builder/protocol';
-import { BlobDamagedError, BlobNotFoundError } from '../artifacts/blob-store.ts';
 import { ArtifactsRefused, receiveArtifacts, type Received } from '../artifacts/intake.ts';
 import type { Context } from '../context.ts';
-import { isStorageFull, storageFullError } from '../storage/full.ts';
-import type { RunRow } from '../store/rows.ts';
-import { grantOfToken, mayActAsWorker, type TokenGrant } from '../store/tokens.ts';
 import { attemptSecretMatches } from '../runs/attempt-secret.ts';
-import { contentTypeFor, parseRange } from './content.ts';
-import { runAt } from './run-path.ts';
-import { UNTRUSTED_BYTES_HEADERS } from '../web/respond.ts';
+import { isStorageFull, storageFullError } from '../storage/full.ts';
+import { mayActAsWorker } from '../store/tokens.ts';
+import { authorize, reply } from './auth.ts';
 
-const WORKER_PUT = /^\/artifacts\/([0-9a-f-]{36})\/(\d{1,6})$/;
-const UPLOAD_PUT = /^\/upload\/([^/]+)$/;
-const MISSING = '/blobs/missing';
-const DOWNLOAD = /^\/job\/([^/]+)\/run\/([^/]+)\/artifacts\/(.+)$/;
-
-/**
+/*
  * Artifact transfers: `PUT /artifacts/RUN/ATTEMPT` (a worker, for the attempt it runs),
- * `PUT /upload/JOB[?platform=P]` (an admin: a manual run made of those files) and downloads
- * `GET /job/J/run/N/artifacts/PATH` (public, like the rest of the website).
+ * `PUT /upload/JOB[?platform=P]` (an admin: a manual run made of those files) and
+ * `POST /blobs/missing` (which blobs a sender may leave out). Each answers JSON.
  */
-export function handleArtifactRoutes(ctx: Context, req: IncomingMessage, res: ServerResponse, url: URL): boolean {
-  const path = url.pathname;
-  let m = WORKER_PUT.exec(path);
-  if (m) {
-    if (!allowMethod(req, res, 'PUT')) return true;
-    workerPut(ctx, req, res, m[1]!, Number(m[2])).catch((err) => failed(ctx, req, res, err));
-    return true;
-  }
-  m = UPLOAD_PUT.exec(path);
-  if (m) {
-    if (!allowMethod(req, res, 'PUT')) return true;
-    uploadPut(ctx, req, res, decode(m[1]!), url.searchParams.get('platform')).catch((err) =>
-      failed(ctx, req, res, err),
-    );
-    return true;
-  }
-  if (path === MISSING) {
-    if (!allowMethod(req, res, 'POST')) return true;
-    void missing(ctx, req, res);
-    return true;
-  }
-  m = DOWNLOAD.exec(path);
-  if (m && (req.method === 'GET' || req.method === 'HEAD')) {
-    void download(ctx, req, res, runAt(ctx, m[1]!, m[2]!), `${decode(m[1]!)}#${m[2]!}`, decode(m[3]!));
-    return true;
-  }
-  return false;
+
+/** `PUT /artifacts/RUN/ATTEMPT`. */
+export function workerUpload(
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  _url: URL,
+  [runId = '', attempt = '']: readonly string[],
+): void {
+  workerPut(ctx, req, res, runId, Number(attempt)).catch((err) => failed(ctx, req, res, err));
+}
+
+/** `PUT /upload/JOB[?platform=P]`. */
+export function adminUpload(
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  [job = '']: readonly string[],
+): void {
+  uploadPut(ctx, req, res, decode(job), url.searchParams.get('platform')).catch((err) => failed(ctx, req, res, err));
+}
+
+/** `POST /blobs/missing`. */
+export function missingBlobs(ctx: Context, req: IncomingMessage, res: ServerResponse): void {
+  void missing(ctx, req, res);
 }
 
 async function workerPut(ctx: Context, req: IncomingMessage, res: ServerResponse, runId: string, attempt: number) {
@@ -253,68 +241,6 @@ async function missing(ctx: Context, req: IncomingMessage, res: ServerResponse) 
   reply(req, res, 200, { missing: out });
 }
 
-async function download(
-  ctx: Context,
-  req: IncomingMessage,
-  res: ServerResponse,
-  run: RunRow | undefined,
-  name: string,
-  path: string,
-) {
-  const file = run ? ctx.artifacts.file(run.id, path) : undefined;
-  if (!run || !file) {
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end(run ? `run ${name} has no artifact ${path}\n` : `no run ${name}\n`);
-    return;
-  }
-  const range = parseRange(req.headers.range, file.size);
-  if (range === 'invalid') {
-    res.writeHead(416, { 'content-range': `bytes */${file.size}` }).end();
-    return;
-  }
-  const headers: Record<string, string | number> = {
-    'content-type': contentTypeFor(path),
-    'content-length': range ? range.end - range.start + 1 : file.size,
-    'accept-ranges': 'bytes',
-    etag: `"${file.sha256}"`,
-    'x-builder-sha256': file.sha256,
-    'cache-control': 'public, max-age=31536000, immutable',
-    ...UNTRUSTED_BYTES_HEADERS,
-  };
-  if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${file.size}`;
-  if (req.method === 'HEAD' || file.size === 0) {
-    res.writeHead(range ? 206 : 200, headers).end();
-    return;
-  }
-  try {
-    const body = await ctx.blobs.open(file.sha256, file.size, range ?? undefined);
-    res.writeHead(range ? 206 : 200, headers);
-    await pipeline(body, res);
-  } catch (err) {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const missing = err instanceof BlobNotFoundError;
-    if (!missing || err instanceof BlobDamagedError) {
-      ctx.logger.error('artifacts.download_failed', { path, sha256: file.sha256, error: String(err) });
-    }
-    res.writeHead(missing ? 410 : 500, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end(`${goneText(err, path)}\n`);
-  }
-}
-
-/** What a downloader reads when the bytes cannot be served whole; uploading the file again restores them. */
-function goneText(err: unknown, path: string): string {
-  if (err instanceof BlobDamagedError) {
-    return `the stored bytes of ${path} are damaged (${err.size} of ${err.expected} bytes): not served; an admin can run builder-server verify`;
-  }
-  if (err instanceof BlobNotFoundError) {
-    return `the bytes of ${path} are gone from the artifact store (removed, or quarantined by builder-server verify as damaged)`;
-  }
-  return 'reading the artifact failed';
-}
-
 /** 507: the sender retries later (the worker holds the run's result until its artifacts are stored). */
 function storageFull(req: IncomingMessage, res: ServerResponse): void {
   const e = storageFullError('store artifacts');
@@ -331,52 +257,10 @@ function failed(ctx: Context, req: IncomingMessage, res: ServerResponse, err: un
   reply(req, res, 500, { ok: false, code: 'INTERNAL', error: `storing the artifacts failed: ${String(err)}` });
 }
 
-/** The token's grant when it has one of the `allowed` roles; otherwise the refusal is sent. */
-function authorize(
-  ctx: Context,
-  req: IncomingMessage,
-  res: ServerResponse,
-  ...allowed: Role[]
-): TokenGrant | undefined {
-  const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-  const grant = m ? grantOfToken(ctx.db, m[1]!) : undefined;
-  const role = grant?.role;
-  if (!grant || !role) {
-    reply(req, res, 401, {
-      ok: false,
-      code: 'UNAUTHORIZED',
-      error: 'a valid token is required (Authorization: Bearer)',
-    });
-    return undefined;
-  }
-  if (!allowed.includes(role)) {
-    reply(req, res, 403, {
-      ok: false,
-      code: 'FORBIDDEN',
-      error: `this needs a ${allowed.join(' or ')} token, not ${role}`,
-    });
-    return undefined;
-  }
-  return grant;
-}
-
 const single = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? undefined : h);
-
-function allowMethod(req: IncomingMessage, res: ServerResponse, method: string): boolean {
-  if (req.method === method) return true;
-  res.writeHead(405, { allow: method, 'content-type': 'text/plain' }).end('method not allowed\n');
-  return false;
-}
 
 function summary(r: Received): ArtifactsReply {
   return { ok: true, files: r.files.length, bytes: r.bytes, sent: r.sent, stored: r.stored };
-}
-
-function reply(req: IncomingMessage, res: ServerResponse, status: number, body: ArtifactsReply | object): void {
-  if (res.headersSent) return;
-  // a refusal before the body was read: close afterwards so the sender stops sending
-  if (status >= 400 && !req.complete) res.setHeader('connection', 'close');
-  res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
 }
 
 function decode(s: string): string {

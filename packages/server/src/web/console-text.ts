@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTerminal } from '@builder/protocol';
 import type { Context } from '../context.ts';
-import { runAt } from '../http/run-path.ts';
+import { runAt } from './run-path.ts';
 import { UNTRUSTED_BYTES_HEADERS } from './respond.ts';
 
-const CONSOLE_PATH = /^\/job\/([^/]+)\/run\/([^/]+)\/console\.txt$/;
 /** How often a follower looks for new bytes; the console-intake path has no per-reader hook. */
 const POLL_MS = 150;
 const CHUNK = 64 * 1024;
@@ -16,24 +15,24 @@ const TEXT_HEADERS = {
   'cache-control': 'no-store',
 } as const;
 
-/** Raw and live console endpoints (`/job/J/run/N/console.txt[?from=&follow=1]`). */
-export function handleConsole(ctx: Context, req: IncomingMessage, res: ServerResponse, url: URL): boolean {
-  const m = CONSOLE_PATH.exec(url.pathname);
-  if (!m) return false;
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { ...TEXT_HEADERS, allow: 'GET, HEAD' }).end('method not allowed\n');
-    return true;
-  }
-  const run = runAt(ctx, m[1]!, m[2]!);
+/** The raw and live console, `/job/J/run/N/console.txt[?from=&follow=1]`: path segments still encoded. */
+export function serveConsole(
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  [job = '', number = '']: readonly string[],
+): void {
+  const run = runAt(ctx, job, number);
   if (!run) {
     res.writeHead(404, TEXT_HEADERS).end('no such run\n');
-    return true;
+    return;
   }
   const fromParam = url.searchParams.get('from');
   const from = fromParam === null ? 0 : /^\d{1,15}$/.test(fromParam) ? Number(fromParam) : NaN;
   if (Number.isNaN(from)) {
     res.writeHead(400, TEXT_HEADERS).end('bad "from": give a byte offset (a non-negative integer)\n');
-    return true;
+    return;
   }
   const follow = url.searchParams.get('follow') === '1';
   if (follow && !isTerminal(run.state)) {
@@ -41,14 +40,13 @@ export function handleConsole(ctx: Context, req: IncomingMessage, res: ServerRes
     res.writeHead(200, { ...TEXT_HEADERS, 'x-accel-buffering': 'no' });
     if (req.method === 'HEAD') res.end();
     else void stream(ctx, run.id, from, res, true);
-    return true;
+    return;
   }
   const size = ctx.logs.size(run.id);
   const start = Math.min(from, size);
   res.writeHead(200, { ...TEXT_HEADERS, 'content-length': String(size - start) });
   if (req.method === 'HEAD') res.end();
   else void stream(ctx, run.id, start, res, false, size);
-  return true;
 }
 
 /**
