@@ -5,14 +5,7 @@ import { RoleSchema } from '@builder/protocol';
 import { formatVacuumReport, vacuum } from './artifacts/retention.ts';
 import { addStoreOptions, closeStore, dataDirOption, openStoreFromFlags, storeOptions } from './cli/options.ts';
 import { addVerifyCommand } from './cli/verify.ts';
-import {
-  compileServerOptions,
-  DEFAULTS,
-  parseDuration,
-  parseKeep,
-  type ServerOptionsInput,
-  UsageError,
-} from './options.ts';
+import { compileServerOptions, compileVacuumPolicy, DEFAULTS, type ServerOptionsInput, UsageError } from './options.ts';
 import { startServer } from './server.ts';
 import { openDb } from './store/db.ts';
 import { JobStore } from './store/jobs.ts';
@@ -174,19 +167,11 @@ addStoreOptions(
       json?: boolean;
     },
   ) {
-    if (o.keepLatest === undefined && o.olderThan === undefined) {
-      this.error('builder-server vacuum: give --keep-latest N, --older-than DURATION or both', { exitCode: 2 });
-    }
     let policy;
     let blobs;
     try {
+      policy = compileVacuumPolicy(o);
       blobs = openStoreFromFlags(o);
-      policy = {
-        keepLatest: o.keepLatest === undefined ? undefined : parseKeep(o.keepLatest, '--keep-latest'),
-        olderThanMs: o.olderThan === undefined ? undefined : parseDuration(o.olderThan, '--older-than'),
-        job: o.job,
-        dryRun: o.dryRun === true,
-      };
     } catch (err) {
       this.error(`builder-server vacuum: ${(err as Error).message}`, { exitCode: 2 });
     }

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from './log.ts';
-import { compileServerOptions, parseDuration, parseListen, UsageError } from './options.ts';
+import { compileServerOptions, compileVacuumPolicy, parseDuration, parseListen, UsageError } from './options.ts';
 
 const compile = (input: Parameters<typeof compileServerOptions>[0] = {}) =>
   compileServerOptions({ logger: silentLogger, ...input });
@@ -104,6 +104,29 @@ describe('compileServerOptions', () => {
   ])('refuses %j, naming the flag', (input, message) => {
     expect(() => compile(input)).toThrow(UsageError);
     expect(() => compile(input)).toThrow(message);
+  });
+});
+
+describe('compileVacuumPolicy', () => {
+  it('reads the rules, the job and --dry-run', () => {
+    expect(compileVacuumPolicy({ keepLatest: '2', olderThan: '30d', job: 'nightly', dryRun: true })).toEqual({
+      keepLatest: 2,
+      olderThanMs: 30 * 86_400_000,
+      job: 'nightly',
+      dryRun: true,
+    });
+    expect(compileVacuumPolicy({ olderThan: '1h' })).toEqual({
+      keepLatest: undefined,
+      olderThanMs: 3_600_000,
+      job: undefined,
+      dryRun: false,
+    });
+  });
+
+  it('needs at least one rule, and names the flag of a bad value', () => {
+    expect(() => compileVacuumPolicy({ job: 'x' })).toThrow('give --keep-latest N, --older-than DURATION or both');
+    expect(() => compileVacuumPolicy({ keepLatest: 'all' })).toThrow(/--keep-latest must be a whole number/);
+    expect(() => compileVacuumPolicy({ olderThan: 'ages' })).toThrow(/--older-than must be a duration/);
   });
 });
 

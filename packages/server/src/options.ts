@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { createLogger, parseSize } from '@builder/protocol';
 import type { AlertOptions } from './alerts/alerts.ts';
 import type { ArtifactOptions } from './artifacts/open.ts';
-import type { RetentionOptions } from './artifacts/retention.ts';
+import type { RetentionOptions, RetentionPolicy } from './artifacts/retention.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { Logger } from './log.ts';
 
@@ -140,6 +140,24 @@ export function compileServerOptions(input: ServerOptionsInput): CompiledServerO
         maxAttempts: attempts,
       },
     },
+  };
+}
+
+/** The `vacuum` command's flags → its policy; at least one of the two rules is needed. */
+export function compileVacuumPolicy(input: {
+  keepLatest?: string | undefined;
+  olderThan?: string | undefined;
+  job?: string | undefined;
+  dryRun?: boolean | undefined;
+}): RetentionPolicy & { dryRun: boolean } {
+  if (input.keepLatest === undefined && input.olderThan === undefined) {
+    throw new UsageError('give --keep-latest N, --older-than DURATION or both');
+  }
+  return {
+    keepLatest: input.keepLatest === undefined ? undefined : parseKeep(input.keepLatest, '--keep-latest'),
+    olderThanMs: input.olderThan === undefined ? undefined : parseDuration(input.olderThan, '--older-than'),
+    job: input.job,
+    dryRun: input.dryRun === true,
   };
 }
 
