@@ -4,6 +4,7 @@ import type { Clock } from './clock.ts';
 import type { LogStore } from './console/log-store.ts';
 import type { Observers } from './console/observers.ts';
 import type { Registry } from './dispatch/registry.ts';
+import type { RunEvents } from './run-events.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { ActiveRuns } from './runs/active.ts';
@@ -35,6 +36,8 @@ export interface Context {
   /** A run whose artifacts add up to more is refused. */
   maxArtifactBytes: number;
   observers: Observers;
+  /** What happened to runs, told once committed: the one route to observers, dispatch, alerts, metrics. */
+  events: RunEvents;
   secrets: SecretStore;
   /** The key each attempt's artifact secret is derived from (runs/attempt-secret.ts). */
   attemptKey: Buffer;

@@ -1,17 +1,19 @@
 import { Alerts } from './alerts/alerts.ts';
 import { createHandlers } from './api/methods.ts';
+import { runView } from './api/views.ts';
 import { DEFAULT_ARTIFACT_OPTIONS, openBlobStore, resetArtifactTmp } from './artifacts/open.ts';
 import { LogStore } from './console/log-store.ts';
 import { Observers } from './console/observers.ts';
 import type { Context } from './context.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { Registry } from './dispatch/registry.ts';
-import { MeteredLifecycle } from './metrics/metered-lifecycle.ts';
 import { Metrics } from './metrics/metrics.ts';
+import { RunEvents } from './run-events.ts';
 import type { ServerOptions } from './options.ts';
 import { ActiveRuns } from './runs/active.ts';
 import { ConsoleIntake } from './runs/console-intake.ts';
 import { enqueueScheduled } from './runs/enqueue.ts';
+import { Lifecycle } from './runs/lifecycle.ts';
 import { resumeRuns, resyncRuns } from './runs/resync.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { StorageOutage } from './storage/outage.ts';
@@ -37,7 +39,7 @@ export interface CoreOptions extends Omit<ServerOptions, 'host' | 'port' | 'rete
 /** Everything the server is except its HTTP listener: what a simulation drives without sockets. */
 export interface ServerCore {
   readonly ctx: Context;
-  readonly lifecycle: MeteredLifecycle;
+  readonly lifecycle: Lifecycle;
   readonly dispatcher: Dispatcher;
   readonly intake: ConsoleIntake;
   readonly scheduler: Scheduler;
@@ -67,9 +69,12 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     ...(opts.resumeFreeBytes !== undefined && { resumeFreeBytes: opts.resumeFreeBytes }),
   });
   const metrics = new Metrics({ db, workers: registry, storage, process: opts.processMetrics ?? true });
+  const commit = new GroupCommit(db);
+  const observers = new Observers(logs);
+  const events = new RunEvents({ commit, logger: opts.logger });
   const ctx: Context = {
     db,
-    commit: new GroupCommit(db),
+    commit,
     jobs: new JobStore(db),
     runs: new RunStore(db),
     platforms: new PlatformStore(db),
@@ -80,7 +85,8 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     blobs: openBlobStore(opts.dataDir, artifactOpts),
     artifactTmpDir: resetArtifactTmp(opts.dataDir),
     maxArtifactBytes: artifactOpts.maxRunBytes,
-    observers: new Observers(logs),
+    observers,
+    events,
     secrets: new SecretStore(db),
     attemptKey: serverKey(db, 'attempt-secret', opts.clock.now()),
     storage,
@@ -96,25 +102,25 @@ export function createServerCore(opts: CoreOptions): ServerCore {
   ctx.alerts = new Alerts(ctx, opts.alerts ?? { webhooks: [], alertmanagers: [], after: [] });
   recover(ctx);
 
-  const lifecycle = new MeteredLifecycle(ctx, metrics);
-  const dispatcher = new Dispatcher(ctx, (id, text) => lifecycle.systemLine(id, text));
-  lifecycle.dispatcher = dispatcher;
-  const intake = new ConsoleIntake(ctx, lifecycle);
+  // Who follows what happens to runs; each event after its batch committed, in this order.
+  events.subscribe(observers.listener((run) => runView(ctx, run)));
+  events.subscribe(metrics.onRunEvent);
+  events.subscribe(ctx.alerts.onRunEvent);
+  const lifecycle = new Lifecycle(ctx);
+  const dispatcher = new Dispatcher({ ...ctx, systemLine: (id, text) => lifecycle.systemLine(id, text) });
+  const intake = new ConsoleIntake({ ...ctx, lifecycle }, (runId) => observers.watching(runId));
   const scheduler = new Scheduler({
     jobs: ctx.jobs,
     clock: ctx.clock,
     logger: ctx.logger,
     missedGraceMs: opts.missedGraceMs,
-    fire: (job, trigger) => {
-      enqueueScheduled(ctx, job, trigger);
-      dispatcher.dispatch();
-    },
+    fire: (job, trigger) => void enqueueScheduled(ctx, job, trigger),
     write: (fn) => ctx.commit.write(fn),
     missed: (job, due, policy) => ctx.alerts?.missed(job, due, policy),
   });
   watchStorage(ctx, scheduler, () => dispatcher.dispatch());
-  const handlers = createHandlers({ ctx, lifecycle, dispatcher, scheduler });
-  const hub = new Hub({ ctx, lifecycle, intake, dispatcher, handlers });
+  const handlers = createHandlers({ ctx, lifecycle, scheduler });
+  const hub = new Hub({ ctx, lifecycle, intake, handlers });
 
   const sweep = setInterval(
     () => {

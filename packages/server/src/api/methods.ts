@@ -10,7 +10,6 @@ import {
   type PlatformView,
 } from '@builder/protocol';
 import type { Context } from '../context.ts';
-import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { ObserverSink } from '../console/observers.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';
 import { enqueue } from '../runs/enqueue.ts';
@@ -36,12 +35,11 @@ type Handlers = { [M in MethodName]: (p: MethodParams<M>, s: ClientSession) => H
 export interface ApiDeps {
   ctx: Context;
   lifecycle: Lifecycle;
-  dispatcher: Dispatcher;
   scheduler: Scheduler;
 }
 
 /** The client verbs, on validated params. Throws ProtocolError for anything a user got wrong. */
-export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDeps): Handlers {
+export function createHandlers({ ctx, lifecycle, scheduler }: ApiDeps): Handlers {
   const now = () => ctx.clock.now();
   const job = (name: string): JobRow => {
     const j = ctx.jobs.get(name);
@@ -97,8 +95,7 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
         trigger: 'manual',
         next: p.next,
       });
-      dispatcher.dispatch();
-      return { result: { runs: runs.map((r) => runView(ctx, ctx.runs.get(r.id) ?? r)) } };
+      return { result: { runs: runs.map((r) => runView(ctx, r)) } };
     },
     cancel: (p) => {
       const r = run(p.run);
@@ -147,7 +144,7 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
     },
     undropPlatform: (p) => {
       const changed = ctx.commit.write(() => ctx.platforms.undrop(p.platform));
-      dispatcher.dispatch();
+      if (changed) ctx.events.emit({ type: 'platform-undropped', platform: p.platform });
       return { result: { platform: p.platform, changed } };
     },
     observe: (p, session) => {

@@ -63,7 +63,7 @@ describe('Metrics', () => {
 
   it('counts a queued run cancelled before it started', async () => {
     const m = metrics();
-    m.cancelledQueued(run({ id: 'r2' }));
+    m.attemptEnded(run({ id: 'r2' }), 'cancelled', { kind: 'cancelled', reason: 'by a user' }, 1_000_000, 1_000_000);
     expect(await m.scrape()).toContain(
       'builder_runs_finished_total{job="nightly",platform="debian-12",state="cancelled"} 1',
     );
@@ -84,7 +84,7 @@ describe('Metrics', () => {
         }),
       );
     }
-    servers[0]!.ctx.metrics!.cancelledQueued(run({}));
+    servers[0]!.ctx.metrics!.attemptEnded(run({}), 'cancelled', { kind: 'cancelled', reason: 'x' }, 1, 1);
     const [a, b] = await Promise.all(servers.map((s) => fetch(`${s.url}/metrics`).then((r) => r.text())));
     expect(a).toContain('builder_runs_finished_total{job="nightly",platform="debian-12",state="cancelled"} 1');
     expect(b).not.toContain('builder_runs_finished_total{');

@@ -1,6 +1,7 @@
 import type { RunResult, RunState } from '@builder/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Registry as Workers } from '../dispatch/registry.ts';
+import type { RunEvent } from '../run-events.ts';
 import type { Db } from '../store/db.ts';
 import type { StorageOutage } from '../storage/outage.ts';
 import type { RunRow } from '../store/rows.ts';
@@ -12,8 +13,8 @@ const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 
 
 /**
  * Prometheus metrics of one server instance, in their own registry (never prom-client's global
- * one, so two servers in one process do not clash). Counters and histograms are fed by
- * MeteredLifecycle and start at 0 with the process; gauges are read from SQLite and the worker
+ * one, so two servers in one process do not clash). Counters and histograms are fed by the run
+ * events (`onRunEvent`, once committed) and start at 0 with the process; gauges are read from SQLite and the worker
  * registry at scrape time, so they are right after a restart too.
  */
 export class Metrics {
@@ -156,6 +157,13 @@ export class Metrics {
     });
   }
 
+  /** The run-event listener: counts from the rows the events carry, no reads. */
+  readonly onRunEvent = (e: RunEvent): void => {
+    if (e.type === 'started') this.started(e.run, e.run.startedAt ?? e.run.queuedAt);
+    else if (e.type === 'ended') this.attemptEnded(e.attempt, e.run.state, e.result, e.finishedAt, e.at);
+    else if (e.type === 'reclaimed') this.reclaimed(e.run, e.state);
+  };
+
   /** An attempt of `run` (the row as it was before) ended with `result`; `state` is the run's new state. */
   attemptEnded(run: RunRow, state: RunState, result: RunResult, finishedAt: number, now: number): void {
     if (result.kind === 'lost') this.lost.inc({ job: run.job, platform: run.platform });
@@ -171,17 +179,12 @@ export class Metrics {
     }
   }
 
-  /** A queued run was cancelled before any worker took it. */
+  /** A worker's heartbeat did not list an attempt it held. */
   reclaimed(run: RunRow, state: 'assigned' | 'running'): void {
     this.reclaims.inc({ platform: run.platform, state });
   }
 
-  cancelledQueued(run: RunRow): void {
-    this.requeuedAt.delete(run.id);
-    this.finished.inc({ job: run.job, platform: run.platform, state: 'cancelled' });
-  }
-
-  /** An attempt started (`run` is the row before the transition). */
+  /** An attempt started. */
   started(run: RunRow, startedAt: number): void {
     const since = run.attempt === 1 ? run.queuedAt : this.requeuedAt.get(run.id);
     this.requeuedAt.delete(run.id);

@@ -10,7 +10,6 @@ import {
   type WorkerInfo,
 } from '@builder/protocol';
 import type { Context } from '../context.ts';
-import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { ConnectedWorker } from '../dispatch/registry.ts';
 import { attachWorker, detachWorker } from '../runs/attach.ts';
 import { reconcile } from '../runs/reconcile.ts';
@@ -23,7 +22,6 @@ export interface WorkerSessionDeps {
   ctx: Context;
   lifecycle: Lifecycle;
   intake: ConsoleIntake;
-  dispatcher: Dispatcher;
 }
 
 /**
@@ -41,7 +39,7 @@ export function startWorkerSession(
   onBinary(data: RawData): void;
   onClose(): void;
 } {
-  const { ctx, lifecycle, intake, dispatcher } = deps;
+  const { ctx, lifecycle, intake } = deps;
   const info = hello.worker;
   const now = ctx.clock.now();
   // Nothing reaches the worker before its welcome: whatever this hello's batch sets off (a vanished
@@ -79,7 +77,8 @@ export function startWorkerSession(
     // the attach was rolled back (disk full): no welcome; the worker reconnects and tries again
     () => ws.close(1013, 'storage full'),
   );
-  dispatcher.dispatch();
+  // its free slots may take queued runs (assigned once the attach is committed: after the welcome)
+  ctx.events.emit({ type: 'worker-ready', worker: worker.name });
 
   const reply = (r: ServerToWorker | undefined) => {
     if (r) ctx.commit.then(() => worker.send(r));
