@@ -1,5 +1,6 @@
 import type { RunResult } from '@builder/protocol';
 import type { Logger } from './log.ts';
+import { isStorageFull } from './storage/full.ts';
 import type { GroupCommit } from './store/group-commit.ts';
 import type { RunRow } from './store/rows.ts';
 
@@ -30,10 +31,12 @@ export type RunEvent =
   | { type: 'platform-undropped'; platform: string };
 
 export type RunEventListener = (event: RunEvent) => void;
+/** Told the events of a batch at once, just before it commits. */
+export type BatchListener = (events: readonly RunEvent[]) => void;
 
 /** What the events need: when the batch that made them commits (or is rolled back). */
 export interface RunEventsDeps {
-  commit: Pick<GroupCommit, 'thenLazily' | 'hurry'>;
+  commit: Pick<GroupCommit, 'thenLazily' | 'hurry' | 'beforeFlush' | 'batchesEnded'>;
   logger: Logger;
 }
 
@@ -42,18 +45,34 @@ export interface RunEventsDeps {
  * metrics, the website's live console). An event is delivered after its batch commits, never for a
  * batch rolled back or a write whose savepoint failed (GroupCommit drops what such a write queued).
  * A listener that throws is logged and does not keep the event from the others.
+ *
+ * One kind of listener may act before the commit: one whose only effect is more writes to the same
+ * batch (`beforeCommit`: the dispatcher), which then commit or roll back with the change that caused
+ * them. That keeps an assignment in the batch of the enqueue or the finish that freed its slot (one
+ * fsync, not two, on the path of every run); what it tells the outside world still waits for the commit.
  */
 export class RunEvents {
   private readonly listeners: RunEventListener[] = [];
+  private readonly writers: BatchListener[] = [];
+  /** Events of the open batch for the `beforeCommit` listeners, told once just before it commits. */
+  private staged: RunEvent[] = [];
+  /** Which batch `staged` belongs to (GroupCommit.batchesEnded when it was open). */
+  private stagedIn = -1;
 
   constructor(private readonly deps: RunEventsDeps) {}
 
+  /** Told after the batch that made the event committed; never for one rolled back. */
   subscribe(listener: RunEventListener): () => void {
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return add(this.listeners, listener);
+  }
+
+  /**
+   * Told a batch's events (output aside) just before it commits (at once when none is open), inside
+   * it: for a listener whose only effect is more writes to that batch. Events its writes emit come
+   * in a second call, still before the commit.
+   */
+  beforeCommit(listener: BatchListener): () => void {
+    return add(this.writers, listener);
   }
 
   /**
@@ -63,12 +82,33 @@ export class RunEvents {
    */
   emit(event: RunEvent): void {
     const { commit } = this.deps;
-    commit.thenLazily(() => this.deliver(event));
+    if (this.writers.length > 0 && event.type !== 'output') {
+      // a batch rolled back before its commit took its staged events with it
+      if (this.stagedIn !== commit.batchesEnded) ((this.staged = []), (this.stagedIn = commit.batchesEnded));
+      if (this.staged.push(event) === 1) commit.beforeFlush(() => this.deliverStaged());
+    }
+    commit.thenLazily(() => this.deliver(event, this.listeners));
     if (event.type !== 'output') commit.hurry();
   }
 
-  private deliver(event: RunEvent): void {
-    for (const listener of this.listeners) {
+  private deliverStaged(): void {
+    const staged = this.staged;
+    this.staged = [];
+    for (const writer of this.writers) {
+      try {
+        writer(staged);
+      } catch (err) {
+        if (isStorageFull(err)) throw err; // the batch cannot commit: GroupCommit rolls it back
+        this.deps.logger.error('run.event_listener_failed', {
+          events: staged.length,
+          error: String((err as Error).stack ?? err),
+        });
+      }
+    }
+  }
+
+  private deliver(event: RunEvent, listeners: RunEventListener[]): void {
+    for (const listener of listeners) {
       try {
         listener(event);
       } catch (err) {
@@ -82,7 +122,10 @@ export class RunEvents {
   }
 }
 
-/** The run's console will not grow: it ended for good. */
-export function isFinalEnd(event: RunEvent): boolean {
-  return event.type === 'ended' && event.run.state !== 'queued';
+function add<L>(list: L[], listener: L): () => void {
+  list.push(listener);
+  return () => {
+    const i = list.indexOf(listener);
+    if (i >= 0) list.splice(i, 1);
+  };
 }

@@ -45,26 +45,19 @@ const WAKES: ReadonlySet<RunEvent['type']> = new Set([
  * Push dispatch: follows the run events that may let a queued run go (a run queued, a slot freed, a
  * worker came, a platform undropped), a backoff's end, and the end of a storage outage. Assigns
  * queued runs to the worker with the most free slots; the `assign` message leaves only after the
- * assignment is committed. The events of one batch make one dispatch.
+ * assignment is committed.
+ *
+ * The events of a batch make one dispatch, inside that batch just before it commits
+ * (RunEvents.beforeCommit): the assignment is committed with the change that made it possible, and
+ * undone with it if the batch is rolled back.
  */
 export class Dispatcher {
   private backoffTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private woken = false;
 
   constructor(private readonly ctx: DispatcherDeps) {
-    ctx.events.subscribe((e) => {
-      if (WAKES.has(e.type)) this.wake();
-    });
-  }
-
-  /** Dispatch once the events being delivered now are all told (one dispatch for a batch's events). */
-  private wake(): void {
-    if (this.woken) return;
-    this.woken = true;
-    queueMicrotask(() => {
-      this.woken = false;
-      this.dispatch();
+    ctx.events.beforeCommit((events) => {
+      if (events.some((e) => WAKES.has(e.type))) this.dispatch();
     });
   }
 

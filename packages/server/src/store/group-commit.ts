@@ -106,6 +106,11 @@ export class GroupCommit {
     else fn();
   }
 
+  /** Batches committed or rolled back so far: tells one open batch from the next. */
+  get batchesEnded(): number {
+    return this.commits + this.rollbacks;
+  }
+
   get pending(): boolean {
     return this.open;
   }
@@ -128,7 +133,8 @@ export class GroupCommit {
     } catch (err) {
       // anything but a full disk stays fatal: a restart recovers from the database as after a crash
       if (!isStorageFull(err)) throw err;
-      this.rollback(err);
+      // a write in a `beforeFlush` step may have ended the batch already (SQLITE_FULL)
+      if (this.open) this.rollback(err);
       return false;
     }
     this.beforeCommit = [];
