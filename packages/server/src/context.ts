@@ -16,6 +16,7 @@ import type { JobStore } from './store/jobs.ts';
 import type { PlatformStore } from './store/platforms.ts';
 import type { RunStore } from './store/runs.ts';
 import type { SecretStore } from './store/secrets.ts';
+import type { WorkerStore } from './store/workers.ts';
 
 /** The server's parts, created once in server.ts and handed to every component that needs them. */
 export interface Context {
@@ -25,6 +26,8 @@ export interface Context {
   runs: RunStore;
   platforms: PlatformStore;
   registry: Registry;
+  /** Every worker that ever connected, as last seen. */
+  workers: WorkerStore;
   active: ActiveRuns;
   logs: LogStore;
   /** Which run has which files (SQLite) … */

@@ -24,6 +24,7 @@ import { JobStore } from './store/jobs.ts';
 import { PlatformStore } from './store/platforms.ts';
 import { RunStore } from './store/runs.ts';
 import { SecretStore } from './store/secrets.ts';
+import { WorkerStore } from './store/workers.ts';
 import { serverKey } from './store/keys.ts';
 import { Hub } from './ws/hub.ts';
 import { VERSION } from './version.ts';
@@ -79,6 +80,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     runs: new RunStore(db),
     platforms: new PlatformStore(db),
     registry,
+    workers: new WorkerStore(db),
     active: new ActiveRuns(),
     logs,
     artifacts: new ArtifactStore(db),
@@ -120,7 +122,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
   });
   watchStorage(ctx, scheduler, () => dispatcher.dispatch());
   const handlers = createHandlers({ ctx, lifecycle, scheduler });
-  const hub = new Hub({ ctx, lifecycle, intake, handlers });
+  const hub = new Hub({ ...ctx, lifecycle, intake, handlers });
 
   const sweep = setInterval(
     () => {

@@ -194,28 +194,10 @@ export function createHandlers({ ctx, lifecycle, scheduler }: ApiDeps): Handlers
   function workers() {
     const connected = ctx.registry.all().map(workerView);
     const names = new Set(connected.map((w) => w.name));
-    const known = ctx.db.prepare('SELECT * FROM workers ORDER BY name').all() as {
-      name: string;
-      platform: string;
-      labels: string;
-      capacity: number;
-      executor: string;
-      connected_at: number | null;
-      last_seen_at: number | null;
-    }[];
-    const gone = known
+    const gone = ctx.workers
+      .list()
       .filter((w) => !names.has(w.name))
-      .map((w) => ({
-        name: w.name,
-        platform: w.platform,
-        labels: JSON.parse(w.labels) as string[],
-        capacity: w.capacity,
-        executor: w.executor,
-        connected: false,
-        runs: [],
-        connectedAt: w.connected_at,
-        lastSeenAt: w.last_seen_at,
-      }));
+      .map((w) => ({ ...w, connected: false, runs: [] }));
     return [...connected, ...gone].sort((a, b) => a.name.localeCompare(b.name));
   }
 

@@ -9,6 +9,7 @@ import { Registry, type ConnectedWorker } from '../dispatch/registry.ts';
 import { silentLogger } from '../log.ts';
 import { RunEvents, type RunEvent } from '../run-events.ts';
 import { ActiveRuns } from '../runs/active.ts';
+import { ConsoleIntake } from '../runs/console-intake.ts';
 import { enqueue } from '../runs/enqueue.ts';
 import { Lifecycle } from '../runs/lifecycle.ts';
 import { resyncRuns } from '../runs/resync.ts';
@@ -20,6 +21,7 @@ import { PlatformStore } from '../store/platforms.ts';
 import type { JobRow, RunRow } from '../store/rows.ts';
 import { RunStore } from '../store/runs.ts';
 import { SecretStore } from '../store/secrets.ts';
+import { WorkerStore } from '../store/workers.ts';
 
 /** A worker connection that keeps what it is sent. */
 export interface FakeWorker extends ConnectedWorker {
@@ -50,6 +52,7 @@ export function runPath() {
     platforms: new PlatformStore(db),
     secrets: new SecretStore(db),
     registry: new Registry(),
+    workers: new WorkerStore(db),
     active: new ActiveRuns(),
     logs: new LogStore(dir),
     storage: new StorageOutage({ dataDir: dir, clock, logger: silentLogger }),
@@ -62,6 +65,7 @@ export function runPath() {
   commit.onStorageFull = (_err, rolledBack) => rolledBack && resyncRuns(deps);
   const lifecycle = new Lifecycle(deps);
   const dispatcher = new Dispatcher({ ...deps, systemLine: (id, text) => lifecycle.systemLine(id, text) });
+  const intake = new ConsoleIntake({ ...deps, lifecycle });
 
   return {
     ...deps,
@@ -69,6 +73,7 @@ export function runPath() {
     told,
     lifecycle,
     dispatcher,
+    intake,
     job(spec: Record<string, unknown> & { name: string }): JobRow {
       const parsed = JobSpecSchema.parse({ platforms: ['p'], script: 'true', schedule: null, ...spec });
       return commit.write(() => deps.jobs.upsert(parsed, null, clock.t)).job;

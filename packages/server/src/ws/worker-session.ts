@@ -9,19 +9,22 @@ import {
   type ServerToWorker,
   type WorkerInfo,
 } from '@builder/protocol';
-import type { Context } from '../context.ts';
 import type { ConnectedWorker } from '../dispatch/registry.ts';
-import { attachWorker, detachWorker } from '../runs/attach.ts';
+import type { RunEvents } from '../run-events.ts';
+import { attachWorker, detachWorker, type AttachDeps } from '../runs/attach.ts';
 import { reconcile } from '../runs/reconcile.ts';
 import type { ConsoleIntake } from '../runs/console-intake.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';
 import { send, sendError, welcome } from './send.ts';
 import type { PeerSocket } from './socket.ts';
 
-export interface WorkerSessionDeps {
-  ctx: Context;
-  lifecycle: Lifecycle;
-  intake: ConsoleIntake;
+export interface WorkerSessionDeps extends AttachDeps {
+  events: RunEvents;
+  lifecycle: Pick<Lifecycle, 'systemLine' | 'lose' | 'reclaim' | 'stale' | 'started' | 'finished' | 'rejected'>;
+  intake: Pick<ConsoleIntake, 'output'>;
+  /** For the welcome. */
+  version: string;
+  heartbeatMs: number;
 }
 
 /**
@@ -39,7 +42,8 @@ export function startWorkerSession(
   onBinary(data: RawData): void;
   onClose(): void;
 } {
-  const { ctx, lifecycle, intake } = deps;
+  const { lifecycle, intake } = deps;
+  const ctx = deps;
   const info = hello.worker;
   const now = ctx.clock.now();
   // Nothing reaches the worker before its welcome: whatever this hello's batch sets off (a vanished
