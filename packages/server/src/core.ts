@@ -1,6 +1,6 @@
 import { Alerts } from './alerts/alerts.ts';
 import { createHandlers } from './api/methods.ts';
-import { runView } from './api/views.ts';
+import { runView } from './runs/views.ts';
 import { DEFAULT_ARTIFACT_OPTIONS, openBlobStore, resetArtifactTmp } from './artifacts/open.ts';
 import { LogStore } from './console/log-store.ts';
 import { Observers } from './console/observers.ts';
@@ -121,7 +121,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     missed: (job, due, policy) => ctx.alerts?.missed(job, due, policy),
   });
   watchStorage(ctx, scheduler, () => dispatcher.dispatch());
-  const handlers = createHandlers({ ctx, lifecycle, scheduler });
+  const handlers = createHandlers({ ...ctx, lifecycle, scheduler });
   const hub = new Hub({ ...ctx, lifecycle, intake, handlers });
 
   const sweep = setInterval(

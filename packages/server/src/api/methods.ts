@@ -9,14 +9,22 @@ import {
   type MethodResult,
   type PlatformView,
 } from '@builder/protocol';
-import type { Context } from '../context.ts';
-import type { ObserverSink } from '../console/observers.ts';
+import type { ObserverSink, Observers } from '../console/observers.ts';
+import type { Registry } from '../dispatch/registry.ts';
+import type { RunEvents } from '../run-events.ts';
+import type { ActiveRuns } from '../runs/active.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';
-import { enqueue } from '../runs/enqueue.ts';
+import { enqueue, type EnqueueDeps } from '../runs/enqueue.ts';
 import { nextAfter, normalizeSchedule, validateTimezone } from '../scheduler/cron.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { ArtifactStore } from '../store/artifacts.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { PlatformStore } from '../store/platforms.ts';
 import type { JobRow, RunRow } from '../store/rows.ts';
-import { jobView, runView, workerView } from './views.ts';
+import type { RunStore } from '../store/runs.ts';
+import type { SecretStore } from '../store/secrets.ts';
+import type { WorkerStore } from '../store/workers.ts';
+import { jobView, runView, workerView } from '../runs/views.ts';
 
 /** A client connection as the methods see it. */
 export interface ClientSession {
@@ -32,14 +40,25 @@ export interface Handled<M extends MethodName> {
 
 type Handlers = { [M in MethodName]: (p: MethodParams<M>, s: ClientSession) => Handled<M> };
 
-export interface ApiDeps {
-  ctx: Context;
-  lifecycle: Lifecycle;
-  scheduler: Scheduler;
+export interface ApiDeps extends EnqueueDeps {
+  jobs: JobStore;
+  runs: RunStore;
+  platforms: PlatformStore;
+  secrets: SecretStore;
+  artifacts: Pick<ArtifactStore, 'forRun'>;
+  workers: Pick<WorkerStore, 'list'>;
+  registry: Registry;
+  active: Pick<ActiveRuns, 'reclaimed'>;
+  observers: Pick<Observers, 'add' | 'remove'>;
+  events: RunEvents;
+  version: string;
+  lifecycle: Pick<Lifecycle, 'cancel'>;
+  scheduler: Pick<Scheduler, 'reschedule'>;
 }
 
 /** The client verbs, on validated params. Throws ProtocolError for anything a user got wrong. */
-export function createHandlers({ ctx, lifecycle, scheduler }: ApiDeps): Handlers {
+export function createHandlers(ctx: ApiDeps): Handlers {
+  const { lifecycle, scheduler } = ctx;
   const now = () => ctx.clock.now();
   const job = (name: string): JobRow => {
     const j = ctx.jobs.get(name);

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobSpecSchema, type ServerToWorker } from '@builder/protocol';
 import { LogStore } from '../console/log-store.ts';
+import { Observers } from '../console/observers.ts';
+import { ArtifactStore } from '../store/artifacts.ts';
+import { runView } from '../runs/views.ts';
 import { Dispatcher } from '../dispatch/dispatcher.ts';
 import { Registry, type ConnectedWorker } from '../dispatch/registry.ts';
 import { silentLogger } from '../log.ts';
@@ -43,6 +46,7 @@ export function runPath() {
   /** Every event, in the order delivered. */
   const told: RunEvent[] = [];
   events.subscribe((e) => told.push(e));
+  const logs = new LogStore(dir);
   const deps = {
     db,
     commit,
@@ -54,13 +58,17 @@ export function runPath() {
     registry: new Registry(),
     workers: new WorkerStore(db),
     active: new ActiveRuns(),
-    logs: new LogStore(dir),
+    logs,
+    observers: new Observers(logs),
+    artifacts: new ArtifactStore(db),
+    version: 'test',
     storage: new StorageOutage({ dataDir: dir, clock, logger: silentLogger }),
     attemptKey: Buffer.alloc(32, 7),
     clock,
     logger: silentLogger,
     leaseMs: 30_000,
   };
+  events.subscribe(deps.observers.listener((run) => runView(deps, run)));
   // as the server does: a batch rolled back puts memory back to what the database says
   commit.onStorageFull = (_err, rolledBack) => rolledBack && resyncRuns(deps);
   const lifecycle = new Lifecycle(deps);
