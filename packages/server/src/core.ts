@@ -22,6 +22,7 @@ import { openDb } from './store/db.ts';
 import { GroupCommit } from './store/group-commit.ts';
 import { JobStore } from './store/jobs.ts';
 import { PlatformStore } from './store/platforms.ts';
+import { RunHistory } from './store/run-history.ts';
 import { RunStore } from './store/runs.ts';
 import { SecretStore } from './store/secrets.ts';
 import { WorkerStore } from './store/workers.ts';
@@ -69,15 +70,25 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     logger: opts.logger,
     ...(opts.resumeFreeBytes !== undefined && { resumeFreeBytes: opts.resumeFreeBytes }),
   });
-  const metrics = new Metrics({ db, workers: registry, storage, process: opts.processMetrics ?? true });
+  const runs = new RunStore(db);
+  const jobs = new JobStore(db);
+  const history = new RunHistory(db);
+  const metrics = new Metrics({
+    runs,
+    jobs,
+    history,
+    workers: registry,
+    storage,
+    process: opts.processMetrics ?? true,
+  });
   const commit = new GroupCommit(db);
   const observers = new Observers(logs);
   const events = new RunEvents({ commit, logger: opts.logger });
   const ctx: Context = {
     db,
     commit,
-    jobs: new JobStore(db),
-    runs: new RunStore(db),
+    jobs,
+    runs,
     platforms: new PlatformStore(db),
     registry,
     workers: new WorkerStore(db),
@@ -101,7 +112,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     metrics,
   };
   // always there: jobs may carry their own webhooks even when the server has no global target
-  ctx.alerts = new Alerts(ctx, opts.alerts ?? { webhooks: [], alertmanagers: [], after: [] });
+  ctx.alerts = new Alerts({ ...ctx, history }, opts.alerts ?? { webhooks: [], alertmanagers: [], after: [] });
   recover(ctx);
 
   // Who follows what happens to runs; each event after its batch committed, in this order.

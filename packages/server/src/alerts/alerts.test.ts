@@ -6,6 +6,7 @@ import { JobSpecSchema, type RunResult, type RunState } from '@builder/protocol'
 import type { Logger } from '../log.ts';
 import { openDb, type Db } from '../store/db.ts';
 import { RunEvents } from '../run-events.ts';
+import { RunHistory } from '../store/run-history.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { JobStore } from '../store/jobs.ts';
 import type { RunRow } from '../store/rows.ts';
@@ -195,7 +196,13 @@ describe('Alerts: run ends become events after the commit', () => {
     const got: AlertEvent[] = [];
     const target: AlertTarget = { name: 'mem', send: async (e) => void got.push(e) };
     const alerts = new Alerts(
-      { db, commit, clock: { now: () => T }, logger: recordingLogger().logger },
+      {
+        commit,
+        jobs: new JobStore(db),
+        history: new RunHistory(db),
+        clock: { now: () => T },
+        logger: recordingLogger().logger,
+      },
       { webhooks: [], alertmanagers: [], after: [], publicUrl: 'https://ci' },
       [target],
     );

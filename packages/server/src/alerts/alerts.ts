@@ -1,8 +1,9 @@
 import type { RunResult, RunState } from '@builder/protocol';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import type { Db } from '../store/db.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { RunHistory } from '../store/run-history.ts';
 import type { RunEvent } from '../run-events.ts';
 import type { JobRow, RunRow } from '../store/rows.ts';
 import { eventsForEnd, type AlertEvent } from './events.ts';
@@ -27,14 +28,18 @@ export class Alerts {
   readonly queues: TargetQueue[];
   /** Base of links; set by the server once it listens unless configured. */
   publicUrl: string;
-  private readonly previousStmt;
-  private readonly jobHooksStmt;
   /** Jobs' own webhooks, one queue per URL, made when first needed. */
   private readonly jobQueues = new Map<string, TargetQueue>();
   private readonly delivery: DeliveryOptions;
 
   constructor(
-    private readonly deps: { db: Db; commit: GroupCommit; clock: Clock; logger: Logger },
+    private readonly deps: {
+      commit: GroupCommit;
+      history: Pick<RunHistory, 'previousOutcome'>;
+      jobs: Pick<JobStore, 'alertWebhooks'>;
+      clock: Clock;
+      logger: Logger;
+    },
     opts: AlertOptions,
     targets?: AlertTarget[],
   ) {
@@ -47,17 +52,6 @@ export class Alerts {
       ...opts.after.map(afterTarget),
     ];
     this.queues = all.map((t) => new TargetQueue(t, delivery, deps.logger));
-    // the finished run of the same job and platform before this one (read after the commit, so a
-    // later run ended in the same batch is left out); cancelled runs say nothing either way
-    this.previousStmt = deps.db.prepare<[number, string, string, number, number, number], { state: RunState }>(
-      `SELECT state FROM runs WHERE job_id = ? AND platform = ? AND id != ? AND finished_at IS NOT NULL
-         AND (finished_at < ? OR (finished_at = ? AND number < ?))
-         AND state IN ('succeeded', 'failed', 'timeout', 'error', 'lost')
-       ORDER BY finished_at DESC, number DESC LIMIT 1`,
-    );
-    this.jobHooksStmt = deps.db.prepare<[number], { hooks: string }>(
-      'SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?',
-    );
   }
 
   /** The run-event listener: ended attempts raise alerts. */
@@ -71,13 +65,11 @@ export class Alerts {
    */
   runEnded(run: RunRow, state: RunState, result: RunResult, finishedAt: number): void {
     try {
-      const hooks = JSON.parse(this.jobHooksStmt.get(run.jobId)?.hooks ?? '[]') as string[];
+      const hooks = this.deps.jobs.alertWebhooks(run.jobId);
       // nobody to tell: skip the previous-run query on the hot path of every finished run
       if (this.queues.length === 0 && hooks.length === 0) return;
-      const previous =
-        state === 'succeeded'
-          ? this.previousStmt.get(run.jobId, run.platform, run.id, finishedAt, finishedAt, run.number)?.state
-          : undefined;
+      // read after the commit: the run before this one, not a later one ended in the same batch
+      const previous = state === 'succeeded' ? this.deps.history.previousOutcome(run, finishedAt) : undefined;
       const events = eventsForEnd(run, state, result, previous, this.publicUrl, this.deps.clock.now());
       for (const e of events) this.emit(e, hooks);
     } catch (err) {

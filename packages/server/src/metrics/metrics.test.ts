@@ -7,7 +7,10 @@ import { Registry } from '../dispatch/registry.ts';
 import { silentLogger } from '../log.ts';
 import { startServer, type RunningServer } from '../server.ts';
 import { openDb, type Db } from '../store/db.ts';
+import { JobStore } from '../store/jobs.ts';
 import type { RunRow } from '../store/rows.ts';
+import { RunHistory } from '../store/run-history.ts';
+import { RunStore } from '../store/runs.ts';
 import { Metrics } from './metrics.ts';
 
 const dirs: string[] = [];
@@ -28,7 +31,12 @@ function tempDir(): string {
 function metrics(): Metrics {
   const db = openDb(tempDir());
   dbs.push(db);
-  return new Metrics({ db, workers: new Registry() });
+  return new Metrics({
+    runs: new RunStore(db),
+    jobs: new JobStore(db),
+    history: new RunHistory(db),
+    workers: new Registry(),
+  });
 }
 
 const run = (over: Partial<RunRow>): RunRow =>
