@@ -3,7 +3,7 @@ import type { BlobStore } from './artifacts/blob-store.ts';
 import type { Clock } from './clock.ts';
 import type { LogStore } from './console/log-store.ts';
 import type { Observers } from './console/observers.ts';
-import type { Registry } from './dispatch/registry.ts';
+import type { Registry } from './workers/registry.ts';
 import type { RunEvents } from './run-events.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics/metrics.ts';

@@ -6,7 +6,7 @@ import { LogStore } from './console/log-store.ts';
 import { Observers } from './console/observers.ts';
 import type { Context } from './context.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
-import { Registry } from './dispatch/registry.ts';
+import { Registry } from './workers/registry.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { RunEvents } from './run-events.ts';
 import type { ServerOptions } from './options.ts';

@@ -10,7 +10,7 @@ import {
   type PlatformView,
 } from '@builder/protocol';
 import type { ObserverSink, Observers } from '../console/observers.ts';
-import type { Registry } from '../dispatch/registry.ts';
+import type { Registry } from '../workers/registry.ts';
 import type { RunEvents } from '../run-events.ts';
 import type { ActiveRuns } from '../runs/active.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';

@@ -10,7 +10,7 @@ import type { PlatformStore } from '../store/platforms.ts';
 import type { RunRow } from '../store/rows.ts';
 import type { RunStore } from '../store/runs.ts';
 import type { SecretStore } from '../store/secrets.ts';
-import { freeSlots, type ConnectedWorker, type Registry } from './registry.ts';
+import { freeSlots, type ConnectedWorker, type Registry } from '../workers/registry.ts';
 
 export interface DispatcherDeps {
   commit: GroupCommit;

@@ -1,6 +1,6 @@
 import type { RunResult, RunState } from '@builder/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Registry as Workers } from '../dispatch/registry.ts';
+import type { Registry as Workers } from '../workers/registry.ts';
 import type { RunEvent } from '../run-events.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { RunHistory } from '../store/run-history.ts';

@@ -1,6 +1,6 @@
 import { isTerminal, type HeldRun, type Reattach } from '@builder/protocol';
 import type { Clock } from '../clock.ts';
-import type { ConnectedWorker, Registry } from '../dispatch/registry.ts';
+import type { ConnectedWorker, Registry } from '../workers/registry.ts';
 import type { Logger } from '../log.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { RunStore } from '../store/runs.ts';

@@ -7,7 +7,7 @@ import { RunEvents } from '../run-events.ts';
 import { LogStore } from '../console/log-store.ts';
 import { Observers } from '../console/observers.ts';
 import type { Context } from '../context.ts';
-import { Registry, type ConnectedWorker } from '../dispatch/registry.ts';
+import { Registry, type ConnectedWorker } from '../workers/registry.ts';
 import { StorageOutage } from '../storage/outage.ts';
 import { openDb, type Db } from '../store/db.ts';
 import { GroupCommit } from '../store/group-commit.ts';

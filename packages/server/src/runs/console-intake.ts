@@ -1,7 +1,7 @@
 import type { OutputHeader, ServerToWorker } from '@builder/protocol';
 import type { Clock } from '../clock.ts';
 import type { LogStore } from '../console/log-store.ts';
-import type { ConnectedWorker } from '../dispatch/registry.ts';
+import type { ConnectedWorker } from '../workers/registry.ts';
 import type { RunEvents } from '../run-events.ts';
 import { isStorageFull } from '../storage/full.ts';
 import type { StorageOutage } from '../storage/outage.ts';

@@ -9,7 +9,7 @@ import {
 } from '@builder/protocol';
 import type { Clock } from '../clock.ts';
 import type { LogStore } from '../console/log-store.ts';
-import type { ConnectedWorker, Registry } from '../dispatch/registry.ts';
+import type { ConnectedWorker, Registry } from '../workers/registry.ts';
 import type { Logger } from '../log.ts';
 import type { RunEvents } from '../run-events.ts';
 import { isStorageFull } from '../storage/full.ts';

@@ -1,6 +1,6 @@
 import type { Heartbeat, ServerToWorker } from '@builder/protocol';
 import type { Clock } from '../clock.ts';
-import type { ConnectedWorker } from '../dispatch/registry.ts';
+import type { ConnectedWorker } from '../workers/registry.ts';
 import type { ActiveRuns } from './active.ts';
 import type { Lifecycle } from './lifecycle.ts';
 

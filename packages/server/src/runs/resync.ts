@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts';
 import type { LogStore } from '../console/log-store.ts';
-import type { Registry } from '../dispatch/registry.ts';
+import type { Registry } from '../workers/registry.ts';
 import type { RunStore } from '../store/runs.ts';
 import type { ActiveRuns } from './active.ts';
 

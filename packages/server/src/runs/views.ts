@@ -1,6 +1,6 @@
 import type { JobView, RunView, WorkerView } from '@builder/protocol';
 import type { Clock } from '../clock.ts';
-import { freeSlots, type ConnectedWorker, type Registry } from '../dispatch/registry.ts';
+import { freeSlots, type ConnectedWorker, type Registry } from '../workers/registry.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { PlatformStore } from '../store/platforms.ts';
 import type { JobRow, RunRow } from '../store/rows.ts';

@@ -8,7 +8,7 @@ import { Observers } from '../console/observers.ts';
 import { ArtifactStore } from '../store/artifacts.ts';
 import { runView } from '../runs/views.ts';
 import { Dispatcher } from '../dispatch/dispatcher.ts';
-import { Registry, type ConnectedWorker } from '../dispatch/registry.ts';
+import { Registry, type ConnectedWorker } from '../workers/registry.ts';
 import { silentLogger } from '../log.ts';
 import { RunEvents, type RunEvent } from '../run-events.ts';
 import { ActiveRuns } from '../runs/active.ts';

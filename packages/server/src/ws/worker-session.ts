@@ -9,7 +9,7 @@ import {
   type ServerToWorker,
   type WorkerInfo,
 } from '@builder/protocol';
-import type { ConnectedWorker } from '../dispatch/registry.ts';
+import type { ConnectedWorker } from '../workers/registry.ts';
 import type { RunEvents } from '../run-events.ts';
 import { attachWorker, detachWorker, type AttachDeps } from '../runs/attach.ts';
 import { reconcile } from '../runs/reconcile.ts';
