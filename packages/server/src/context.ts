@@ -18,7 +18,11 @@ import type { RunStore } from './store/runs.ts';
 import type { SecretStore } from './store/secrets.ts';
 import type { WorkerStore } from './store/workers.ts';
 
-/** The server's parts, created once in server.ts and handed to every component that needs them. */
+/**
+ * The server's parts, created once in core.ts. The run path takes only what it uses (LifecycleDeps,
+ * DispatcherDeps, ConsoleIntakeDeps, WorkerSessionDeps, ApiDeps), spread from this; the HTTP side
+ * (http/, web/) still takes the whole object.
+ */
 export interface Context {
   db: Db;
   commit: GroupCommit;

@@ -129,6 +129,8 @@ export class GroupCommit {
     try {
       // run before taking the list: a step may add another (e.g. fsync what it just wrote)
       for (let i = 0; i < this.beforeCommit.length; i++) this.beforeCommit[i]!();
+      // a step's write hit SQLITE_FULL and SQLite undid the whole batch: already rolled back
+      if (!this.open) return false;
       this.db.exec('COMMIT');
     } catch (err) {
       // anything but a full disk stays fatal: a restart recovers from the database as after a crash
