@@ -143,6 +143,8 @@ export class GroupCommit {
     const after = this.afterCommit;
     this.afterCommit = [];
     this.open = false;
+    // a step may have hurried the batch it ran in (e.g. an assignment): that batch is done now
+    this.urgent = false;
     this.commits++;
     for (const a of after) a.ok();
     return true;
