@@ -108,13 +108,18 @@ export async function connect(url, token) {
 export async function waitForEnd(rpc, runId) {
   return new Promise((ok, fail) => {
     let sub;
+    // a run already over ends its subscription in the frames right after the response, which ws
+    // may hand over before the response's promise has settled: keep ends until `sub` is known
+    const early = new Map();
     const off = rpc.onEvent((e) => {
-      if (e.sub === sub && e.event.kind === 'end') {
-        off();
-        ok(e.event.run);
-      }
+      if (e.event.kind !== 'end') return;
+      if (sub === undefined) early.set(e.sub, e.event.run);
+      else if (e.sub === sub) (off(), ok(e.event.run));
     });
-    rpc.call('observe', { run: runId, console: false }).then((r) => (sub = r.sub), fail);
+    rpc.call('observe', { run: runId, console: false }).then((r) => {
+      sub = r.sub;
+      if (early.has(sub)) (off(), ok(early.get(sub)));
+    }, fail);
   });
 }
 

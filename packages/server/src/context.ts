@@ -3,7 +3,8 @@ import type { BlobStore } from './artifacts/blob-store.ts';
 import type { Clock } from './clock.ts';
 import type { LogStore } from './console/log-store.ts';
 import type { Observers } from './console/observers.ts';
-import type { Registry } from './dispatch/registry.ts';
+import type { Registry } from './workers/registry.ts';
+import type { RunEvents } from './run-events.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { ActiveRuns } from './runs/active.ts';
@@ -15,8 +16,13 @@ import type { JobStore } from './store/jobs.ts';
 import type { PlatformStore } from './store/platforms.ts';
 import type { RunStore } from './store/runs.ts';
 import type { SecretStore } from './store/secrets.ts';
+import type { WorkerStore } from './store/workers.ts';
 
-/** The server's parts, created once in server.ts and handed to every component that needs them. */
+/**
+ * The server's parts, created once in core.ts. The run path takes only what it uses (LifecycleDeps,
+ * DispatcherDeps, ConsoleIntakeDeps, WorkerSessionDeps, ApiDeps), spread from this; the HTTP side
+ * (http/, web/) still takes the whole object.
+ */
 export interface Context {
   db: Db;
   commit: GroupCommit;
@@ -24,6 +30,8 @@ export interface Context {
   runs: RunStore;
   platforms: PlatformStore;
   registry: Registry;
+  /** Every worker that ever connected, as last seen. */
+  workers: WorkerStore;
   active: ActiveRuns;
   logs: LogStore;
   /** Which run has which files (SQLite) … */
@@ -35,6 +43,8 @@ export interface Context {
   /** A run whose artifacts add up to more is refused. */
   maxArtifactBytes: number;
   observers: Observers;
+  /** What happened to runs, told once committed: the one route to observers, dispatch, alerts, metrics. */
+  events: RunEvents;
   secrets: SecretStore;
   /** The key each attempt's artifact secret is derived from (runs/attempt-secret.ts). */
   attemptKey: Buffer;

@@ -1,17 +1,19 @@
 import { Alerts } from './alerts/alerts.ts';
 import { createHandlers } from './api/methods.ts';
+import { runView } from './runs/views.ts';
 import { DEFAULT_ARTIFACT_OPTIONS, openBlobStore, resetArtifactTmp } from './artifacts/open.ts';
 import { LogStore } from './console/log-store.ts';
 import { Observers } from './console/observers.ts';
 import type { Context } from './context.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
-import { Registry } from './dispatch/registry.ts';
-import { MeteredLifecycle } from './metrics/metered-lifecycle.ts';
+import { Registry } from './workers/registry.ts';
 import { Metrics } from './metrics/metrics.ts';
+import { RunEvents } from './run-events.ts';
 import type { ServerOptions } from './options.ts';
 import { ActiveRuns } from './runs/active.ts';
 import { ConsoleIntake } from './runs/console-intake.ts';
 import { enqueueScheduled } from './runs/enqueue.ts';
+import { Lifecycle } from './runs/lifecycle.ts';
 import { resumeRuns, resyncRuns } from './runs/resync.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { StorageOutage } from './storage/outage.ts';
@@ -20,8 +22,10 @@ import { openDb } from './store/db.ts';
 import { GroupCommit } from './store/group-commit.ts';
 import { JobStore } from './store/jobs.ts';
 import { PlatformStore } from './store/platforms.ts';
+import { RunHistory } from './store/run-history.ts';
 import { RunStore } from './store/runs.ts';
 import { SecretStore } from './store/secrets.ts';
+import { WorkerStore } from './store/workers.ts';
 import { serverKey } from './store/keys.ts';
 import { Hub } from './ws/hub.ts';
 import { VERSION } from './version.ts';
@@ -37,7 +41,7 @@ export interface CoreOptions extends Omit<ServerOptions, 'host' | 'port' | 'rete
 /** Everything the server is except its HTTP listener: what a simulation drives without sockets. */
 export interface ServerCore {
   readonly ctx: Context;
-  readonly lifecycle: MeteredLifecycle;
+  readonly lifecycle: Lifecycle;
   readonly dispatcher: Dispatcher;
   readonly intake: ConsoleIntake;
   readonly scheduler: Scheduler;
@@ -66,21 +70,36 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     logger: opts.logger,
     ...(opts.resumeFreeBytes !== undefined && { resumeFreeBytes: opts.resumeFreeBytes }),
   });
-  const metrics = new Metrics({ db, workers: registry, storage, process: opts.processMetrics ?? true });
+  const runs = new RunStore(db);
+  const jobs = new JobStore(db);
+  const history = new RunHistory(db);
+  const metrics = new Metrics({
+    runs,
+    jobs,
+    history,
+    workers: registry,
+    storage,
+    process: opts.processMetrics ?? true,
+  });
+  const commit = new GroupCommit(db);
+  const observers = new Observers(logs);
+  const events = new RunEvents({ commit, logger: opts.logger });
   const ctx: Context = {
     db,
-    commit: new GroupCommit(db),
-    jobs: new JobStore(db),
-    runs: new RunStore(db),
+    commit,
+    jobs,
+    runs,
     platforms: new PlatformStore(db),
     registry,
+    workers: new WorkerStore(db),
     active: new ActiveRuns(),
     logs,
     artifacts: new ArtifactStore(db),
     blobs: openBlobStore(opts.dataDir, artifactOpts),
     artifactTmpDir: resetArtifactTmp(opts.dataDir),
     maxArtifactBytes: artifactOpts.maxRunBytes,
-    observers: new Observers(logs),
+    observers,
+    events,
     secrets: new SecretStore(db),
     attemptKey: serverKey(db, 'attempt-secret', opts.clock.now()),
     storage,
@@ -93,28 +112,28 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     metrics,
   };
   // always there: jobs may carry their own webhooks even when the server has no global target
-  ctx.alerts = new Alerts(ctx, opts.alerts ?? { webhooks: [], alertmanagers: [], after: [] });
+  ctx.alerts = new Alerts({ ...ctx, history }, opts.alerts ?? { webhooks: [], alertmanagers: [], after: [] });
   recover(ctx);
 
-  const lifecycle = new MeteredLifecycle(ctx, metrics);
-  const dispatcher = new Dispatcher(ctx, (id, text) => lifecycle.systemLine(id, text));
-  lifecycle.dispatcher = dispatcher;
-  const intake = new ConsoleIntake(ctx, lifecycle);
+  // Who follows what happens to runs; each event after its batch committed, in this order.
+  events.subscribe(observers.listener((run) => runView(ctx, run)));
+  events.subscribe(metrics.onRunEvent);
+  events.subscribe(ctx.alerts.onRunEvent);
+  const lifecycle = new Lifecycle(ctx);
+  const dispatcher = new Dispatcher({ ...ctx, systemLine: (id, text) => lifecycle.systemLine(id, text) });
+  const intake = new ConsoleIntake({ ...ctx, lifecycle }, (runId) => observers.watching(runId));
   const scheduler = new Scheduler({
     jobs: ctx.jobs,
     clock: ctx.clock,
     logger: ctx.logger,
     missedGraceMs: opts.missedGraceMs,
-    fire: (job, trigger) => {
-      enqueueScheduled(ctx, job, trigger);
-      dispatcher.dispatch();
-    },
+    fire: (job, trigger) => void enqueueScheduled(ctx, job, trigger),
     write: (fn) => ctx.commit.write(fn),
     missed: (job, due, policy) => ctx.alerts?.missed(job, due, policy),
   });
   watchStorage(ctx, scheduler, () => dispatcher.dispatch());
-  const handlers = createHandlers({ ctx, lifecycle, dispatcher, scheduler });
-  const hub = new Hub({ ctx, lifecycle, intake, dispatcher, handlers });
+  const handlers = createHandlers({ ...ctx, lifecycle, scheduler });
+  const hub = new Hub({ ...ctx, lifecycle, intake, handlers });
 
   const sweep = setInterval(
     () => {

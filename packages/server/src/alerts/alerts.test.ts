@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { JobSpecSchema, type RunResult, type RunState } from '@builder/protocol';
 import type { Logger } from '../log.ts';
 import { openDb, type Db } from '../store/db.ts';
+import { RunEvents } from '../run-events.ts';
+import { RunHistory } from '../store/run-history.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { JobStore } from '../store/jobs.ts';
 import type { RunRow } from '../store/rows.ts';
@@ -194,10 +196,18 @@ describe('Alerts: run ends become events after the commit', () => {
     const got: AlertEvent[] = [];
     const target: AlertTarget = { name: 'mem', send: async (e) => void got.push(e) };
     const alerts = new Alerts(
-      { db, commit, clock: { now: () => T }, logger: recordingLogger().logger },
+      {
+        commit,
+        jobs: new JobStore(db),
+        history: new RunHistory(db),
+        clock: { now: () => T },
+        logger: recordingLogger().logger,
+      },
       { webhooks: [], alertmanagers: [], after: [], publicUrl: 'https://ci' },
       [target],
     );
+    const events = new RunEvents({ commit, logger: recordingLogger().logger });
+    events.subscribe(alerts.onRunEvent);
     const jobs = new JobStore(db);
     const runs = new RunStore(db);
     const { job } = jobs.upsert(
@@ -229,8 +239,9 @@ describe('Alerts: run ends become events after the commit', () => {
     const b = start();
     runs.finish(b, { kind: 'cancelled', reason: 'x' }, 20, 20);
     const row = start();
-    const state = commit.write(() => runs.finish(row, { kind: 'exited', code: 0 }, 30, 30));
-    alerts.runEnded(row, state, { kind: 'exited', code: 0 });
+    const result = { kind: 'exited', code: 0 } as const;
+    const now = commit.write(() => runs.finish(row, result, 30, 30));
+    events.emit({ type: 'ended', run: now, attempt: row, result, finishedAt: 30, at: 30 });
     expect(got).toEqual([]);
     await new Promise((r) => setImmediate(r));
     await flush();

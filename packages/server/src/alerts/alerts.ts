@@ -1,8 +1,10 @@
 import type { RunResult, RunState } from '@builder/protocol';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import type { Db } from '../store/db.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { RunHistory } from '../store/run-history.ts';
+import type { RunEvent } from '../run-events.ts';
 import type { JobRow, RunRow } from '../store/rows.ts';
 import { eventsForEnd, type AlertEvent } from './events.ts';
 import { DEFAULT_DELIVERY, TargetQueue, type DeliveryOptions } from './queue.ts';
@@ -19,22 +21,25 @@ export interface AlertOptions {
 }
 
 /**
- * Turns run ends and missed schedule slots into alert events, queued for every target once the
- * change that caused them is committed. Called from the run lifecycle and the scheduler; never
- * throws into them and never waits on a delivery.
+ * Turns run ends (run events, delivered once committed) and missed schedule slots into alert
+ * events, queued for every target. Never throws into its callers and never waits on a delivery.
  */
 export class Alerts {
   readonly queues: TargetQueue[];
   /** Base of links; set by the server once it listens unless configured. */
   publicUrl: string;
-  private readonly previousStmt;
-  private readonly jobHooksStmt;
   /** Jobs' own webhooks, one queue per URL, made when first needed. */
   private readonly jobQueues = new Map<string, TargetQueue>();
   private readonly delivery: DeliveryOptions;
 
   constructor(
-    private readonly deps: { db: Db; commit: GroupCommit; clock: Clock; logger: Logger },
+    private readonly deps: {
+      commit: GroupCommit;
+      history: Pick<RunHistory, 'previousOutcome'>;
+      jobs: Pick<JobStore, 'alertWebhooks'>;
+      clock: Clock;
+      logger: Logger;
+    },
     opts: AlertOptions,
     targets?: AlertTarget[],
   ) {
@@ -47,28 +52,26 @@ export class Alerts {
       ...opts.after.map(afterTarget),
     ];
     this.queues = all.map((t) => new TargetQueue(t, delivery, deps.logger));
-    // the previous finished run of the same job and platform; cancelled runs say nothing either way
-    this.previousStmt = deps.db.prepare<[number, string, string], { state: RunState }>(
-      `SELECT state FROM runs WHERE job_id = ? AND platform = ? AND id != ? AND finished_at IS NOT NULL
-         AND state IN ('succeeded', 'failed', 'timeout', 'error', 'lost')
-       ORDER BY finished_at DESC, number DESC LIMIT 1`,
-    );
-    this.jobHooksStmt = deps.db.prepare<[number], { hooks: string }>(
-      'SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?',
-    );
   }
 
-  /** An attempt of `run` ended with `result`; `state` is the run's new state (`queued`: retried). */
-  runEnded(run: RunRow, state: RunState, result: RunResult): void {
+  /** The run-event listener: ended attempts raise alerts. */
+  readonly onRunEvent = (e: RunEvent): void => {
+    if (e.type === 'ended') this.runEnded(e.attempt, e.run.state, e.result, e.finishedAt);
+  };
+
+  /**
+   * An attempt of `run` (the row as it was) ended with `result` at `finishedAt`, committed;
+   * `state` is the run's new state (`queued`: retried).
+   */
+  runEnded(run: RunRow, state: RunState, result: RunResult, finishedAt: number): void {
     try {
-      const hooks = JSON.parse(this.jobHooksStmt.get(run.jobId)?.hooks ?? '[]') as string[];
+      const hooks = this.deps.jobs.alertWebhooks(run.jobId);
       // nobody to tell: skip the previous-run query on the hot path of every finished run
       if (this.queues.length === 0 && hooks.length === 0) return;
-      const previous =
-        state === 'succeeded' ? this.previousStmt.get(run.jobId, run.platform, run.id)?.state : undefined;
+      // read after the commit: the run before this one, not a later one ended in the same batch
+      const previous = state === 'succeeded' ? this.deps.history.previousOutcome(run, finishedAt) : undefined;
       const events = eventsForEnd(run, state, result, previous, this.publicUrl, this.deps.clock.now());
-      if (events.length === 0) return;
-      this.deps.commit.then(() => events.forEach((e) => this.emit(e, hooks)));
+      for (const e of events) this.emit(e, hooks);
     } catch (err) {
       this.deps.logger.error('alert.error', { run: run.id, error: (err as Error).message });
     }

@@ -9,15 +9,22 @@ import {
   type MethodResult,
   type PlatformView,
 } from '@builder/protocol';
-import type { Context } from '../context.ts';
-import type { Dispatcher } from '../dispatch/dispatcher.ts';
-import type { ObserverSink } from '../console/observers.ts';
+import type { ObserverSink, Observers } from '../console/observers.ts';
+import type { Registry } from '../workers/registry.ts';
+import type { RunEvents } from '../run-events.ts';
+import type { ActiveRuns } from '../runs/active.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';
-import { enqueue } from '../runs/enqueue.ts';
+import { enqueue, type EnqueueDeps } from '../runs/enqueue.ts';
 import { nextAfter, normalizeSchedule, validateTimezone } from '../scheduler/cron.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { ArtifactStore } from '../store/artifacts.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { PlatformStore } from '../store/platforms.ts';
 import type { JobRow, RunRow } from '../store/rows.ts';
-import { jobView, runView, workerView } from './views.ts';
+import type { RunStore } from '../store/runs.ts';
+import type { SecretStore } from '../store/secrets.ts';
+import type { WorkerStore } from '../store/workers.ts';
+import { jobView, runView, workerView } from '../runs/views.ts';
 
 /** A client connection as the methods see it. */
 export interface ClientSession {
@@ -33,15 +40,25 @@ export interface Handled<M extends MethodName> {
 
 type Handlers = { [M in MethodName]: (p: MethodParams<M>, s: ClientSession) => Handled<M> };
 
-export interface ApiDeps {
-  ctx: Context;
-  lifecycle: Lifecycle;
-  dispatcher: Dispatcher;
-  scheduler: Scheduler;
+export interface ApiDeps extends EnqueueDeps {
+  jobs: JobStore;
+  runs: RunStore;
+  platforms: PlatformStore;
+  secrets: SecretStore;
+  artifacts: Pick<ArtifactStore, 'forRun'>;
+  workers: Pick<WorkerStore, 'list'>;
+  registry: Registry;
+  active: Pick<ActiveRuns, 'reclaimed'>;
+  observers: Pick<Observers, 'add' | 'remove'>;
+  events: RunEvents;
+  version: string;
+  lifecycle: Pick<Lifecycle, 'cancel'>;
+  scheduler: Pick<Scheduler, 'reschedule'>;
 }
 
 /** The client verbs, on validated params. Throws ProtocolError for anything a user got wrong. */
-export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDeps): Handlers {
+export function createHandlers(ctx: ApiDeps): Handlers {
+  const { lifecycle, scheduler } = ctx;
   const now = () => ctx.clock.now();
   const job = (name: string): JobRow => {
     const j = ctx.jobs.get(name);
@@ -97,8 +114,7 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
         trigger: 'manual',
         next: p.next,
       });
-      dispatcher.dispatch();
-      return { result: { runs: runs.map((r) => runView(ctx, ctx.runs.get(r.id) ?? r)) } };
+      return { result: { runs: runs.map((r) => runView(ctx, r)) } };
     },
     cancel: (p) => {
       const r = run(p.run);
@@ -147,7 +163,7 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
     },
     undropPlatform: (p) => {
       const changed = ctx.commit.write(() => ctx.platforms.undrop(p.platform));
-      dispatcher.dispatch();
+      if (changed) ctx.events.emit({ type: 'platform-undropped', platform: p.platform });
       return { result: { platform: p.platform, changed } };
     },
     observe: (p, session) => {
@@ -197,28 +213,10 @@ export function createHandlers({ ctx, lifecycle, dispatcher, scheduler }: ApiDep
   function workers() {
     const connected = ctx.registry.all().map(workerView);
     const names = new Set(connected.map((w) => w.name));
-    const known = ctx.db.prepare('SELECT * FROM workers ORDER BY name').all() as {
-      name: string;
-      platform: string;
-      labels: string;
-      capacity: number;
-      executor: string;
-      connected_at: number | null;
-      last_seen_at: number | null;
-    }[];
-    const gone = known
+    const gone = ctx.workers
+      .list()
       .filter((w) => !names.has(w.name))
-      .map((w) => ({
-        name: w.name,
-        platform: w.platform,
-        labels: JSON.parse(w.labels) as string[],
-        capacity: w.capacity,
-        executor: w.executor,
-        connected: false,
-        runs: [],
-        connectedAt: w.connected_at,
-        lastSeenAt: w.last_seen_at,
-      }));
+      .map((w) => ({ ...w, connected: false, runs: [] }));
     return [...connected, ...gone].sort((a, b) => a.name.localeCompare(b.name));
   }
 

@@ -1,5 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
-import type { Event, RunView } from '@builder/protocol';
+import { isTerminal, type Event, type RunView } from '@builder/protocol';
+import type { RunEventListener } from '../run-events.ts';
+import type { RunRow } from '../store/rows.ts';
 import type { LogStore } from './log-store.ts';
 
 /** Where an observer's events go: a client connection. */
@@ -59,6 +61,18 @@ export class Observers {
     set.add(o);
     if (o.replaying) this.pump(o);
     else if (o.endWith) this.end(o);
+  }
+
+  /**
+   * The run-event listener: durable console bytes and state changes reach whoever watches the run,
+   * made into a view by `view` only when someone does.
+   */
+  listener(view: (run: RunRow) => RunView): RunEventListener {
+    return (e) => {
+      if (e.type === 'output') return this.appended(e.runId, e.bytes, e.end);
+      if (e.type === 'reclaimed' || !('run' in e) || !this.watching(e.run.id)) return;
+      this.state(view(e.run), e.type === 'ended' && isTerminal(e.run.state));
+    };
   }
 
   remove(sink: ObserverSink, sub?: number): void {

@@ -1,31 +1,69 @@
 import type { Assignment } from '@builder/protocol';
-import { runView } from '../api/views.ts';
-import type { Context } from '../context.ts';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { RunEvent, RunEvents } from '../run-events.ts';
+import type { ActiveRuns } from '../runs/active.ts';
 import { attemptSecret } from '../runs/attempt-secret.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { PlatformStore } from '../store/platforms.ts';
 import type { RunRow } from '../store/rows.ts';
-import { freeSlots, type ConnectedWorker } from './registry.ts';
+import type { RunStore } from '../store/runs.ts';
+import type { SecretStore } from '../store/secrets.ts';
+import { freeSlots, type ConnectedWorker, type Registry } from '../workers/registry.ts';
+
+export interface DispatcherDeps {
+  commit: GroupCommit;
+  runs: RunStore;
+  jobs: Pick<JobStore, 'getById'>;
+  platforms: Pick<PlatformStore, 'isDropped'>;
+  secrets: Pick<SecretStore, 'resolve'>;
+  registry: Registry;
+  active: ActiveRuns;
+  events: RunEvents;
+  /** Only `refusing` is read: while the disk is full nothing is assigned. */
+  storage: { readonly refusing: boolean };
+  /** The key each attempt's artifact secret is derived from (runs/attempt-secret.ts). */
+  attemptKey: Buffer;
+  clock: Clock;
+  logger: Logger;
+  leaseMs: number;
+  /** A line from the server in a run's console (Lifecycle.systemLine). */
+  systemLine: (runId: string, text: string) => void;
+}
+
+/** The events after which a queued run may find a slot. */
+const WAKES: ReadonlySet<RunEvent['type']> = new Set([
+  'queued',
+  'requeued',
+  'ended',
+  'worker-ready',
+  'platform-undropped',
+]);
 
 /**
- * Push dispatch: called whenever a run is queued, a slot frees, a worker connects or a backoff
- * ends. Assigns queued runs to the worker with the most free slots; the `assign` message leaves
- * only after the assignment is committed.
+ * Push dispatch: follows the run events that may let a queued run go (a run queued, a slot freed, a
+ * worker came, a platform undropped), a backoff's end, and the end of a storage outage. Assigns
+ * queued runs to the worker with the most free slots; the `assign` message leaves only after the
+ * assignment is committed.
+ *
+ * The events of a batch make one dispatch, inside that batch just before it commits
+ * (RunEvents.beforeCommit): the assignment is committed with the change that made it possible, and
+ * undone with it if the batch is rolled back.
  */
 export class Dispatcher {
   private backoffTimer: NodeJS.Timeout | undefined;
-  private readonly nextBackoff;
   private stopped = false;
 
-  constructor(
-    private readonly ctx: Context,
-    private readonly systemLine: (runId: string, text: string) => void,
-  ) {
-    this.nextBackoff = ctx.db.prepare<[number], { t: number | null }>(
-      `SELECT MIN(not_before) AS t FROM runs INDEXED BY runs_backoff WHERE state = 'queued' AND not_before IS NOT NULL AND not_before > ?`,
-    );
+  constructor(private readonly ctx: DispatcherDeps) {
+    ctx.events.beforeCommit((events) => {
+      if (events.some((e) => WAKES.has(e.type))) this.dispatch();
+    });
   }
 
   dispatch(): void {
     const { ctx } = this;
+    if (this.stopped) return;
     // an assignment is a write: while the disk is full runs wait, and the outage's end dispatches
     if (ctx.storage.refusing) return;
     const now = ctx.clock.now();
@@ -37,7 +75,8 @@ export class Dispatcher {
         if (!worker) break;
         const run = ctx.runs.nextQueued(platform, now);
         if (!run) break;
-        ctx.commit.write(() => this.assign(run, worker, now));
+        const assigned = ctx.commit.write(() => this.assign(run, worker, now));
+        ctx.events.emit({ type: 'assigned', run: assigned });
       }
     }
     this.armBackoff(now);
@@ -48,9 +87,9 @@ export class Dispatcher {
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
   }
 
-  private assign(run: RunRow, worker: ConnectedWorker, now: number): void {
+  private assign(run: RunRow, worker: ConnectedWorker, now: number): RunRow {
     const { ctx } = this;
-    ctx.runs.assign(run, worker.name, now);
+    const assigned = ctx.runs.assign(run, worker.name, now);
     ctx.active.set({
       id: run.id,
       jobId: run.jobId,
@@ -63,7 +102,7 @@ export class Dispatcher {
     });
     worker.runs.add(run.id);
     if (run.attempt > 1) {
-      this.systemLine(run.id, `attempt ${run.attempt} of ${run.maxAttempts} on worker ${worker.name}`);
+      ctx.systemLine(run.id, `attempt ${run.attempt} of ${run.maxAttempts} on worker ${worker.name}`);
     }
     const job = ctx.jobs.getById(run.jobId);
     const secrets = job && job.secrets.length > 0 ? ctx.secrets.resolve(job.name, job.secrets) : undefined;
@@ -88,17 +127,14 @@ export class Dispatcher {
       worker: worker.name,
       attempt: run.attempt,
     });
-    ctx.commit.then(() => {
-      worker.send({ type: 'assign', run: assignment });
-      if (!ctx.observers.watching(run.id)) return;
-      const fresh = ctx.runs.get(run.id);
-      if (fresh) ctx.observers.state(runView(ctx, fresh), false);
-    });
+    ctx.commit.then(() => worker.send({ type: 'assign', run: assignment }));
+    return assigned;
   }
 
   private armBackoff(now: number): void {
+    const { ctx } = this;
     if (this.stopped) return;
-    const t = this.nextBackoff.get(now)?.t ?? null;
+    const t = ctx.runs.nextBackoff(now);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     this.backoffTimer = undefined;
     if (t === null) return;

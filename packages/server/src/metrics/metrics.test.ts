@@ -3,11 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../clock.ts';
-import { Registry } from '../dispatch/registry.ts';
+import { Registry } from '../workers/registry.ts';
 import { silentLogger } from '../log.ts';
 import { startServer, type RunningServer } from '../server.ts';
 import { openDb, type Db } from '../store/db.ts';
+import { JobStore } from '../store/jobs.ts';
 import type { RunRow } from '../store/rows.ts';
+import { RunHistory } from '../store/run-history.ts';
+import { RunStore } from '../store/runs.ts';
 import { Metrics } from './metrics.ts';
 
 const dirs: string[] = [];
@@ -28,7 +31,12 @@ function tempDir(): string {
 function metrics(): Metrics {
   const db = openDb(tempDir());
   dbs.push(db);
-  return new Metrics({ db, workers: new Registry() });
+  return new Metrics({
+    runs: new RunStore(db),
+    jobs: new JobStore(db),
+    history: new RunHistory(db),
+    workers: new Registry(),
+  });
 }
 
 const run = (over: Partial<RunRow>): RunRow =>
@@ -63,7 +71,7 @@ describe('Metrics', () => {
 
   it('counts a queued run cancelled before it started', async () => {
     const m = metrics();
-    m.cancelledQueued(run({ id: 'r2' }));
+    m.attemptEnded(run({ id: 'r2' }), 'cancelled', { kind: 'cancelled', reason: 'by a user' }, 1_000_000, 1_000_000);
     expect(await m.scrape()).toContain(
       'builder_runs_finished_total{job="nightly",platform="debian-12",state="cancelled"} 1',
     );
@@ -84,7 +92,7 @@ describe('Metrics', () => {
         }),
       );
     }
-    servers[0]!.ctx.metrics!.cancelledQueued(run({}));
+    servers[0]!.ctx.metrics!.attemptEnded(run({}), 'cancelled', { kind: 'cancelled', reason: 'x' }, 1, 1);
     const [a, b] = await Promise.all(servers.map((s) => fetch(`${s.url}/metrics`).then((r) => r.text())));
     expect(a).toContain('builder_runs_finished_total{job="nightly",platform="debian-12",state="cancelled"} 1');
     expect(b).not.toContain('builder_runs_finished_total{');

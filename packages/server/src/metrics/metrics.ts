@@ -1,7 +1,10 @@
 import type { RunResult, RunState } from '@builder/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Registry as Workers } from '../dispatch/registry.ts';
-import type { Db } from '../store/db.ts';
+import type { Registry as Workers } from '../workers/registry.ts';
+import type { RunEvent } from '../run-events.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { RunHistory } from '../store/run-history.ts';
+import type { RunStore } from '../store/runs.ts';
 import type { StorageOutage } from '../storage/outage.ts';
 import type { RunRow } from '../store/rows.ts';
 
@@ -12,8 +15,8 @@ const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 
 
 /**
  * Prometheus metrics of one server instance, in their own registry (never prom-client's global
- * one, so two servers in one process do not clash). Counters and histograms are fed by
- * MeteredLifecycle and start at 0 with the process; gauges are read from SQLite and the worker
+ * one, so two servers in one process do not clash). Counters and histograms are fed by the run
+ * events (`onRunEvent`, once committed) and start at 0 with the process; gauges are read from SQLite and the worker
  * registry at scrape time, so they are right after a restart too.
  */
 export class Metrics {
@@ -30,8 +33,15 @@ export class Metrics {
   private readonly requeuedAt = new Map<string, number>();
 
   /** `process: false` leaves out the process_* and nodejs_* metrics (see CoreOptions.processMetrics). */
-  constructor(deps: { db: Db; workers: Workers; storage?: StorageOutage; process?: boolean }) {
-    const { db, workers, storage } = deps;
+  constructor(deps: {
+    runs: Pick<RunStore, 'countByPlatform'>;
+    jobs: Pick<JobStore, 'platformsInUse'>;
+    history: Pick<RunHistory, 'lastSuccessByJob'>;
+    workers: Workers;
+    storage?: StorageOutage;
+    process?: boolean;
+  }) {
+    const { runs, jobs, history, workers, storage } = deps;
     const register = [this.registry];
     if (deps.process ?? true) {
       // process_* and nodejs_*, unprefixed as dashboards expect; minus three gauges whose `_total`
@@ -96,14 +106,10 @@ export class Metrics {
       registers: register,
     });
 
-    const countActive = db.prepare<[], { platform: string; state: RunState; n: number }>(
-      `SELECT platform, state, COUNT(*) AS n FROM runs WHERE state IN ('queued', 'assigned', 'running') GROUP BY platform, state`,
-    );
-    const jobPlatforms = db.prepare<[], { platforms: string }>('SELECT platforms FROM jobs WHERE deleted_at IS NULL');
     /** Platforms that get a 0 rather than no series: those of scheduled jobs and of connected workers. */
     const knownPlatforms = (): Set<string> => {
       const set = workers.platforms();
-      for (const j of jobPlatforms.all()) for (const p of JSON.parse(j.platforms) as string[]) set.add(p);
+      for (const p of jobs.platformsInUse()) set.add(p);
       return set;
     };
     /** A gauge per platform, read at scrape time: 0 for known platforms, plus every `[platform, n]` counted. */
@@ -121,8 +127,8 @@ export class Metrics {
         },
       });
     const active = (states: RunState[]) =>
-      countActive
-        .all()
+      runs
+        .countByPlatform()
         .filter((r) => states.includes(r.state))
         .map((r) => [r.platform, r.n] as const);
     perPlatform(
@@ -140,10 +146,6 @@ export class Metrics {
       workers.all().map((w) => [w.platform, w.capacity] as const),
     );
     if (storage) storageGauges(register, storage);
-    const lastSuccess = db.prepare<[], { job: string; t: number }>(
-      `SELECT jobs.name AS job, MAX(runs.finished_at) AS t FROM runs JOIN jobs ON jobs.id = runs.job_id
-       WHERE runs.state = 'succeeded' AND jobs.deleted_at IS NULL GROUP BY jobs.id`,
-    );
     new Gauge({
       name: 'builder_job_last_success_timestamp_seconds',
       help: 'When the newest succeeded run of each scheduled job finished (Unix seconds); no series until a job first succeeds.',
@@ -151,10 +153,17 @@ export class Metrics {
       registers: register,
       collect() {
         this.reset();
-        for (const r of lastSuccess.all()) this.set({ job: r.job }, r.t / 1000);
+        for (const r of history.lastSuccessByJob()) this.set({ job: r.job }, r.t / 1000);
       },
     });
   }
+
+  /** The run-event listener: counts from the rows the events carry, no reads. */
+  readonly onRunEvent = (e: RunEvent): void => {
+    if (e.type === 'started') this.started(e.run, e.run.startedAt ?? e.run.queuedAt);
+    else if (e.type === 'ended') this.attemptEnded(e.attempt, e.run.state, e.result, e.finishedAt, e.at);
+    else if (e.type === 'reclaimed') this.reclaimed(e.run, e.state);
+  };
 
   /** An attempt of `run` (the row as it was before) ended with `result`; `state` is the run's new state. */
   attemptEnded(run: RunRow, state: RunState, result: RunResult, finishedAt: number, now: number): void {
@@ -171,17 +180,12 @@ export class Metrics {
     }
   }
 
-  /** A queued run was cancelled before any worker took it. */
+  /** A worker's heartbeat did not list an attempt it held. */
   reclaimed(run: RunRow, state: 'assigned' | 'running'): void {
     this.reclaims.inc({ platform: run.platform, state });
   }
 
-  cancelledQueued(run: RunRow): void {
-    this.requeuedAt.delete(run.id);
-    this.finished.inc({ job: run.job, platform: run.platform, state: 'cancelled' });
-  }
-
-  /** An attempt started (`run` is the row before the transition). */
+  /** An attempt started. */
   started(run: RunRow, startedAt: number): void {
     const since = run.attempt === 1 ? run.queuedAt : this.requeuedAt.get(run.id);
     this.requeuedAt.delete(run.id);

@@ -1,14 +1,35 @@
 import { isTerminal, type HeldRun, type Reattach } from '@builder/protocol';
-import type { Context } from '../context.ts';
-import type { ConnectedWorker } from '../dispatch/registry.ts';
+import type { Clock } from '../clock.ts';
+import type { ConnectedWorker, Registry } from '../workers/registry.ts';
+import type { Logger } from '../log.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import type { RunStore } from '../store/runs.ts';
+import type { WorkerStore } from '../store/workers.ts';
+import type { ActiveRuns } from './active.ts';
 import type { Lifecycle } from './lifecycle.ts';
+
+export interface AttachDeps {
+  commit: GroupCommit;
+  runs: Pick<RunStore, 'get'>;
+  workers: Pick<WorkerStore, 'connected' | 'disconnected'>;
+  registry: Registry;
+  active: ActiveRuns;
+  clock: Clock;
+  logger: Logger;
+  leaseMs: number;
+}
 
 /**
  * A worker said hello. Match the runs it still holds against what the server has for it:
  * continue what is current, kill what is stale, forget what is already recorded; runs the server
  * had on this worker that it no longer holds are lost (it restarted).
  */
-export function attachWorker(ctx: Context, lifecycle: Lifecycle, worker: ConnectedWorker, held: HeldRun[]): Reattach[] {
+export function attachWorker(
+  ctx: AttachDeps,
+  lifecycle: Pick<Lifecycle, 'systemLine' | 'lose'>,
+  worker: ConnectedWorker,
+  held: HeldRun[],
+): Reattach[] {
   const now = ctx.clock.now();
   const previous = ctx.registry.add(worker);
   if (previous && previous !== worker) previous.close(4000, 'replaced by a new connection of the same worker');
@@ -46,17 +67,7 @@ export function attachWorker(ctx: Context, lifecycle: Lifecycle, worker: Connect
     lifecycle.lose(a.id, true);
   }
 
-  ctx.commit.write(() =>
-    ctx.db
-      .prepare(
-        `INSERT INTO workers (name, platform, labels, capacity, executor, connected_at, last_seen_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, labels = excluded.labels,
-         capacity = excluded.capacity, executor = excluded.executor, connected_at = excluded.connected_at,
-         last_seen_at = excluded.last_seen_at`,
-      )
-      .run(worker.name, worker.platform, JSON.stringify(worker.labels), worker.capacity, worker.executor, now, now),
-  );
+  ctx.commit.write(() => ctx.workers.connected(worker, now));
   ctx.logger.info('worker.connected', {
     worker: worker.name,
     platform: worker.platform,
@@ -66,9 +77,9 @@ export function attachWorker(ctx: Context, lifecycle: Lifecycle, worker: Connect
   return decisions;
 }
 
-export function detachWorker(ctx: Context, worker: ConnectedWorker): void {
+export function detachWorker(ctx: AttachDeps, worker: ConnectedWorker): void {
   if (!ctx.registry.remove(worker)) return;
   const now = ctx.clock.now();
-  ctx.commit.write(() => ctx.db.prepare('UPDATE workers SET last_seen_at = ? WHERE name = ?').run(now, worker.name));
+  ctx.commit.write(() => ctx.workers.disconnected(worker.name, now));
   ctx.logger.info('worker.disconnected', { worker: worker.name, running: worker.runs.size });
 }

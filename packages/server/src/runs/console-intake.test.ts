@@ -2,11 +2,12 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { JobSpecSchema, type ServerToWorker } from '@builder/protocol';
+import { JobSpecSchema, type RunView, type ServerToWorker } from '@builder/protocol';
+import { RunEvents } from '../run-events.ts';
 import { LogStore } from '../console/log-store.ts';
 import { Observers } from '../console/observers.ts';
 import type { Context } from '../context.ts';
-import { Registry, type ConnectedWorker } from '../dispatch/registry.ts';
+import { Registry, type ConnectedWorker } from '../workers/registry.ts';
 import { StorageOutage } from '../storage/outage.ts';
 import { openDb, type Db } from '../store/db.ts';
 import { GroupCommit } from '../store/group-commit.ts';
@@ -80,6 +81,8 @@ describe('console intake across a batch that could not be committed', () => {
       logger: quiet,
       leaseMs: 60_000,
     } as unknown as Context;
+    ctx.events = new RunEvents({ commit: ctx.commit, logger: quiet });
+    ctx.events.subscribe(ctx.observers.listener(() => ({}) as RunView));
     // as server.ts wires it
     ctx.commit.onStorageFull = (err, rolledBack) => {
       if (rolledBack) resyncRuns(ctx);
@@ -101,7 +104,7 @@ describe('console intake across a batch that could not be committed', () => {
       close: () => undefined,
     };
     ctx.registry.add(worker);
-    intake = new ConsoleIntake(ctx, new Lifecycle(ctx));
+    intake = new ConsoleIntake({ ...ctx, lifecycle: new Lifecycle(ctx) }, (id) => ctx.observers.watching(id));
   });
   afterEach(() => {
     ctx.storage.stop();

@@ -1,9 +1,32 @@
 import type { OutputHeader, ServerToWorker } from '@builder/protocol';
-import type { Context } from '../context.ts';
-import type { ConnectedWorker } from '../dispatch/registry.ts';
+import type { Clock } from '../clock.ts';
+import type { LogStore } from '../console/log-store.ts';
+import type { ConnectedWorker } from '../workers/registry.ts';
+import type { RunEvents } from '../run-events.ts';
 import { isStorageFull } from '../storage/full.ts';
+import type { StorageOutage } from '../storage/outage.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { RunStore } from '../store/runs.ts';
+import type { SecretStore } from '../store/secrets.ts';
+import type { ActiveRuns } from './active.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { maskOf } from './masking.ts';
+
+export interface ConsoleIntakeDeps {
+  commit: GroupCommit;
+  runs: Pick<RunStore, 'recordLog'>;
+  jobs: Pick<JobStore, 'getById'>;
+  secrets: Pick<SecretStore, 'valuesFor'>;
+  active: ActiveRuns;
+  logs: LogStore;
+  storage: StorageOutage;
+  events: RunEvents;
+  clock: Clock;
+  leaseMs: number;
+  /** Answers output for an attempt the worker does not hold. */
+  lifecycle: Pick<Lifecycle, 'stale'>;
+}
 
 interface PendingAck {
   worker: ConnectedWorker;
@@ -21,19 +44,23 @@ interface PendingAck {
 export class ConsoleIntake {
   private pending = new Map<string, PendingAck>();
   private durable = new Map<string, PendingAck>();
-  /** The batch's chunks, shown to observers only once it commits: nobody sees what may be undone. */
+  /** The batch's chunks, published (readers, output events) only once it commits: nobody sees what may be undone. */
   private unpublished: { runId: string; buf: Buffer | undefined; end: number }[] = [];
+  /** Whether anyone listens to output events as they come (else their bytes are not kept). */
+  private readonly watching: (runId: string) => boolean;
 
   constructor(
-    private readonly ctx: Context,
-    private readonly lifecycle: Lifecycle,
-  ) {}
+    private readonly ctx: ConsoleIntakeDeps,
+    watching: (runId: string) => boolean = () => true,
+  ) {
+    this.watching = watching;
+  }
 
   output(worker: ConnectedWorker, msg: OutputHeader, payload: Buffer): ServerToWorker | undefined {
     const { ctx } = this;
     const a = ctx.active.get(msg.runId);
     if (!a || a.attempt !== msg.attempt || a.worker !== worker.name) {
-      return this.lifecycle.stale(worker, msg.runId, msg.attempt, 'output', msg.seq);
+      return ctx.lifecycle.stale(worker, msg.runId, msg.attempt, 'output', msg.seq);
     }
     a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
     // While the disk is full nothing is appended or acknowledged: the worker keeps every chunk
@@ -64,7 +91,7 @@ export class ConsoleIntake {
     }
     a.nextSeq++;
     // the bytes are kept only for someone watching; one who starts later reads them from the file
-    this.unpublished.push({ runId: msg.runId, buf: ctx.observers.watching(msg.runId) ? bytes : undefined, end });
+    this.unpublished.push({ runId: msg.runId, buf: this.watching(msg.runId) ? bytes : undefined, end });
     if (this.pending.size === 0) {
       // first output of this batch: open it and arrange the durable bookkeeping at its end
       ctx.commit.write(() => undefined);
@@ -99,7 +126,7 @@ export class ConsoleIntake {
     const { ctx } = this;
     for (const c of this.unpublished) {
       ctx.logs.publish(c.runId, c.end);
-      ctx.observers.appended(c.runId, c.buf, c.end);
+      ctx.events.emit({ type: 'output', runId: c.runId, bytes: c.buf, end: c.end });
     }
     this.unpublished = [];
     const batch = this.durable;

@@ -1,6 +1,22 @@
 import { ErrorCode, ProtocolError, type Params } from '@builder/protocol';
-import type { Context } from '../context.ts';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { RunEvents } from '../run-events.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { PlatformStore } from '../store/platforms.ts';
 import { scriptFor, type JobRow, type RunRow } from '../store/rows.ts';
+import type { RunStore } from '../store/runs.ts';
+
+export interface EnqueueDeps {
+  commit: GroupCommit;
+  runs: RunStore;
+  jobs: Pick<JobStore, 'allocateNumber'>;
+  platforms: Pick<PlatformStore, 'isDropped'>;
+  events: RunEvents;
+  clock: Clock;
+  logger: Logger;
+}
 
 export interface EnqueueOptions {
   platforms?: string[];
@@ -14,7 +30,7 @@ export interface EnqueueOptions {
  * Queue one run of `job` per platform (all of the job's platforms unless some are named), each with
  * that platform's script (a templated job has one per platform).
  */
-export function enqueue(ctx: Context, job: JobRow, opts: EnqueueOptions): RunRow[] {
+export function enqueue(ctx: EnqueueDeps, job: JobRow, opts: EnqueueOptions): RunRow[] {
   const platforms = opts.platforms ?? job.platforms;
   for (const p of platforms) {
     if (!job.platforms.includes(p)) {
@@ -25,7 +41,7 @@ export function enqueue(ctx: Context, job: JobRow, opts: EnqueueOptions): RunRow
     }
   }
   const now = ctx.clock.now();
-  return ctx.commit.write(() =>
+  const runs = ctx.commit.write(() =>
     [...new Set(platforms)].map((platform) => {
       const run = ctx.runs.insert({
         jobId: job.id,
@@ -51,18 +67,18 @@ export function enqueue(ctx: Context, job: JobRow, opts: EnqueueOptions): RunRow
       return run;
     }),
   );
+  for (const run of runs) ctx.events.emit({ type: 'queued', run });
+  return runs;
 }
 
 /**
  * A schedule fired: queue runs for the job's platforms that are not dropped and do not already have
  * a run waiting (a firing while the previous one still waits is folded into it, not piled up).
  */
-export function enqueueScheduled(ctx: Context, job: JobRow, trigger: 'schedule' | 'missed'): RunRow[] {
+export function enqueueScheduled(ctx: EnqueueDeps, job: JobRow, trigger: 'schedule' | 'missed'): RunRow[] {
   const platforms = job.platforms.filter((p) => {
     if (ctx.platforms.isDropped(p)) return false;
-    const waiting = ctx.db
-      .prepare(`SELECT 1 FROM runs WHERE job_id = ? AND platform = ? AND state = 'queued' LIMIT 1`)
-      .get(job.id, p);
+    const waiting = ctx.runs.hasQueued(job.id, p);
     if (waiting) ctx.logger.info('schedule.coalesced', { job: job.name, platform: p });
     return !waiting;
   });

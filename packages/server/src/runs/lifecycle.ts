@@ -7,22 +7,39 @@ import {
   type RunResult,
   type ServerToWorker,
 } from '@builder/protocol';
-import { runView } from '../api/views.ts';
-import type { Context } from '../context.ts';
-import type { Dispatcher } from '../dispatch/dispatcher.ts';
-import type { ConnectedWorker } from '../dispatch/registry.ts';
+import type { Clock } from '../clock.ts';
+import type { LogStore } from '../console/log-store.ts';
+import type { ConnectedWorker, Registry } from '../workers/registry.ts';
+import type { Logger } from '../log.ts';
+import type { RunEvents } from '../run-events.ts';
 import { isStorageFull } from '../storage/full.ts';
+import type { StorageOutage } from '../storage/outage.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
 import type { RunRow } from '../store/rows.ts';
+import type { RunStore } from '../store/runs.ts';
+import type { ActiveRuns } from './active.ts';
+
+export interface LifecycleDeps {
+  commit: GroupCommit;
+  runs: RunStore;
+  active: ActiveRuns;
+  registry: Registry;
+  logs: LogStore;
+  storage: StorageOutage;
+  events: RunEvents;
+  clock: Clock;
+  logger: Logger;
+  leaseMs: number;
+}
 
 /**
  * What happens to a run after it was assigned: started, finished, rejected, lost, cancelled.
- * Every method makes its change in the current group-commit batch and returns the reply the
- * worker gets once that batch is durable (undefined: no reply).
+ * Every method makes its change in the current group-commit batch, emits what happened as a run
+ * event (told once the batch is durable: observers, dispatch, alerts and metrics follow from it),
+ * and returns the reply the worker gets once that batch is durable (undefined: no reply).
  */
 export class Lifecycle {
-  dispatcher!: Dispatcher;
-
-  constructor(private readonly ctx: Context) {}
+  constructor(private readonly ctx: LifecycleDeps) {}
 
   /** A line from the server itself in the run's console, e.g. why an attempt ended. */
   systemLine(runId: string, text: string): void {
@@ -58,7 +75,7 @@ export class Lifecycle {
     // shown once durable, like worker output (see ConsoleIntake)
     ctx.commit.thenLazily(() => {
       ctx.logs.publish(runId, end);
-      ctx.observers.appended(runId, bytes, end);
+      ctx.events.emit({ type: 'output', runId, bytes, end });
     });
   }
 
@@ -69,8 +86,8 @@ export class Lifecycle {
     a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
     const run = ctx.runs.get(runId);
     if (!run || run.state !== 'assigned') return undefined; // a repeated `started`: already running
-    ctx.commit.write(() => ctx.runs.start(run, startedAt));
-    this.notify(runId, false);
+    const now = ctx.commit.write(() => ctx.runs.start(run, startedAt));
+    ctx.events.emit({ type: 'started', run: now });
     return undefined;
   }
 
@@ -81,7 +98,7 @@ export class Lifecycle {
     // reconnects, while runs wait in the queue.
     if (worker.refusing) {
       worker.refusing = false;
-      this.dispatcher.dispatch();
+      ctx.events.emit({ type: 'worker-ready', worker: worker.name });
     }
     const a = ctx.active.get(msg.runId);
     if (!a || a.attempt !== msg.attempt || a.worker !== worker.name)
@@ -114,20 +131,20 @@ export class Lifecycle {
     if (state === 'assigned') {
       this.systemLine(runId, `worker ${worker.name} does not have attempt ${a.attempt}; it goes back to the queue`);
       this.requeue(run, worker);
-      return;
+    } else {
+      this.systemLine(runId, `worker ${worker.name} no longer has attempt ${a.attempt}: lost`);
+      this.endAttempt(run, { kind: 'lost' }, ctx.clock.now());
     }
-    this.systemLine(runId, `worker ${worker.name} no longer has attempt ${a.attempt}: lost`);
-    this.endAttempt(run, { kind: 'lost' }, ctx.clock.now());
+    ctx.events.emit({ type: 'reclaimed', run, state });
   }
 
   /** Back to the queue with the same attempt: the worker never started it. */
   private requeue(run: RunRow, worker: ConnectedWorker): void {
     const { ctx } = this;
-    ctx.commit.write(() => ctx.runs.unassign(run));
+    const now = ctx.commit.write(() => ctx.runs.unassign(run));
     ctx.active.delete(run.id);
     worker.runs.delete(run.id);
-    this.notify(run.id, false);
-    this.dispatcher.dispatch();
+    ctx.events.emit({ type: 'requeued', run: now });
   }
 
   /** The worker would not take it: back to the queue, same attempt, and try elsewhere. */
@@ -177,8 +194,9 @@ export class Lifecycle {
       throw new ProtocolError(ErrorCode.Conflict, `run ${run.job}/${run.number} already finished (${run.state})`);
     }
     if (run.state === 'queued') {
-      ctx.commit.write(() => ctx.runs.cancelQueued(run, reason, ctx.clock.now()));
-      this.notify(run.id, true);
+      const at = ctx.clock.now();
+      const now = ctx.commit.write(() => ctx.runs.cancelQueued(run, reason, at));
+      ctx.events.emit({ type: 'ended', run: now, attempt: run, result: now.result!, finishedAt: at, at });
       ctx.commit.then(() => ctx.logs.close(run.id));
       return;
     }
@@ -195,14 +213,13 @@ export class Lifecycle {
     const { ctx } = this;
     const now = ctx.clock.now();
     this.writeLog(run.id, Buffer.alloc(0)); // the attempt's output is over: what the mask held goes to the log
-    const state = ctx.commit.write(() => ctx.runs.finish(run, result, finishedAt, now));
-    ctx.alerts?.runEnded(run, state, result);
+    const next = ctx.commit.write(() => ctx.runs.finish(run, result, finishedAt, now));
+    const state = next.state;
     ctx.active.delete(run.id);
     ctx.registry.get(run.worker ?? '')?.runs.delete(run.id);
     const terminal = state !== 'queued';
     if (!terminal) {
-      const next = ctx.runs.get(run.id);
-      const when = next?.notBefore ? ` after ${Math.round((next.notBefore - now) / 1000)}s backoff` : '';
+      const when = next.notBefore ? ` after ${Math.round((next.notBefore - now) / 1000)}s backoff` : '';
       this.systemLine(
         run.id,
         `attempt ${run.attempt}: ${formatResult(result)}; retrying${when} (attempt ${run.attempt + 1} of ${run.maxAttempts})`,
@@ -216,9 +233,8 @@ export class Lifecycle {
       result: formatResult(result),
       state,
     });
-    this.notify(run.id, terminal);
+    ctx.events.emit({ type: 'ended', run: next, attempt: run, result, finishedAt, at: now });
     if (terminal) ctx.commit.then(() => ctx.logs.close(run.id));
-    this.dispatcher.dispatch();
   }
 
   /** A message about an attempt this worker does not hold (any more): answer it, change nothing. */
@@ -256,17 +272,6 @@ export class Lifecycle {
       worker: worker.name,
       kind,
       ...(foreign && { holder }),
-    });
-  }
-
-  /** Tell observers about a state change (only reads the run when someone watches). */
-  notify(runId: string, terminal: boolean): void {
-    const { ctx } = this;
-    // checked after the commit: an observer may subscribe within the same batch
-    ctx.commit.then(() => {
-      if (!ctx.observers.watching(runId)) return;
-      const run = ctx.runs.get(runId);
-      if (run) ctx.observers.state(runView(ctx, run), terminal);
     });
   }
 }

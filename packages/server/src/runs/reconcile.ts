@@ -1,6 +1,7 @@
 import type { Heartbeat, ServerToWorker } from '@builder/protocol';
-import type { Context } from '../context.ts';
-import type { ConnectedWorker } from '../dispatch/registry.ts';
+import type { Clock } from '../clock.ts';
+import type { ConnectedWorker } from '../workers/registry.ts';
+import type { ActiveRuns } from './active.ts';
 import type { Lifecycle } from './lifecycle.ts';
 
 /**
@@ -12,7 +13,7 @@ import type { Lifecycle } from './lifecycle.ts';
  * the worker does not know it has.
  */
 export function reconcile(
-  ctx: Pick<Context, 'active' | 'clock' | 'leaseMs'>,
+  ctx: { active: ActiveRuns; clock: Clock; leaseMs: number },
   lifecycle: Pick<Lifecycle, 'reclaim' | 'stale'>,
   worker: ConnectedWorker,
   hb: Heartbeat,

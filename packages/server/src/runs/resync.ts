@@ -1,4 +1,18 @@
-import type { Context } from '../context.ts';
+import type { Clock } from '../clock.ts';
+import type { LogStore } from '../console/log-store.ts';
+import type { Registry } from '../workers/registry.ts';
+import type { RunStore } from '../store/runs.ts';
+import type { ActiveRuns } from './active.ts';
+
+/** What putting memory back to the database touches. */
+export interface ResyncDeps {
+  runs: Pick<RunStore, 'active' | 'get'>;
+  active: ActiveRuns;
+  registry: Registry;
+  logs: Pick<LogStore, 'truncateTo' | 'openRuns'>;
+  clock: Clock;
+  leaseMs: number;
+}
 
 /**
  * Make what the server holds in memory about runs agree with the database again: the active runs
@@ -12,7 +26,7 @@ import type { Context } from '../context.ts';
  * lands at the durable end of the file (nothing doubled), and a `finished` that was not
  * acknowledged finds its run still active.
  */
-export function resyncRuns(ctx: Context): void {
+export function resyncRuns(ctx: ResyncDeps): void {
   const now = ctx.clock.now();
   const rows = ctx.runs.active();
   const ids = new Set(rows.map((r) => r.id));
@@ -53,7 +67,7 @@ export function resyncRuns(ctx: Context): void {
  * Every active run also gets a fresh lease, as after a restart: refused hellos and ignored
  * messages were no chance to show signs of life.
  */
-export function resumeRuns(ctx: Context): void {
+export function resumeRuns(ctx: Pick<ResyncDeps, 'active' | 'registry' | 'clock' | 'leaseMs'>): void {
   const until = ctx.clock.now() + ctx.leaseMs;
   for (const a of ctx.active.all()) {
     a.leaseUntil = Math.max(a.leaseUntil, until);

@@ -82,4 +82,19 @@ describe('GroupCommit when the disk is full', () => {
     expect(commit.flush()).toBe(true);
     expect(notes()).toEqual(['small']);
   });
+
+  it('commits the next batch someone waits on at once, after a step hurried the one committing', async () => {
+    const insert = db.prepare('INSERT INTO t (text) VALUES (?)');
+    commit = new GroupCommit(db, 60_000); // a lazy batch would wait a minute
+    commit.write(() => insert.run('a'));
+    commit.beforeFlush(() => commit.hurry()); // as an assignment made just before the commit does
+    expect(commit.flush()).toBe(true);
+    await new Promise((r) => setImmediate(r)); // the hurried flush comes and finds nothing open
+    const sent: string[] = [];
+    commit.write(() => insert.run('b'));
+    commit.then(() => sent.push('b'));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(sent).toEqual(['b']);
+  });
 });

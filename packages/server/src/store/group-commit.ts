@@ -51,7 +51,8 @@ export class GroupCommit {
    * Run `fn` as one atomic change inside the current batch; returns its value at once. If `fn`
    * throws, its savepoint is rolled back and the rest of the batch stands, except after
    * SQLITE_FULL, when SQLite may have rolled back the whole transaction: then the batch is over
-   * as if its commit had failed.
+   * as if its commit had failed. What `fn` queued with `then` is dropped with its savepoint: it
+   * vouched for a change that never happened.
    */
   write<T>(fn: () => T): T {
     if (!this.open) {
@@ -59,9 +60,11 @@ export class GroupCommit {
       this.open = true;
       this.timer = setTimeout(() => this.flush(), this.lazyMs);
     }
+    const queued = this.afterCommit.length;
     try {
       return this.savepoint(fn);
     } catch (err) {
+      this.afterCommit.length = Math.min(queued, this.afterCommit.length);
       if (isStorageFull(err)) {
         if (this.db.inTransaction) this.onStorageFull?.(err, false);
         else this.rollback(err);
@@ -77,11 +80,7 @@ export class GroupCommit {
   then(fn: () => void, failed?: () => void): void {
     if (!this.open) return fn();
     this.afterCommit.push({ ok: fn, failed });
-    if (!this.urgent) {
-      this.urgent = true;
-      clearTimeout(this.timer);
-      setImmediate(() => this.flush());
-    }
+    this.hurry();
   }
 
   /**
@@ -93,10 +92,23 @@ export class GroupCommit {
     this.afterCommit.push({ ok: fn, failed });
   }
 
+  /** Commit the open batch soon (on setImmediate) rather than after `lazyMs`: someone waits on it. */
+  hurry(): void {
+    if (!this.open || this.urgent) return;
+    this.urgent = true;
+    clearTimeout(this.timer);
+    setImmediate(() => this.flush());
+  }
+
   /** Run `fn` just before the batch commits (e.g. fsync files the batch refers to). */
   beforeFlush(fn: () => void): void {
     if (this.open) this.beforeCommit.push(fn);
     else fn();
+  }
+
+  /** Batches committed or rolled back so far: tells one open batch from the next. */
+  get batchesEnded(): number {
+    return this.commits + this.rollbacks;
   }
 
   get pending(): boolean {
@@ -117,17 +129,22 @@ export class GroupCommit {
     try {
       // run before taking the list: a step may add another (e.g. fsync what it just wrote)
       for (let i = 0; i < this.beforeCommit.length; i++) this.beforeCommit[i]!();
+      // a step's write hit SQLITE_FULL and SQLite undid the whole batch: already rolled back
+      if (!this.open) return false;
       this.db.exec('COMMIT');
     } catch (err) {
       // anything but a full disk stays fatal: a restart recovers from the database as after a crash
       if (!isStorageFull(err)) throw err;
-      this.rollback(err);
+      // a write in a `beforeFlush` step may have ended the batch already (SQLITE_FULL)
+      if (this.open) this.rollback(err);
       return false;
     }
     this.beforeCommit = [];
     const after = this.afterCommit;
     this.afterCommit = [];
     this.open = false;
+    // a step may have hurried the batch it ran in (e.g. an assignment): that batch is done now
+    this.urgent = false;
     this.commits++;
     for (const a of after) a.ok();
     return true;

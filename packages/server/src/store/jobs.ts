@@ -121,6 +121,25 @@ export class JobStore {
     return this.earliest.get()?.t ?? null;
   }
 
+  /** The job's own alert webhooks (cheaper than the whole row, on the path of every finished run). */
+  alertWebhooks(id: number): string[] {
+    const row = this.db
+      .prepare<[number], { hooks: string }>('SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?')
+      .get(id);
+    return JSON.parse(row?.hooks ?? '[]') as string[];
+  }
+
+  /** Platforms of the jobs not deleted. */
+  platformsInUse(): Set<string> {
+    const set = new Set<string>();
+    for (const j of this.db
+      .prepare<[], { platforms: string }>('SELECT platforms FROM jobs WHERE deleted_at IS NULL')
+      .all()) {
+      for (const p of JSON.parse(j.platforms) as string[]) set.add(p);
+    }
+    return set;
+  }
+
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE deleted_at IS NULL').get() as { n: number }).n;
   }

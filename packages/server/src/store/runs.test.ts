@@ -52,14 +52,14 @@ describe('RunStore and GroupCommit on a real SQLite file', () => {
   it('retries failed attempts with exponential backoff, then records the final result', () => {
     const run = queue('flaky', 2);
     runs.assign(run, 'w1', 100);
-    expect(runs.finish(runs.get(run.id)!, { kind: 'exited', code: 1 }, 200, 1000)).toBe('queued');
+    expect(runs.finish(runs.get(run.id)!, { kind: 'exited', code: 1 }, 200, 1000).state).toBe('queued');
     let r = runs.get(run.id)!;
     expect(r).toMatchObject({ state: 'queued', attempt: 2, notBefore: 1000 + 10_000, worker: null });
     runs.assign(r, 'w2', 2000);
-    expect(runs.finish(runs.get(run.id)!, { kind: 'lost' }, 2100, 3000)).toBe('queued');
+    expect(runs.finish(runs.get(run.id)!, { kind: 'lost' }, 2100, 3000).state).toBe('queued');
     expect(runs.get(run.id)!.notBefore).toBe(3000 + 20_000);
     runs.assign(runs.get(run.id)!, 'w1', 30_000);
-    expect(runs.finish(runs.get(run.id)!, { kind: 'timeout' }, 31_000, 31_000)).toBe('timeout');
+    expect(runs.finish(runs.get(run.id)!, { kind: 'timeout' }, 31_000, 31_000).state).toBe('timeout');
     r = runs.get(run.id)!;
     expect(r).toMatchObject({ state: 'timeout', attempt: 3, result: { kind: 'timeout' } });
     expect(runs.attempts(run.id).map((a) => [a.attempt, a.worker, a.result.kind])).toEqual([
@@ -72,7 +72,7 @@ describe('RunStore and GroupCommit on a real SQLite file', () => {
   it('does not retry cancelled or errored runs', () => {
     const run = queue('c', 3);
     runs.assign(run, 'w1', 1);
-    expect(runs.finish(runs.get(run.id)!, { kind: 'error', message: 'no disk' }, 2, 2)).toBe('error');
+    expect(runs.finish(runs.get(run.id)!, { kind: 'error', message: 'no disk' }, 2, 2).state).toBe('error');
   });
 
   it('refuses transitions the state machine does not allow', () => {

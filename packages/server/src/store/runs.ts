@@ -45,6 +45,8 @@ export class RunStore {
   private readonly insertAttempt;
   private readonly activeStmt;
   private readonly activeCountStmt;
+  private readonly nextBackoffStmt;
+  private readonly hasQueuedStmt;
 
   constructor(private readonly db: Db) {
     this.byId = db.prepare<[string], RawRun>(`${SELECT} WHERE runs.id = ?`);
@@ -76,6 +78,12 @@ export class RunStore {
       'INSERT OR REPLACE INTO attempts (run_id, attempt, worker, started_at, finished_at, result) VALUES (?, ?, ?, ?, ?, ?)',
     );
     this.activeStmt = db.prepare<[], RawRun>(`${SELECT} WHERE runs.state IN ('assigned', 'running')`);
+    this.nextBackoffStmt = db.prepare<[number], { t: number | null }>(
+      `SELECT MIN(not_before) AS t FROM runs INDEXED BY runs_backoff WHERE state = 'queued' AND not_before IS NOT NULL AND not_before > ?`,
+    );
+    this.hasQueuedStmt = db.prepare<[number, string], { one: 1 }>(
+      `SELECT 1 AS one FROM runs WHERE job_id = ? AND platform = ? AND state = 'queued' LIMIT 1`,
+    );
     this.activeCountStmt = db.prepare<[number], { n: number }>(
       `SELECT COUNT(*) AS n FROM runs WHERE job_id = ? AND state IN ('assigned', 'running')`,
     );
@@ -101,6 +109,16 @@ export class RunStore {
   nextQueued(platform: string, now: number): RunRow | undefined {
     const row = this.nextQueuedStmt.get(platform, now);
     return row ? runFromRaw(row) : undefined;
+  }
+
+  /** When the next queued run in retry backoff after `now` becomes eligible; null when none waits. */
+  nextBackoff(now: number): number | null {
+    return this.nextBackoffStmt.get(now)?.t ?? null;
+  }
+
+  /** Whether `job` already has a run waiting for `platform`. */
+  hasQueued(jobId: number, platform: string): boolean {
+    return this.hasQueuedStmt.get(jobId, platform) !== undefined;
   }
 
   active(): RunRow[] {
@@ -172,14 +190,18 @@ export class RunStore {
 
   // ---- transitions ----
 
-  assign(run: RunRow, worker: string, now: number): void {
+  // Each returns the row as it now is, made from the one it was given: no read after the write.
+
+  assign(run: RunRow, worker: string, now: number): RunRow {
     check(run, 'assigned');
     this.setAssigned.run(worker, now, run.id);
+    return { ...run, state: 'assigned', worker, assignedAt: now, logSeq: 0 };
   }
 
-  start(run: RunRow, startedAt: number): void {
+  start(run: RunRow, startedAt: number): RunRow {
     check(run, 'running');
     this.setRunning.run(startedAt, run.id, run.attempt);
+    return { ...run, state: 'running', startedAt };
   }
 
   /** Durable console state: chunks up to `seq`, the file's length, and the masked-secret carry. */
@@ -193,36 +215,40 @@ export class RunStore {
   }
 
   /** Back to the queue with the same attempt: the worker never started it. */
-  unassign(run: RunRow): void {
+  unassign(run: RunRow): RunRow {
     check(run, 'queued');
     this.setRequeued.run(run.attempt, null, run.id);
+    return requeued(run, run.attempt, null);
   }
 
   /**
-   * An attempt ended. Returns the new state: `queued` when the retry policy gives it another
-   * attempt (failed, lost, timeout; not cancelled or error), the terminal state otherwise.
+   * An attempt ended. Returns the run as it now is: `queued` when the retry policy gives it another
+   * attempt (failed, lost, timeout; not cancelled or error), in its terminal state otherwise.
    */
-  finish(run: RunRow, result: RunResult, finishedAt: number, now: number): RunState {
+  finish(run: RunRow, result: RunResult, finishedAt: number, now: number): RunRow {
     const terminal = stateForResult(result);
     this.insertAttempt.run(run.id, run.attempt, run.worker, run.startedAt, finishedAt, JSON.stringify(result));
     const retryable = terminal === 'failed' || terminal === 'lost' || terminal === 'timeout';
     if (retryable && run.attempt < run.maxAttempts && run.cancelReason === null) {
       check(run, 'queued');
       const backoffMs = run.retryBackoffSec * 1000 * 2 ** (run.attempt - 1);
-      this.setRequeued.run(run.attempt + 1, backoffMs > 0 ? Math.ceil(now + backoffMs) : null, run.id);
-      return 'queued';
+      const notBefore = backoffMs > 0 ? Math.ceil(now + backoffMs) : null;
+      this.setRequeued.run(run.attempt + 1, notBefore, run.id);
+      return requeued(run, run.attempt + 1, notBefore);
     }
     check(run, terminal);
     this.setFinished.run(terminal, JSON.stringify(result), finishedAt, run.id, run.attempt);
-    return terminal;
+    return { ...run, state: terminal, result, finishedAt };
   }
 
   /** A queued run is cancelled outright; an active one only gets the reason recorded until its worker stops it. */
-  cancelQueued(run: RunRow, reason: string, now: number): void {
+  cancelQueued(run: RunRow, reason: string, now: number): RunRow {
     check(run, 'cancelled');
+    const result: RunResult = { kind: 'cancelled', reason };
     this.db
       .prepare(`UPDATE runs SET state = 'cancelled', result = ?, cancel_reason = ?, finished_at = ? WHERE id = ?`)
-      .run(JSON.stringify({ kind: 'cancelled', reason } satisfies RunResult), reason, now, run.id);
+      .run(JSON.stringify(result), reason, now, run.id);
+    return { ...run, state: 'cancelled', result, cancelReason: reason, finishedAt: now };
   }
 
   setCancelReason(runId: string, reason: string): void {
@@ -238,6 +264,10 @@ export class RunStore {
       }[]
     ).map((r) => ({ attempt: r.attempt, worker: r.worker, result: JSON.parse(r.result) as RunResult }));
   }
+}
+
+function requeued(run: RunRow, attempt: number, notBefore: number | null): RunRow {
+  return { ...run, state: 'queued', attempt, notBefore, worker: null, assignedAt: null, startedAt: null, logSeq: 0 };
 }
 
 function check(run: RunRow, to: RunState): void {

@@ -4,8 +4,6 @@ import type { Context } from '../context.ts';
 import { runAt } from './run-path.ts';
 import { UNTRUSTED_BYTES_HEADERS } from './respond.ts';
 
-/** How often a follower looks for new bytes; the console-intake path has no per-reader hook. */
-const POLL_MS = 150;
 const CHUNK = 64 * 1024;
 
 /** Console bytes are served as inert text: the log is whatever a build printed. */
@@ -52,7 +50,8 @@ export function serveConsole(
 /**
  * Copy the console file from `offset` to the response a chunk at a time, waiting for the socket
  * to drain so a slow reader never makes the server hold the log in memory. Following, it then
- * polls for appended bytes until the run is finished and everything was sent.
+ * waits for the run's next event (output made durable, the run ended) and copies what it added,
+ * until the run is finished and everything was sent.
  */
 async function stream(
   ctx: Context,
@@ -64,27 +63,40 @@ async function stream(
 ): Promise<void> {
   let closed = false;
   let wake: (() => void) | undefined;
+  /** An event of the run came since the follower last looked (so none is missed while it copies). */
+  let changed = false;
+  /** The run ended for good (told after the commit: every byte of it is readable). */
+  let ended = false;
+  const unsubscribe = follow
+    ? ctx.events.subscribe((e) => {
+        if (('runId' in e ? e.runId : 'run' in e ? e.run.id : undefined) !== runId) return;
+        if (e.type === 'ended' && isTerminal(e.run.state)) ended = true;
+        changed = true;
+        wake?.();
+      })
+    : undefined;
   res.on('close', () => {
     closed = true;
+    unsubscribe?.();
     wake?.();
   });
-  const wait = (ms: number | 'drain') =>
+  const wait = (what: 'drain' | 'event') =>
     new Promise<void>((resolve) => {
+      if (what === 'event' && changed) return resolve();
       const done = () => {
-        clearTimeout(timer);
         res.off('drain', done);
         wake = undefined;
         resolve();
       };
       wake = done;
-      const timer = ms === 'drain' ? undefined : setTimeout(done, ms);
-      if (ms === 'drain') res.on('drain', done);
+      if (what === 'drain') res.on('drain', done);
     });
   try {
     while (!closed) {
       // the state first: once it is terminal every byte of the run is already in the file (and
       // readable once its batch committed: this connection sees a batch's writes before then)
-      const finished = !follow || (!ctx.commit.pending && isTerminal(ctx.runs.get(runId)?.state ?? 'error'));
+      changed = false;
+      const finished = !follow || ended || (!ctx.commit.pending && isTerminal(ctx.runs.get(runId)?.state ?? 'error'));
       const size = Math.min(end, ctx.logs.size(runId));
       while (!closed && offset < size) {
         const buf = ctx.logs.read(runId, offset, Math.min(CHUNK, size - offset));
@@ -93,13 +105,15 @@ async function stream(
         if (!res.write(buf)) await wait('drain');
       }
       if (finished) break;
-      await wait(POLL_MS);
+      await wait('event');
     }
   } catch (err) {
+    unsubscribe?.();
     ctx.logger.warn('console.stream_failed', { run: runId, error: String(err) });
     res.destroy();
     return;
   }
+  unsubscribe?.();
   if (closed) return;
   // a length was promised but the file shrank (crash recovery): a short body must not look whole
   if (end !== Infinity && offset < end) res.destroy();

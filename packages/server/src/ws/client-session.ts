@@ -10,14 +10,24 @@ import {
   type MethodName,
 } from '@builder/protocol';
 import type { ClientSession, createHandlers } from '../api/methods.ts';
-import type { Context } from '../context.ts';
+import type { ObserverSink } from '../console/observers.ts';
+import type { Logger } from '../log.ts';
+import type { StorageOutage } from '../storage/outage.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
 import { isStorageFull, storageFullError } from '../storage/full.ts';
 import { send } from './send.ts';
 import type { PeerSocket } from './socket.ts';
 
 /** One client connection after its hello: requests in, responses (after commit) and events out. */
+export interface ClientSessionDeps {
+  commit: GroupCommit;
+  storage: Pick<StorageOutage, 'check'>;
+  observers: { remove(sink: ObserverSink): void };
+  logger: Logger;
+}
+
 export function startClientSession(
-  ctx: Context,
+  ctx: ClientSessionDeps,
   handlers: ReturnType<typeof createHandlers>,
   ws: PeerSocket,
   role: 'admin' | 'read',

@@ -13,14 +13,20 @@ import {
   type WorkerInfo,
 } from '@builder/protocol';
 import type { createHandlers } from '../api/methods.ts';
-import type { Context } from '../context.ts';
+import type { Db } from '../store/db.ts';
 import { grantOfToken, mayActAsWorker, workerRefusal } from '../store/tokens.ts';
-import { startClientSession } from './client-session.ts';
+import { startClientSession, type ClientSessionDeps } from './client-session.ts';
 import { send, sendError, welcome } from './send.ts';
 import type { PeerSocket } from './socket.ts';
 import { startWorkerSession, type WorkerSessionDeps } from './worker-session.ts';
 
 const HELLO_TIMEOUT_MS = 10_000;
+
+export interface HubDeps extends WorkerSessionDeps, ClientSessionDeps {
+  /** Where the tokens are. */
+  db: Db;
+  handlers: ReturnType<typeof createHandlers>;
+}
 
 /**
  * The WebSocket endpoint: every connection must open with a valid hello (version, token, role)
@@ -36,7 +42,7 @@ export class Hub {
   /** Every open connection, and whether it answered the last ping. */
   private readonly alive = new Map<PeerSocket, boolean>();
 
-  constructor(private readonly deps: WorkerSessionDeps & { handlers: ReturnType<typeof createHandlers> }) {
+  constructor(private readonly deps: HubDeps) {
     this.wss.on('connection', (ws) => this.accept(ws));
     // ping every client; one that did not answer the previous ping is dead
     this.liveness = setInterval(() => {
@@ -48,7 +54,7 @@ export class Hub {
         this.alive.set(ws, false);
         ws.ping();
       }
-    }, deps.ctx.heartbeatMs);
+    }, deps.heartbeatMs);
     this.liveness.unref();
   }
 
@@ -80,7 +86,7 @@ export class Hub {
 
   /** A new WebSocket connection (from the HTTP upgrade, or simulated): it must open with a hello. */
   accept(ws: PeerSocket): void {
-    const { ctx } = this.deps;
+    const ctx = this.deps;
     this.alive.set(ws, true);
     ws.on('pong', () => {
       if (this.alive.has(ws)) this.alive.set(ws, true);
@@ -118,7 +124,7 @@ export class Hub {
   }
 
   private hello(ws: PeerSocket, data: RawData) {
-    const { ctx, handlers } = this.deps;
+    const ctx = this.deps;
     const hello = decode(HelloSchema, data as Buffer);
     const version = negotiateVersion(hello.versions);
     if (version === undefined) {
@@ -151,7 +157,7 @@ export class Hub {
         'a worker token can only connect workers: use an admin or read token',
       );
     }
-    const s = startClientSession(ctx, handlers, ws, role, READ_METHODS);
+    const s = startClientSession(ctx, ctx.handlers, ws, role, READ_METHODS);
     send(ws, welcome(ctx, version, role, []));
     return s;
   }

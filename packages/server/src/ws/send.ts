@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { encode, type ErrorCode, type Reattach, type Role, type Welcome } from '@builder/protocol';
-import type { Context } from '../context.ts';
 import type { PeerSocket } from './socket.ts';
 
 const CORKED = Symbol('builder.corked');
@@ -37,7 +36,12 @@ function coalesce(ws: PeerSocket): void {
 }
 
 /** The answer to an accepted hello. */
-export function welcome(ctx: Context, version: number, role: Role, reattach: Reattach[]): Welcome {
+export function welcome(
+  ctx: { version: string; heartbeatMs: number; leaseMs: number },
+  version: number,
+  role: Role,
+  reattach: Reattach[],
+): Welcome {
   return {
     type: 'welcome',
     version,

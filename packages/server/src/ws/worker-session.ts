@@ -10,21 +10,22 @@ import {
   type ServerToWorker,
   type WorkerInfo,
 } from '@builder/protocol';
-import type { Context } from '../context.ts';
-import type { Dispatcher } from '../dispatch/dispatcher.ts';
-import type { ConnectedWorker } from '../dispatch/registry.ts';
-import { attachWorker, detachWorker } from '../runs/attach.ts';
+import type { ConnectedWorker } from '../workers/registry.ts';
+import type { RunEvents } from '../run-events.ts';
+import { attachWorker, detachWorker, type AttachDeps } from '../runs/attach.ts';
 import { reconcile } from '../runs/reconcile.ts';
 import type { ConsoleIntake } from '../runs/console-intake.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';
 import { send, sendError, welcome } from './send.ts';
 import type { PeerSocket } from './socket.ts';
 
-export interface WorkerSessionDeps {
-  ctx: Context;
-  lifecycle: Lifecycle;
-  intake: ConsoleIntake;
-  dispatcher: Dispatcher;
+export interface WorkerSessionDeps extends AttachDeps {
+  events: RunEvents;
+  lifecycle: Pick<Lifecycle, 'systemLine' | 'lose' | 'reclaim' | 'stale' | 'started' | 'finished' | 'rejected'>;
+  intake: Pick<ConsoleIntake, 'output'>;
+  /** For the welcome. */
+  version: string;
+  heartbeatMs: number;
 }
 
 /**
@@ -42,7 +43,8 @@ export function startWorkerSession(
   onBinary(data: RawData): void;
   onClose(): void;
 } {
-  const { ctx, lifecycle, intake, dispatcher } = deps;
+  const { lifecycle, intake } = deps;
+  const ctx = deps;
   const info = hello.worker;
   const now = ctx.clock.now();
   // Nothing reaches the worker before its welcome: whatever this hello's batch sets off (a vanished
@@ -80,7 +82,8 @@ export function startWorkerSession(
     // the attach was rolled back (disk full): no welcome; the worker reconnects and tries again
     () => ws.close(1013, 'storage full'),
   );
-  dispatcher.dispatch();
+  // its free slots may take queued runs (assigned once the attach is committed: after the welcome)
+  ctx.events.emit({ type: 'worker-ready', worker: worker.name });
 
   const reply = (r: ServerToWorker | undefined) => {
     if (r) ctx.commit.then(() => worker.send(r));

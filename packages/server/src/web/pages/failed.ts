@@ -1,6 +1,6 @@
 import type { RunState } from '@builder/protocol';
 import type { Context } from '../../context.ts';
-import { runView } from '../../api/views.ts';
+import { runView } from '../../runs/views.ts';
 import { recentFinished } from '../../store/site-queries.ts';
 import { html } from '../html.ts';
 import type { Page } from './page.ts';

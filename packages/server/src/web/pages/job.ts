@@ -1,6 +1,6 @@
 import { formatDuration, RUN_STATES, type RunState } from '@builder/protocol';
 import type { Context } from '../../context.ts';
-import { jobView, runView } from '../../api/views.ts';
+import { jobView, runView } from '../../runs/views.ts';
 import type { JobRow } from '../../store/rows.ts';
 import { runsPage } from '../../store/site-queries.ts';
 import { time } from '../format.ts';

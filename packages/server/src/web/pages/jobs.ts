@@ -1,5 +1,5 @@
 import type { Context } from '../../context.ts';
-import { jobView, runView } from '../../api/views.ts';
+import { jobView, runView } from '../../runs/views.ts';
 import { latestPerPlatform } from '../../store/site-queries.ts';
 import { resultText, stateLabel, time } from '../format.ts';
 import { html } from '../html.ts';

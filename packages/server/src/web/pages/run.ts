@@ -1,6 +1,6 @@
 import { formatBytes, formatDuration, formatResult } from '@builder/protocol';
 import type { Context } from '../../context.ts';
-import { runView } from '../../api/views.ts';
+import { runView } from '../../runs/views.ts';
 import type { RunRow } from '../../store/rows.ts';
 import { renderConsoleSection } from '../console-view.ts';
 import { resultText, runDuration, stateLabel, time } from '../format.ts';

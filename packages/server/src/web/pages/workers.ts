@@ -1,5 +1,5 @@
 import type { Context } from '../../context.ts';
-import { runView, workerView } from '../../api/views.ts';
+import { runView, workerView } from '../../runs/views.ts';
 import type { RunRow } from '../../store/rows.ts';
 import { time } from '../format.ts';
 import { html } from '../html.ts';

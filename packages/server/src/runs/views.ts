@@ -1,9 +1,21 @@
 import type { JobView, RunView, WorkerView } from '@builder/protocol';
-import type { Context } from '../context.ts';
-import { freeSlots, type ConnectedWorker } from '../dispatch/registry.ts';
+import type { Clock } from '../clock.ts';
+import { freeSlots, type ConnectedWorker, type Registry } from '../workers/registry.ts';
+import type { JobStore } from '../store/jobs.ts';
+import type { PlatformStore } from '../store/platforms.ts';
 import type { JobRow, RunRow } from '../store/rows.ts';
+import type { RunStore } from '../store/runs.ts';
 
-export function runView(ctx: Context, run: RunRow, opts: { script?: boolean } = {}): RunView {
+/** What a run's view reads to say why it waits. */
+export interface ViewDeps {
+  clock: Clock;
+  platforms: Pick<PlatformStore, 'isDropped'>;
+  registry: Pick<Registry, 'forPlatform'>;
+  jobs: Pick<JobStore, 'getById'>;
+  runs: Pick<RunStore, 'activeCount'>;
+}
+
+export function runView(ctx: ViewDeps, run: RunRow, opts: { script?: boolean } = {}): RunView {
   return {
     id: run.id,
     job: run.job,
@@ -27,7 +39,7 @@ export function runView(ctx: Context, run: RunRow, opts: { script?: boolean } = 
 }
 
 /** Why a queued run is not running, in words a user can act on. */
-export function whyWaiting(ctx: Context, run: RunRow): string {
+export function whyWaiting(ctx: ViewDeps, run: RunRow): string {
   const now = ctx.clock.now();
   if (ctx.platforms.isDropped(run.platform)) {
     return `platform ${run.platform} is dropped (builder-client undrop-platform ${run.platform})`;
