@@ -19,9 +19,11 @@ import type { SecretStore } from './store/secrets.ts';
 import type { WorkerStore } from './store/workers.ts';
 
 /**
- * The server's parts, created once in core.ts. The run path takes only what it uses (LifecycleDeps,
- * DispatcherDeps, ConsoleIntakeDeps, WorkerSessionDeps, ApiDeps), spread from this; the HTTP side
- * (http/, web/) still takes the whole object.
+ * The server's parts, created once in core.ts and only assembled there: no component takes the
+ * whole object. The run path has its own deps types (LifecycleDeps, DispatcherDeps,
+ * ConsoleIntakeDeps, WorkerSessionDeps, ApiDeps), the HTTP side names what it uses (web/deps.ts
+ * SiteDeps and ConsoleDeps, http/ TransferDeps, DownloadDeps, AuthDeps, HttpDeps), each a Pick of
+ * this list, so a reader sees a component's real dependencies at its signature.
  */
 export interface Context {
   db: Db;

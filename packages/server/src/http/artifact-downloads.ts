@@ -2,17 +2,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { BlobDamagedError, BlobNotFoundError } from '../artifacts/blob-store.ts';
 import type { Context } from '../context.ts';
+import type { SiteDeps } from '../web/deps.ts';
 import type { RunRow } from '../store/rows.ts';
 import { UNTRUSTED_BYTES_HEADERS } from '../web/respond.ts';
 import { runAt } from '../web/run-path.ts';
 import { contentTypeFor, parseRange } from './content.ts';
+
+/** A public download: the run's file list, the blob store, and a log for read failures. */
+export type DownloadDeps = SiteDeps & Pick<Context, 'blobs' | 'logger'>;
 
 /**
  * `GET /job/J/run/N/artifacts/PATH`: public, like the rest of the website; ranges, the SHA-256 as
  * ETag, served as untrusted bytes.
  */
 export function artifactDownload(
-  ctx: Context,
+  ctx: DownloadDeps,
   req: IncomingMessage,
   res: ServerResponse,
   _url: URL,
@@ -22,7 +26,7 @@ export function artifactDownload(
 }
 
 async function download(
-  ctx: Context,
+  ctx: DownloadDeps,
   req: IncomingMessage,
   res: ServerResponse,
   run: RunRow | undefined,

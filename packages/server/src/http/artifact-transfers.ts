@@ -13,6 +13,25 @@ import { isStorageFull, storageFullError } from '../storage/full.ts';
 import { mayActAsWorker } from '../store/tokens.ts';
 import { authorize, reply } from './auth.ts';
 
+/** What an artifact transfer touches: auth, the run it belongs to, staging, the blob store, the batch. */
+export type TransferDeps = Pick<
+  Context,
+  | 'db'
+  | 'jobs'
+  | 'runs'
+  | 'artifacts'
+  | 'blobs'
+  | 'artifactTmpDir'
+  | 'maxArtifactBytes'
+  | 'attemptKey'
+  | 'commit'
+  | 'logs'
+  | 'clock'
+  | 'logger'
+  | 'metrics'
+  | 'storage'
+>;
+
 /*
  * Artifact transfers: `PUT /artifacts/RUN/ATTEMPT` (a worker, for the attempt it runs),
  * `PUT /upload/JOB[?platform=P]` (an admin: a manual run made of those files) and
@@ -21,7 +40,7 @@ import { authorize, reply } from './auth.ts';
 
 /** `PUT /artifacts/RUN/ATTEMPT`. */
 export function workerUpload(
-  ctx: Context,
+  ctx: TransferDeps,
   req: IncomingMessage,
   res: ServerResponse,
   _url: URL,
@@ -32,7 +51,7 @@ export function workerUpload(
 
 /** `PUT /upload/JOB[?platform=P]`. */
 export function adminUpload(
-  ctx: Context,
+  ctx: TransferDeps,
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
@@ -42,11 +61,11 @@ export function adminUpload(
 }
 
 /** `POST /blobs/missing`. */
-export function missingBlobs(ctx: Context, req: IncomingMessage, res: ServerResponse): void {
+export function missingBlobs(ctx: TransferDeps, req: IncomingMessage, res: ServerResponse): void {
   void missing(ctx, req, res);
 }
 
-async function workerPut(ctx: Context, req: IncomingMessage, res: ServerResponse, runId: string, attempt: number) {
+async function workerPut(ctx: TransferDeps, req: IncomingMessage, res: ServerResponse, runId: string, attempt: number) {
   const grant = authorize(ctx, req, res, 'worker', 'admin');
   if (!grant) return;
   const run = ctx.runs.get(runId);
@@ -87,7 +106,7 @@ async function workerPut(ctx: Context, req: IncomingMessage, res: ServerResponse
 }
 
 async function uploadPut(
-  ctx: Context,
+  ctx: TransferDeps,
   req: IncomingMessage,
   res: ServerResponse,
   jobName: string,
@@ -149,7 +168,7 @@ async function uploadPut(
 
 /** Read and store the transfer; on refusal answer the sender and return undefined. */
 async function receive(
-  ctx: Context,
+  ctx: TransferDeps,
   req: IncomingMessage,
   res: ServerResponse,
   what: string,
@@ -203,7 +222,7 @@ async function receive(
 }
 
 /** Which of the asked blobs the store lacks (or has at another size): the sender leaves the others out. */
-async function missing(ctx: Context, req: IncomingMessage, res: ServerResponse) {
+async function missing(ctx: TransferDeps, req: IncomingMessage, res: ServerResponse) {
   if (!authorize(ctx, req, res, 'worker', 'admin')) return;
   // asked first by every sender: a refusal here spares it sending a body that cannot be stored
   // (counted as the failed transfer it stands for)
@@ -248,7 +267,7 @@ function storageFull(req: IncomingMessage, res: ServerResponse): void {
 }
 
 /** A transfer handler threw: answer (507 when the disk is full) instead of an unhandled rejection. */
-function failed(ctx: Context, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+function failed(ctx: TransferDeps, req: IncomingMessage, res: ServerResponse, err: unknown): void {
   if (isStorageFull(err)) {
     ctx.storage.enter(err, 'artifact transfer');
     return storageFull(req, res);

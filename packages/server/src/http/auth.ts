@@ -3,9 +3,12 @@ import type { Role } from '@builder/protocol';
 import type { Context } from '../context.ts';
 import { grantOfToken, type TokenGrant } from '../store/tokens.ts';
 
+/** Tokens are checked against the database, nothing else. */
+export type AuthDeps = Pick<Context, 'db'>;
+
 /** The token's grant when it has one of the `allowed` roles; otherwise the refusal is sent. */
 export function authorize(
-  ctx: Context,
+  ctx: AuthDeps,
   req: IncomingMessage,
   res: ServerResponse,
   ...allowed: Role[]

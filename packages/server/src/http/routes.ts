@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '../context.ts';
+import type { ConsoleDeps } from '../web/deps.ts';
+import type { DownloadDeps } from './artifact-downloads.ts';
+import type { TransferDeps } from './artifact-transfers.ts';
 import { serveConsole } from '../web/console-text.ts';
 import {
   badgeRoute,
@@ -17,9 +20,12 @@ import { serveStatic } from '../web/static.ts';
 import { artifactDownload } from './artifact-downloads.ts';
 import { adminUpload, missingBlobs, workerUpload } from './artifact-transfers.ts';
 
+/** Everything a route of the table may use: the website's reads, transfers, downloads, /metrics. */
+export type HttpDeps = ConsoleDeps & TransferDeps & DownloadDeps & Pick<Context, 'metrics'>;
+
 /** Answers one request; `params` are the pattern's captures, still percent-encoded. */
 export type Handler = (
-  ctx: Context,
+  ctx: HttpDeps,
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
@@ -72,7 +78,7 @@ export const ROUTES: readonly Route[] = [
 ];
 
 /** Plain HTTP next to the WebSocket endpoint: the route table, then 405 or 404. */
-export function handleHttp(ctx: Context, req: IncomingMessage, res: ServerResponse, routes = ROUTES): void {
+export function handleHttp(ctx: HttpDeps, req: IncomingMessage, res: ServerResponse, routes = ROUTES): void {
   let url: URL;
   try {
     url = new URL(req.url ?? '/', 'http://builder.invalid');
@@ -95,12 +101,12 @@ function methodNotAllowed(res: ServerResponse, allowed: readonly string[]): void
   res.writeHead(405, { allow: allowed.join(', '), 'content-type': 'text/plain' }).end('method not allowed\n');
 }
 
-function health(_ctx: Context, _req: IncomingMessage, res: ServerResponse): void {
+function health(_ctx: HttpDeps, _req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
 }
 
 /** Prometheus text exposition; gauges are read from SQLite and the worker registry right now. */
-function metrics(ctx: Context, req: IncomingMessage, res: ServerResponse, url: URL): void {
+function metrics(ctx: HttpDeps, req: IncomingMessage, res: ServerResponse, url: URL): void {
   const metrics = ctx.metrics;
   if (!metrics) return notFoundRoute(ctx, req, res, url, []);
   metrics.scrape().then(

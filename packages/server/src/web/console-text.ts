@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTerminal } from '@builder/protocol';
-import type { Context } from '../context.ts';
+import type { ConsoleDeps } from './deps.ts';
 import { runAt } from './run-path.ts';
 import { UNTRUSTED_BYTES_HEADERS } from './respond.ts';
 
@@ -15,7 +15,7 @@ const TEXT_HEADERS = {
 
 /** The raw and live console, `/job/J/run/N/console.txt[?from=&follow=1]`: path segments still encoded. */
 export function serveConsole(
-  ctx: Context,
+  ctx: ConsoleDeps,
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
@@ -54,7 +54,7 @@ export function serveConsole(
  * until the run is finished and everything was sent.
  */
 async function stream(
-  ctx: Context,
+  ctx: ConsoleDeps,
   runId: string,
   offset: number,
   res: ServerResponse,

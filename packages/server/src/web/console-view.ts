@@ -1,5 +1,5 @@
 import { formatBytes, isTerminal } from '@builder/protocol';
-import type { Context } from '../context.ts';
+import type { SiteDeps } from './deps.ts';
 import type { RunRow } from '../store/rows.ts';
 import { AnsiParser, spansToHtml } from './ansi.ts';
 import { html, raw } from './html.ts';
@@ -25,7 +25,7 @@ export interface ConsoleWindow {
  * forth meets the same cuts. A window that ends at the end of a running log stops after its last
  * whole line: the browser fetches the partial one live.
  */
-export function consoleWindow(ctx: Context, run: RunRow, query: URLSearchParams): ConsoleWindow {
+export function consoleWindow(ctx: SiteDeps, run: RunRow, query: URLSearchParams): ConsoleWindow {
   const total = ctx.logs.size(run.id);
   const before = offsetParam(query, 'before');
   const after = before === undefined ? offsetParam(query, 'after') : undefined;
@@ -57,7 +57,7 @@ export function consoleWindow(ctx: Context, run: RunRow, query: URLSearchParams)
 }
 
 /** The run page's console section as safe HTML: the tail of the log, paging back, live updates. */
-export function renderConsoleSection(ctx: Context, run: RunRow, query: URLSearchParams): string {
+export function renderConsoleSection(ctx: SiteDeps, run: RunRow, query: URLSearchParams): string {
   const w = consoleWindow(ctx, run, query);
   const live = !isTerminal(run.state) && w.atEnd;
   const parser = new AnsiParser();

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { artifactPathProblem } from '@builder/protocol';
-import type { Context } from '../context.ts';
+import type { SiteDeps } from './deps.ts';
 import { badgeRun, recentFinished } from '../store/site-queries.ts';
 import { badgeStatus, renderBadge } from './badge.ts';
 import { feedUrn, renderAtom } from './feeds.ts';
@@ -21,7 +21,7 @@ const FEED_ENTRIES = 50;
 
 /** A page route's handler, called by the route table with the pattern's captures, still percent-encoded. */
 export type WebHandler = (
-  ctx: Context,
+  ctx: SiteDeps,
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
@@ -32,7 +32,7 @@ export type WebHandler = (
  * A page and its JSON twin (`Accept: application/json`, or the same path under `/api/`): the
  * captures are decoded first, a PageError becomes a 400/404 page (or JSON).
  */
-function page(render: (ctx: Context, params: string[], query: URLSearchParams) => Page): WebHandler {
+function page(render: (ctx: SiteDeps, params: string[], query: URLSearchParams) => Page): WebHandler {
   return (ctx, req, res, url, params) =>
     withParams(ctx, req, res, url, params, (decoded) => {
       const p = render(ctx, decoded, url.searchParams);
@@ -43,7 +43,7 @@ function page(render: (ctx: Context, params: string[], query: URLSearchParams) =
 
 /** Decode the captures and answer; malformed percent-encoding and PageErrors become error pages. */
 function withParams(
-  ctx: Context,
+  ctx: SiteDeps,
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
@@ -104,7 +104,7 @@ function runNumber(text: string): number {
   return Number(text);
 }
 
-function fail(ctx: Context, req: IncomingMessage, res: ServerResponse, json: boolean, err: PageError): void {
+function fail(ctx: SiteDeps, req: IncomingMessage, res: ServerResponse, json: boolean, err: PageError): void {
   if (json) return sendJson(req, res, err.status, { error: err.message });
   const title = err.status === 404 ? 'Not found' : 'Bad request';
   const body = html`<h1>${title}</h1>
@@ -115,7 +115,7 @@ function fail(ctx: Context, req: IncomingMessage, res: ServerResponse, json: boo
 
 /** `/job/J/latest/PATH[?platform=P]` → the file in the job's latest successful run. */
 function latest(
-  ctx: Context,
+  ctx: SiteDeps,
   req: IncomingMessage,
   res: ServerResponse,
   job: string,
@@ -140,7 +140,7 @@ function latest(
 
 /** `/badge/J.svg[?platform=P]`; an unknown job still gets a badge (saying unknown), with a 404. */
 function sendBadge(
-  ctx: Context,
+  ctx: SiteDeps,
   req: IncomingMessage,
   res: ServerResponse,
   name: string,
@@ -152,7 +152,7 @@ function sendBadge(
 }
 
 /** `/feed.atom` and `/job/J/feed.atom`: the most recently finished runs. */
-function sendFeed(ctx: Context, req: IncomingMessage, res: ServerResponse, name: string | undefined): void {
+function sendFeed(ctx: SiteDeps, req: IncomingMessage, res: ServerResponse, name: string | undefined): void {
   let jobId: number | undefined;
   if (name !== undefined) {
     const job = ctx.jobs.getAny(name);

@@ -33,7 +33,7 @@ const HEADERS = {
 } as const;
 
 /** `/static/*`: the site's stylesheets and browser modules. */
-export function serveStatic(ctx: Context, req: IncomingMessage, res: ServerResponse, url: URL): void {
+export function serveStatic(ctx: Pick<Context, 'logger'>, req: IncomingMessage, res: ServerResponse, url: URL): void {
   const source = Object.hasOwn(FILES, url.pathname) ? FILES[url.pathname] : undefined;
   if (!source) {
     res.writeHead(404, { ...HEADERS, 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');

@@ -1,5 +1,5 @@
 import type { RunState } from '@builder/protocol';
-import type { Context } from '../../context.ts';
+import type { SiteDeps } from '../deps.ts';
 import { runView } from '../../runs/views.ts';
 import { recentFinished } from '../../store/site-queries.ts';
 import { html } from '../html.ts';
@@ -11,7 +11,7 @@ export const FAILED_STATES: readonly RunState[] = ['failed', 'timeout', 'lost', 
 const LIMIT = 100;
 
 /** `/failed`: the most recently finished runs that did not succeed, across jobs. */
-export function failedPage(ctx: Context): Page {
+export function failedPage(ctx: SiteDeps): Page {
   const runs = recentFinished(ctx.db, FAILED_STATES, LIMIT);
   const data = { runs: runs.map((r) => runView(ctx, r)) };
   const body = html`<h1>Failed runs</h1>

@@ -1,12 +1,12 @@
 import { formatBytes, SHA256_PATTERN } from '@builder/protocol';
-import type { Context } from '../../context.ts';
+import type { SiteDeps } from '../deps.ts';
 import { time } from '../format.ts';
 import { html } from '../html.ts';
 import { links } from '../links.ts';
 import { PageError, type Page } from './page.ts';
 
 /** `/hash?sha256=H`: which runs produced a file with these bytes. */
-export function hashPage(ctx: Context, query: URLSearchParams): Page {
+export function hashPage(ctx: SiteDeps, query: URLSearchParams): Page {
   const given = (query.get('sha256') ?? '').trim();
   const sha256 = given.toLowerCase();
   if (!SHA256_PATTERN.test(sha256)) {

@@ -1,5 +1,5 @@
 import { formatDuration, RUN_STATES, type RunState } from '@builder/protocol';
-import type { Context } from '../../context.ts';
+import type { SiteDeps } from '../deps.ts';
 import { jobView, runView } from '../../runs/views.ts';
 import type { JobRow } from '../../store/rows.ts';
 import { runsPage } from '../../store/site-queries.ts';
@@ -12,7 +12,7 @@ import { runTable } from './run-cells.ts';
 export const RUNS_PER_PAGE = 50;
 
 /** A job by name, unscheduled ones included: their runs are still linked from everywhere. */
-export function findJob(ctx: Context, name: string): JobRow {
+export function findJob(ctx: SiteDeps, name: string): JobRow {
   const job = ctx.jobs.getAny(name);
   if (!job) throw new PageError(404, `no job named ${name}`);
   return job;
@@ -36,7 +36,7 @@ function stateFilter(query: URLSearchParams): RunState | undefined {
 }
 
 /** `/job/J`: definition, scripts and runs, paginated, filtered by `?platform=` and `?state=`. */
-export function jobPage(ctx: Context, name: string, query: URLSearchParams): Page {
+export function jobPage(ctx: SiteDeps, name: string, query: URLSearchParams): Page {
   const job = findJob(ctx, name);
   const page = pageNumber(query);
   const platform = query.get('platform') || undefined;

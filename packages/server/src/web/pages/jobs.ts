@@ -1,4 +1,4 @@
-import type { Context } from '../../context.ts';
+import type { SiteDeps } from '../deps.ts';
 import { jobView, runView } from '../../runs/views.ts';
 import { latestPerPlatform } from '../../store/site-queries.ts';
 import { resultText, stateLabel, time } from '../format.ts';
@@ -7,7 +7,7 @@ import { links } from '../links.ts';
 import type { Page } from './page.ts';
 
 /** `/`: every job with its newest run on each platform and its badge. */
-export function jobsPage(ctx: Context): Page {
+export function jobsPage(ctx: SiteDeps): Page {
   const entries = ctx.jobs.list().map((job) => {
     const last = ctx.runs.latest({ job: job.id });
     const latest = latestPerPlatform(ctx.db, job.id);

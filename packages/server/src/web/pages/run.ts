@@ -1,5 +1,5 @@
 import { formatBytes, formatDuration, formatResult } from '@builder/protocol';
-import type { Context } from '../../context.ts';
+import type { SiteDeps } from '../deps.ts';
 import { runView } from '../../runs/views.ts';
 import type { RunRow } from '../../store/rows.ts';
 import { renderConsoleSection } from '../console-view.ts';
@@ -9,7 +9,7 @@ import { links } from '../links.ts';
 import { findJob } from './job.ts';
 import { PageError, type Page } from './page.ts';
 
-export function findRun(ctx: Context, job: string, number: number): RunRow {
+export function findRun(ctx: SiteDeps, job: string, number: number): RunRow {
   findJob(ctx, job);
   const run = ctx.runs.getByNumber(job, number);
   if (!run) throw new PageError(404, `job ${job} has no run ${number}`);
@@ -17,7 +17,7 @@ export function findRun(ctx: Context, job: string, number: number): RunRow {
 }
 
 /** `/job/J/run/N`: how the run went, its script, console and artifacts. */
-export function runPage(ctx: Context, job: string, number: number, query: URLSearchParams): Page {
+export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSearchParams): Page {
   const run = findRun(ctx, job, number);
   const view = runView(ctx, run, { script: true });
   const files = ctx.artifacts.forRun(run.id);

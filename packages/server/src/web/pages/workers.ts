@@ -1,4 +1,4 @@
-import type { Context } from '../../context.ts';
+import type { SiteDeps } from '../deps.ts';
 import { runView, workerView } from '../../runs/views.ts';
 import type { RunRow } from '../../store/rows.ts';
 import { time } from '../format.ts';
@@ -7,7 +7,7 @@ import { links } from '../links.ts';
 import type { Page } from './page.ts';
 
 /** `/workers`: who is connected and what each one runs right now. */
-export function workersPage(ctx: Context): Page {
+export function workersPage(ctx: SiteDeps): Page {
   const workers = ctx.registry.all().sort((a, b) => a.name.localeCompare(b.name));
   const running = new Map<string, RunRow[]>();
   for (const w of workers) {
