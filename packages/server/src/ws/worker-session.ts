@@ -93,6 +93,11 @@ export function startWorkerSession(
     ctx.logger.warn('ws.bad_message', { worker: worker.name, code: e.code, message: e.message });
     sendError(ws, e.code, e.message);
   };
+  /** A handler threw: a server bug, not the worker's fault; logged with its stack, answered INTERNAL. */
+  const failed = (type: string, err: unknown) => {
+    ctx.logger.error('ws.handler_failed', { worker: worker.name, type, error: String((err as Error).stack ?? err) });
+    sendError(ws, ErrorCode.Internal, `server failed to handle ${type}: ${(err as Error).message}`);
+  };
 
   return {
     onMessage(data) {
@@ -123,12 +128,7 @@ export function startWorkerSession(
           }
         }
       } catch (err) {
-        ctx.logger.error('ws.handler_failed', {
-          worker: worker.name,
-          type: msg.type,
-          error: String((err as Error).stack ?? err),
-        });
-        sendError(ws, ErrorCode.Internal, `server failed to handle ${msg.type}: ${(err as Error).message}`);
+        failed(msg.type, err);
       }
     },
     /** A console chunk: a binary output frame. */
@@ -143,12 +143,7 @@ export function startWorkerSession(
       try {
         reply(intake.output(worker, frame.header, frame.payload));
       } catch (err) {
-        ctx.logger.error('ws.handler_failed', {
-          worker: worker.name,
-          type: 'output',
-          error: String((err as Error).stack ?? err),
-        });
-        sendError(ws, ErrorCode.Internal, `server failed to handle output: ${(err as Error).message}`);
+        failed('output', err);
       }
     },
     onClose() {
