@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, formatDuration } from '@builder/protocol';
+import { ErrorCode } from '@builder/protocol';
 import { Backoff } from './backoff.ts';
 import { collectList, collectParam, parseDateTime, scheduleFrom } from './cli/options.ts';
 import { exitCodeForServerError } from './exit.ts';
@@ -8,15 +8,6 @@ import { webSocketUrl } from './remote.ts';
 import { finishedRun, makeRun, runningRun } from './testing/fixtures.ts';
 
 describe('format', () => {
-  it('formats durations compactly', () => {
-    expect(formatDuration(340)).toBe('340ms');
-    expect(formatDuration(1234)).toBe('1.2s');
-    expect(formatDuration(10_000)).toBe('10s');
-    expect(formatDuration(184_000)).toBe('3m04s');
-    expect(formatDuration(2 * 3600_000 + 5 * 60_000)).toBe('2h05m');
-    expect(formatDuration(27 * 3600_000)).toBe('1d03h');
-  });
-
   it('formats a time in the job time zone with its offset', () => {
     const ms = Date.UTC(2025, 0, 31, 2, 0, 0);
     expect(formatInZone(ms, 'UTC')).toBe('2025-01-31T02:00:00Z');
