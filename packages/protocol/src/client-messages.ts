@@ -25,6 +25,10 @@ const AlertUrlSchema = z
 
 const ScriptSchema = z.string().min(1).max(LIMITS.maxScriptBytes);
 
+/** Where a job's sources come from: a git repository and the branch, tag or commit to build. */
+export const JobSourceSchema = z.object({ git: z.string().min(1).max(2048), ref: z.string().min(1).max(256) });
+export type JobSource = z.infer<typeof JobSourceSchema>;
+
 export const JobSpecSchema = z
   .object({
     name: NameSchema,
@@ -57,6 +61,8 @@ export const JobSpecSchema = z
     alertWebhooks: z.array(AlertUrlSchema).max(8).default([]),
     /** Secrets (by name) the job's environment gets; values are set with `secret set`, never here. */
     secrets: z.array(SecretNameSchema).max(LIMITS.maxSecretsPerJob).default([]),
+    /** The job's sources; optional, and ignored by a server that does not fetch sources. */
+    source: JobSourceSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     if ((spec.script === undefined) === (spec.scripts === undefined)) {

@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { JobSpecSchema, type JobSpecInput } from '@builder/protocol';
+import { expandTemplate } from '../template/expand.ts';
+import { TemplateError } from '../template/render.ts';
+import { JobFileError, parseJobFile } from './parse.ts';
+import { durationSeconds, type JobFile } from './schema.ts';
+
+/** Where a spec field comes from in the file, to name the file's key in the server's errors. */
+const FILE_KEY: Partial<Record<keyof JobSpecInput, string>> = {
+  timeoutSec: 'timeout',
+  killGraceSec: 'kill_grace',
+  retryBackoffSec: 'retry_backoff',
+  alertWebhooks: 'alert_webhooks',
+};
+
+export interface LoadOptions {
+  /** Where `template:` looks. */
+  templatesDir: string;
+}
+
+/** Read, check and map one job file onto the wire's spec; any problem is a JobFileError naming file and line. */
+export async function loadJobFile(path: string, opts: LoadOptions): Promise<JobSpecInput> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new JobFileError([`${path}: cannot read: ${(error as Error).message}`]);
+  }
+  const { file, lineOf } = parseJobFile(text, path);
+  const spec = await toSpec(file, path, opts, lineOf);
+  const checked = JobSpecSchema.safeParse(spec);
+  if (!checked.success) {
+    throw new JobFileError(
+      checked.error.issues.map((issue) => {
+        const [head, ...rest] = issue.path;
+        const key = FILE_KEY[head as keyof JobSpecInput] ?? (head === 'scripts' ? 'template' : String(head ?? ''));
+        const filePath = head === undefined ? [] : [key, ...rest];
+        const field = filePath.length > 0 ? `${filePath.map(String).join('.')}: ` : '';
+        return `${path}:${lineOf(filePath)}: ${field}${issue.message}`;
+      }),
+    );
+  }
+  return spec;
+}
+
+async function toSpec(
+  file: JobFile,
+  path: string,
+  opts: LoadOptions,
+  lineOf: (p: readonly PropertyKey[]) => number,
+): Promise<JobSpecInput> {
+  const platforms = typeof file.platforms === 'string' ? [file.platforms] : file.platforms;
+  const name = file.name ?? basename(path, extname(path));
+  return {
+    name,
+    platforms,
+    ...(await scripts(file, path, platforms, opts, lineOf)),
+    schedule: file.schedule ?? null,
+    ...(file.timezone !== undefined && { timezone: file.timezone }),
+    ...(file.missed !== undefined && { missed: file.missed }),
+    ...(file.timeout !== undefined && { timeoutSec: durationSeconds(file.timeout) }),
+    ...(file.kill_grace !== undefined && { killGraceSec: durationSeconds(file.kill_grace) }),
+    ...(file.retries !== undefined && { retries: file.retries }),
+    ...(file.retry_backoff !== undefined && { retryBackoffSec: durationSeconds(file.retry_backoff) }),
+    ...(file.concurrency !== undefined && { concurrency: file.concurrency }),
+    ...(file.params !== undefined && {
+      params: Object.fromEntries(Object.entries(file.params).map(([k, v]) => [k, String(v)])),
+    }),
+    ...(file.secrets !== undefined && { secrets: file.secrets }),
+    ...(file.alert_webhooks !== undefined && { alertWebhooks: file.alert_webhooks }),
+    ...(file.source !== undefined && { source: { git: file.source.git, ref: file.source.ref } }),
+  };
+}
+
+async function scripts(
+  file: JobFile,
+  path: string,
+  platforms: string[],
+  opts: LoadOptions,
+  lineOf: (p: readonly PropertyKey[]) => number,
+): Promise<Pick<JobSpecInput, 'script' | 'scripts' | 'template'>> {
+  if (file.script !== undefined) return { script: file.script };
+  if (file.script_file !== undefined) {
+    const scriptPath = resolve(dirname(path), file.script_file);
+    try {
+      return { script: await readFile(scriptPath, 'utf8') };
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+      throw new JobFileError([`${path}:${lineOf(['script_file'])}: script_file: cannot read ${scriptPath}: ${why}`]);
+    }
+  }
+  const name = file.template ?? '';
+  const vars = file.vars ?? {};
+  try {
+    const { scripts } = await expandTemplate({ dir: opts.templatesDir, name, platforms, vars });
+    return { scripts, template: { name, vars } };
+  } catch (error) {
+    if (error instanceof TemplateError) {
+      throw new JobFileError([`${path}:${lineOf(['template'])}: template: ${error.message}`]);
+    }
+    throw error;
+  }
+}
