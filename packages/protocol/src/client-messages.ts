@@ -6,6 +6,7 @@ import { LIMITS } from './limits.ts';
 import { RUN_STATES } from './run.ts';
 import {
   InfoViewSchema,
+  JobDefinitionSchema,
   JobViewSchema,
   MissedPolicySchema,
   RunViewSchema,
@@ -63,6 +64,8 @@ export const JobSpecSchema = z
     secrets: z.array(SecretNameSchema).max(LIMITS.maxSecretsPerJob).default([]),
     /** The job's sources; optional, and ignored by a server that does not fetch sources. */
     source: JobSourceSchema.optional(),
+    /** The file this spec came from (`apply`); null from `schedule`, which makes it a hand-made job again. */
+    definition: JobDefinitionSchema.nullable().default(null),
   })
   .superRefine((spec, ctx) => {
     if ((spec.script === undefined) === (spec.scripts === undefined)) {

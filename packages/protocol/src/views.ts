@@ -26,6 +26,30 @@ export const RunViewSchema = z.object({
 });
 export type RunView = z.infer<typeof RunViewSchema>;
 
+/**
+ * Where a job's file is, recorded by `apply`: the repository (its origin URL) and commit when the file
+ * is in a git checkout, else null; `modified` when the file differed from that commit; `url` the
+ * forge's web page of the file when the client knows the forge.
+ */
+export const JobDefinitionSchema = z.object({
+  repo: z.string().max(2048).nullable(),
+  commit: z.string().max(64).nullable(),
+  path: z.string().min(1).max(4096),
+  modified: z.boolean().default(false),
+  url: z
+    .string()
+    .max(8192)
+    .regex(/^https:\/\/\S+$/, 'a definition URL must be https://')
+    .optional(),
+});
+export type JobDefinition = z.infer<typeof JobDefinitionSchema>;
+
+/** `repo@commit:path`, or the path alone outside git: how a definition reads without a link. */
+export function definitionText(d: JobDefinition): string {
+  const at = d.repo === null ? d.path : `${d.repo}@${d.commit ?? '?'}:${d.path}`;
+  return d.modified ? `${at} (modified)` : at;
+}
+
 export const MissedPolicySchema = z.enum(['skip', 'once']);
 export type MissedPolicy = z.infer<typeof MissedPolicySchema>;
 
@@ -48,6 +72,8 @@ export const JobViewSchema = z.object({
   alertWebhooks: z.array(z.string()).default([]),
   /** Names of the secrets the job's environment gets (never their values). */
   secrets: z.array(z.string()).default([]),
+  /** The file the job was applied from (`builder-client apply`); null for a job made with `schedule`. */
+  definition: JobDefinitionSchema.nullable().default(null),
   /** With the job's details: its one script, or `scripts` (one per platform) for a templated job. */
   script: z.string().optional(),
   scripts: z.record(z.string(), z.string()).optional(),

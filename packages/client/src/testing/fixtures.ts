@@ -58,6 +58,7 @@ export function makeJob(overrides: Partial<JobView> = {}): JobView {
     template: null,
     alertWebhooks: [],
     secrets: [],
+    definition: null,
     ...overrides,
   };
 }

@@ -79,6 +79,7 @@ export function jobView(job: JobRow, opts: { script?: boolean; lastRun?: RunView
     template: job.template,
     alertWebhooks: job.alertWebhooks,
     secrets: job.secrets,
+    definition: job.definition,
     ...(opts.script ? (job.scripts === null ? { script: job.script } : { scripts: job.scripts }) : {}),
     ...(opts.lastRun !== undefined ? { lastRun: opts.lastRun } : {}),
   };

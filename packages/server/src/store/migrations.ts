@@ -154,4 +154,10 @@ ALTER TABLE jobs ADD COLUMN secrets TEXT NOT NULL DEFAULT '[]';  -- JSON array o
 ALTER TABLE runs ADD COLUMN log_carry BLOB;
 `,
   },
+  {
+    version: 7,
+    name: 'job-definition',
+    // JSON {repo, commit, path, modified, url?}: the file `apply` read the job from; NULL for `schedule`
+    sql: `ALTER TABLE jobs ADD COLUMN definition TEXT;`,
+  },
 ];

@@ -1,4 +1,4 @@
-import type { MissedPolicy, Params, RunResult, RunState, TemplateRef } from '@builder/protocol';
+import type { JobDefinition, MissedPolicy, Params, RunResult, RunState, TemplateRef } from '@builder/protocol';
 
 /** Rows as the store hands them out: parsed, camel-cased, typed. */
 export interface JobRow {
@@ -11,6 +11,7 @@ export interface JobRow {
   template: TemplateRef | null;
   alertWebhooks: string[];
   secrets: string[];
+  definition: JobDefinition | null;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -64,6 +65,7 @@ export interface RawJob {
   template: string | null;
   alert_webhooks: string;
   secrets: string;
+  definition: string | null;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -117,6 +119,7 @@ export function jobFromRaw(r: RawJob): JobRow {
     template: r.template === null ? null : (JSON.parse(r.template) as TemplateRef),
     alertWebhooks: JSON.parse(r.alert_webhooks) as string[],
     secrets: JSON.parse(r.secrets) as string[],
+    definition: r.definition === null ? null : (JSON.parse(r.definition) as JobDefinition),
     schedule: r.schedule,
     timezone: r.timezone,
     missed: r.missed,

@@ -6,6 +6,7 @@ import { runsPage } from '../../store/site-queries.ts';
 import { time } from '../format.ts';
 import { html, type Html } from '../html.ts';
 import { links } from '../links.ts';
+import { definitionFact } from './definition.ts';
 import { PageError, type Page } from './page.ts';
 import { runTable } from './run-cells.ts';
 
@@ -102,6 +103,7 @@ function definition(job: JobRow): Html {
       : Object.entries(job.scripts).map(([p, s]) => [`Script on ${p}`, s]);
   const params = Object.entries(job.params);
   return html`<dl class="facts">
+      ${definitionFact(job.definition)}
       <dt>platforms</dt>
       <dd>${job.platforms.join(', ')}</dd>
       <dt>schedule</dt>

@@ -1,30 +1,36 @@
 import { formatBytes, formatDuration, formatResult } from '@builder/protocol';
 import type { SiteDeps } from '../deps.ts';
 import { runView } from '../../runs/views.ts';
-import type { RunRow } from '../../store/rows.ts';
+import type { JobRow, RunRow } from '../../store/rows.ts';
 import { renderConsoleSection } from '../console-view.ts';
 import { resultText, runDuration, stateLabel, time } from '../format.ts';
 import { html, raw, type Html } from '../html.ts';
 import { links } from '../links.ts';
+import { definitionFact } from './definition.ts';
 import { findJob } from './job.ts';
 import { PageError, type Page } from './page.ts';
 
 export function findRun(ctx: SiteDeps, job: string, number: number): RunRow {
-  findJob(ctx, job);
-  const run = ctx.runs.getByNumber(job, number);
-  if (!run) throw new PageError(404, `job ${job} has no run ${number}`);
-  return run;
+  return findRunOfJob(ctx, job, number).run;
+}
+
+function findRunOfJob(ctx: SiteDeps, name: string, number: number): { job: JobRow; run: RunRow } {
+  const job = findJob(ctx, name);
+  const run = ctx.runs.getByNumber(name, number);
+  if (!run) throw new PageError(404, `job ${name} has no run ${number}`);
+  return { job, run };
 }
 
 /** `/job/J/run/N`: how the run went, its script, console and artifacts. */
 export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSearchParams): Page {
-  const run = findRun(ctx, job, number);
+  const { job: jobRow, run } = findRunOfJob(ctx, job, number);
   const view = runView(ctx, run, { script: true });
   const files = ctx.artifacts.forRun(run.id);
   const attempts = ctx.runs.attempts(run.id);
   const d = runDuration(run, ctx.clock.now());
   const data = {
     run: view,
+    definition: jobRow.definition,
     durationMs: d,
     attempts,
     console: links.console(run.job, run.number),
@@ -34,6 +40,7 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
   const earlier = attempts.filter((a) => a.attempt !== run.attempt || run.result === null);
   const body = html`<h1><a href="${links.job(run.job)}">${run.job}</a> #${run.number} on ${run.platform}</h1>
     <dl class="facts">
+      ${definitionFact(jobRow.definition)}
       <dt>result</dt>
       <dd id="run-result">${stateLabel(run.state)} ${run.result ? resultText(run) : ''}</dd>
       ${
