@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Context, type GlobalOptions, type Io } from './cli/context.ts';
 import { registerAdminCommands } from './commands/admin.ts';
+import { registerApplyCommand } from './commands/apply.ts';
 import { registerArtifactCommands } from './commands/artifacts.ts';
 import { registerExecuteCommand } from './commands/execute.ts';
 import { registerObserveCommands } from './commands/observe.ts';
@@ -37,6 +38,7 @@ export function buildProgram(io: Io, run: Runner): Command {
     .addHelpText('afterAll', `\n${EXIT_CODES_HELP}\n\n${ENV_HELP}\n`);
 
   registerScheduleCommands(program, run);
+  registerApplyCommand(program, run);
   registerExecuteCommand(program, run);
   registerQueryCommands(program, run);
   registerAdminCommands(program, run);

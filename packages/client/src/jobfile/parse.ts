@@ -30,7 +30,8 @@ export function parseJobFile(text: string, file: string): ParsedJobFile {
   const lineOf = (path: readonly PropertyKey[]): number => lineIn(doc, lines, path);
   if (!isMap(doc.contents)) throw new JobFileError([`${file}:1: a job file is a mapping of keys such as platforms:`]);
   const result = JobFileSchema.safeParse(doc.toJS());
-  if (!result.success) throw new JobFileError(result.error.issues.map((i) => describeIssue(i, file, lineOf)));
+  if (!result.success)
+    throw new JobFileError(result.error.issues.flatMap((i) => describeIssue(i, file, lineOf).split('\n')));
   return { file: result.data, lineOf };
 }
 
