@@ -130,6 +130,31 @@ describe('website pages', () => {
     expect((await getJson('/api/job/big/run/1')).artifacts).toHaveLength(1200);
   });
 
+  it('shows where an applied job is defined: a link on a known forge, else repo@commit:path, escaped', async () => {
+    const definition = {
+      repo: 'https://git.example.org/<o>/r.git',
+      commit: 'c0ffee',
+      path: 'jobs/x.yaml',
+      modified: true,
+    };
+    const spec = JobSpecSchema.parse({
+      name: 'from-file',
+      platforms: ['p'],
+      script: 'true',
+      schedule: null,
+      definition,
+    });
+    const j = server.ctx.jobs.upsert(spec, null, now).job;
+    run(j, 'p', null);
+    const text = 'https://git.example.org/&lt;o&gt;/r.git@c0ffee:jobs/x.yaml (modified)';
+    expect(await (await get('/job/from-file')).text()).toContain(`<code>${text}</code>`);
+    expect(await (await get('/job/from-file/run/1')).text()).toContain(`<code>${text}</code>`);
+    expect((await getJson('/job/from-file')).job.definition).toEqual(definition);
+    const url = 'https://github.com/o/r/blob/c0ffee/jobs/x.yaml';
+    server.ctx.jobs.upsert({ ...spec, definition: { ...definition, repo: 'https://github.com/o/r', url } }, null, now);
+    expect(await (await get('/job/from-file')).text()).toContain(`<a href="${url}">https://github.com/o/r@c0ffee`);
+  });
+
   it('paginates and filters the runs of a job', async () => {
     const first = await getJson('/api/job/many');
     expect(first).toMatchObject({ page: 1, pages: 2, total: 61 });
