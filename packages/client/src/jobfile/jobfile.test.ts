@@ -68,6 +68,11 @@ describe('parseJobFile', () => {
   it('names the line of an item in a list and of an unknown key', () => {
     expect(problems('platforms:\n  - a\n  - 7\nscript: x\n')[0]).toMatch(/^jobs\/nightly\.yaml:3: platforms/);
     expect(problems('platforms: a\nscript: x\ntimeot: 5\n')).toEqual(['jobs/nightly.yaml:3: timeot: unknown key']);
+    expect(problems('platforms: a\nscript: x\ntimeot: 5\nretries: -1\nconcurrency: 0\n')).toEqual([
+      'jobs/nightly.yaml:3: timeot: unknown key',
+      'jobs/nightly.yaml:4: retries: Too small: expected number to be >=0',
+      'jobs/nightly.yaml:5: concurrency: Too small: expected number to be >=1',
+    ]);
   });
 
   it('refuses a file without a script, or with two', () => {

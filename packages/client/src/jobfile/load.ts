@@ -25,7 +25,7 @@ export async function loadJobFile(path: string, opts: LoadOptions): Promise<JobS
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new JobFileError([`${path}: cannot read: ${(error as Error).message}`]);
+    throw new JobFileError([`${path}: cannot read: ${readError(error)}`]);
   }
   const { file, lineOf } = parseJobFile(text, path);
   const spec = await toSpec(file, path, opts, lineOf);
@@ -86,8 +86,9 @@ async function scripts(
     try {
       return { script: await readFile(scriptPath, 'utf8') };
     } catch (error) {
-      const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
-      throw new JobFileError([`${path}:${lineOf(['script_file'])}: script_file: cannot read ${scriptPath}: ${why}`]);
+      throw new JobFileError([
+        `${path}:${lineOf(['script_file'])}: script_file: cannot read ${scriptPath}: ${readError(error)}`,
+      ]);
     }
   }
   const name = file.template ?? '';
@@ -101,4 +102,12 @@ async function scripts(
     }
     throw error;
   }
+}
+
+function readError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'is a directory';
+  if (code === 'EACCES') return 'permission denied';
+  return (error as Error).message;
 }

@@ -30,8 +30,10 @@ export function parseJobFile(text: string, file: string): ParsedJobFile {
   const lineOf = (path: readonly PropertyKey[]): number => lineIn(doc, lines, path);
   if (!isMap(doc.contents)) throw new JobFileError([`${file}:1: a job file is a mapping of keys such as platforms:`]);
   const result = JobFileSchema.safeParse(doc.toJS());
-  if (!result.success)
-    throw new JobFileError(result.error.issues.flatMap((i) => describeIssue(i, file, lineOf).split('\n')));
+  if (!result.success) {
+    const problems = result.error.issues.flatMap((i) => describeIssue(i, file, lineOf).split('\n'));
+    throw new JobFileError(problems.sort((a, b) => lineNumber(a, file) - lineNumber(b, file)));
+  }
   return { file: result.data, lineOf };
 }
 
@@ -49,6 +51,10 @@ function describeIssue(issue: z.core.$ZodIssue, file: string, lineOf: (p: readon
   }
   const field = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
   return `${file}:${lineOf(issue.path)}: ${field}${issue.message}`;
+}
+
+function lineNumber(problem: string, file: string): number {
+  return Number(/^(\d+):/.exec(problem.slice(file.length + 1))?.[1] ?? 0);
 }
 
 function depth(issues: readonly { path: readonly PropertyKey[] }[]): number {
