@@ -13,3 +13,4 @@ export * from './output-frame.ts';
 export * from './artifacts.ts';
 export * from './units.ts';
 export * from './log.ts';
+export * from './schedule.ts';

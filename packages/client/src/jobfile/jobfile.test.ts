@@ -130,6 +130,12 @@ describe('loadJobFile', () => {
     const file = join(dir, 'j.yaml');
     await writeFile(file, 'platforms: a\nscript: x\n\ntimeout: 30d\n');
     await expect(loadJobFile(file, { templatesDir: dir })).rejects.toThrow(`${file}:4: timeout: `);
+    await writeFile(file, 'platforms: a\nscript: x\nschedule: 0 99 * * *\n');
+    await expect(loadJobFile(file, { templatesDir: dir })).rejects.toThrow(
+      `${file}:3: schedule: invalid cron expression`,
+    );
+    await writeFile(file, 'platforms: a\nscript: x\ntimezone: Mars/Olympus\n');
+    await expect(loadJobFile(file, { templatesDir: dir })).rejects.toThrow(`${file}:3: timezone: unknown time zone`);
     await writeFile(file, 'platforms: a\nscript_file: nope.sh\n');
     await expect(loadJobFile(file, { templatesDir: dir })).rejects.toThrow(`${file}:2: script_file: cannot read`);
   });

@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { JobSpecSchema, type JobSpecInput } from '@builder/protocol';
+import {
+  JobSpecSchema,
+  normalizeSchedule,
+  ProtocolError,
+  validateTimezone,
+  type JobSpecInput,
+} from '@builder/protocol';
 import { expandTemplate } from '../template/expand.ts';
 import { TemplateError } from '../template/render.ts';
 import { JobFileError, parseJobFile } from './parse.ts';
@@ -41,7 +47,24 @@ export async function loadJobFile(path: string, opts: LoadOptions): Promise<JobS
       }),
     );
   }
+  checkSchedule(spec, path, lineOf);
   return spec;
+}
+
+/** The server's own checks of the schedule and time zone, so that no file is refused halfway through apply. */
+function checkSchedule(spec: JobSpecInput, path: string, lineOf: (p: readonly PropertyKey[]) => number): void {
+  const tz = spec.timezone ?? 'UTC';
+  for (const [key, check] of [
+    ['timezone', () => validateTimezone(tz)],
+    ['schedule', () => spec.schedule && normalizeSchedule(spec.schedule, tz)],
+  ] as const) {
+    try {
+      check();
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      throw new JobFileError([`${path}:${lineOf([key])}: ${key}: ${error.message}`]);
+    }
+  }
 }
 
 async function toSpec(
