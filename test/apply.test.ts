@@ -96,6 +96,15 @@ describe('apply: jobs from files in a git checkout', () => {
   });
 
   it('prunes jobs whose files are gone, never jobs made with schedule', async () => {
+    const dry = await c.client(['apply', '--prune', '--dry-run', '--json', file('nightly.yaml')]);
+    expect(JSON.parse(dry.stdout)).toEqual({
+      dryRun: true,
+      changes: [
+        { kind: 'unchanged', name: 'nightly', file: file('nightly.yaml'), refresh: false },
+        { kind: 'unschedule', name: 'docs' },
+      ],
+    });
+    expect((await jobs()).map((j) => j.name)).toEqual(['docs', 'handmade', 'nightly']);
     const r = await c.client(['apply', '--prune', file('nightly.yaml')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('- docs: unschedule');
