@@ -75,7 +75,7 @@ describe('apply: jobs from files in a git checkout', () => {
     const r = await c.client(['apply', file('nightly.yaml'), file('docs.yaml')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`~ nightly (${file('nightly.yaml')}): change`);
-    expect(r.stdout).toContain('timeoutSec: 5400 → 7200');
+    expect(r.stdout).toContain('timeout: 1h30m → 2h00m');
     expect(r.stdout).toContain(`= docs (${file('docs.yaml')}): unchanged`);
     expect((await jobs()).find((j) => j.name === 'nightly')?.timeoutSec).toBe(7200);
     // an unchanged file at a newer commit: its link follows the commit

@@ -1,4 +1,4 @@
-import { definitionText, JobSpecSchema, type JobSpecInput, type JobView } from '@builder/protocol';
+import { definitionText, formatDuration, JobSpecSchema, type JobSpecInput, type JobView } from '@builder/protocol';
 
 /** One line of `apply`'s plan. */
 export type Change =
@@ -24,6 +24,14 @@ const COMPARED = [
   'template',
 ] as const;
 
+/** Durations, named and shown as in the file. */
+const SECONDS = { timeoutSec: 'timeout', killGraceSec: 'kill_grace', retryBackoffSec: 'retry_backoff' } as const;
+const FILE_KEYS: Partial<Record<string, string>> = { alertWebhooks: 'alert_webhooks' };
+
+function duration(seconds: unknown): string {
+  return formatDuration(Number(seconds) * 1000);
+}
+
 /** What applying `spec` (from `file`) changes in the live job `live` (with its scripts), if any. */
 export function diffJob(spec: JobSpecInput, file: string, live: JobView | undefined): Change {
   if (live === undefined) return { kind: 'create', name: spec.name, file };
@@ -32,7 +40,10 @@ export function diffJob(spec: JobSpecInput, file: string, live: JobView | undefi
   for (const field of COMPARED) {
     const from = show(live[field]);
     const to = show(want[field]);
-    if (from !== to) fields.push({ field, from, to });
+    if (from === to) continue;
+    const seconds = SECONDS[field as keyof typeof SECONDS];
+    if (seconds === undefined) fields.push({ field: FILE_KEYS[field] ?? field, from, to });
+    else fields.push({ field: seconds, from: duration(live[field]), to: duration(want[field]) });
   }
   if (show(live.script ?? live.scripts) !== show(want.script ?? want.scripts)) {
     fields.push({ field: 'script', from: 'old', to: 'new' });
