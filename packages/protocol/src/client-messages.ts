@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { NameSchema, ParamsSchema, SecretNameSchema, TemplateRefSchema, TimeSchema } from './common.ts';
+import {
+  GitRefSchema,
+  GitSourceSchema,
+  NameSchema,
+  ParamsSchema,
+  SecretNameSchema,
+  TemplateRefSchema,
+  TimeSchema,
+} from './common.ts';
 import { ArtifactFileSchema } from './artifacts.ts';
 import { ErrorCode } from './errors.ts';
 import { LIMITS } from './limits.ts';
@@ -57,6 +65,8 @@ export const JobSpecSchema = z
     alertWebhooks: z.array(AlertUrlSchema).max(8).default([]),
     /** Secrets (by name) the job's environment gets; values are set with `secret set`, never here. */
     secrets: z.array(SecretNameSchema).max(LIMITS.maxSecretsPerJob).default([]),
+    /** A git repository each run checks out before the job (`$BUILDER_SOURCE`). */
+    source: GitSourceSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     if ((spec.script === undefined) === (spec.scripts === undefined)) {
@@ -104,6 +114,8 @@ export const Methods = {
       platforms: PlatformsSchema.optional(),
       params: ParamsSchema.default({}),
       next: z.boolean().default(false),
+      /** Another ref of the job's source for this run (branch, tag or SHA). */
+      ref: GitRefSchema.optional(),
     }),
     result: z.object({ runs: z.array(RunViewSchema) }),
   },

@@ -22,6 +22,8 @@ export function makeRun(overrides: Partial<RunView> = {}): RunView {
     result: null,
     waiting: null,
     cancelReason: null,
+    ref: null,
+    commit: null,
     ...overrides,
   };
 }
@@ -58,6 +60,7 @@ export function makeJob(overrides: Partial<JobView> = {}): JobView {
     template: null,
     alertWebhooks: [],
     secrets: [],
+    source: null,
     ...overrides,
   };
 }

@@ -154,4 +154,13 @@ ALTER TABLE jobs ADD COLUMN secrets TEXT NOT NULL DEFAULT '[]';  -- JSON array o
 ALTER TABLE runs ADD COLUMN log_carry BLOB;
 `,
   },
+  {
+    version: 8,
+    name: 'git-sources',
+    sql: `
+ALTER TABLE jobs ADD COLUMN source TEXT;      -- JSON {git, ref}; NULL: the job has no source
+ALTER TABLE runs ADD COLUMN ref TEXT;         -- the ref this run asked for (the job's, or execute --ref)
+ALTER TABLE runs ADD COLUMN commit_sha TEXT;  -- what the worker resolved it to, reported with started
+`,
+  },
 ];

@@ -1,4 +1,4 @@
-import type { MissedPolicy, Params, RunResult, RunState, TemplateRef } from '@builder/protocol';
+import type { GitSource, MissedPolicy, Params, RunResult, RunState, TemplateRef } from '@builder/protocol';
 
 /** Rows as the store hands them out: parsed, camel-cased, typed. */
 export interface JobRow {
@@ -11,6 +11,8 @@ export interface JobRow {
   template: TemplateRef | null;
   alertWebhooks: string[];
   secrets: string[];
+  /** The repository each run checks out; null: none. */
+  source: GitSource | null;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -53,6 +55,9 @@ export interface RunRow {
   logBytes: number;
   /** Console bytes held back from the log because they may begin a secret (console/secret-mask.ts). */
   logCarry: Buffer | null;
+  /** For a job with a source: the ref asked for, and the commit the worker resolved it to. */
+  ref: string | null;
+  commit: string | null;
 }
 
 export interface RawJob {
@@ -64,6 +69,7 @@ export interface RawJob {
   template: string | null;
   alert_webhooks: string;
   secrets: string;
+  source: string | null;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -105,6 +111,8 @@ export interface RawRun {
   log_seq: number;
   log_bytes: number;
   log_carry: Buffer | null;
+  ref: string | null;
+  commit_sha: string | null;
 }
 
 export function jobFromRaw(r: RawJob): JobRow {
@@ -117,6 +125,7 @@ export function jobFromRaw(r: RawJob): JobRow {
     template: r.template === null ? null : (JSON.parse(r.template) as TemplateRef),
     alertWebhooks: JSON.parse(r.alert_webhooks) as string[],
     secrets: JSON.parse(r.secrets) as string[],
+    source: r.source === null ? null : (JSON.parse(r.source) as GitSource),
     schedule: r.schedule,
     timezone: r.timezone,
     missed: r.missed,
@@ -168,5 +177,7 @@ export function runFromRaw(r: RawRun): RunRow {
     logSeq: r.log_seq,
     logBytes: r.log_bytes,
     logCarry: r.log_carry,
+    ref: r.ref,
+    commit: r.commit_sha,
   };
 }
