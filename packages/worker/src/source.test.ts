@@ -110,6 +110,8 @@ describe('Sources', () => {
     const missing = sources.fetch({ git: `file://${dir}/absent`, ref: 'HEAD' });
     await expect(missing).rejects.toBeInstanceOf(SourceError);
     await expect(missing).rejects.toThrow(/cannot fetch .*absent: fatal: .*/);
+    // ext:: would run a command on the worker, outside any sandbox
+    await expect(sources.fetch({ git: `ext::sh -c touch% ${dir}/pwned`, ref: 'HEAD' })).rejects.toThrow(/transport/);
   });
 
   it('serializes two fetches of one mirror', async () => {

@@ -97,6 +97,8 @@ export class Sources {
           maxBuffer: 16 * 1024 * 1024,
           env: {
             ...(this.#deps.env ?? process.env),
+            // never ext:: (a command run here, outside any sandbox) or another exotic transport
+            GIT_ALLOW_PROTOCOL: 'file:git:http:https:ssh',
             GIT_TERMINAL_PROMPT: '0',
             GIT_ASKPASS: 'true',
             LC_ALL: 'C',
