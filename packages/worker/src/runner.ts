@@ -146,7 +146,7 @@ export class Run {
     const sources = this.#deps.sources;
     if (!sources) return 'this worker cannot fetch sources';
     try {
-      const commit = await sources.fetch(spec);
+      const commit = await sources.fetch(spec, this.#abort.signal);
       this.#console.note(`[builder] source ${spec.git} ${spec.ref} at ${commit}`);
       this.log.info('run.source', { git: spec.git, ref: spec.ref, commit });
       return { ref: spec.ref, commit, checkout: (dir) => sources.checkout(spec, commit, dir) };

@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -112,6 +113,16 @@ describe('Sources', () => {
     await expect(missing).rejects.toThrow(/cannot fetch .*absent: fatal: .*/);
     // ext:: would run a command on the worker, outside any sandbox
     await expect(sources.fetch({ git: `ext::sh -c touch% ${dir}/pwned`, ref: 'HEAD' })).rejects.toThrow(/transport/);
+  });
+
+  it('a fetch stopped by its signal ends with a SourceError and leaves no mirror', async () => {
+    await commit('a.txt', 'one\n');
+    const sources = new Sources({ workDir: join(dir, 'work'), timeoutMs: 60_000 });
+    const url = `file://${repo}`;
+    const stop = new AbortController();
+    stop.abort();
+    await expect(sources.fetch({ git: url, ref: 'main' }, stop.signal)).rejects.toThrow(/stopped/);
+    expect(readdirSync(join(dir, 'work', 'git-mirrors'))).toEqual([]);
   });
 
   it('serializes two fetches of one mirror', async () => {

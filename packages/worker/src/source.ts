@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, mkdir, rm } from 'node:fs/promises';
+import { access, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Where a job's source comes from: a repository git can fetch and a ref in it. */
@@ -45,25 +45,28 @@ export class Sources {
     return join(this.#deps.workDir, 'git-mirrors', `${hash}.git`);
   }
 
-  /** Brings the mirror up to date and resolves the ref to a commit SHA. */
-  async fetch(spec: SourceSpec): Promise<string> {
+  /** Brings the mirror up to date and resolves the ref to a commit SHA; `signal` stops git (a cancel). */
+  async fetch(spec: SourceSpec, signal?: AbortSignal): Promise<string> {
     const mirror = this.mirrorPath(spec.git);
+    const what = `cannot fetch ${spec.git}`;
     return this.#locked(mirror, async () => {
       if (await exists(join(mirror, 'HEAD'))) {
-        await this.#git(['--git-dir', mirror, 'fetch', '--prune', '--quiet', 'origin'], `cannot fetch ${spec.git}`);
+        await this.#git(['--git-dir', mirror, 'fetch', '--prune', '--quiet', 'origin'], what, { signal });
       } else {
+        // cloned aside and renamed: a worker killed mid-clone leaves no half mirror that looks whole
+        const partial = `${mirror}.partial`;
         await mkdir(join(this.#deps.workDir, 'git-mirrors'), { recursive: true });
-        await rm(mirror, { recursive: true, force: true });
+        await rm(partial, { recursive: true, force: true });
         try {
-          await this.#git(['clone', '--mirror', '--quiet', '--', spec.git, mirror], `cannot fetch ${spec.git}`);
-        } catch (err) {
-          await rm(mirror, { recursive: true, force: true });
-          throw err;
+          await this.#git(['clone', '--mirror', '--quiet', '--', spec.git, partial], what, { signal });
+          await rename(partial, mirror);
+        } finally {
+          await rm(partial, { recursive: true, force: true });
         }
       }
       const out = await this.#git(
         ['--git-dir', mirror, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${spec.ref}^{commit}`],
-        `cannot fetch ${spec.git}: no commit for ref ${JSON.stringify(spec.ref)}`,
+        `${what}: no commit for ref ${JSON.stringify(spec.ref)}`,
       );
       return out.trim();
     });
@@ -79,14 +82,18 @@ export class Sources {
       await this.#git(
         ['--git-dir', mirror, '--work-tree', dir, 'checkout', '--force', '--quiet', commit, '--', '.'],
         `cannot check out ${commit}`,
-        { GIT_INDEX_FILE: index },
+        { env: { GIT_INDEX_FILE: index } },
       );
     } finally {
       await rm(index, { force: true });
     }
   }
 
-  #git(args: string[], what: string, extraEnv: Record<string, string> = {}): Promise<string> {
+  #git(
+    args: string[],
+    what: string,
+    opts: { env?: Record<string, string>; signal?: AbortSignal | undefined } = {},
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
       execFile(
         'git',
@@ -102,12 +109,14 @@ export class Sources {
             GIT_TERMINAL_PROMPT: '0',
             GIT_ASKPASS: 'true',
             LC_ALL: 'C',
-            ...extraEnv,
+            ...opts.env,
           },
+          ...(opts.signal && { signal: opts.signal }),
         },
         (err, stdout, stderr) => {
           if (!err) return resolve(stdout);
           const line = firstLine(stderr);
+          if (opts.signal?.aborted) return reject(new SourceError(`${what}: stopped`));
           if (err.killed) return reject(new SourceError(`${what}: git timed out after ${this.#deps.timeoutMs} ms`));
           reject(new SourceError(line ? `${what}: ${line}` : what));
         },

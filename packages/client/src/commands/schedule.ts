@@ -191,6 +191,9 @@ async function resolvePlatforms(ctx: Context, opts: ScheduleOptions): Promise<st
 
 async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Promise<number> {
   opts = { ...opts, platform: await resolvePlatforms(ctx, opts) };
+  if (opts.sourceRef !== undefined && opts.sourceGit === undefined) {
+    throw new CliError(ExitCode.Usage, '--source-ref needs --source-git URL');
+  }
   const spec: JobSpecInput = {
     name,
     platforms: opts.platform,
