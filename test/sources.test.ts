@@ -118,6 +118,7 @@ describe('jobs with a git source (host executor)', () => {
     expect((await c.client(['info', 'src/1'])).stdout).toMatch(new RegExp(`source:\\s+main at ${first}`));
     const page = await (await fetch(`${c.url}/job/src/run/1`)).text();
     expect(page).toContain(first);
+    expect(await (await fetch(`${c.url}/job/src`)).text()).toContain(`<code>${url}</code> at <code>main</code>`);
 
     // the second run fetches into the same mirror: only the new commit, its tree and blob arrive
     const mirrors = join(c.dir, 'work-w1', 'git-mirrors');
