@@ -140,6 +140,7 @@ export function renderJob(job: JobView, runs: readonly RunView[], now: number): 
     ['concurrency', String(job.concurrency)],
     ['params', paramsText(job.params)],
     ...(job.secrets.length === 0 ? [] : [['secrets', job.secrets.join(', ')] as const]),
+    ...(job.source === null ? [] : [['source', `${job.source.git} ${job.source.ref}`] as const]),
     ...(job.template === null ? [] : [['template', `${job.template.name} ${paramsText(job.template.vars)}`] as const]),
   ]);
   const script = job.script === undefined ? [] : ['', 'Script:', job.script.replace(/\n$/, '')];
@@ -160,6 +161,7 @@ export function renderRun(run: RunView, now: number): string {
     ['trigger', run.trigger],
     ['worker', run.worker ?? '-'],
     ['params', paramsText(run.params)],
+    ...(run.ref === null ? [] : [['source', `${run.ref} at ${run.commit ?? '(not fetched yet)'}`] as [string, string]]),
     ['queued', `${formatTime(run.queuedAt)} (${formatRelative(run.queuedAt, now)})`],
   ];
   if (run.notBefore !== null) pairs.push(['not before', formatTime(run.notBefore)]);

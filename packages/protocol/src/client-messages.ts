@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { NameSchema, ParamsSchema, SecretNameSchema, TemplateRefSchema, TimeSchema } from './common.ts';
+import {
+  GitRefSchema,
+  GitSourceSchema,
+  NameSchema,
+  ParamsSchema,
+  SecretNameSchema,
+  TemplateRefSchema,
+  TimeSchema,
+} from './common.ts';
 import { ArtifactFileSchema } from './artifacts.ts';
 import { ErrorCode } from './errors.ts';
 import { LIMITS } from './limits.ts';
@@ -27,8 +35,6 @@ const AlertUrlSchema = z
 const ScriptSchema = z.string().min(1).max(LIMITS.maxScriptBytes);
 
 /** Where a job's sources come from: a git repository and the branch, tag or commit to build. */
-export const JobSourceSchema = z.object({ git: z.string().min(1).max(2048), ref: z.string().min(1).max(256) });
-export type JobSource = z.infer<typeof JobSourceSchema>;
 
 export const JobSpecSchema = z
   .object({
@@ -62,8 +68,8 @@ export const JobSpecSchema = z
     alertWebhooks: z.array(AlertUrlSchema).max(8).default([]),
     /** Secrets (by name) the job's environment gets; values are set with `secret set`, never here. */
     secrets: z.array(SecretNameSchema).max(LIMITS.maxSecretsPerJob).default([]),
-    /** The job's sources; optional, and ignored by a server that does not fetch sources. */
-    source: JobSourceSchema.optional(),
+    /** A git repository each run checks out before the job (`$BUILDER_SOURCE`). */
+    source: GitSourceSchema.optional(),
     /** The file this spec came from (`apply`); null from `schedule`, which makes it a hand-made job again. */
     definition: JobDefinitionSchema.nullable().default(null),
   })
@@ -113,6 +119,8 @@ export const Methods = {
       platforms: PlatformsSchema.optional(),
       params: ParamsSchema.default({}),
       next: z.boolean().default(false),
+      /** Another ref of the job's source for this run (branch, tag or SHA). */
+      ref: GitRefSchema.optional(),
     }),
     result: z.object({ runs: z.array(RunViewSchema) }),
   },

@@ -40,3 +40,23 @@ export const TimeSchema = z.number().nonnegative();
 
 export const RoleSchema = z.enum(['admin', 'read', 'worker']);
 export type Role = z.infer<typeof RoleSchema>;
+
+/** A git ref (branch, tag or commit); never option-like, never with control characters. */
+export const GitRefSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^-\s][^\s\x00-\x1f\x7f]*$/, 'a branch, tag or commit, not starting with -');
+
+/** Where a job's source comes from: a repository git can fetch (URL or path) and a ref. */
+export const GitSourceSchema = z.object({
+  git: z
+    .string()
+    .min(1)
+    .max(2048)
+    .regex(/^[^-\x00-\x1f][^\x00-\x1f\x7f]*$/, 'a git URL or path, not starting with -'),
+  ref: GitRefSchema.default('HEAD'),
+});
+export type GitSource = z.infer<typeof GitSourceSchema>;
+
+export const CommitShaSchema = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full commit SHA');

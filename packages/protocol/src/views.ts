@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NameSchema, ParamsSchema, TemplateRefSchema, TimeSchema } from './common.ts';
+import { GitSourceSchema, NameSchema, ParamsSchema, TemplateRefSchema, TimeSchema } from './common.ts';
 import { RUN_STATES, RunResultSchema } from './run.ts';
 
 /** What the server tells clients about a run. */
@@ -23,6 +23,9 @@ export const RunViewSchema = z.object({
   waiting: z.string().nullable(),
   cancelReason: z.string().nullable(),
   script: z.string().optional(),
+  /** For a job with a source: the ref asked for and the commit it resolved to (null until started). */
+  ref: z.string().nullable().default(null),
+  commit: z.string().nullable().default(null),
 });
 export type RunView = z.infer<typeof RunViewSchema>;
 
@@ -74,6 +77,7 @@ export const JobViewSchema = z.object({
   secrets: z.array(z.string()).default([]),
   /** The file the job was applied from (`builder-client apply`); null for a job made with `schedule`. */
   definition: JobDefinitionSchema.nullable().default(null),
+  source: GitSourceSchema.nullable().default(null),
   /** With the job's details: its one script, or `scripts` (one per platform) for a templated job. */
   script: z.string().optional(),
   scripts: z.record(z.string(), z.string()).optional(),

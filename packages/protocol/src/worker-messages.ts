@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import {
   AttemptSchema,
+  CommitShaSchema,
+  GitSourceSchema,
   NameSchema,
   ParamsSchema,
   RunIdSchema,
@@ -59,6 +61,8 @@ export const StartedSchema = z.object({
   runId: RunIdSchema,
   attempt: AttemptSchema,
   startedAt: TimeSchema,
+  /** The commit the job's source was checked out at, for a job with a source. */
+  commit: CommitShaSchema.optional(),
 });
 
 /**
@@ -125,6 +129,11 @@ export const AssignmentSchema = z.object({
   secrets: z.record(SecretNameSchema, z.string().max(LIMITS.maxSecretBytes)).default({}),
   /** Secrets the job asks for that the server does not have: the worker ends the attempt with an error. */
   missingSecrets: z.array(SecretNameSchema).max(LIMITS.maxSecretsPerJob).default([]),
+  /** The repository to check out before the job, with the ref this run asked for. */
+  source: GitSourceSchema.optional(),
+  /** The server's public URL and this run's page, for the job's environment. */
+  serverUrl: z.string().max(2048).optional(),
+  runUrl: z.string().max(2048).optional(),
 });
 export type Assignment = z.infer<typeof AssignmentSchema>;
 

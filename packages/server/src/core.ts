@@ -120,7 +120,12 @@ export function createServerCore(opts: CoreOptions): ServerCore {
   events.subscribe(metrics.onRunEvent);
   events.subscribe(ctx.alerts.onRunEvent);
   const lifecycle = new Lifecycle(ctx);
-  const dispatcher = new Dispatcher({ ...ctx, systemLine: (id, text) => lifecycle.systemLine(id, text) });
+  const dispatcher = new Dispatcher({
+    ...ctx,
+    systemLine: (id, text) => lifecycle.systemLine(id, text),
+    // alerts hold the one public URL: --public-url, else the listen URL once known (server.ts)
+    publicUrl: () => ctx.alerts?.publicUrl ?? '',
+  });
   const intake = new ConsoleIntake({ ...ctx, lifecycle }, (runId) => observers.watching(runId));
   const scheduler = new Scheduler({
     jobs: ctx.jobs,

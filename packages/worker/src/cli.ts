@@ -46,6 +46,12 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     )
     .addOption(new Option('--work-dir <dir>', 'where run directories go (default: $TMPDIR/builder-worker/NAME)'))
     .addOption(
+      new Option(
+        '--git-timeout <seconds>',
+        `longest a fetch of a job's source may take (default ${DEFAULTS.gitTimeoutSec})`,
+      ),
+    )
+    .addOption(
       new Option('--reconnect-max-ms <ms>', `longest wait between reconnects (default ${DEFAULTS.reconnectMaxMs})`),
     )
     .addOption(new Option('--json-logs', 'JSON log lines even on a terminal'))
@@ -107,6 +113,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     executor: str(o.executor),
     labels: Array.isArray(o.label) ? o.label : [],
     workDir: str(o.workDir),
+    gitTimeoutSec: str(o.gitTimeout),
     jail: {
       zfsSnapshot: str(o.jailZfsSnapshot),
       baseDir: str(o.jailBaseDir),

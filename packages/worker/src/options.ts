@@ -33,6 +33,8 @@ export interface WorkerOptionsInput {
   helloTimeoutMs?: number | undefined;
   /** On a forced stop, how long to wait for the results to be acknowledged. */
   shutdownAckTimeoutMs?: number | undefined;
+  /** `--git-timeout`: longest a fetch of a job's source may take, in seconds. */
+  gitTimeoutSec?: number | string | undefined;
 }
 
 /** Every option resolved and checked; the rest of the worker takes only this. */
@@ -52,6 +54,7 @@ export interface WorkerOptions {
   readonly connection: ConnectionOptions;
   readonly console: ConsoleOptions;
   readonly shutdownAckTimeoutMs: number;
+  readonly gitTimeoutMs: number;
   /** Where the runs' output dirs are sent. */
   readonly artifacts: ArtifactTarget;
 }
@@ -66,6 +69,7 @@ export const DEFAULTS = {
   flushMs: 5,
   helloTimeoutMs: 10_000,
   shutdownAckTimeoutMs: 5_000,
+  gitTimeoutSec: 600,
 } as const;
 
 export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
@@ -117,6 +121,7 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
       maxChunkBytes: LIMITS.maxChunkBytes,
     },
     shutdownAckTimeoutMs: input.shutdownAckTimeoutMs ?? DEFAULTS.shutdownAckTimeoutMs,
+    gitTimeoutMs: integer(input.gitTimeoutSec ?? DEFAULTS.gitTimeoutSec, '--git-timeout', 1, 86_400) * 1000,
     artifacts: {
       base: httpBase(remote),
       token,

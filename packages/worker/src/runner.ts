@@ -2,7 +2,8 @@ import type { Assignment, Finished, HeldRun, OutputHeader, RunResult, WorkerToSe
 import { type ArtifactTarget, uploadOutput } from './artifacts.ts';
 import { type Chunk, ConsoleBuffer, type ConsoleOptions } from './console.ts';
 import { describeError } from './errors.ts';
-import type { Executor, RunIO } from './executors/types.ts';
+import type { Executor, RunIO, RunSource } from './executors/types.ts';
+import type { Sources } from './source.ts';
 import { setLongTimeout } from './timers.ts';
 
 /** Where a run's messages go; `ready` is false while there is no welcomed connection. */
@@ -33,6 +34,8 @@ export interface RunDeps {
   readonly console: ConsoleOptions;
   /** Where the output dir goes; absent: artifacts are not collected (tests of the core). */
   readonly artifacts?: ArtifactTarget;
+  /** Fetches a job's git source; absent: a job with a source ends `error`. */
+  readonly sources?: Sources;
   readonly log: Logger;
   readonly now: () => number;
   /** The executor is done with the job: its capacity slot is free. */
@@ -100,6 +103,7 @@ export class Run {
 
   start(): void {
     const job = this.job;
+    let commit: string | undefined;
     const io: RunIO = {
       stdout: this.#console.stdout,
       stderr: this.#console.stderr,
@@ -107,7 +111,14 @@ export class Run {
       signal: this.#abort.signal,
       killGraceMs: job.killGraceSec * 1000,
       started: () => {
-        this.#deps.link.send({ type: 'started', runId: job.runId, attempt: job.attempt, startedAt: this.#deps.now() });
+        const startedAt = this.#deps.now();
+        this.#deps.link.send({
+          type: 'started',
+          runId: job.runId,
+          attempt: job.attempt,
+          startedAt,
+          ...(commit && { commit }),
+        });
         this.log.info('run.started');
       },
       collectOutput: async (dir) => {
@@ -121,21 +132,44 @@ export class Run {
     const cancelTimeout = setLongTimeout(() => {
       this.#halt({ kind: 'timeout' }, `[builder] timeout after ${job.timeoutSec}s: killing the job`);
     }, job.timeoutSec * 1000);
-    this.#settled = this.#execute(io, cancelTimeout);
+    this.#settled = this.#fetchSource().then((source) => {
+      if (typeof source === 'string') return this.#execute(io, cancelTimeout, { kind: 'error', message: source });
+      commit = source?.commit;
+      return this.#execute(source ? { ...io, source } : io, cancelTimeout);
+    });
   }
 
-  async #execute(io: RunIO, cancelTimeout: () => void): Promise<void> {
+  /** Outside any sandbox, before the job: the commit to build, or why there is none (a message). */
+  async #fetchSource(): Promise<RunSource | string | undefined> {
+    const spec = this.job.source;
+    if (!spec) return undefined;
+    const sources = this.#deps.sources;
+    if (!sources) return 'this worker cannot fetch sources';
+    try {
+      const commit = await sources.fetch(spec, this.#abort.signal);
+      this.#console.note(`[builder] source ${spec.git} ${spec.ref} at ${commit}`);
+      this.log.info('run.source', { git: spec.git, ref: spec.ref, commit });
+      return { ref: spec.ref, commit, checkout: (dir) => sources.checkout(spec, commit, dir) };
+    } catch (err) {
+      return describeError(err);
+    }
+  }
+
+  async #execute(io: RunIO, cancelTimeout: () => void, failed?: RunResult): Promise<void> {
     let result: RunResult;
     const missing = this.job.missingSecrets;
     try {
       // a job that asked for a secret the server does not have would build without it: not at all
-      result =
-        missing.length > 0
+      result = failed
+        ? failed
+        : missing.length > 0
           ? {
               kind: 'error',
               message: `secret${missing.length === 1 ? '' : 's'} ${missing.join(', ')} not set on the server (builder-client secret set NAME)`,
             }
-          : await this.#deps.executor.run(this.job, io);
+          : io.signal.aborted
+            ? { kind: 'error', message: 'stopped before the job started' }
+            : await this.#deps.executor.run(this.job, io);
     } catch (err) {
       result = { kind: 'error', message: `executor ${this.#deps.executor.name} failed: ${describeError(err)}` };
     }

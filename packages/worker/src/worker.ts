@@ -7,6 +7,7 @@ import {
   type WorkerInfo,
   type Logger,
 } from '@builder/protocol';
+import { Sources } from './source.ts';
 import { type Connect, Connection } from './connection.ts';
 import { ExitCode, type ServerRefusedError } from './errors.ts';
 import type { Executor } from './executors/types.ts';
@@ -54,6 +55,7 @@ const STOP_SLACK_MS = 3000;
 export class Worker {
   readonly #o: WorkerOptions;
   readonly #executor: Executor;
+  readonly #sources: Sources;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #connection: Connection;
@@ -69,6 +71,7 @@ export class Worker {
   constructor(deps: WorkerDeps) {
     this.#o = deps.options;
     this.#executor = deps.executor;
+    this.#sources = new Sources({ workDir: this.#o.workDir, timeoutMs: this.#o.gitTimeoutMs });
     this.#log = deps.log;
     this.#now = deps.now ?? preciseNow;
     this.#connection = new Connection({
@@ -245,6 +248,7 @@ export class Worker {
       link: this.#connection,
       console: this.#o.console,
       artifacts: this.#o.artifacts,
+      sources: this.#sources,
       log: this.#log,
       now: this.#now,
       onSettled: () => {

@@ -12,6 +12,7 @@ interface ExecuteOptions {
   param?: Record<string, string>;
   next?: boolean;
   follow?: boolean;
+  ref?: string;
 }
 
 export function registerExecuteCommand(program: Command, run: Runner): void {
@@ -22,6 +23,7 @@ export function registerExecuteCommand(program: Command, run: Runner): void {
     .option('--platform <platform>', 'only these platforms (default: all of the job); repeatable', collectList)
     .option('--param <key=value>', 'override a job parameter; repeatable', collectParam)
     .option('--next', 'put the runs at the head of their queues')
+    .option('--ref <ref>', "build this branch, tag or commit of the job's source instead of its own ref")
     .option('--follow', 'stream the console and exit with the status (0 only if all runs succeeded)')
     .addHelpText('after', '\nWith several runs, --follow prefixes each console line with [PLATFORM].')
     .action((name: string, opts: ExecuteOptions, cmd: Command) => run(cmd, (ctx) => execute(ctx, name, opts)));
@@ -33,6 +35,7 @@ async function execute(ctx: Context, name: string, opts: ExecuteOptions): Promis
     ...(opts.platform !== undefined && { platforms: opts.platform }),
     ...(opts.param !== undefined && { params: opts.param }),
     ...(opts.next === true && { next: true }),
+    ...(opts.ref !== undefined && { ref: opts.ref }),
   };
   ctx.checkParams('execute', params);
   const conn = await ctx.connect();

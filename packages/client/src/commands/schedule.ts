@@ -37,6 +37,8 @@ interface ScheduleOptions {
   param?: Record<string, string>;
   alertWebhook?: string[];
   secret?: string[];
+  sourceGit?: string;
+  sourceRef?: string;
 }
 
 interface RescheduleOptions {
@@ -90,6 +92,8 @@ export function registerScheduleCommands(program: Command, run: Runner): void {
       'give the job this secret (set with `secret set NAME`) as an environment variable; repeatable',
       (name: string, previous: string[] = []) => [...previous, name],
     )
+    .option('--source-git <url>', 'check out this git repository (URL or path) for each run, at $BUILDER_SOURCE')
+    .option('--source-ref <ref>', 'the branch, tag or commit of --source-git to build (default HEAD)')
     .action((name: string, opts: ScheduleOptions, cmd: Command) => run(cmd, (ctx) => schedule(ctx, name, opts)));
 
   program
@@ -187,6 +191,9 @@ async function resolvePlatforms(ctx: Context, opts: ScheduleOptions): Promise<st
 
 async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Promise<number> {
   opts = { ...opts, platform: await resolvePlatforms(ctx, opts) };
+  if (opts.sourceRef !== undefined && opts.sourceGit === undefined) {
+    throw new CliError(ExitCode.Usage, '--source-ref needs --source-git URL');
+  }
   const spec: JobSpecInput = {
     name,
     platforms: opts.platform,
@@ -202,6 +209,9 @@ async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Prom
     ...(opts.param !== undefined && { params: opts.param }),
     ...(opts.alertWebhook !== undefined && { alertWebhooks: opts.alertWebhook }),
     ...(opts.secret !== undefined && { secrets: opts.secret }),
+    ...(opts.sourceGit !== undefined && {
+      source: { git: opts.sourceGit, ...(opts.sourceRef !== undefined && { ref: opts.sourceRef }) },
+    }),
   };
   const result = await ctx.rpc('schedule', spec);
   if (ctx.json) ctx.printJson(result);

@@ -22,6 +22,8 @@ export function makeRun(overrides: Partial<RunView> = {}): RunView {
     result: null,
     waiting: null,
     cancelReason: null,
+    ref: null,
+    commit: null,
     ...overrides,
   };
 }
@@ -59,6 +61,7 @@ export function makeJob(overrides: Partial<JobView> = {}): JobView {
     alertWebhooks: [],
     secrets: [],
     definition: null,
+    source: null,
     ...overrides,
   };
 }

@@ -113,6 +113,7 @@ export function createHandlers(ctx: ApiDeps): Handlers {
         params: p.params,
         trigger: 'manual',
         next: p.next,
+        ...(p.ref !== undefined && { ref: p.ref }),
       });
       return { result: { runs: runs.map((r) => runView(ctx, r)) } };
     },

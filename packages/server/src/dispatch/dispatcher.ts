@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { RunEvent, RunEvents } from '../run-events.ts';
 import type { ActiveRuns } from '../runs/active.ts';
+import { runUrl } from '../alerts/events.ts';
 import { attemptSecret } from '../runs/attempt-secret.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { JobStore } from '../store/jobs.ts';
@@ -30,6 +31,8 @@ export interface DispatcherDeps {
   leaseMs: number;
   /** A line from the server in a run's console (Lifecycle.systemLine). */
   systemLine: (runId: string, text: string) => void;
+  /** The server's public URL (known once it listens), for the job's BUILDER_URL. */
+  publicUrl: () => string;
 }
 
 /** The events after which a queued run may find a slot. */
@@ -119,6 +122,11 @@ export class Dispatcher {
       attemptSecret: attemptSecret(ctx.attemptKey, run.id, run.attempt, worker.name),
       secrets: secrets?.values ?? {},
       missingSecrets: secrets?.missing ?? [],
+      ...(job?.source && run.ref !== null && { source: { git: job.source.git, ref: run.ref } }),
+      ...(ctx.publicUrl() !== '' && {
+        serverUrl: ctx.publicUrl(),
+        runUrl: runUrl(ctx.publicUrl(), run.job, run.number),
+      }),
     };
     ctx.logger.debug('run.assigned', {
       run: run.id,

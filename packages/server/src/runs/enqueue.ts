@@ -24,6 +24,8 @@ export interface EnqueueOptions {
   trigger: RunRow['trigger'];
   /** "run next": ahead of everything queued at normal priority. */
   next: boolean;
+  /** Another ref of the job's source than its own (execute --ref). */
+  ref?: string;
 }
 
 /**
@@ -40,6 +42,10 @@ export function enqueue(ctx: EnqueueDeps, job: JobRow, opts: EnqueueOptions): Ru
       );
     }
   }
+  if (opts.ref !== undefined && job.source === null) {
+    throw new ProtocolError(ErrorCode.InvalidArgument, `job ${job.name} has no source: --ref needs one (--source-git)`);
+  }
+  const ref = job.source === null ? null : (opts.ref ?? job.source.ref);
   const now = ctx.clock.now();
   const runs = ctx.commit.write(() =>
     [...new Set(platforms)].map((platform) => {
@@ -56,6 +62,7 @@ export function enqueue(ctx: EnqueueDeps, job: JobRow, opts: EnqueueOptions): Ru
         killGraceSec: job.killGraceSec,
         priority: opts.next ? 1 : 0,
         queuedAt: now,
+        ref,
       });
       ctx.logger.debug('run.queued', {
         run: run.id,

@@ -79,14 +79,20 @@ export class Lifecycle {
     });
   }
 
-  started(worker: ConnectedWorker, runId: string, attempt: number, startedAt: number): ServerToWorker | undefined {
+  started(
+    worker: ConnectedWorker,
+    runId: string,
+    attempt: number,
+    startedAt: number,
+    commit?: string,
+  ): ServerToWorker | undefined {
     const { ctx } = this;
     const a = ctx.active.get(runId);
     if (!a || a.attempt !== attempt || a.worker !== worker.name) return this.stale(worker, runId, attempt, 'started');
     a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
     const run = ctx.runs.get(runId);
     if (!run || run.state !== 'assigned') return undefined; // a repeated `started`: already running
-    const now = ctx.commit.write(() => ctx.runs.start(run, startedAt));
+    const now = ctx.commit.write(() => ctx.runs.start(run, startedAt, commit));
     ctx.events.emit({ type: 'started', run: now });
     return undefined;
   }

@@ -35,6 +35,8 @@ export function runView(ctx: ViewDeps, run: RunRow, opts: { script?: boolean } =
     waiting: run.state === 'queued' ? whyWaiting(ctx, run) : null,
     cancelReason: run.cancelReason,
     ...(opts.script ? { script: run.script } : {}),
+    ref: run.ref,
+    commit: run.commit,
   };
 }
 
@@ -78,6 +80,7 @@ export function jobView(job: JobRow, opts: { script?: boolean; lastRun?: RunView
     nextRunAt: job.nextRunAt,
     template: job.template,
     alertWebhooks: job.alertWebhooks,
+    source: job.source,
     secrets: job.secrets,
     definition: job.definition,
     ...(opts.script ? (job.scripts === null ? { script: job.script } : { scripts: job.scripts }) : {}),

@@ -72,13 +72,14 @@ export class JobStore {
       JSON.stringify(spec.alertWebhooks),
       JSON.stringify(spec.secrets),
       spec.definition === null ? null : JSON.stringify(spec.definition),
+      spec.source === undefined ? null : JSON.stringify(spec.source),
     ];
     if (existing) {
       this.db
         .prepare(
           `UPDATE jobs SET platforms = ?, script = ?, scripts = ?, template = ?, schedule = ?, timezone = ?, missed = ?, timeout_s = ?,
            kill_grace_s = ?, retries = ?, retry_backoff_s = ?, concurrency = ?, params = ?, next_run_at = ?,
-           alert_webhooks = ?, secrets = ?, definition = ?, deleted_at = NULL, updated_at = ? WHERE id = ?`,
+           alert_webhooks = ?, secrets = ?, definition = ?, source = ?, deleted_at = NULL, updated_at = ? WHERE id = ?`,
         )
         .run(...values, now, existing.id);
       return { job: this.getById(existing.id)!, created: existing.deleted_at !== null };
@@ -86,8 +87,8 @@ export class JobStore {
     const info = this.db
       .prepare(
         `INSERT INTO jobs (platforms, script, scripts, template, schedule, timezone, missed, timeout_s, kill_grace_s,
-         retries, retry_backoff_s, concurrency, params, next_run_at, alert_webhooks, secrets, definition, name, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         retries, retry_backoff_s, concurrency, params, next_run_at, alert_webhooks, secrets, definition, source, name, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(...values, spec.name, now, now);
     return { job: this.getById(Number(info.lastInsertRowid))!, created: true };

@@ -160,4 +160,13 @@ ALTER TABLE runs ADD COLUMN log_carry BLOB;
     // JSON {repo, commit, path, modified, url?}: the file `apply` read the job from; NULL for `schedule`
     sql: `ALTER TABLE jobs ADD COLUMN definition TEXT;`,
   },
+  {
+    version: 8,
+    name: 'git-sources',
+    sql: `
+ALTER TABLE jobs ADD COLUMN source TEXT;      -- JSON {git, ref}; NULL: the job has no source
+ALTER TABLE runs ADD COLUMN ref TEXT;         -- the ref this run asked for (the job's, or execute --ref)
+ALTER TABLE runs ADD COLUMN commit_sha TEXT;  -- what the worker resolved it to, reported with started
+`,
+  },
 ];

@@ -1,4 +1,12 @@
-import type { JobDefinition, MissedPolicy, Params, RunResult, RunState, TemplateRef } from '@builder/protocol';
+import type {
+  GitSource,
+  JobDefinition,
+  MissedPolicy,
+  Params,
+  RunResult,
+  RunState,
+  TemplateRef,
+} from '@builder/protocol';
 
 /** Rows as the store hands them out: parsed, camel-cased, typed. */
 export interface JobRow {
@@ -12,6 +20,8 @@ export interface JobRow {
   alertWebhooks: string[];
   secrets: string[];
   definition: JobDefinition | null;
+  /** The repository each run checks out; null: none. */
+  source: GitSource | null;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -54,6 +64,9 @@ export interface RunRow {
   logBytes: number;
   /** Console bytes held back from the log because they may begin a secret (console/secret-mask.ts). */
   logCarry: Buffer | null;
+  /** For a job with a source: the ref asked for, and the commit the worker resolved it to. */
+  ref: string | null;
+  commit: string | null;
 }
 
 export interface RawJob {
@@ -66,6 +79,7 @@ export interface RawJob {
   alert_webhooks: string;
   secrets: string;
   definition: string | null;
+  source: string | null;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -107,6 +121,8 @@ export interface RawRun {
   log_seq: number;
   log_bytes: number;
   log_carry: Buffer | null;
+  ref: string | null;
+  commit_sha: string | null;
 }
 
 export function jobFromRaw(r: RawJob): JobRow {
@@ -120,6 +136,7 @@ export function jobFromRaw(r: RawJob): JobRow {
     alertWebhooks: JSON.parse(r.alert_webhooks) as string[],
     secrets: JSON.parse(r.secrets) as string[],
     definition: r.definition === null ? null : (JSON.parse(r.definition) as JobDefinition),
+    source: r.source === null ? null : (JSON.parse(r.source) as GitSource),
     schedule: r.schedule,
     timezone: r.timezone,
     missed: r.missed,
@@ -171,5 +188,7 @@ export function runFromRaw(r: RawRun): RunRow {
     logSeq: r.log_seq,
     logBytes: r.log_bytes,
     logCarry: r.log_carry,
+    ref: r.ref,
+    commit: r.commit_sha,
   };
 }

@@ -49,6 +49,24 @@ describe('RunStore and GroupCommit on a real SQLite file', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("keeps a job's source, a run's ref and the commit its start reported", () => {
+    const spec = { name: 'src', platforms: ['p'], script: 'true', schedule: null };
+    const source = { git: 'git://h/r', ref: 'main' };
+    const { job } = jobs.upsert(JobSpecSchema.parse({ ...spec, source }), null, 0);
+    expect(job.source).toEqual(source);
+    const run = runs.insert({
+      ...{ jobId: job.id, number: jobs.allocateNumber(job.id), platform: 'p', script: 'true', params: {} },
+      ...{ trigger: 'manual', maxAttempts: 1, retryBackoffSec: 10, timeoutSec: 60, killGraceSec: 1 },
+      ...{ priority: 0, queuedAt: 1, ref: 'v1' },
+    });
+    expect(run).toMatchObject({ ref: 'v1', commit: null });
+    runs.assign(run, 'w1', 100);
+    const sha = 'a'.repeat(40);
+    expect(runs.start(runs.get(run.id)!, 150, sha).commit).toBe(sha);
+    expect(runs.get(run.id)).toMatchObject({ state: 'running', ref: 'v1', commit: sha });
+    expect(jobs.upsert(JobSpecSchema.parse(spec), null, 1).job.source).toBeNull();
+  });
+
   it('retries failed attempts with exponential backoff, then records the final result', () => {
     const run = queue('flaky', 2);
     runs.assign(run, 'w1', 100);

@@ -18,6 +18,8 @@ export interface NewRun {
   killGraceSec: number;
   priority: number;
   queuedAt: number;
+  /** The source ref to check out; null for a job without a source. */
+  ref?: string | null;
 }
 
 /** A transition the state machine does not allow: a bug, never a wire condition. */
@@ -53,9 +55,9 @@ export class RunStore {
     this.byNumber = db.prepare<[string, number], RawRun>(`${SELECT} WHERE jobs.name = ? AND runs.number = ?`);
     this.insertStmt = db.prepare(
       `INSERT INTO runs (id, job_id, number, platform, script, params, trigger, state, attempt, max_attempts,
-       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at)
+       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref)
        VALUES (@id, @jobId, @number, @platform, @script, @params, @trigger, 'queued', 1, @maxAttempts,
-       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt)`,
+       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref)`,
     );
     this.nextQueuedStmt = db.prepare<[string, number], RawRun>(
       `${SELECT} WHERE runs.state = 'queued' AND runs.platform = ? AND (runs.not_before IS NULL OR runs.not_before <= ?)
@@ -65,7 +67,9 @@ export class RunStore {
     this.setAssigned = db.prepare(
       `UPDATE runs SET state = 'assigned', worker = ?, assigned_at = ?, log_seq = 0 WHERE id = ? AND state = 'queued'`,
     );
-    this.setRunning = db.prepare(`UPDATE runs SET state = 'running', started_at = ? WHERE id = ? AND attempt = ?`);
+    this.setRunning = db.prepare(
+      `UPDATE runs SET state = 'running', started_at = ?, commit_sha = coalesce(?, commit_sha) WHERE id = ? AND attempt = ?`,
+    );
     this.setLog = db.prepare('UPDATE runs SET log_seq = ?, log_bytes = ?, log_carry = ? WHERE id = ?');
     this.setFinished = db.prepare(
       'UPDATE runs SET state = ?, result = ?, finished_at = ? WHERE id = ? AND attempt = ?',
@@ -101,7 +105,7 @@ export class RunStore {
 
   insert(run: NewRun): RunRow {
     const id = randomUUID();
-    this.insertStmt.run({ ...run, id, params: JSON.stringify(run.params) });
+    this.insertStmt.run({ ...run, id, params: JSON.stringify(run.params), ref: run.ref ?? null });
     return this.get(id)!;
   }
 
@@ -198,10 +202,11 @@ export class RunStore {
     return { ...run, state: 'assigned', worker, assignedAt: now, logSeq: 0 };
   }
 
-  start(run: RunRow, startedAt: number): RunRow {
+  /** `commit`: what the run's source ref resolved to on the worker. */
+  start(run: RunRow, startedAt: number, commit?: string): RunRow {
     check(run, 'running');
-    this.setRunning.run(startedAt, run.id, run.attempt);
-    return { ...run, state: 'running', startedAt };
+    this.setRunning.run(startedAt, commit ?? null, run.id, run.attempt);
+    return { ...run, state: 'running', startedAt, commit: commit ?? run.commit };
   }
 
   /** Durable console state: chunks up to `seq`, the file's length, and the masked-secret carry. */

@@ -72,7 +72,11 @@ export function runPath() {
   // as the server does: a batch rolled back puts memory back to what the database says
   commit.onStorageFull = (_err, rolledBack) => rolledBack && resyncRuns(deps);
   const lifecycle = new Lifecycle(deps);
-  const dispatcher = new Dispatcher({ ...deps, systemLine: (id, text) => lifecycle.systemLine(id, text) });
+  const dispatcher = new Dispatcher({
+    ...deps,
+    systemLine: (id, text) => lifecycle.systemLine(id, text),
+    publicUrl: () => '',
+  });
   const intake = new ConsoleIntake({ ...deps, lifecycle });
 
   return {

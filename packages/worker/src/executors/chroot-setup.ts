@@ -14,7 +14,12 @@
 import { existsSync } from 'node:fs';
 
 /** Inside every sandbox: the run's directory (root's), the job's cwd and its output dir. */
-export const INSIDE = { dir: '/builder', work: '/builder/work', output: '/builder/output' } as const;
+export const INSIDE = {
+  dir: '/builder',
+  work: '/builder/work',
+  output: '/builder/output',
+  source: '/builder/source',
+} as const;
 
 /**
  * `sh -c ENTER entry N CGROUP_PROCS… unshare …`: put this process into the run's cgroup(s)

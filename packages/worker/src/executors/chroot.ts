@@ -1,4 +1,15 @@
-import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -98,7 +109,14 @@ export class ChrootExecutor implements Executor {
     try {
       try {
         this.#shiftBase(false);
-        this.#prepare(dir, job, uid, gid);
+        this.#prepare(dir, job, uid, gid, io);
+        if (io.source) {
+          // checked out by the worker (outside, with network), then the job's user's to build in
+          const source = join(dir, 'builder', 'source');
+          await io.source.checkout(source);
+          const root = this.#o.idRange.start;
+          chownTree(source, root + uid, root + gid);
+        }
         cg = createCgroup(name, this.#o);
       } catch (err) {
         return { kind: 'error', message: `cannot set up the chroot sandbox: ${describeError(err)}` };
@@ -156,7 +174,7 @@ export class ChrootExecutor implements Executor {
    * output/ owned by the job's user. Owners are host ids: START+id is id inside, so upper/ (the
    * sandbox's /) and builder/ belong to its root. Synchronous: a handful of tiny syscalls.
    */
-  #prepare(dir: string, job: Assignment, uid: number, gid: number): void {
+  #prepare(dir: string, job: Assignment, uid: number, gid: number, io: RunIO): void {
     try {
       mkdirSync(dir, { mode: 0o700 });
     } catch (err) {
@@ -177,7 +195,7 @@ export class ChrootExecutor implements Executor {
     const b = join(dir, 'builder');
     mkdirSync(b, { mode: 0o755 });
     writeFileSync(join(b, 'script.sh'), job.script, { mode: 0o755 });
-    writeFileSync(join(b, 'env'), envFile(this.#jobEnv(job, uid)), { mode: 0o644 });
+    writeFileSync(join(b, 'env'), envFile(this.#jobEnv(job, uid, io)), { mode: 0o644 });
     for (const file of [b, join(b, 'script.sh'), join(b, 'env')]) chownSync(file, root, root);
     for (const sub of ['work', 'output']) {
       mkdirSync(join(b, sub), { mode: 0o755 });
@@ -185,7 +203,7 @@ export class ChrootExecutor implements Executor {
     }
   }
 
-  #jobEnv(job: Assignment, uid: number): Record<string, string> {
+  #jobEnv(job: Assignment, uid: number, io: RunIO): Record<string, string> {
     const env = passedEnv(this.#deps.env, PASSED_ENV);
     const user = uid === 0 ? 'root' : 'builder';
     return {
@@ -196,7 +214,7 @@ export class ChrootExecutor implements Executor {
       LOGNAME: user,
       SHELL: '/bin/sh',
       TMPDIR: '/tmp',
-      ...jobVariables(job, this.#deps.platform, INSIDE.output),
+      ...jobVariables(job, this.#deps.platform, INSIDE.output, io.source && { run: io.source, dir: INSIDE.source }),
     };
   }
 
@@ -225,6 +243,16 @@ export class ChrootExecutor implements Executor {
     await rm(dir, { recursive: true, force: true }).catch((err: unknown) =>
       log.warn('executor.run_dir_not_removed', { dir, error: err }),
     );
+  }
+}
+
+/** Give a tree (never following its links) to the sandbox's user. */
+function chownTree(path: string, uid: number, gid: number): void {
+  lchownSync(path, uid, gid);
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) chownTree(child, uid, gid);
+    else lchownSync(child, uid, gid);
   }
 }
 

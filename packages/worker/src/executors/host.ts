@@ -50,8 +50,17 @@ export class HostExecutor implements Executor {
     } catch (err) {
       return { kind: 'error', message: `cannot set up the run directory: ${describeError(err)}` };
     }
+    const sourceDir = join(dir, 'source');
+    if (io.source) {
+      try {
+        await io.source.checkout(sourceDir);
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true });
+        return { kind: 'error', message: describeError(err) };
+      }
+    }
     try {
-      const result = await this.#execute(job, dir, outputDir, io);
+      const result = await this.#execute(job, dir, outputDir, io, sourceDir);
       await collectOutput(io, outputDir);
       return result;
     } finally {
@@ -75,10 +84,10 @@ export class HostExecutor implements Executor {
     writeFileSync(join(dir, 'script.sh'), script, { mode: 0o755 });
   }
 
-  #execute(job: Assignment, dir: string, outputDir: string, io: RunIO): Promise<RunResult> {
+  #execute(job: Assignment, dir: string, outputDir: string, io: RunIO, sourceDir: string): Promise<RunResult> {
     const env = {
       ...this.#baseEnv,
-      ...jobVariables(job, this.#platform, outputDir),
+      ...jobVariables(job, this.#platform, outputDir, io.source && { run: io.source, dir: sourceDir }),
       ...secretVariables(job),
     };
     const [command, args] = job.script.startsWith('#!') ? [join(dir, 'script.sh'), []] : ['/bin/sh', ['script.sh']];

@@ -1,4 +1,5 @@
 import type { Assignment } from '@builder/protocol';
+import type { RunSource } from './types.ts';
 
 /** The worker's own variables that match `pattern` (everything else, BUILDER_TOKEN above all, stays out). */
 export function passedEnv(env: NodeJS.ProcessEnv, pattern: RegExp): Record<string, string> {
@@ -9,9 +10,14 @@ export function passedEnv(env: NodeJS.ProcessEnv, pattern: RegExp): Record<strin
 
 /**
  * What every job sees, whatever the sandbox: its parameters, then the BUILDER_* variables (which a
- * parameter cannot override). `output` is the output dir as the job sees it.
+ * parameter cannot override). `output` and `sourceDir` are dirs as the job sees them.
  */
-export function jobVariables(job: Assignment, platform: string, output: string): Record<string, string> {
+export function jobVariables(
+  job: Assignment,
+  platform: string,
+  output: string,
+  source?: { run: RunSource; dir: string },
+): Record<string, string> {
   return {
     ...job.params,
     BUILDER_JOB: job.job,
@@ -20,6 +26,9 @@ export function jobVariables(job: Assignment, platform: string, output: string):
     BUILDER_ATTEMPT: String(job.attempt),
     BUILDER_PLATFORM: platform,
     BUILDER_OUTPUT: output,
+    ...(job.serverUrl !== undefined && { BUILDER_URL: job.serverUrl }),
+    ...(job.runUrl !== undefined && { BUILDER_RUN_URL: job.runUrl }),
+    ...(source && { BUILDER_SOURCE: source.dir, BUILDER_REF: source.run.ref, BUILDER_COMMIT: source.run.commit }),
   };
 }
 

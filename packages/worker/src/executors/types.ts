@@ -31,6 +31,15 @@ export interface RunIO {
    */
   collectOutput(outputDir: string): Promise<void>;
   readonly log: Logger;
+  /** For a job with a source: the commit it was fetched at, to be checked out into the run's directory. */
+  readonly source?: RunSource;
+}
+
+/** The job's source, fetched before the executor runs; `checkout` writes its tree into a new dir. */
+export interface RunSource {
+  readonly ref: string;
+  readonly commit: string;
+  checkout(dir: string): Promise<void>;
 }
 
 /**

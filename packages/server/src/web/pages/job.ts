@@ -123,6 +123,12 @@ function definition(job: JobRow): Html {
           : ''
       }
       ${
+        job.source
+          ? html`<dt>source</dt>
+              <dd><code>${job.source.git}</code> at <code>${job.source.ref}</code></dd>`
+          : ''
+      }
+      ${
         job.template
           ? html`<dt>template</dt>
               <dd>

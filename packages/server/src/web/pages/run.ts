@@ -69,6 +69,15 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
       <dd>${run.trigger}</dd>
       <dt>worker</dt>
       <dd>${run.worker ?? html`<span class="none">—</span>`}</dd>
+      ${
+        run.ref !== null
+          ? html`<dt>source</dt>
+              <dd>
+                <code>${run.ref}</code> at
+                ${run.commit ? html`<code>${run.commit}</code>` : html`<span class="none">not fetched yet</span>`}
+              </dd>`
+          : ''
+      }
       <dt>attempt</dt>
       <dd>${run.attempt} of ${run.maxAttempts}</dd>
       <dt>parameters</dt>

@@ -1,0 +1,138 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SourceError, Sources } from './source.ts';
+
+let dir: string;
+let repo: string;
+let daemon: ChildProcess | undefined;
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' }).trim();
+}
+
+async function commit(file: string, text: string): Promise<string> {
+  await writeFile(join(repo, file), text);
+  git(repo, 'add', file);
+  git(repo, 'commit', '-q', '-m', `change ${file}`);
+  return git(repo, 'rev-parse', 'HEAD');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+/** `git daemon` on loopback serving `dir`; resolves once it accepts connections. */
+async function serve(): Promise<string> {
+  const port = await freePort();
+  daemon = spawn(
+    'git',
+    ['daemon', '--export-all', `--base-path=${dir}`, '--listen=127.0.0.1', `--port=${port}`, '--reuseaddr', dir],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const url = `git://127.0.0.1:${port}/repo`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      execFileSync('git', ['ls-remote', url], { stdio: 'ignore' });
+      return url;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error('git daemon did not start');
+}
+
+function looseObjects(mirror: string): number {
+  const out = execFileSync('git', ['--git-dir', mirror, 'count-objects', '-v'], { encoding: 'utf8' });
+  return Number(/^count: (\d+)$/m.exec(out)?.[1]);
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'builder-source-'));
+  repo = join(dir, 'repo');
+  execFileSync('git', ['init', '-q', '-b', 'main', repo]);
+});
+
+afterEach(async () => {
+  daemon?.kill('SIGKILL');
+  daemon = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('Sources', () => {
+  it('fetches over file:// into a mirror, resolves branch, tag and SHA, checks out the tree', async () => {
+    const first = await commit('a.txt', 'one\n');
+    git(repo, 'tag', 'v1');
+    const second = await commit('a.txt', 'two\n');
+    const sources = new Sources({ workDir: join(dir, 'work'), timeoutMs: 60_000 });
+    const url = `file://${repo}`;
+    expect(await sources.fetch({ git: url, ref: 'main' })).toBe(second);
+    expect(await sources.fetch({ git: url, ref: 'v1' })).toBe(first);
+    expect(await sources.fetch({ git: url, ref: first.slice(0, 10) })).toBe(first);
+    expect(sources.mirrorPath(url)).toMatch(/git-mirrors\/[0-9a-f]{64}\.git$/);
+
+    const out = join(dir, 'run', 'source');
+    await sources.checkout({ git: url, ref: 'v1' }, first, out);
+    expect(await readFile(join(out, 'a.txt'), 'utf8')).toBe('one\n');
+  });
+
+  it('over git daemon, a second fetch transfers only the new commit', async () => {
+    await commit('a.txt', 'one\n');
+    const url = await serve();
+    const sources = new Sources({ workDir: join(dir, 'work'), timeoutMs: 60_000 });
+    await sources.fetch({ git: url, ref: 'HEAD' });
+    const mirror = sources.mirrorPath(url);
+    expect(looseObjects(mirror)).toBe(0); // the clone arrived as one pack
+
+    const next = await commit('b.txt', 'new\n');
+    expect(await sources.fetch({ git: url, ref: 'main' })).toBe(next);
+    // a small fetch is unpacked: exactly the new commit, its tree and its blob
+    expect(looseObjects(mirror)).toBe(3);
+  });
+
+  it('a missing ref or an unreachable repository is a SourceError naming what git said', async () => {
+    await commit('a.txt', 'one\n');
+    const sources = new Sources({ workDir: join(dir, 'work'), timeoutMs: 60_000 });
+    const url = `file://${repo}`;
+    await expect(sources.fetch({ git: url, ref: 'nope' })).rejects.toThrow(/no commit for ref "nope"/);
+    const missing = sources.fetch({ git: `file://${dir}/absent`, ref: 'HEAD' });
+    await expect(missing).rejects.toBeInstanceOf(SourceError);
+    await expect(missing).rejects.toThrow(/cannot fetch .*absent: fatal: .*/);
+    // ext:: would run a command on the worker, outside any sandbox
+    await expect(sources.fetch({ git: `ext::sh -c touch% ${dir}/pwned`, ref: 'HEAD' })).rejects.toThrow(/transport/);
+  });
+
+  it('a fetch stopped by its signal ends with a SourceError and leaves no mirror', async () => {
+    await commit('a.txt', 'one\n');
+    const sources = new Sources({ workDir: join(dir, 'work'), timeoutMs: 60_000 });
+    const url = `file://${repo}`;
+    const stop = new AbortController();
+    stop.abort();
+    await expect(sources.fetch({ git: url, ref: 'main' }, stop.signal)).rejects.toThrow(/stopped/);
+    expect(readdirSync(join(dir, 'work', 'git-mirrors'))).toEqual([]);
+  });
+
+  it('serializes two fetches of one mirror', async () => {
+    const head = await commit('a.txt', 'one\n');
+    const sources = new Sources({ workDir: join(dir, 'work'), timeoutMs: 60_000 });
+    const url = `file://${repo}`;
+    const both = await Promise.all([
+      sources.fetch({ git: url, ref: 'main' }),
+      sources.fetch({ git: url, ref: 'main' }),
+    ]);
+    expect(both).toEqual([head, head]);
+  });
+});
