@@ -5,9 +5,8 @@
  * repository ending the run `error`. The chroot case (root only) builds the checkout in a sandbox
  * without network.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -17,6 +16,7 @@ import {
   ROOTFS_TIMEOUT_MS,
   TEST_ID_RANGE,
 } from '../packages/worker/src/test-support/chroot-root.ts';
+import { git, gitDaemon, looseObjects } from '../packages/worker/src/test-support/git.ts';
 import { Cluster, waitFor } from './harness.ts';
 
 const BUILD = 'cat parts/* > "$BUILDER_OUTPUT/built"\necho "built $(cat parts/* | wc -l) lines"\n';
@@ -24,24 +24,9 @@ const SCRIPT =
   'cd "$BUILDER_SOURCE" && sh build.sh\n' +
   'echo "commit=$BUILDER_COMMIT ref=$BUILDER_REF"\necho "url=$BUILDER_URL run=$BUILDER_RUN_URL"\n';
 
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' }).trim();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
-
 class Repo {
   readonly path: string;
-  daemon: ChildProcess | undefined;
+  daemon: { stop(): void } | undefined;
   constructor(base: string) {
     this.path = join(base, 'repo');
     execFileSync('git', ['init', '-q', '-b', 'main', this.path]);
@@ -56,34 +41,17 @@ class Repo {
   }
   /** `git daemon` on loopback; resolves to the URL once it answers. */
   async serve(): Promise<string> {
-    const port = await freePort();
-    const base = join(this.path, '..');
-    this.daemon = spawn(
-      'git',
-      ['daemon', '--export-all', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${port}`, '--reuseaddr', base],
-      { stdio: 'ignore' },
-    );
-    const url = `git://127.0.0.1:${port}/repo`;
-    await waitFor(() => {
-      try {
-        execFileSync('git', ['ls-remote', url], { stdio: 'ignore' });
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'git daemon to answer');
-    return url;
+    this.daemon = await gitDaemon(join(this.path, '..'), 'repo');
+    return this.daemon.url;
   }
   stop(): void {
-    this.daemon?.kill('SIGKILL');
+    this.daemon?.stop();
   }
 }
 
-function looseObjects(mirrorsDir: string): number[] {
-  return readdirSync(mirrorsDir).map((m) => {
-    const out = execFileSync('git', ['--git-dir', join(mirrorsDir, m), 'count-objects', '-v'], { encoding: 'utf8' });
-    return Number(/^count: (\d+)$/m.exec(out)?.[1]);
-  });
+/** Loose objects per mirror under `mirrorsDir`. */
+function mirrorObjects(mirrorsDir: string): number[] {
+  return readdirSync(mirrorsDir).map((m) => looseObjects(join(mirrorsDir, m)));
 }
 
 describe('jobs with a git source (host executor)', () => {
@@ -122,13 +90,13 @@ describe('jobs with a git source (host executor)', () => {
 
     // the second run fetches into the same mirror: only the new commit, its tree and blob arrive
     const mirrors = join(c.dir, 'work-w1', 'git-mirrors');
-    expect(looseObjects(mirrors)).toEqual([0]);
+    expect(mirrorObjects(mirrors)).toEqual([0]);
     const second = repo.commit('b', 'two\n');
     const r2 = await c.client(['execute', 'src', '--follow']);
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stdout).toContain('built 2 lines');
     expect((await c.run('src/2')) as unknown).toMatchObject({ commit: second });
-    expect(looseObjects(mirrors)).toEqual([4]); // commit, root tree, parts/ tree, blob
+    expect(mirrorObjects(mirrors)).toEqual([4]); // commit, root tree, parts/ tree, blob
 
     const r3 = await c.client(['execute', 'src', '--ref', 'v1', '--follow']);
     expect(r3.code, r3.stderr).toBe(0);

@@ -1,63 +1,21 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SourceError, Sources } from './source.ts';
+import { git, gitDaemon, looseObjects } from './test-support/git.ts';
 
 let dir: string;
 let repo: string;
-let daemon: ChildProcess | undefined;
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' }).trim();
-}
+let daemon: { stop(): void } | undefined;
 
 async function commit(file: string, text: string): Promise<string> {
   await writeFile(join(repo, file), text);
   git(repo, 'add', file);
   git(repo, 'commit', '-q', '-m', `change ${file}`);
   return git(repo, 'rev-parse', 'HEAD');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
-
-/** `git daemon` on loopback serving `dir`; resolves once it accepts connections. */
-async function serve(): Promise<string> {
-  const port = await freePort();
-  daemon = spawn(
-    'git',
-    ['daemon', '--export-all', `--base-path=${dir}`, '--listen=127.0.0.1', `--port=${port}`, '--reuseaddr', dir],
-    {
-      stdio: 'ignore',
-    },
-  );
-  const url = `git://127.0.0.1:${port}/repo`;
-  for (let i = 0; i < 100; i++) {
-    try {
-      execFileSync('git', ['ls-remote', url], { stdio: 'ignore' });
-      return url;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error('git daemon did not start');
-}
-
-function looseObjects(mirror: string): number {
-  const out = execFileSync('git', ['--git-dir', mirror, 'count-objects', '-v'], { encoding: 'utf8' });
-  return Number(/^count: (\d+)$/m.exec(out)?.[1]);
 }
 
 beforeEach(async () => {
@@ -67,7 +25,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  daemon?.kill('SIGKILL');
+  daemon?.stop();
   daemon = undefined;
   await rm(dir, { recursive: true, force: true });
 });
@@ -91,7 +49,8 @@ describe('Sources', () => {
 
   it('over git daemon, a second fetch transfers only the new commit', async () => {
     await commit('a.txt', 'one\n');
-    const url = await serve();
+    daemon = await gitDaemon(dir, 'repo');
+    const url = daemon.url;
     const sources = new Sources({ workDir: join(dir, 'work'), timeoutMs: 60_000 });
     await sources.fetch({ git: url, ref: 'HEAD' });
     const mirror = sources.mirrorPath(url);
