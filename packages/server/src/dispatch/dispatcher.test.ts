@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServerToWorker } from '@builder/protocol';
-import { runPath, type FakeWorker, type RunPath } from '../test-support/run-path.ts';
+import { runPath, type FakeWorker, type RunPath, finished } from '../test-support/run-path.ts';
 
 const assigned = (w: FakeWorker) =>
   w.sent
@@ -48,14 +48,7 @@ describe('Dispatcher on the run path (in-memory SQLite, no server)', () => {
     await p.settle();
     expect(assigned(w)).toEqual(['one-at-a-time#1']);
     expect(p.runs.nextQueued('p', p.clock.t)).toBeUndefined(); // the second waits on the limit
-    p.lifecycle.finished(w, {
-      type: 'finished',
-      runId: first!.id,
-      attempt: 1,
-      lastSeq: 0,
-      result: { kind: 'exited', code: 0 },
-      finishedAt: p.clock.t,
-    });
+    p.lifecycle.finished(w, finished(first!.id, p.clock.t));
     await p.settle();
     expect(assigned(w)).toEqual(['one-at-a-time#1', 'one-at-a-time#2']);
   });
@@ -82,14 +75,7 @@ describe('Dispatcher on the run path (in-memory SQLite, no server)', () => {
     expect(w.refusing).toBe(true);
     expect(assigned(w)).toEqual(['j#1']); // not given back to the worker that refused it
     // any finished (a stale one too) frees it
-    p.lifecycle.finished(w, {
-      type: 'finished',
-      runId: 'not-a-run',
-      attempt: 1,
-      lastSeq: 0,
-      result: { kind: 'exited', code: 0 },
-      finishedAt: p.clock.t,
-    });
+    p.lifecycle.finished(w, finished('not-a-run', p.clock.t));
     await p.settle();
     expect(assigned(w)).toEqual(['j#1', 'j#1']);
   });

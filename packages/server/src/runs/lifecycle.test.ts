@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServerToWorker } from '@builder/protocol';
-import { runPath, trace, type FakeWorker, type RunPath } from '../test-support/run-path.ts';
+import { runPath, trace, type FakeWorker, type RunPath, finished } from '../test-support/run-path.ts';
 import { writeToFullDisk } from '../test-support/full-disk.ts';
 
 const ofType = <T extends ServerToWorker['type']>(w: FakeWorker, type: T) =>
@@ -24,14 +24,7 @@ describe('Lifecycle on the run path (in-memory SQLite, no server)', () => {
     expect(p.run(run!.id).state).toBe('running'); // written at once, in the open batch …
     expect(trace(p.told).at(-1)).toBe('assigned:assigned'); // … told only after it commits
     await p.settle();
-    const reply = p.lifecycle.finished(w, {
-      type: 'finished',
-      runId: run!.id,
-      attempt: 1,
-      lastSeq: 0,
-      result: { kind: 'exited', code: 0 },
-      finishedAt: p.clock.t + 5,
-    });
+    const reply = p.lifecycle.finished(w, finished(run!.id, p.clock.t + 5));
     expect(reply).toEqual({ type: 'finished-ack', runId: run!.id, attempt: 1 });
     await p.settle();
     expect(trace(p.told)).toEqual([
@@ -52,14 +45,7 @@ describe('Lifecycle on the run path (in-memory SQLite, no server)', () => {
     const [run] = p.enqueue(p.job({ name: 'flaky', retries: 1, retryBackoffSec: 0 }));
     await p.settle();
     p.lifecycle.started(w, run!.id, 1, p.clock.t);
-    p.lifecycle.finished(w, {
-      type: 'finished',
-      runId: run!.id,
-      attempt: 1,
-      lastSeq: 0,
-      result: { kind: 'exited', code: 1 },
-      finishedAt: p.clock.t,
-    });
+    p.lifecycle.finished(w, finished(run!.id, p.clock.t, 1));
     await p.settle();
     expect(ofType(w, 'assign').map((m) => m.run.attempt)).toEqual([1, 2]);
     expect(trace(p.told).slice(-2)).toEqual(['ended:queued', 'assigned:assigned']);
@@ -76,16 +62,11 @@ describe('Lifecycle on the run path (in-memory SQLite, no server)', () => {
     const before = p.told.length;
 
     expect(p.lifecycle.started(w, run!.id, 1, p.clock.t)).toMatchObject({ type: 'cancel', attempt: 1 });
-    expect(
-      p.lifecycle.finished(w, {
-        type: 'finished',
-        runId: run!.id,
-        attempt: 1,
-        lastSeq: 0,
-        result: { kind: 'exited', code: 0 },
-        finishedAt: p.clock.t,
-      }),
-    ).toEqual({ type: 'finished-ack', runId: run!.id, attempt: 1 });
+    expect(p.lifecycle.finished(w, finished(run!.id, p.clock.t))).toEqual({
+      type: 'finished-ack',
+      runId: run!.id,
+      attempt: 1,
+    });
     // another worker claiming the current attempt is refused too
     const intruder = p.worker('w2');
     expect(p.lifecycle.started(intruder, run!.id, 2, p.clock.t)).toMatchObject({ type: 'cancel' });

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JobSpecSchema, type ServerToWorker } from '@builder/protocol';
+import { JobSpecSchema, type Finished, type ServerToWorker } from '@builder/protocol';
 import { LogStore } from '../console/log-store.ts';
 import { Observers } from '../console/observers.ts';
 import { ArtifactStore } from '../store/artifacts.ts';
@@ -137,6 +137,11 @@ export function runPath() {
 }
 
 export type RunPath = ReturnType<typeof runPath>;
+
+/** A worker's `finished` for attempt `attempt` of `runId`: exited `code`, no output (lastSeq 0). */
+export function finished(runId: string, at: number, code = 0, attempt = 1): Finished {
+  return { type: 'finished', runId, attempt, lastSeq: 0, result: { kind: 'exited', code }, finishedAt: at };
+}
 
 /** The types of the events told (console output aside), with the run's state: a readable trace to compare. */
 export function trace(told: RunEvent[]): string[] {
