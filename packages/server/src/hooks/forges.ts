@@ -114,7 +114,8 @@ export function readPush(payload: unknown): Push {
     return { kind: 'invalid', why: 'not a push event: "after" is not a full commit SHA' };
   }
   if (deleted === true || /^0+$/.test(after)) return { kind: 'ignored', why: `${ref} was deleted: nothing to build` };
-  if (ref.startsWith('refs/tags/')) return { kind: 'ignored', why: `${ref} is a tag push: only branch pushes queue runs` };
+  if (ref.startsWith('refs/tags/'))
+    return { kind: 'ignored', why: `${ref} is a tag push: only branch pushes queue runs` };
   if (!ref.startsWith('refs/heads/')) return { kind: 'ignored', why: `${ref} is not a branch` };
   return { kind: 'branch', branch: ref.slice('refs/heads/'.length), commit: after, defaultBranch: defaultBranch(p) };
 }
