@@ -63,7 +63,7 @@ async function handle(ctx: HookDeps, req: IncomingMessage, res: ServerResponse, 
     ctx.logger.warn('hook.refused', {
       job: job.name,
       forge: forge.forge,
-      event: forge.event,
+      hookEvent: forge.event,
       delivery: forge.delivery,
       remote: req.socket.remoteAddress,
       why: `${forge.proofHeader} ${proof}`,
@@ -163,7 +163,7 @@ function ignored(
   forge: ForgeRequest,
   why: string,
 ): void {
-  ctx.logger.info('hook.ignored', { job: job.name, forge: forge.forge, event: forge.event, why });
+  ctx.logger.info('hook.ignored', { job: job.name, forge: forge.forge, hookEvent: forge.event, why });
   reply(req, res, 202, { ok: true, queued: false, ignored: why });
 }
 
