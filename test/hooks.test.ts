@@ -160,6 +160,12 @@ describe('push hooks and watching a commit', () => {
     expect(logged[0]).toMatchObject({ job: 'app', hookEvent: 'push', remote: '127.0.0.1' });
     expect((await runsOf('app')).length).toBe(before);
 
+    await c.schedule('plain', 'true\n');
+    const sourceless = await c.client(['hook', 'set', 'plain']);
+    expect(sourceless.code).toBe(2);
+    expect(sourceless.stderr).toContain(
+      'job plain has no source: a push hook queues the pushed commit of its repository',
+    );
     await c.schedule('nohook', SCRIPT, ['--source-git', url]);
     const none = await deliver('nohook', 'github', { ref: 'refs/heads/main', after: sha });
     expect(none.status).toBe(404);

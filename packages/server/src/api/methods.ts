@@ -219,6 +219,12 @@ export function createHandlers(ctx: ApiDeps): Handlers {
     }),
     hookSet: (p) => {
       const j = job(p.job);
+      if (j.source === null) {
+        throw new ProtocolError(
+          ErrorCode.InvalidArgument,
+          `job ${j.name} has no source: a push hook queues the pushed commit of its repository (give it --source-git first)`,
+        );
+      }
       const secret = p.secret ?? randomBytes(24).toString('hex');
       const branches = p.branches ?? null;
       const created = ctx.commit.write(() => ctx.hooks.set(j.id, secret, branches, now()));
