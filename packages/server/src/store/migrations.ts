@@ -197,4 +197,29 @@ CREATE INDEX runs_by_commit ON runs (commit_sha) WHERE commit_sha IS NOT NULL;
 CREATE INDEX runs_by_ref ON runs (ref) WHERE ref IS NOT NULL;
 `,
   },
+  {
+    version: 11,
+    name: 'alert-outbox',
+    sql: `
+-- alerts not yet delivered, one row per event and target, written in the batch of the change that
+-- raised them and deleted once delivered; each target takes its rows in id order
+CREATE TABLE alert_outbox (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  target     TEXT NOT NULL,               -- 'webhook URL', 'alertmanager URL', 'after PATH'
+  body       TEXT NOT NULL,               -- JSON AlertEvent
+  attempts   INTEGER NOT NULL DEFAULT 0,  -- failed deliveries so far
+  not_before INTEGER NOT NULL DEFAULT 0,  -- epoch ms: the next attempt waits until then (backoff)
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX alert_outbox_by_target ON alert_outbox (target, id);
+-- what is failing now: a job and platform whose last finished run failed (Alertmanager re-sends it)
+CREATE TABLE alerts_firing (
+  job_id     INTEGER NOT NULL REFERENCES jobs(id),
+  platform   TEXT NOT NULL,
+  starts_at  INTEGER NOT NULL,            -- epoch ms of the first failure of this streak
+  body       TEXT NOT NULL,               -- JSON AlertEvent of the latest failure
+  PRIMARY KEY (job_id, platform)
+);
+`,
+  },
 ];
