@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from './harness.ts';
 
@@ -114,6 +115,16 @@ describe('GET /metrics: Prometheus exposition of a real server', () => {
     const { text } = await scrape();
     const out = execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(out).toBe('');
+  });
+
+  it('has every metric debian/alerts.rules.yml alerts on', async () => {
+    const { text } = await scrape();
+    const rules = readFileSync(new URL('../debian/alerts.rules.yml', import.meta.url), 'utf8');
+    // metric names in the expressions, label matchers left out
+    const exprs = [...rules.matchAll(/^\s+expr:(.*)$/gm)].map((m) => m[1]!.replace(/\{[^}]*\}/g, ''));
+    const used = new Set(exprs.flatMap((e) => e.match(/builder_\w+/g) ?? []));
+    expect(used.size).toBeGreaterThanOrEqual(6);
+    for (const name of used) expect(text).toContain(`# TYPE ${name} `);
   });
 
   it('answers HEAD without a body', async () => {
