@@ -90,14 +90,26 @@ export class Alerts {
     const failed = FAILED_STATES.has(state);
     if (!failed && state !== 'succeeded' && result.kind !== 'lost') return;
     const hooks = deps.jobs.alertWebhooks(run.jobId);
-    // the run before this one (the batch holds this one's end, not yet a later one's)
-    const previous = state === 'succeeded' ? deps.history.previousOutcome(run, finishedAt) : undefined;
     const now = deps.clock.now();
-    const events = eventsForEnd(run, state, result, previous, this.publicUrl, now);
+    // nobody to tell: only what is failing is kept (for a target configured later, and the metric)
+    const events =
+      this.global.length === 0 && hooks.length === 0
+        ? []
+        : eventsForEnd(
+            run,
+            state,
+            result,
+            // the run before this one (the batch holds this one's end, not yet a later one's)
+            state === 'succeeded' ? deps.history.previousOutcome(run, finishedAt) : undefined,
+            this.publicUrl,
+            now,
+          );
     deps.commit.write(() => {
-      const failure = events.find((e) => e.event === 'failure');
-      if (failure) deps.outbox.fire(run.jobId, run.platform, now, JSON.stringify(failure));
-      else if (state === 'succeeded') deps.outbox.resolve(run.jobId, run.platform);
+      if (failed) {
+        const failure =
+          events.find((e) => e.event === 'failure') ?? firingEvent(run, state, result, this.publicUrl, now);
+        deps.outbox.fire(run.jobId, run.platform, now, JSON.stringify(failure));
+      } else if (state === 'succeeded') deps.outbox.resolve(run.jobId, run.platform);
       for (const e of events) this.enqueue(e, hooks);
     });
   }
@@ -169,4 +181,9 @@ export class Alerts {
     this.stopped = true;
     for (const s of this.senders.values()) s.stop();
   }
+}
+
+/** The failure event a failed run raises, also when nobody is told now (kept in alerts_firing). */
+function firingEvent(run: RunRow, state: RunState, result: RunResult, publicUrl: string, now: number): AlertEvent {
+  return eventsForEnd(run, state, result, undefined, publicUrl, now).find((e) => e.event === 'failure')!;
 }

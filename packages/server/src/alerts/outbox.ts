@@ -44,6 +44,18 @@ export class OutboxSender {
     void this.loop().finally(() => (this.running = false));
   }
 
+  /** The loop, kept alive through errors (e.g. a full disk refusing the delete of a delivered row). */
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.step();
+      } catch (err) {
+        this.deps.logger.error('alert.outbox_error', { target: this.target.name, error: (err as Error).message });
+        await this.sleep(Math.max(this.opts.retryBaseMs, 100), false);
+      }
+    }
+  }
+
   /** Rows for this target were committed. */
   wake(): void {
     this.kicked = true;
@@ -64,39 +76,31 @@ export class OutboxSender {
     this.sleeping?.resolve();
   }
 
-  private async loop(): Promise<void> {
+  /** One thing to do: a transient event, the oldest row, a re-send, or waiting for one of those. */
+  private async step(): Promise<void> {
     const { deps, target, opts } = this;
-    while (!this.stopped) {
-      this.kicked = false;
-      const event = this.transient.shift();
-      if (event) {
-        await this.sendTransient(event);
-        continue;
-      }
-      const head = await this.committed(() => deps.outbox.head(target.name));
-      if (this.stopped) return;
-      const now = deps.clock.now();
-      if (head) {
-        if (head.notBefore > now) {
-          await this.sleep(head.notBefore - now, false);
-          continue;
-        }
-        await this.deliver(head.id, head.attempts, JSON.parse(head.body) as AlertEvent);
-        continue;
-      }
-      if (target.resend && opts.resendMs > 0) {
-        const due = this.lastResend + opts.resendMs;
-        if (due <= now) {
-          this.lastResend = now;
-          const firing = await this.committed(() => deps.outbox.firing());
-          if (firing.length > 0) await this.resend(firing);
-          continue;
-        }
-        if (!this.kicked) await this.sleep(due - now, true);
-        continue;
-      }
-      if (!this.kicked) await this.sleep(Infinity, true);
+    this.kicked = false;
+    const event = this.transient.shift();
+    if (event) return this.sendTransient(event);
+    const head = await this.committed(() => deps.outbox.head(target.name));
+    if (this.stopped) return;
+    const now = deps.clock.now();
+    if (head) {
+      if (head.notBefore > now) return this.sleep(head.notBefore - now, false);
+      return this.deliver(head.id, head.attempts, JSON.parse(head.body) as AlertEvent);
     }
+    if (target.resend && opts.resendMs > 0) {
+      const due = this.lastResend + opts.resendMs;
+      if (due <= now) {
+        this.lastResend = now;
+        const firing = await this.committed(() => deps.outbox.firing());
+        if (firing.length > 0) await this.resend(firing);
+        return;
+      }
+      if (!this.kicked) await this.sleep(due - now, true);
+      return;
+    }
+    if (!this.kicked) await this.sleep(Infinity, true);
   }
 
   /** Run `read` once no batch is open: it sees only committed rows. */
