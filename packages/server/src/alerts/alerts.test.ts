@@ -310,6 +310,19 @@ describe('Alerts: run ends become events in the batch that ended them', () => {
       ['failure', 1],
       ['recovery', 3],
     ]);
+    // a success reported late (finished before the failure that fires): still resolves what fires
+    const late = start();
+    end(start(), { kind: 'exited', code: 2 }, 40);
+    commit.flush();
+    expect(outbox.firing()).toHaveLength(1);
+    end(late, { kind: 'exited', code: 0 }, 5);
+    commit.flush();
+    expect(outbox.firing()).toEqual([]);
+    while (got.length < 4) await new Promise((r) => setTimeout(r, 5));
+    expect(got.slice(2).map((e) => [e.event, e.run?.number])).toEqual([
+      ['failure', 5],
+      ['recovery', 4],
+    ]);
     alerts.stop();
     commit.flush();
   });

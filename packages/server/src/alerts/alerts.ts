@@ -92,24 +92,28 @@ export class Alerts {
     const hooks = deps.jobs.alertWebhooks(run.jobId);
     const now = deps.clock.now();
     // nobody to tell: only what is failing is kept (for a target configured later, and the metric)
-    const events =
-      this.global.length === 0 && hooks.length === 0
-        ? []
-        : eventsForEnd(
-            run,
-            state,
-            result,
-            // the run before this one (the batch holds this one's end, not yet a later one's)
-            state === 'succeeded' ? deps.history.previousOutcome(run, finishedAt) : undefined,
-            this.publicUrl,
-            now,
-          );
+    const tell = this.global.length > 0 || hooks.length > 0;
+    const events = !tell
+      ? []
+      : eventsForEnd(
+          run,
+          state,
+          result,
+          // the run before this one (the batch holds this one's end, not yet a later one's)
+          state === 'succeeded' ? deps.history.previousOutcome(run, finishedAt) : undefined,
+          this.publicUrl,
+          now,
+        );
     deps.commit.write(() => {
       if (failed) {
         const failure =
           events.find((e) => e.event === 'failure') ?? firingEvent(run, state, result, this.publicUrl, now);
         deps.outbox.fire(run.jobId, run.platform, now, JSON.stringify(failure));
-      } else if (state === 'succeeded') deps.outbox.resolve(run.jobId, run.platform);
+      } else if (state === 'succeeded' && deps.outbox.resolve(run.jobId, run.platform) !== undefined) {
+        // it was firing: whatever the run history says, Alertmanager must hear it resolved
+        if (tell && !events.some((e) => e.event === 'recovery'))
+          events.push(...eventsForEnd(run, state, result, 'failed', this.publicUrl, now));
+      }
       for (const e of events) this.enqueue(e, hooks);
     });
   }
