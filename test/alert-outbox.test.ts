@@ -1,18 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster, waitFor } from './harness.ts';
-
-/** A port free now (taken and released), where a webhook receiver comes up later. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((ok) => s.close(() => ok()));
-  return port;
-}
+import { Cluster, freePort, waitFor } from './harness.ts';
 
 type Hook = { event: string; job: string; run: { number: number } | null };
 

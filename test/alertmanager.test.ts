@@ -5,19 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, waitFor } from './harness.ts';
+import { Cluster, freePort, waitFor } from './harness.ts';
 
 const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
 const RESOLVE_TIMEOUT_MS = 3000;
-
-/** A port free now (taken and released): for a program that must be told its port. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((ok) => s.close(() => ok()));
-  return port;
-}
 
 interface AmAlert {
   labels: Record<string, string>;
