@@ -120,7 +120,10 @@ export class Connection {
         conn.#closeError ??= new ConnectionError('closed', `connection to ${options.remote} failed: ${error.message}`);
         const certificate = certificateProblem(error, options.remote);
         if (certificate !== undefined) fail(new ConnectionError('certificate', certificate));
-        else fail(new ConnectionError('unreachable', `cannot connect to ${options.remote}: ${describeSocketError(error)}`));
+        else
+          fail(
+            new ConnectionError('unreachable', `cannot connect to ${options.remote}: ${describeSocketError(error)}`),
+          );
       });
       // not an upgrade: a proxy's error page, or a server that is not builder's. Said in one line.
       ws.on('unexpected-response', (_req, res: IncomingMessage) => {

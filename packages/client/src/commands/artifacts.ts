@@ -75,13 +75,7 @@ async function download(ctx: Context, ref: string, dir: string): Promise<number>
 }
 
 /** Download into `target.part`, hashing as it arrives; only a verified file gets its name. */
-async function fetchVerified(
-  url: string,
-  target: string,
-  f: ArtifactFile,
-  trust: Trust,
-  onBytes: (n: number) => void,
-) {
+async function fetchVerified(url: string, target: string, f: ArtifactFile, trust: Trust, onBytes: (n: number) => void) {
   const part = `${target}.part`;
   const res = await new Promise<IncomingMessage>((ok, fail) => {
     const options = trust.ca ? { ca: [...trust.ca] } : {};

@@ -99,9 +99,7 @@ export function artifactStream(
  * lacks; resolves with the server's answer (never rejects on HTTP errors).
  */
 export async function sendArtifacts(opts: SendOptions): Promise<SendResult> {
-  const asked = opts.missingUrl
-    ? await askMissing(opts.missingUrl, opts.token, opts.files, opts.trust)
-    : undefined;
+  const asked = opts.missingUrl ? await askMissing(opts.missingUrl, opts.token, opts.files, opts.trust) : undefined;
   // the server cannot store anything now (507, disk full): say so without sending a byte; a
   // refusal in the middle of a large body may reach the sender only as a broken connection
   if (asked && 'refused' in asked) return asked.refused;

@@ -48,16 +48,19 @@ export class Hub {
   constructor(private readonly deps: HubDeps) {
     this.wss.on('connection', (ws) => this.accept(ws));
     // ping every client; one that did not answer the previous ping is dead
-    this.liveness = setInterval(() => {
-      for (const [ws, alive] of this.alive) {
-        if (!alive) {
-          ws.terminate();
-          continue;
+    this.liveness = setInterval(
+      () => {
+        for (const [ws, alive] of this.alive) {
+          if (!alive) {
+            ws.terminate();
+            continue;
+          }
+          this.alive.set(ws, false);
+          ws.ping();
         }
-        this.alive.set(ws, false);
-        ws.ping();
-      }
-    }, Math.min(deps.heartbeatMs, deps.keepaliveMs ?? deps.heartbeatMs));
+      },
+      Math.min(deps.heartbeatMs, deps.keepaliveMs ?? deps.heartbeatMs),
+    );
     this.liveness.unref();
   }
 
