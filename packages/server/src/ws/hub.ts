@@ -47,20 +47,18 @@ export class Hub {
 
   constructor(private readonly deps: HubDeps) {
     this.wss.on('connection', (ws) => this.accept(ws));
+    const intervalMs = Math.min(deps.heartbeatMs, deps.keepaliveMs ?? deps.heartbeatMs);
     // ping every client; one that did not answer the previous ping is dead
-    this.liveness = setInterval(
-      () => {
-        for (const [ws, alive] of this.alive) {
-          if (!alive) {
-            ws.terminate();
-            continue;
-          }
-          this.alive.set(ws, false);
-          ws.ping();
+    this.liveness = setInterval(() => {
+      for (const [ws, alive] of this.alive) {
+        if (!alive) {
+          ws.terminate();
+          continue;
         }
-      },
-      Math.min(deps.heartbeatMs, deps.keepaliveMs ?? deps.heartbeatMs),
-    );
+        this.alive.set(ws, false);
+        ws.ping();
+      }
+    }, intervalMs);
     this.liveness.unref();
   }
 
