@@ -91,14 +91,20 @@ describe.skipIf(!haveNginx)(`behind nginx (${NGINX})`, () => {
     expect(whole.body).toContain(`${numbered(1, 4)}`);
 
     // the artifact, stored through the proxy, downloaded through it and checked
-    const expected = createHash('sha256').update(Buffer.alloc(50 * MiB, 'x')).digest('hex');
+    const expected = createHash('sha256')
+      .update(Buffer.alloc(50 * MiB, 'x'))
+      .digest('hex');
     const listed = await c.client(['artifacts', 'big/1']);
     expect(listed.stdout).toBe(`big.bin  ${String(50 * MiB).padStart(12)}  ${expected}\n`);
     const down = join(dir, 'down');
     const got = await c.client(['artifacts', 'big/1', '--download', down], { timeoutMs: 120_000 });
     expect(got.stderr).toContain('saved to');
     expect(got.code).toBe(0);
-    expect(createHash('sha256').update(readFileSync(join(down, 'big.bin'))).digest('hex')).toBe(expected);
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(down, 'big.bin')))
+        .digest('hex'),
+    ).toBe(expected);
 
     // an upload of 50 MiB by the client
     const file = join(dir, 'upload.bin');
