@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, sleep, waitFor } from './harness.ts';
-import { haveNginx, httpsGet, makeCa, makeServerCert, Nginx, NGINX, type Ca, type ServerCert } from './tls-support.ts';
+import { haveNginx, haveOpenssl, httpsGet, makeCa, makeServerCert, Nginx, NGINX, type Ca, type ServerCert } from './tls-support.ts';
 
 const MiB = 1024 * 1024;
 const numbered = (from: number, to: number) =>
@@ -27,7 +27,7 @@ function gatedScript(dir: string, gates: number): string {
   return text;
 }
 
-describe.skipIf(!haveNginx)(`behind nginx (${NGINX})`, () => {
+describe.skipIf(!haveNginx || !haveOpenssl)(`behind nginx (${NGINX})`, () => {
   let c: Cluster | undefined;
   let nginx: Nginx | undefined;
   let pki: string | undefined;

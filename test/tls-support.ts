@@ -12,6 +12,15 @@ import { waitFor } from './harness.ts';
 const root = resolve(import.meta.dirname, '..');
 export const NGINX = '/usr/sbin/nginx';
 export const haveNginx = existsSync(NGINX);
+/** Every TLS test makes its certificates with openssl. */
+export const haveOpenssl = (() => {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 export interface Ca {
   readonly cert: string;

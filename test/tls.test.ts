@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, serverCommand, waitFor } from './harness.ts';
-import { makeCa, makeServerCert } from './tls-support.ts';
+import { haveOpenssl, makeCa, makeServerCert } from './tls-support.ts';
 
 const untrusted = (remote: string) =>
   `builder-client: the TLS certificate of ${remote} was not accepted: it is signed by a CA this machine does not trust (UNABLE_TO_VERIFY_LEAF_SIGNATURE); if the server uses a private CA, pass --ca CA.pem or set NODE_EXTRA_CA_CERTS=CA.pem (the CA certificate, not the server key)\n`;
 
-describe('TLS served by builder-server itself', () => {
+describe.skipIf(!haveOpenssl)('TLS served by builder-server itself (certificates by openssl)', () => {
   let c: Cluster | undefined;
   let pki: string | undefined;
   afterEach(async () => {

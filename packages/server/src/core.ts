@@ -20,6 +20,7 @@ import { StorageOutage } from './storage/outage.ts';
 import { ArtifactStore } from './store/artifacts.ts';
 import { openDb } from './store/db.ts';
 import { GroupCommit } from './store/group-commit.ts';
+import { HookStore } from './store/hooks.ts';
 import { JobStore } from './store/jobs.ts';
 import { PlatformStore } from './store/platforms.ts';
 import { RunHistory } from './store/run-history.ts';
@@ -101,6 +102,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     observers,
     events,
     secrets: new SecretStore(db),
+    hooks: new HookStore(db),
     attemptKey: serverKey(db, 'attempt-secret', opts.clock.now()),
     storage,
     clock: opts.clock,
