@@ -12,7 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, sleep, waitFor } from './harness.ts';
-import { haveNginx, haveOpenssl, httpsGet, makeCa, makeServerCert, Nginx, NGINX, type Ca, type ServerCert } from './tls-support.ts';
+import {
+  haveNginx,
+  haveOpenssl,
+  httpsGet,
+  makeCa,
+  makeServerCert,
+  Nginx,
+  NGINX,
+  type Ca,
+  type ServerCert,
+} from './tls-support.ts';
 
 const MiB = 1024 * 1024;
 const numbered = (from: number, to: number) =>
