@@ -234,15 +234,19 @@ export class Nginx {
     child.stderr.on('data', (d) => (this.#log += d));
     let gone = false;
     this.#exited = new Promise((ok) => child.on('exit', () => ((gone = true), ok())));
-    await waitFor(async () => {
-      if (gone) throw new Error(`nginx exited:\n${this.#log}\n${this.errorLog()}`);
-      try {
-        await httpsGet(`${this.url}/healthz`, this.o.ca);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'nginx to answer');
+    await waitFor(
+      async () => {
+        if (gone) throw new Error(`nginx exited:\n${this.#log}\n${this.errorLog()}`);
+        try {
+          await httpsGet(`${this.url}/healthz`, this.o.ca);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      'nginx to answer',
+      60_000,
+    );
   }
 
   /** Fast shutdown (SIGTERM): every proxied connection is cut, as by a crash or restart of the proxy. */
