@@ -42,6 +42,8 @@ export class Cluster {
   port = 0;
   server: Proc | undefined;
   readonly workers = new Map<string, Proc>();
+  /** Added to every client's environment (BUILDER_CA for a server with --tls-cert, say). */
+  clientEnv: Record<string, string> = {};
   private readonly procs = new Set<Proc>();
 
   constructor(private readonly serverArgs: string[] = []) {
@@ -105,7 +107,7 @@ export class Cluster {
     this.server = proc;
     this.url = await new Promise<string>((ok, fail) => {
       const onData = () => {
-        const m = /listening on (http:\/\/\S+)/.exec(proc.output());
+        const m = /listening on (https?:\/\/\S+)/.exec(proc.output());
         if (m?.[1]) ok(m[1]);
       };
       child.stdout!.on('data', onData);
@@ -173,7 +175,13 @@ export class Cluster {
   ): Promise<CliResult> {
     const child = spawn(process.execPath, [BIN.client, ...args], {
       stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      env: { ...process.env, BUILDER_REMOTE: this.url, BUILDER_TOKEN: opts.token ?? this.tokens.admin, ...opts.env },
+      env: {
+        ...process.env,
+        BUILDER_REMOTE: this.url,
+        BUILDER_TOKEN: opts.token ?? this.tokens.admin,
+        ...this.clientEnv,
+        ...opts.env,
+      },
     });
     if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
     const proc = track(child);
@@ -194,7 +202,7 @@ export class Cluster {
   clientProc(args: string[]): Proc & { stdout(): string } {
     const child = spawn(process.execPath, [BIN.client, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BUILDER_REMOTE: this.url, BUILDER_TOKEN: this.tokens.admin },
+      env: { ...process.env, BUILDER_REMOTE: this.url, BUILDER_TOKEN: this.tokens.admin, ...this.clientEnv },
     });
     let stdout = '';
     child.stdout!.on('data', (d) => (stdout += d));

@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
+import { certificateProblem, foreignAnswer, type Trust } from '@builder/protocol/net';
 import {
   encode,
   ErrorCode,
@@ -26,6 +28,8 @@ export interface ConnectOptions {
   handshakeTimeoutMs?: number;
   /** A ping goes out this often; no pong before the next one ends the connection. 0: never. */
   pingIntervalMs?: number;
+  /** Extra CAs for an https:// remote (`--ca`). */
+  trust?: Trust;
 }
 
 export interface Subscription {
@@ -44,6 +48,22 @@ interface Pending {
   reject: (error: Error) => void;
   /** Runs synchronously when the result arrives, before any later message is handled. */
   onResult?: (result: unknown) => void;
+}
+
+/** The first 64 KiB of a body: enough to tell a proxy's page from builder's answer. */
+function readSome(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => resolve(Buffer.concat(chunks).toString('utf8'));
+    res.on('data', (chunk: Buffer) => {
+      if (size < 65536) chunks.push(chunk);
+      size += chunk.length;
+    });
+    res.on('end', done);
+    res.on('error', done);
+    res.on('close', done);
+  });
 }
 
 /**
@@ -77,7 +97,11 @@ export class Connection {
       return Promise.reject(error as Error);
     }
     const timeoutMs = options.handshakeTimeoutMs ?? 10_000;
-    const ws = new WebSocket(url, { maxPayload: LIMITS.maxMessageBytes, handshakeTimeout: timeoutMs });
+    const ws = new WebSocket(url, {
+      maxPayload: LIMITS.maxMessageBytes,
+      handshakeTimeout: timeoutMs,
+      ...(options.trust?.ca && { ca: [...options.trust.ca] }),
+    });
     const conn = new Connection(ws, options.remote);
     return new Promise<Connection>((resolve, reject) => {
       let settled = false;
@@ -94,7 +118,22 @@ export class Connection {
       );
       ws.on('error', (error: Error) => {
         conn.#closeError ??= new ConnectionError('closed', `connection to ${options.remote} failed: ${error.message}`);
-        fail(new ConnectionError('unreachable', `cannot connect to ${options.remote}: ${describeSocketError(error)}`));
+        const certificate = certificateProblem(error, options.remote);
+        if (certificate !== undefined) fail(new ConnectionError('certificate', certificate));
+        else
+          fail(
+            new ConnectionError('unreachable', `cannot connect to ${options.remote}: ${describeSocketError(error)}`),
+          );
+      });
+      // not an upgrade: a proxy's error page, or a server that is not builder's. Said in one line.
+      ws.on('unexpected-response', (_req, res: IncomingMessage) => {
+        readSome(res).then((body) => {
+          const status = res.statusCode ?? 0;
+          const foreign = foreignAnswer(status, res.headers, body, { websocket: true });
+          const message = `cannot connect to ${options.remote}: ${foreign ?? `the server answered HTTP ${status} instead of a WebSocket upgrade`}`;
+          // a proxy whose server is away (restarting) answers 502-504: that passes
+          fail(new ConnectionError(status >= 502 && status <= 504 ? 'unreachable' : 'proxy', message));
+        }, fail);
       });
       ws.on('open', () => {
         ws.send(encode({ type: 'hello', versions: [...PROTOCOL_VERSIONS], role: 'client', token: options.token }));

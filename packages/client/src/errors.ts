@@ -13,7 +13,12 @@ export class ServerError extends ClientError {
   }
 }
 
-export type ConnectionErrorKind = 'unreachable' | 'closed' | 'timeout';
+/**
+ * `certificate`: the server's TLS certificate was refused; `proxy`: something in front of the server
+ * answered instead of it, in a way that waiting does not fix (a 404, a refused upgrade). Neither is
+ * retried; the others (a 502 from a proxy while the server restarts counts as `unreachable`) are.
+ */
+export type ConnectionErrorKind = 'unreachable' | 'closed' | 'timeout' | 'certificate' | 'proxy';
 
 /** The server could not be reached, or the connection ended before the answer came. */
 export class ConnectionError extends ClientError {
@@ -23,6 +28,16 @@ export class ConnectionError extends ClientError {
     this.name = 'ConnectionError';
     this.kind = kind;
   }
+
+  /** Worth trying again later: a network blip, a restarting server or proxy. */
+  get retryable(): boolean {
+    return this.kind !== 'certificate' && this.kind !== 'proxy';
+  }
+}
+
+/** Retrying cannot fix anything but a connection that could come back. */
+export function isRetryable(error: unknown): error is ConnectionError {
+  return error instanceof ConnectionError && error.retryable;
 }
 
 /** The server sent something that does not match the protocol: another version, or a bug. */

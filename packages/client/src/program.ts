@@ -20,7 +20,11 @@ export type Runner = (cmd: Command, body: (ctx: Context) => Promise<number>) => 
 
 const ENV_HELP = `Environment:
   BUILDER_REMOTE  server URL (default ${DEFAULT_REMOTE})
-  BUILDER_TOKEN   access token`;
+  BUILDER_TOKEN   access token
+  BUILDER_CA      a CA file to trust, as --ca
+  NODE_EXTRA_CA_CERTS  a PEM file of CAs Node trusts besides the public ones (a private CA)
+
+A server certificate that does not verify is never retried: exit 4 at once, saying why.`;
 
 /** Build the commander program; nothing here exits the process. */
 export function buildProgram(io: Io, run: Runner): Command {
@@ -28,6 +32,9 @@ export function buildProgram(io: Io, run: Runner): Command {
     .description('Schedule, run and follow jobs on a builder server.')
     .addOption(new Option('--remote <url>', 'server URL').env('BUILDER_REMOTE').default(DEFAULT_REMOTE))
     .addOption(new Option('--token <token>', 'access token').env('BUILDER_TOKEN'))
+    .addOption(
+      new Option('--ca <file>', 'also trust this CA (PEM) for an https:// remote, e.g. a private CA').env('BUILDER_CA'),
+    )
     .option('--json', 'machine output: one JSON document, or JSON lines for streams')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .configureOutput({
@@ -54,8 +61,8 @@ export function buildProgram(io: Io, run: Runner): Command {
 }
 
 export function globalOptions(cmd: Command): GlobalOptions {
-  const opts = cmd.optsWithGlobals<{ remote?: string; token?: string; json?: boolean }>();
-  return { remote: opts.remote ?? DEFAULT_REMOTE, token: opts.token, json: opts.json === true };
+  const opts = cmd.optsWithGlobals<{ remote?: string; token?: string; json?: boolean; ca?: string }>();
+  return { remote: opts.remote ?? DEFAULT_REMOTE, token: opts.token, json: opts.json === true, ca: opts.ca };
 }
 
 /** Parse `argv` (without node and script), run the command, return the exit code. */

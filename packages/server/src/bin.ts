@@ -6,6 +6,7 @@ import { formatVacuumReport, vacuum } from './artifacts/retention.ts';
 import { addStoreOptions, closeStore, dataDirOption, openStoreFromFlags, storeOptions } from './cli/options.ts';
 import { addVerifyCommand } from './cli/verify.ts';
 import { compileServerOptions, compileVacuumPolicy, DEFAULTS, type ServerOptionsInput, UsageError } from './options.ts';
+import { TlsFileError } from './http/tls.ts';
 import { startServer } from './server.ts';
 import { openDb } from './store/db.ts';
 import { JobStore } from './store/jobs.ts';
@@ -74,6 +75,13 @@ const program = new Command('builder-server')
     'after the data dir filled up, writes resume once this much is free',
     DEFAULTS.resumeFree,
   )
+  .option('--tls-cert <file>', 'serve HTTPS and WSS with this PEM certificate (chain); reloaded on SIGHUP')
+  .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+  .option(
+    '--keepalive <duration>',
+    'ping every worker and client this often, whatever --lease (keep it under the idle timeout of proxies)',
+    DEFAULTS.keepalive,
+  )
   .enablePositionalOptions()
   .exitOverride()
   .action(async (flags: ServerOptionsInput) => {
@@ -90,6 +98,8 @@ const program = new Command('builder-server')
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    // certificate renewal without a restart: new connections get the new pair, open ones keep theirs
+    if (options.tls) process.on('SIGHUP', () => void server.reloadTls());
   });
 
 const token = program.command('token').description('manage access tokens (stored hashed)');
@@ -217,7 +227,7 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
-  if (err instanceof UsageError) {
+  if (err instanceof UsageError || err instanceof TlsFileError) {
     process.stderr.write(`builder-server: ${err.message} (see --help)\n`);
     process.exit(2);
   }

@@ -147,7 +147,13 @@ export function createServerCore(opts: CoreOptions): ServerCore {
   });
   watchStorage(ctx, scheduler, () => dispatcher.dispatch());
   const handlers = createHandlers({ ...ctx, lifecycle, scheduler });
-  const hub = new Hub({ ...ctx, lifecycle, intake, handlers });
+  const hub = new Hub({
+    ...ctx,
+    lifecycle,
+    intake,
+    handlers,
+    ...(opts.keepaliveMs !== undefined && { keepaliveMs: opts.keepaliveMs }),
+  });
 
   const sweep = setInterval(
     () => {

@@ -4,6 +4,7 @@ import type { AlertOptions } from './alerts/alerts.ts';
 import type { ArtifactOptions } from './artifacts/open.ts';
 import type { RetentionOptions, RetentionPolicy } from './artifacts/retention.ts';
 import { type Clock, systemClock } from './clock.ts';
+import type { TlsFiles } from './http/tls.ts';
 import type { Logger } from './log.ts';
 
 export interface ServerOptions {
@@ -26,6 +27,10 @@ export interface ServerOptions {
   resumeFreeBytes?: number;
   /** Alert targets (webhooks, Alertmanager, after-hooks); none: no alerts. */
   alerts?: AlertOptions;
+  /** Serve HTTPS and WSS with this certificate and key (reloaded on SIGHUP); none: plain HTTP. */
+  tls?: TlsFiles;
+  /** WebSocket pings to every worker and client at least this often, whatever the lease (default 25 s). */
+  keepaliveMs?: number;
 }
 
 /** What the command line (or a test) may set: text as typed, anything left out takes its default. */
@@ -57,6 +62,9 @@ export interface ServerOptionsInput {
   retainLatest?: string | undefined;
   retainFor?: string | undefined;
   resumeFree?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  keepalive?: string | undefined;
   clock?: Clock | undefined;
   /** Default: one made from jsonLogs and debug, writing to stderr. */
   logger?: Logger | undefined;
@@ -81,6 +89,8 @@ export const DEFAULTS = {
   s3Region: 'us-east-1',
   artifactLimit: '8G',
   resumeFree: '64M',
+  // well under the idle timeouts of common proxies and load balancers (nginx 60 s, AWS ELB 60 s)
+  keepalive: '25s',
 } as const;
 
 /** A bad option value: the message names the flag; the command exits 2, like for an unknown flag. */
@@ -110,6 +120,13 @@ export function compileServerOptions(input: ServerOptionsInput): CompiledServerO
     input.heartbeat !== undefined
       ? parseDuration(input.heartbeat, '--heartbeat')
       : Math.max(100, Math.floor(leaseMs / 4));
+  if ((input.tlsCert === undefined) !== (input.tlsKey === undefined)) {
+    throw new UsageError('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
+  }
+  const tls =
+    input.tlsCert !== undefined && input.tlsKey !== undefined
+      ? { certFile: resolve(input.tlsCert), keyFile: resolve(input.tlsKey) }
+      : undefined;
   const retention =
     input.retainLatest === undefined && input.retainFor === undefined
       ? undefined
@@ -139,6 +156,8 @@ export function compileServerOptions(input: ServerOptionsInput): CompiledServerO
     },
     resumeFreeBytes: parseSizeFlag(input.resumeFree ?? DEFAULTS.resumeFree, '--resume-free'),
     retention,
+    ...(tls && { tls }),
+    keepaliveMs: parseDuration(input.keepalive ?? DEFAULTS.keepalive, '--keepalive'),
     alerts: {
       webhooks,
       alertmanagers,

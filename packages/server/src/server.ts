@@ -1,9 +1,12 @@
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { startRetention } from './artifacts/retention.ts';
 import type { Context } from './context.ts';
 import { createServerCore } from './core.ts';
 import { handleHttp } from './http/routes.ts';
+import { readTls, reloadTls } from './http/tls.ts';
+import { SERVER_HEADER } from '@builder/protocol/net';
 import { storageFullError } from './storage/full.ts';
 import type { ServerOptions } from './options.ts';
 import type { Scheduler } from './scheduler/scheduler.ts';
@@ -13,6 +16,8 @@ export interface RunningServer {
   readonly port: number;
   readonly ctx: Context;
   readonly scheduler: Scheduler;
+  /** With --tls-cert: read the certificate and key again for new connections (SIGHUP). */
+  reloadTls(): boolean;
   close(): Promise<void>;
 }
 
@@ -21,7 +26,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const core = createServerCore(opts);
   const { ctx, hub, scheduler } = core;
 
-  const http: HttpServer = createServer((req, res) => handleHttp(ctx, req, res));
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
+    // tells builder's own answers from a proxy's (a 502 page, a 413 from a body limit)
+    res.setHeader(SERVER_HEADER, ctx.version);
+    handleHttp(ctx, req, res);
+  };
+  const tls = opts.tls;
+  const http: HttpServer | HttpsServer = tls ? createHttpsServer(readTls(tls), answer) : createServer(answer);
   http.on('upgrade', (req, socket, head) => hub.upgrade(req, socket, head));
   http.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
@@ -47,15 +58,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     : undefined;
   const port = (http.address() as AddressInfo).port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  if (ctx.alerts && !opts.alerts?.publicUrl) ctx.alerts.publicUrl = `http://${host}:${port}`;
-  ctx.logger.info('server.listening', { url: `http://${host}:${port}`, dataDir: opts.dataDir });
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+  if (ctx.alerts && !opts.alerts?.publicUrl) ctx.alerts.publicUrl = url;
+  ctx.logger.info('server.listening', { url, dataDir: opts.dataDir, ...(tls && { tlsCert: tls.certFile }) });
 
   let closed = false;
   return {
-    url: `http://${host}:${port}`,
+    url,
     port,
     ctx,
     scheduler,
+    reloadTls: () => (tls ? reloadTls(http as HttpsServer, tls, ctx.logger) : false),
     async close() {
       if (closed) return;
       closed = true;

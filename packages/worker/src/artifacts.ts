@@ -1,12 +1,15 @@
 import { readdirSync } from 'node:fs';
 import { scanOutputDir, OutputRefused, sendArtifacts } from '@builder/protocol/transfer';
 import { formatBytes, type Logger } from '@builder/protocol';
+import type { Trust } from '@builder/protocol/net';
 import { describeError } from './errors.ts';
 
 export interface ArtifactTarget {
   /** The server's HTTP base, e.g. http://server:8330 (a reverse-proxy path prefix is kept). */
   readonly base: string;
   readonly token: string;
+  /** Extra CAs for an https:// server (`--ca`). */
+  readonly trust?: Trust;
   /** Retries after a network failure or a server error, with doubling delays from retryBaseMs. */
   readonly attempts: number;
   readonly retryBaseMs: number;
@@ -59,6 +62,7 @@ export async function uploadOutput(
       token: target.token,
       attemptSecret: run.attemptSecret,
       files,
+      ...(target.trust && { trust: target.trust }),
     });
     if (r.ok) {
       const secs = (Date.now() - started) / 1000;

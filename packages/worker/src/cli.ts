@@ -11,6 +11,12 @@ import { Worker } from './worker.ts';
 const HELP_AFTER = `
 Environment:
   BUILDER_REMOTE, BUILDER_TOKEN   defaults for --remote and --token
+  BUILDER_CA                      default for --ca
+  NODE_EXTRA_CA_CERTS             a PEM file of CAs Node trusts besides the public ones
+
+TLS: an https:// remote whose certificate does not verify stops the worker at its first
+connection (exit 4, saying why and how to trust the CA). Once it has been connected, a refused
+certificate (a renewal gone wrong) is logged at every attempt and retried: running jobs go on.
 
 Signals:
   SIGTERM/SIGINT once    drain: reject new runs, finish running ones, exit 0
@@ -20,7 +26,8 @@ Exit codes:
   0  stopped after a drain
   1  stopped by a second signal, or an unexpected failure
   2  bad command line
-  4  the server refused the worker (bad token, forbidden, protocol version)`;
+  4  the server refused the worker (bad token, forbidden, protocol version), or its
+     TLS certificate was refused at the first connection`;
 
 /** Thrown instead of exiting when commander printed --help or --version. */
 class HelpShown extends Error {}
@@ -53,6 +60,15 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     )
     .addOption(
       new Option('--reconnect-max-ms <ms>', `longest wait between reconnects (default ${DEFAULTS.reconnectMaxMs})`),
+    )
+    .addOption(
+      new Option('--ca <file>', 'also trust this CA (PEM) for an https:// remote, e.g. a private CA (env BUILDER_CA)'),
+    )
+    .addOption(
+      new Option(
+        '--keepalive <seconds>',
+        `ping the server at least this often, whatever its lease (default ${DEFAULTS.keepaliveSec}; keep it under proxy idle timeouts)`,
+      ),
     )
     .addOption(new Option('--json-logs', 'JSON log lines even on a terminal'))
     .addOption(
@@ -132,6 +148,8 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       idRange: str(o.idRange),
     },
     reconnectMaxMs: str(o.reconnectMaxMs),
+    ca: str(o.ca) ?? env.BUILDER_CA,
+    keepaliveSec: str(o.keepalive),
     jsonLogs: o.jsonLogs === true ? true : undefined,
   };
 }

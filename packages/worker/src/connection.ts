@@ -11,8 +11,10 @@ import {
   type WorkerToServer,
   type Logger,
 } from '@builder/protocol';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { certificateProblem, foreignAnswer, type Trust } from '@builder/protocol/net';
 import WebSocket, { type RawData } from 'ws';
-import { ServerRefusedError } from './errors.ts';
+import { ServerRefusedError, UntrustedServerError } from './errors.ts';
 import type { Link } from './runner.ts';
 import { decodeServerMessage } from './wire.ts';
 
@@ -34,6 +36,10 @@ export interface ConnectionOptions {
   readonly reconnectMaxMs: number;
   /** Upgrade plus hello → welcome must finish within this. */
   readonly helloTimeoutMs: number;
+  /** Ping the server at least this often, whatever the heartbeat, so no proxy sees an idle connection. */
+  readonly keepaliveMs?: number;
+  /** Extra CAs for an https:// remote (`--ca`). */
+  readonly trust?: Trust;
 }
 
 export interface ConnectionHandler {
@@ -42,8 +48,8 @@ export interface ConnectionHandler {
   onWelcome(welcome: Welcome): void;
   onMessage(message: ServerToWorker): void;
   onDisconnect(): void;
-  /** The server refused us for good; the connection will not retry. */
-  onRefused(err: ServerRefusedError): void;
+  /** The server refused us for good (or, at the first connection, its certificate); no retry. */
+  onRefused(err: ServerRefusedError | UntrustedServerError): void;
 }
 
 /** The part of a `ws` client WebSocket the connection uses (a simulated network provides its own). */
@@ -59,6 +65,7 @@ export interface ServerSocket {
   on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
   on(event: 'pong', listener: () => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'unexpected-response', listener: (req: ClientRequest, res: IncomingMessage) => void): this;
   once(event: 'close', listener: (code: number, reason: Buffer) => void): this;
 }
 
@@ -92,6 +99,9 @@ export class Connection implements Link {
   #reconnectTimer: NodeJS.Timeout | undefined;
   #helloTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  /** Welcomed at least once: a certificate refused later (a renewal gone wrong) is waited out. */
+  #everWelcomed = false;
   /** `assign` messages received on this connection, reported with each heartbeat. */
   #assignsSeen = 0;
   #missedPongs = 0;
@@ -151,10 +161,29 @@ export class Connection implements Link {
       handshakeTimeout: this.#o.helloTimeoutMs,
       // Console data is sent once and acknowledged; compression costs more CPU than loopback/LAN saves.
       perMessageDeflate: false,
+      ...(this.#o.trust?.ca && { ca: [...this.#o.trust.ca] }),
     });
     this.#ws = ws;
     this.#missedPongs = 0;
-    ws.on('error', (err) => this.#log.warn('connection.error', { url: this.#o.url, error: err }));
+    ws.on('error', (err) => this.#error(err));
+    ws.on('unexpected-response', (_req, res) => {
+      // a proxy's answer (502 while the server restarts, a refused upgrade): one line, then retry
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.length < 16 && chunks.push(chunk));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        const body = Buffer.concat(chunks).toString('utf8');
+        this.#log.warn('connection.refused_upgrade', {
+          url: this.#o.url,
+          status,
+          error:
+            foreignAnswer(status, res.headers, body, { websocket: true }) ??
+            `the server answered HTTP ${status} instead of a WebSocket upgrade`,
+          hint: 'will retry',
+        });
+        ws.terminate();
+      });
+    });
     ws.on('open', () => {
       this.#helloTimer = setTimeout(() => {
         this.#log.warn('connection.welcome_timeout', { timeoutMs: this.#o.helloTimeoutMs, hint: 'reconnecting' });
@@ -174,6 +203,25 @@ export class Connection implements Link {
       this.#missedPongs = 0;
     });
     ws.on('close', (code, reason) => this.#closed(ws, code, reason.toString()));
+  }
+
+  /**
+   * A refused certificate at the first connection is a mistake in the setup: stop and say how to
+   * trust the CA. Once connected before, it is a renewal gone wrong on the server: the jobs keep
+   * running, the worker says why at every attempt and connects as soon as the certificate verifies.
+   */
+  #error(err: Error): void {
+    const certificate = certificateProblem(err, this.#o.url);
+    if (certificate === undefined) {
+      this.#log.warn('connection.error', { url: this.#o.url, error: err });
+      return;
+    }
+    if (!this.#everWelcomed) {
+      this.#stopped = true;
+      this.#handler.onRefused(new UntrustedServerError(certificate));
+      return;
+    }
+    this.#log.error('connection.certificate_refused', { url: this.#o.url, error: certificate, hint: 'will retry' });
   }
 
   #receive(ws: ServerSocket, data: RawData, isBinary: boolean): void {
@@ -224,20 +272,27 @@ export class Connection implements Link {
     }
     this.#failures = 0;
     this.#ready = true;
+    this.#everWelcomed = true;
     this.#assignsSeen = 0;
     this.#log.info('connection.connected', {
       url: this.#o.url,
       heartbeatMs: welcome.heartbeatMs,
       reattach: welcome.reattach.length,
     });
+    // pings on their own timer: a long lease means rare heartbeats, but a proxy cuts idle connections
+    this.#pingTimer = setInterval(
+      () => {
+        if (this.#missedPongs >= MAX_MISSED_PONGS) {
+          this.#log.warn('connection.pings_unanswered', { missed: this.#missedPongs, hint: 'reconnecting' });
+          ws.terminate();
+          return;
+        }
+        this.#missedPongs++;
+        ws.ping();
+      },
+      Math.min(welcome.heartbeatMs, this.#o.keepaliveMs ?? welcome.heartbeatMs),
+    );
     this.#heartbeatTimer = setInterval(() => {
-      if (this.#missedPongs >= MAX_MISSED_PONGS) {
-        this.#log.warn('connection.pings_unanswered', { missed: this.#missedPongs, hint: 'reconnecting' });
-        ws.terminate();
-        return;
-      }
-      this.#missedPongs++;
-      ws.ping();
       const running = this.#handler.workerInfo().running.map(({ runId, attempt }) => ({ runId, attempt }));
       this.send({ type: 'heartbeat', running, assignsSeen: this.#assignsSeen });
     }, welcome.heartbeatMs);
@@ -249,6 +304,7 @@ export class Connection implements Link {
     this.#ws = undefined;
     clearTimeout(this.#helloTimer);
     clearInterval(this.#heartbeatTimer);
+    clearInterval(this.#pingTimer);
     const wasReady = this.#ready;
     this.#ready = false;
     if (wasReady) {

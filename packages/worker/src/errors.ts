@@ -5,7 +5,7 @@ export const ExitCode = {
   Ok: 0,
   Failure: 1,
   Usage: 2,
-  /** The server refused us for good: bad token, forbidden, no common protocol version. */
+  /** The server refused us for good (bad token, forbidden, no common protocol version), or its certificate was refused at the first connection. */
   Refused: 4,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -28,6 +28,16 @@ export class ServerRefusedError extends Error {
     super(`server refused the worker (${code}): ${message}`);
     this.name = 'ServerRefusedError';
     this.code = code;
+  }
+}
+
+/** The server's TLS certificate was refused at the first connection: a setup mistake, not a blip. */
+export class UntrustedServerError extends Error {
+  readonly exitCode = ExitCode.Refused;
+  readonly code = 'CERTIFICATE' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UntrustedServerError';
   }
 }
 

@@ -2,6 +2,7 @@ import type { ArtifactTarget } from './artifacts.ts';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LIMITS, NameSchema, httpBase } from '@builder/protocol';
+import { loadTrust, TrustFileError } from '@builder/protocol/net';
 import type { ConnectionOptions } from './connection.ts';
 import type { ConsoleOptions } from './console.ts';
 import { UsageError } from './errors.ts';
@@ -35,6 +36,10 @@ export interface WorkerOptionsInput {
   shutdownAckTimeoutMs?: number | undefined;
   /** `--git-timeout`: longest a fetch of a job's source may take, in seconds. */
   gitTimeoutSec?: number | string | undefined;
+  /** `--ca FILE`: a CA to trust for an https:// remote. */
+  ca?: string | undefined;
+  /** `--keepalive SECONDS`: ping the server at least this often (default 25). */
+  keepaliveSec?: number | string | undefined;
 }
 
 /** Every option resolved and checked; the rest of the worker takes only this. */
@@ -70,6 +75,8 @@ export const DEFAULTS = {
   helloTimeoutMs: 10_000,
   shutdownAckTimeoutMs: 5_000,
   gitTimeoutSec: 600,
+  // under the idle timeouts of common proxies (nginx: 60 s) whatever the server's lease
+  keepaliveSec: 25,
 } as const;
 
 export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
@@ -95,6 +102,17 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
   }
   const chroot = executor === 'chroot' ? compileChrootOptions(input.chroot ?? {}) : undefined;
   const reconnectMaxMs = integer(input.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs, '--reconnect-max-ms', 1, 3_600_000);
+  let trust;
+  try {
+    trust = loadTrust(input.ca);
+  } catch (err) {
+    if (err instanceof TrustFileError) throw new UsageError(err.message);
+    throw err;
+  }
+  const keepaliveSec = Number(input.keepaliveSec ?? DEFAULTS.keepaliveSec);
+  if (!Number.isFinite(keepaliveSec) || keepaliveSec <= 0 || keepaliveSec > 3600) {
+    throw new UsageError(`--keepalive must be a number of seconds from 0 to 3600, got "${input.keepaliveSec}"`);
+  }
   return {
     remote,
     name: workerName,
@@ -113,6 +131,8 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
       reconnectMinMs: Math.min(input.reconnectMinMs ?? DEFAULTS.reconnectMinMs, reconnectMaxMs),
       reconnectMaxMs,
       helloTimeoutMs: input.helloTimeoutMs ?? DEFAULTS.helloTimeoutMs,
+      keepaliveMs: Math.round(keepaliveSec * 1000),
+      trust,
     },
     console: {
       windowBytes: input.windowBytes ?? DEFAULTS.windowBytes,
@@ -125,6 +145,7 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
     artifacts: {
       base: httpBase(remote),
       token,
+      trust,
       attempts: 5,
       retryBaseMs: 1000,
       retryMaxMs: 30_000,

@@ -9,7 +9,7 @@ import {
 } from '@builder/protocol';
 import { Sources } from './source.ts';
 import { type Connect, Connection } from './connection.ts';
-import { ExitCode, type ServerRefusedError } from './errors.ts';
+import { ExitCode, type ServerRefusedError, type UntrustedServerError } from './errors.ts';
 import type { Executor } from './executors/types.ts';
 import type { WorkerOptions } from './options.ts';
 import { Run, RunPhase, runKey } from './runner.ts';
@@ -264,11 +264,14 @@ export class Worker {
     run.start();
   }
 
-  #refused(err: ServerRefusedError): void {
+  #refused(err: ServerRefusedError | UntrustedServerError): void {
     this.#log.error('worker.refused', {
       code: err.code,
       error: err.message,
-      hint: 'check --token and the server version; not retrying',
+      hint:
+        err.code === 'CERTIFICATE'
+          ? 'trust the CA with --ca FILE or NODE_EXTRA_CA_CERTS; not retrying'
+          : 'check --token and the server version; not retrying',
     });
     void this.stop('the server refused this worker', ExitCode.Refused);
   }

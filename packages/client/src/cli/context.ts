@@ -6,6 +6,7 @@ import {
   type MethodParamsInput,
   type MethodResult,
 } from '@builder/protocol';
+import { loadTrust, type Trust, TrustFileError } from '@builder/protocol/net';
 import { Connection } from '../connection.ts';
 import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
@@ -23,6 +24,8 @@ export interface GlobalOptions {
   remote: string;
   token: string | undefined;
   json: boolean;
+  /** `--ca FILE`: a CA to trust for an https:// remote, besides the public ones. */
+  ca?: string | undefined;
 }
 
 /** What every command gets: its global options, output, and a way to reach the server. */
@@ -76,10 +79,25 @@ export class Context {
     }
   }
 
+  #trust: Trust | undefined;
+
+  /** The CAs to trust for an https:// remote; a `--ca` file that cannot be read is a usage error. */
+  get trust(): Trust {
+    if (this.#trust === undefined) {
+      try {
+        this.#trust = loadTrust(this.globals.ca);
+      } catch (error) {
+        if (error instanceof TrustFileError) throw new CliError(ExitCode.Usage, error.message);
+        throw error;
+      }
+    }
+    return this.#trust;
+  }
+
   connect(): Promise<Connection> {
     const token = this.globals.token;
     if (!token) throw new CliError(ExitCode.Usage, 'no token: pass --token TOKEN or set BUILDER_TOKEN');
-    return Connection.open({ remote: this.globals.remote, token });
+    return Connection.open({ remote: this.globals.remote, token, trust: this.trust });
   }
 
   /** Connect, make one call, close. */

@@ -13,6 +13,7 @@ import {
   type ArtifactFile,
   type RunView,
 } from '@builder/protocol';
+import { certificateProblem, foreignAnswer, type Trust } from '@builder/protocol/net';
 import { hashFile, scanOutputDir, sendArtifacts, type OutgoingFile, OutputRefused } from '@builder/protocol/transfer';
 import type { Context } from '../cli/context.ts';
 import { CliError } from '../errors.ts';
@@ -65,7 +66,7 @@ async function download(ctx: Context, ref: string, dir: string): Promise<number>
     if (problem) throw new CliError(ExitCode.RunFailed, `refusing artifact ${JSON.stringify(f.path)}: ${problem}`);
     const target = join(dir, ...f.path.split('/'));
     await mkdir(dirname(target), { recursive: true });
-    await fetchVerified(base + artifactUrlPath(f.path), target, f, (n) => bar.update((done += n)));
+    await fetchVerified(base + artifactUrlPath(f.path), target, f, ctx.trust, (n) => bar.update((done += n)));
   }
   bar.finish();
   if (ctx.json) ctx.printJson({ run: runName(run), dir, files });
@@ -74,15 +75,23 @@ async function download(ctx: Context, ref: string, dir: string): Promise<number>
 }
 
 /** Download into `target.part`, hashing as it arrives; only a verified file gets its name. */
-async function fetchVerified(url: string, target: string, f: ArtifactFile, onBytes: (n: number) => void) {
+async function fetchVerified(url: string, target: string, f: ArtifactFile, trust: Trust, onBytes: (n: number) => void) {
   const part = `${target}.part`;
   const res = await new Promise<IncomingMessage>((ok, fail) => {
-    (url.startsWith('https:') ? httpsGet : httpGet)(url, ok).on('error', (err) =>
-      fail(new CliError(ExitCode.Unreachable, `cannot download ${f.path}: ${err.message}`)),
+    const options = trust.ca ? { ca: [...trust.ca] } : {};
+    (url.startsWith('https:') ? httpsGet : httpGet)(url, options, ok).on('error', (err) =>
+      fail(
+        new CliError(
+          ExitCode.Unreachable,
+          certificateProblem(err, new URL(url).origin) ?? `cannot download ${f.path}: ${err.message}`,
+        ),
+      ),
     );
   });
   if (res.statusCode !== 200) {
-    res.resume();
+    const body = await readSmall(res);
+    const foreign = foreignAnswer(res.statusCode ?? 0, res.headers, body);
+    if (foreign !== undefined) throw new CliError(ExitCode.Unreachable, `cannot download ${f.path}: ${foreign}`);
     const code = res.statusCode === 404 ? ExitCode.NotFound : ExitCode.RunFailed;
     throw new CliError(code, `cannot download ${f.path}: the server answered ${res.statusCode}`);
   }
@@ -139,8 +148,14 @@ async function upload(ctx: Context, job: string, args: string[], platform: strin
     token,
     files,
     onProgress: (sent) => bar.update(sent),
+    trust: ctx.trust,
   });
   bar.finish();
+  // nothing refused these: the certificate, the network or a proxy stood in the way
+  if (!r.ok && r.code === 'CERTIFICATE') throw new CliError(ExitCode.Unreachable, r.error);
+  if (!r.ok && (r.code === 'NETWORK' || r.code === 'PROXY')) {
+    throw new CliError(ExitCode.Unreachable, `cannot upload to ${ctx.globals.remote}: ${r.error}`);
+  }
   if (!r.ok) {
     const code =
       // 507: the server's disk is full (STORAGE_FULL), like an unreachable server: try again later
@@ -190,6 +205,17 @@ async function collect(args: string[]): Promise<OutgoingFile[]> {
   }
   if (files.length === 0) throw new CliError(ExitCode.Usage, 'nothing to upload: the directories are empty');
   return files;
+}
+
+/** An error answer's body, at most 64 KiB (it is only classified, never printed). */
+async function readSmall(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    if (size < 65536) chunks.push(chunk);
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function runName(run: RunView): string {

@@ -5,7 +5,7 @@ import { Backoff, sleep } from '../backoff.ts';
 import type { Context } from '../cli/context.ts';
 import { secondsOption } from '../cli/options.ts';
 import type { Connection } from '../connection.ts';
-import { CliError, ConnectionError } from '../errors.ts';
+import { CliError, ConnectionError, isRetryable } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import type { Runner } from '../program.ts';
 import { renderRuns } from '../render.ts';
@@ -56,7 +56,8 @@ export async function withServer<T>(ctx: Context, giveUpMs: number, fn: (conn: C
       downSince = undefined;
       return await fn(conn);
     } catch (error) {
-      if (!(error instanceof ConnectionError)) throw error;
+      // a refused certificate or a proxy's refusal does not pass by itself: say it at once
+      if (!isRetryable(error)) throw error;
       downSince ??= ctx.now();
       const left = giveUpMs - (ctx.now() - downSince);
       if (left <= 0) {

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { MethodParamsInput } from '@builder/protocol';
 import type { Context } from '../cli/context.ts';
-import { collectList, collectParam } from '../cli/options.ts';
+import { collectList, collectParam, secondsOption } from '../cli/options.ts';
 import { ExitCode } from '../exit.ts';
 import { runLabel } from '../format.ts';
 import type { Runner } from '../program.ts';
-import { exitCodeForRuns, followRuns } from './follow.ts';
+import { exitCodeForRuns, followRunsResuming } from './follow.ts';
 
 interface ExecuteOptions {
   platform?: string[];
@@ -13,6 +13,7 @@ interface ExecuteOptions {
   next?: boolean;
   follow?: boolean;
   ref?: string;
+  giveUp: number;
 }
 
 export function registerExecuteCommand(program: Command, run: Runner): void {
@@ -25,7 +26,19 @@ export function registerExecuteCommand(program: Command, run: Runner): void {
     .option('--next', 'put the runs at the head of their queues')
     .option('--ref <ref>', "build this branch, tag or commit of the job's source instead of its own ref")
     .option('--follow', 'stream the console and exit with the status (0 only if all runs succeeded)')
-    .addHelpText('after', '\nWith several runs, --follow prefixes each console line with [PLATFORM].')
+    .option(
+      '--give-up <secs>',
+      'with --follow: exit 4 after being unable to reach the server this long',
+      secondsOption(0, 7 * 24 * 3600),
+      300,
+    )
+    .addHelpText(
+      'after',
+      `
+With several runs, --follow prefixes each console line with [PLATFORM]. A connection lost while
+following is retried as watch does (backoff and jitter, at most 5 s apart) and the console resumes
+where it stopped, no line lost or doubled; the runs go on on the server meanwhile.`,
+    )
     .action((name: string, opts: ExecuteOptions, cmd: Command) => run(cmd, (ctx) => execute(ctx, name, opts)));
 }
 
@@ -46,10 +59,11 @@ async function execute(ctx: Context, name: string, opts: ExecuteOptions): Promis
     else for (const r of runs) ctx.out(`${runLabel(r)} ${r.platform} queued ${r.id}`);
     if (!opts.follow) return ExitCode.Ok;
     const prefixed = runs.length > 1;
-    const finals = await followRuns(
+    const finals = await followRunsResuming(
       ctx,
       conn,
       runs.map((r) => ({ ref: r.id, prefix: prefixed ? `[${r.platform}] ` : '' })),
+      opts.giveUp * 1000,
     );
     const exitCode = exitCodeForRuns(finals);
     if (ctx.json) ctx.printJson({ kind: 'result', runs: finals, exitCode });

@@ -1,6 +1,8 @@
-import type { ObserveEvent, RunView } from '@builder/protocol';
+import { formatDuration, type ObserveEvent, type RunView } from '@builder/protocol';
+import { Backoff, sleep } from '../backoff.ts';
 import type { Context } from '../cli/context.ts';
 import type { Connection } from '../connection.ts';
+import { ConnectionError, isRetryable } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { formatRunSummary } from '../format.ts';
 
@@ -68,8 +70,107 @@ export function followRun(ctx: Context, conn: Connection, target: FollowTarget):
   });
 }
 
-export function followRuns(ctx: Context, conn: Connection, targets: readonly FollowTarget[]): Promise<RunView[]> {
-  return Promise.all(targets.map((target) => followRun(ctx, conn, target)));
+/** One followed run: how much of its console was printed, where its lines go, how it ended. */
+interface Followed {
+  readonly target: FollowTarget;
+  readonly lines: PrefixedLines;
+  /** Console characters printed so far: a replay after a reconnect skips them. */
+  printed: number;
+  final?: RunView;
+}
+
+/**
+ * Follow runs until each ends, over `first` and, when a connection drops, over new ones: like
+ * `watch`, a lost connection is retried with backoff and every unfinished run observed again, its
+ * console replay skipped up to what was already printed (no line lost or doubled). After `giveUpMs`
+ * without a connection, the last ConnectionError is thrown (exit 4). A refused certificate or a
+ * proxy's refusal is thrown at once.
+ */
+export async function followRunsResuming(
+  ctx: Context,
+  first: Connection,
+  targets: readonly FollowTarget[],
+  giveUpMs: number,
+): Promise<RunView[]> {
+  const followed: Followed[] = targets.map((target) => ({
+    target,
+    lines: new PrefixedLines((text) => ctx.write(text), target.prefix),
+    printed: 0,
+  }));
+  const backoff = new Backoff();
+  let conn: Connection | undefined = first;
+  let downSince: number | undefined;
+  const pause = async (error: ConnectionError): Promise<void> => {
+    downSince ??= ctx.now();
+    const left = giveUpMs - (ctx.now() - downSince);
+    if (left <= 0) {
+      throw new ConnectionError(error.kind, `${error.message}; gave up after ${formatDuration(giveUpMs)}`);
+    }
+    const delay = Math.min(backoff.next(), left);
+    ctx.warn(`${error.message}; retrying in ${formatDuration(delay)}`);
+    await sleep(delay);
+  };
+  for (;;) {
+    if (conn === undefined) {
+      try {
+        conn = await ctx.connect();
+      } catch (error) {
+        if (!isRetryable(error)) throw error;
+        await pause(error);
+        continue;
+      }
+    }
+    try {
+      const open = followed.filter((f) => f.final === undefined);
+      await Promise.all(
+        open.map((f) =>
+          followOnce(ctx, conn!, f, () => {
+            downSince = undefined;
+            backoff.reset();
+          }),
+        ),
+      );
+      return followed.map((f) => f.final!);
+    } catch (error) {
+      if (!isRetryable(error)) throw error;
+      await pause(error);
+    } finally {
+      if (conn !== first) await conn.close();
+      conn = undefined;
+    }
+  }
+}
+
+/** Observe one run on `conn` until its end; console already printed (a replay) is skipped. */
+function followOnce(ctx: Context, conn: Connection, f: Followed, onObserving: () => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let seen = 0;
+    const stopListening = conn.onClose(reject);
+    conn
+      .observe({ run: f.target.ref, console: true }, (event, sub) => {
+        if (event.kind === 'console') {
+          const skip = Math.max(0, f.printed - seen);
+          seen += event.data.length;
+          if (skip >= event.data.length) return;
+          const data = event.data.slice(skip);
+          f.printed += data.length;
+          if (ctx.json) ctx.printJson(eventLine(sub.run.id, { kind: 'console', data }));
+          else f.lines.push(data);
+          return;
+        }
+        if (ctx.json) ctx.printJson(eventLine(sub.run.id, event));
+        if (event.kind !== 'end') return;
+        f.lines.flush();
+        if (!ctx.json) ctx.note(formatRunSummary(event.run));
+        f.final = event.run;
+        stopListening();
+        resolve();
+      })
+      .then(onObserving, (error: unknown) => {
+        stopListening();
+        reject(error as Error);
+      });
+  });
 }
 
 /** 0 only when every run succeeded. */

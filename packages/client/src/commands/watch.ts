@@ -4,7 +4,7 @@ import { Backoff, sleep } from '../backoff.ts';
 import type { Context } from '../cli/context.ts';
 import { collectParam, secondsOption } from '../cli/options.ts';
 import type { Connection } from '../connection.ts';
-import { CliError, ConnectionError } from '../errors.ts';
+import { CliError, ConnectionError, isRetryable } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { formatRunState, runLabel } from '../format.ts';
 import type { Runner } from '../program.ts';
@@ -114,7 +114,7 @@ class Watcher {
       try {
         conn = await this.#ctx.connect();
       } catch (error) {
-        if (!(error instanceof ConnectionError)) throw error;
+        if (!isRetryable(error)) throw error;
         downSince ??= this.#ctx.now();
         await this.#pause(error, downSince);
         continue;
@@ -123,7 +123,7 @@ class Watcher {
       try {
         return await this.#watchOn(conn);
       } catch (error) {
-        if (!(error instanceof ConnectionError)) throw error;
+        if (!isRetryable(error)) throw error;
         downSince = this.#ctx.now();
         await this.#pause(error, downSince);
       } finally {

@@ -12,6 +12,8 @@ import {
   encodeManifest,
   MissingReplySchema,
 } from '../artifacts.ts';
+import { foreignAnswer } from '../net/foreign.ts';
+import { certificateProblem, type Trust } from '../net/trust.ts';
 
 /** A file to send: its artifact path, where to read it, and what the manifest says about it. */
 export interface OutgoingFile extends ArtifactFile {
@@ -29,9 +31,15 @@ export interface SendOptions {
   /** Called as bytes go out (file bytes only, not tar framing); `total` counts only what is sent. */
   onProgress?: (sent: number, total: number) => void;
   signal?: AbortSignal;
+  /** Extra CAs for an https:// server (`--ca`). */
+  trust?: Trust;
 }
 
-/** The server's answer; `status` 0 when it never answered (network failure). */
+/**
+ * The server's answer; `status` 0 when it never answered (network failure). Codes of our own:
+ * `NETWORK`, `CERTIFICATE` (the server's certificate was refused: retrying cannot help), `PROXY`
+ * (something in front of the server answered), `BAD_REPLY`, `LOCAL`, `STORAGE_FULL`.
+ */
 export type SendResult = ArtifactsReply & { status: number };
 
 const BLOCK = 512;
@@ -91,7 +99,7 @@ export function artifactStream(
  * lacks; resolves with the server's answer (never rejects on HTTP errors).
  */
 export async function sendArtifacts(opts: SendOptions): Promise<SendResult> {
-  const asked = opts.missingUrl ? await askMissing(opts.missingUrl, opts.token, opts.files) : undefined;
+  const asked = opts.missingUrl ? await askMissing(opts.missingUrl, opts.token, opts.files, opts.trust) : undefined;
   // the server cannot store anything now (507, disk full): say so without sending a byte; a
   // refusal in the middle of a large body may reach the sender only as a broken connection
   if (asked && 'refused' in asked) return asked.refused;
@@ -133,10 +141,16 @@ export async function sendArtifacts(opts: SendOptions): Promise<SendResult> {
         ...(opts.attemptSecret !== undefined && { [ATTEMPT_SECRET_HEADER]: opts.attemptSecret }),
       },
       signal: opts.signal,
+      ...(opts.trust?.ca && { ca: [...opts.trust.ca] }),
     });
     req.on('response', (res: IncomingMessage) => {
       readText(res).then(
         (text) => {
+          const foreign = foreignAnswer(res.statusCode ?? 0, res.headers, text);
+          if (foreign !== undefined) {
+            done({ ok: false, code: 'PROXY', error: foreign, status: res.statusCode ?? 0 });
+            return;
+          }
           try {
             done({ ...(JSON.parse(text) as ArtifactsReply), status: res.statusCode ?? 0 });
           } catch {
@@ -147,7 +161,7 @@ export async function sendArtifacts(opts: SendOptions): Promise<SendResult> {
         (err: Error) => done({ ok: false, code: 'NETWORK', error: err.message, status: 0 }),
       );
     });
-    req.on('error', (err) => done({ ok: false, code: 'NETWORK', error: err.message, status: 0 }));
+    req.on('error', (err) => done(networkFailure(err, u)));
     body.on('error', (err) => {
       req.destroy();
       done({ ok: false, code: 'LOCAL', error: err.message, status: 0 });
@@ -164,6 +178,7 @@ async function askMissing(
   url: string,
   token: string,
   files: readonly OutgoingFile[],
+  trust: Trust | undefined,
 ): Promise<{ lacking: Set<string> | undefined } | { refused: SendResult }> {
   const blobs = new Map(files.map((f) => [f.sha256, f.size]));
   const body = JSON.stringify({ blobs: [...blobs].map(([sha256, size]) => ({ sha256, size })) });
@@ -172,6 +187,7 @@ async function askMissing(
     const req = requestFor(u)(u, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      ...(trust?.ca && { ca: [...trust.ca] }),
     });
     req.on('response', (res) => {
       readText(res).then(
@@ -195,9 +211,20 @@ async function askMissing(
         () => resolve({ lacking: undefined }),
       );
     });
-    req.on('error', () => resolve({ lacking: undefined }));
+    req.on('error', (err) => {
+      const failure = networkFailure(err, u);
+      // no transfer can succeed with a certificate we refuse: say so now, not after the body
+      resolve(failure.code === 'CERTIFICATE' ? { refused: failure } : { lacking: undefined });
+    });
     req.end(body);
   });
+}
+
+/** A request that got no answer: a refused certificate is told apart from a network blip. */
+function networkFailure(err: Error, u: URL): SendResult & { ok: false } {
+  const certificate = certificateProblem(err, u.origin);
+  if (certificate !== undefined) return { ok: false, code: 'CERTIFICATE', error: certificate, status: 0 };
+  return { ok: false, code: 'NETWORK', error: err.message, status: 0 };
 }
 
 const requestFor = (u: URL) => (u.protocol === 'https:' ? httpsRequest : httpRequest);

@@ -12,6 +12,7 @@ import {
   negotiateVersion,
   type WorkerInfo,
 } from '@builder/protocol';
+import { SERVER_HEADER } from '@builder/protocol/net';
 import type { createHandlers } from '../api/methods.ts';
 import type { Db } from '../store/db.ts';
 import { grantOfToken, mayActAsWorker, workerRefusal } from '../store/tokens.ts';
@@ -26,6 +27,8 @@ export interface HubDeps extends WorkerSessionDeps, ClientSessionDeps {
   /** Where the tokens are. */
   db: Db;
   handlers: ReturnType<typeof createHandlers>;
+  /** Ping at least this often whatever the heartbeat, so proxies never see an idle connection. */
+  keepaliveMs?: number;
 }
 
 /**
@@ -44,6 +47,7 @@ export class Hub {
 
   constructor(private readonly deps: HubDeps) {
     this.wss.on('connection', (ws) => this.accept(ws));
+    const intervalMs = Math.min(deps.heartbeatMs, deps.keepaliveMs ?? deps.heartbeatMs);
     // ping every client; one that did not answer the previous ping is dead
     this.liveness = setInterval(() => {
       for (const [ws, alive] of this.alive) {
@@ -54,14 +58,14 @@ export class Hub {
         this.alive.set(ws, false);
         ws.ping();
       }
-    }, deps.heartbeatMs);
+    }, intervalMs);
     this.liveness.unref();
   }
 
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/ws') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      socket.end(`HTTP/1.1 404 Not Found\r\n${SERVER_HEADER}: 1\r\nConnection: close\r\n\r\n`);
       return;
     }
     socket.on('error', () => socket.destroy());
