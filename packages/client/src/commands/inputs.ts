@@ -41,7 +41,8 @@ export async function prepareInputs(files: readonly string[], from: readonly str
   ];
   for (const [name, what] of names) {
     const other = seen.get(name);
-    if (other !== undefined) throw new CliError(ExitCode.Usage, `two inputs would be named ${name}: ${other} and ${what}`);
+    if (other !== undefined)
+      throw new CliError(ExitCode.Usage, `two inputs would be named ${name}: ${other} and ${what}`);
     seen.set(name, what);
   }
   return { files: out, from: specs };

@@ -58,7 +58,11 @@ async function download(
   if (!run) return;
   const file = ctx.inputs.file(run.id, name);
   if (!file) {
-    return reply(req, res, 404, { ok: false, code: 'NOT_FOUND', error: `run ${run.job}#${run.number} has no input ${name}` });
+    return reply(req, res, 404, {
+      ok: false,
+      code: 'NOT_FOUND',
+      error: `run ${run.job}#${run.number} has no input ${name}`,
+    });
   }
   let body;
   try {

@@ -51,7 +51,10 @@ export class Chains {
       if (!next) continue;
       ctx.logger.info('chain.queued', { job: job.name, number: next.number, after: run.job, afterNumber: run.number });
       const files = `${inputs.length} input${inputs.length === 1 ? '' : 's'}`;
-      ctx.systemLine(next.id, `queued after ${run.job}#${run.number} succeeded on ${run.platform}, with its artifacts: ${files}`);
+      ctx.systemLine(
+        next.id,
+        `queued after ${run.job}#${run.number} succeeded on ${run.platform}, with its artifacts: ${files}`,
+      );
     }
   }
 }

@@ -1,11 +1,4 @@
-import {
-  ErrorCode,
-  INPUT_LIMITS,
-  ProtocolError,
-  inputName,
-  type InputFile,
-  type InputFrom,
-} from '@builder/protocol';
+import { ErrorCode, INPUT_LIMITS, ProtocolError, inputName, type InputFile, type InputFrom } from '@builder/protocol';
 import type { ArtifactStore } from '../store/artifacts.ts';
 import type { InputStore, RunInput } from '../store/inputs.ts';
 import type { JobStore } from '../store/jobs.ts';
@@ -59,7 +52,8 @@ function artifactInput(ctx: InputDeps, spec: InputFrom, platform: string): RunIn
   let file;
   if (spec.number !== undefined) {
     const r = ctx.runs.getByNumber(spec.job, spec.number);
-    if (!r) throw new ProtocolError(ErrorCode.NotFound, `--input-from ${what}: job ${spec.job} has no run ${spec.number}`);
+    if (!r)
+      throw new ProtocolError(ErrorCode.NotFound, `--input-from ${what}: job ${spec.job} has no run ${spec.number}`);
     run = r;
     file = ctx.artifacts.file(r.id, spec.path);
   } else {

@@ -107,7 +107,13 @@ export class RunStore {
 
   insert(run: NewRun): RunRow {
     const id = randomUUID();
-    this.insertStmt.run({ ...run, id, params: JSON.stringify(run.params), ref: run.ref ?? null, afterRun: run.afterRun ?? null });
+    this.insertStmt.run({
+      ...run,
+      id,
+      params: JSON.stringify(run.params),
+      ref: run.ref ?? null,
+      afterRun: run.afterRun ?? null,
+    });
     return this.get(id)!;
   }
 

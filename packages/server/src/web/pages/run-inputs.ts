@@ -19,7 +19,9 @@ export function inputsSection(view: RunView): Html | string {
   if (all.length === 0) return '';
   const total = all.reduce((n, f) => n + f.size, 0);
   return html`<h2>Inputs</h2>
-    <p class="muted">${all.length} file${all.length === 1 ? '' : 's'}, ${formatBytes(total)}, in <code>$BUILDER_INPUT</code></p>
+    <p class="muted">
+      ${all.length} file${all.length === 1 ? '' : 's'}, ${formatBytes(total)}, in <code>$BUILDER_INPUT</code>
+    </p>
     <div class="scroll">
       <table id="inputs">
         <thead>
@@ -40,11 +42,13 @@ export function inputsSection(view: RunView): Html | string {
                   <a href="${links.hash(f.sha256)}"><code class="hash">${f.sha256}</code></a>
                 </td>
                 <td>
-                  ${f.from === null
-                    ? html`<span class="muted">sent with execute</span>`
-                    : html`<a href="${links.artifact(f.from.job, f.from.number, f.from.path)}"
-                        >${f.from.job} #${f.from.number}: ${f.from.path}</a
-                      >`}
+                  ${
+                    f.from === null
+                      ? html`<span class="muted">sent with execute</span>`
+                      : html`<a href="${links.artifact(f.from.job, f.from.number, f.from.path)}"
+                          >${f.from.job} #${f.from.number}: ${f.from.path}</a
+                        >`
+                  }
                 </td>
               </tr> `,
           )}
