@@ -7,7 +7,7 @@
  * case (root only) reads the inputs inside the sandbox.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -275,6 +275,34 @@ describe('after: chains (host executor)', () => {
     ]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('after: no job named "nosuch"');
+  });
+
+  it('apply: after: in job files, applied in chain order, a cycle among the files changing nothing', async () => {
+    const dir = join(c.dir, 'jobs');
+    mkdirSync(dir);
+    const write = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    // the follower comes first on the command line: apply creates the job it follows first
+    const pkg = write('pkg.yaml', 'platforms: debian-12\nafter: tarball\nscript: ls "$BUILDER_INPUT"\n');
+    const tarball = write('tarball.yaml', 'platforms: debian-12\nscript: echo t > "$BUILDER_OUTPUT/t"\n');
+    const ok = await c.client(['apply', pkg, tarball]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain('applied: 2 created');
+    const listed = JSON.parse((await c.client(['jobs', '--json'])).stdout) as { name: string; after: string | null }[];
+    expect(listed.find((j) => j.name === 'pkg')?.after).toBe('tarball');
+
+    const loop = write('tarball.yaml', 'platforms: debian-12\nafter: pkg\nscript: echo loop\n');
+    const extra = write('extra.yaml', 'platforms: debian-12\nafter: nosuch\nscript: echo extra\n');
+    const refused = await c.client(['apply', pkg, loop, extra]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`${loop}: after: tarball → pkg → tarball would be a cycle`);
+    expect(refused.stderr).toContain(`${extra}: after: no job named "nosuch"`);
+    expect(refused.stderr).toContain('nothing was changed');
+    const jobs = JSON.parse((await c.client(['jobs', '--json'])).stdout) as { name: string; after: string | null }[];
+    expect(jobs.find((j) => j.name === 'tarball')?.after).toBeNull();
+    expect(jobs.some((j) => j.name === 'extra')).toBe(false);
   });
 
   it('queues exactly one follower when the server is killed between the success and its dispatch', async () => {
