@@ -50,7 +50,11 @@ export class Chains {
       });
       if (!next) continue;
       ctx.logger.info('chain.queued', { job: job.name, number: next.number, after: run.job, afterNumber: run.number });
-      const files = `${inputs.length} input${inputs.length === 1 ? '' : 's'}`;
+      const all = ctx.artifacts.forRun(run.id).length;
+      const files =
+        all > inputs.length
+          ? `the first ${inputs.length} of its ${all} files (the limit of inputs per run)`
+          : `${inputs.length} input${inputs.length === 1 ? '' : 's'}`;
       ctx.systemLine(
         next.id,
         `queued after ${run.job}#${run.number} succeeded on ${run.platform}, with its artifacts: ${files}`,

@@ -81,7 +81,10 @@ function artifactInput(ctx: InputDeps, spec: InputFrom, platform: string): RunIn
   };
 }
 
-/** Every artifact of `run` as an input under its own path: what an `after:` run builds from. */
+/**
+ * The artifacts of `run` as inputs under their own paths (the first INPUT_LIMITS.maxInputs, by
+ * path): what an `after:` run builds from.
+ */
 export function artifactsAsInputs(ctx: { artifacts: Pick<ArtifactStore, 'forRun'> }, run: RunRow): RunInput[] {
   return ctx.artifacts
     .forRun(run.id)
