@@ -22,6 +22,7 @@ import { InputStore } from './store/inputs.ts';
 import { Chains } from './runs/chains.ts';
 import { openDb } from './store/db.ts';
 import { GroupCommit } from './store/group-commit.ts';
+import { HookStore } from './store/hooks.ts';
 import { JobStore } from './store/jobs.ts';
 import { PlatformStore } from './store/platforms.ts';
 import { RunHistory } from './store/run-history.ts';
@@ -104,6 +105,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     observers,
     events,
     secrets: new SecretStore(db),
+    hooks: new HookStore(db),
     attemptKey: serverKey(db, 'attempt-secret', opts.clock.now()),
     storage,
     clock: opts.clock,

@@ -195,4 +195,32 @@ ALTER TABLE runs ADD COLUMN after_run TEXT;  -- the run whose success queued thi
 CREATE UNIQUE INDEX runs_after_run ON runs (job_id, after_run) WHERE after_run IS NOT NULL;
 `,
   },
+  {
+    version: 10,
+    name: 'push-hooks',
+    sql: `
+-- a job's push hook: the secret forges sign deliveries with (kept as secrets are: HMAC needs the
+-- value itself) and the branches it builds (JSON array; NULL: its source's ref)
+CREATE TABLE hooks (
+  job_id      INTEGER PRIMARY KEY REFERENCES jobs(id),
+  secret      TEXT NOT NULL,
+  branches    TEXT,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+-- deliveries that queued runs, by the forge's delivery id: a redelivery answers the same runs
+CREATE TABLE hook_deliveries (
+  job_id       INTEGER NOT NULL REFERENCES jobs(id),
+  forge        TEXT NOT NULL,
+  delivery     TEXT NOT NULL,
+  commit_sha   TEXT NOT NULL,
+  runs         TEXT NOT NULL,              -- JSON array of run ids
+  received_at  INTEGER NOT NULL,
+  PRIMARY KEY (job_id, forge, delivery)
+);
+-- the runs of a commit (watch --commit, status --commit): resolved on start, asked for before
+CREATE INDEX runs_by_commit ON runs (commit_sha) WHERE commit_sha IS NOT NULL;
+CREATE INDEX runs_by_ref ON runs (ref) WHERE ref IS NOT NULL;
+`,
+  },
 ];
