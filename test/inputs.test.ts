@@ -142,13 +142,16 @@ describe('run inputs (host executor)', () => {
     const noFile = await c.client(['execute', 'shout', '--input-from', 'digest/1:absent.txt']);
     expect(noFile.code).toBe(3);
     expect(noFile.stderr).toContain('run digest#1 has no artifact absent.txt');
+    const noLatest = await c.client(['execute', 'shout', '--input-from', 'digest:absent.txt']);
+    expect(noLatest.code).toBe(3);
+    expect(noLatest.stderr).toContain(
+      'the latest successful run of digest on debian-12 (#2) has no artifact absent.txt',
+    );
     await c.schedule('never', 'exit 1\n');
     expect((await c.client(['execute', 'never', '--follow'])).code).toBe(1);
     const noSuccess = await c.client(['execute', 'shout', '--input-from', 'never:x']);
     expect(noSuccess.code).toBe(3);
-    expect(noSuccess.stderr).toContain(
-      'the latest successful run of never on debian-12 has no artifact x, or there is none',
-    );
+    expect(noSuccess.stderr).toContain('--input-from never:x: job never has no successful run on debian-12');
     // nothing was queued by any of them
     expect((await runsOf(c, 'shout')).length).toBe(2);
 

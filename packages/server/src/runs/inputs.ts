@@ -9,7 +9,7 @@ export interface InputDeps {
   inputs: Pick<InputStore, 'has'>;
   artifacts: Pick<ArtifactStore, 'file' | 'latest' | 'forRun'>;
   jobs: Pick<JobStore, 'getAny'>;
-  runs: Pick<RunStore, 'getByNumber'>;
+  runs: Pick<RunStore, 'getByNumber' | 'list'>;
 }
 
 /**
@@ -59,9 +59,12 @@ function artifactInput(ctx: InputDeps, spec: InputFrom, platform: string): RunIn
   } else {
     const latest = ctx.artifacts.latest(spec.job, spec.path, platform);
     if (!latest) {
+      const [last] = ctx.runs.list({ job: job.id, state: 'succeeded', platform, limit: 1 });
       throw new ProtocolError(
         ErrorCode.NotFound,
-        `--input-from ${what}: the latest successful run of ${spec.job} on ${platform} has no artifact ${spec.path}, or there is none (name a run: ${spec.job}/N:${spec.path})`,
+        last
+          ? `--input-from ${what}: the latest successful run of ${spec.job} on ${platform} (#${last.number}) has no artifact ${spec.path} (name another run: ${spec.job}/N:${spec.path})`
+          : `--input-from ${what}: job ${spec.job} has no successful run on ${platform}`,
       );
     }
     run = { id: latest.runId, job: latest.job, number: latest.number, platform: latest.platform };
