@@ -141,6 +141,7 @@ export function renderJob(job: JobView, runs: readonly RunView[], now: number): 
     ['params', paramsText(job.params)],
     ...(job.secrets.length === 0 ? [] : [['secrets', job.secrets.join(', ')] as const]),
     ...(job.source === null ? [] : [['source', `${job.source.git} ${job.source.ref}`] as const]),
+    ...(job.after === null ? [] : [['after', job.after] as const]),
     ...(job.template === null ? [] : [['template', `${job.template.name} ${paramsText(job.template.vars)}`] as const]),
   ]);
   const script = job.script === undefined ? [] : ['', 'Script:', job.script.replace(/\n$/, '')];
@@ -169,6 +170,18 @@ export function renderRun(run: RunView, now: number): string {
   if (run.finishedAt !== null) pairs.push(['finished', formatTime(run.finishedAt)]);
   if (run.startedAt !== null) pairs.push(['took', took(run, now)]);
   if (run.cancelReason !== null) pairs.push(['cancel reason', run.cancelReason]);
+  if (run.after !== null) pairs.push(['after', `${run.after.job}#${run.after.number}`]);
+  const inputs =
+    run.inputs.length === 0
+      ? []
+      : [
+          '',
+          'Inputs:',
+          ...run.inputs.map(
+            (i) =>
+              `  ${i.name}  ${i.size} bytes  sha256 ${i.sha256}  ${i.from === null ? 'sent with execute' : `from ${i.from.job}#${i.from.number}:${i.from.path}`}`,
+          ),
+        ];
   const script = run.script === undefined ? [] : ['', 'Script:', run.script.replace(/\n$/, '')];
-  return [keyValues(pairs), ...script].join('\n');
+  return [keyValues(pairs), ...inputs, ...script].join('\n');
 }

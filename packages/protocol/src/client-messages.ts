@@ -11,6 +11,7 @@ import {
 import { ArtifactFileSchema } from './artifacts.ts';
 import { ErrorCode } from './errors.ts';
 import { LIMITS } from './limits.ts';
+import { INPUT_LIMITS, InputFileSchema, InputFromSchema } from './inputs.ts';
 import { RUN_STATES } from './run.ts';
 import {
   HookViewSchema,
@@ -73,6 +74,8 @@ export const JobSpecSchema = z
     source: GitSourceSchema.optional(),
     /** The file this spec came from (`apply`); null from `schedule`, which makes it a hand-made job again. */
     definition: JobDefinitionSchema.nullable().default(null),
+    /** Run after each success of this job on a platform, with that run's artifacts as inputs; null: never. */
+    after: NameSchema.nullable().default(null),
   })
   .superRefine((spec, ctx) => {
     if ((spec.script === undefined) === (spec.scripts === undefined)) {
@@ -122,6 +125,10 @@ export const Methods = {
       next: z.boolean().default(false),
       /** Another ref of the job's source for this run (branch, tag or SHA). */
       ref: GitRefSchema.optional(),
+      /** Files sent with `PUT /inputs` first (the server refuses a hash it does not hold). */
+      inputs: z.array(InputFileSchema).max(INPUT_LIMITS.maxInputs).default([]),
+      /** Other runs' artifacts, each resolved for every platform the execution queues. */
+      inputsFrom: z.array(InputFromSchema).max(INPUT_LIMITS.maxInputs).default([]),
     }),
     result: z.object({ runs: z.array(RunViewSchema) }),
   },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { GitSourceSchema, NameSchema, ParamsSchema, TemplateRefSchema, TimeSchema } from './common.ts';
 import { RUN_STATES, RunResultSchema } from './run.ts';
+import { RunInputViewSchema } from './inputs.ts';
 
 /** What the server tells clients about a run. */
 export const RunViewSchema = z.object({
@@ -26,6 +27,10 @@ export const RunViewSchema = z.object({
   /** For a job with a source: the ref asked for and the commit it resolved to (null until started). */
   ref: z.string().nullable().default(null),
   commit: z.string().nullable().default(null),
+  /** Files placed in `$BUILDER_INPUT` before the job, with where each came from. */
+  inputs: z.array(RunInputViewSchema).default([]),
+  /** For a run queued by `after:`: the run whose success queued it. */
+  after: z.object({ job: z.string(), number: z.number().int() }).nullable().default(null),
 });
 export type RunView = z.infer<typeof RunViewSchema>;
 
@@ -78,6 +83,8 @@ export const JobViewSchema = z.object({
   /** The file the job was applied from (`builder-client apply`); null for a job made with `schedule`. */
   definition: JobDefinitionSchema.nullable().default(null),
   source: GitSourceSchema.nullable().default(null),
+  /** The job whose successes queue a run of this one (`after:`); null: none. */
+  after: z.string().nullable().default(null),
   /** With the job's details: its one script, or `scripts` (one per platform) for a templated job. */
   script: z.string().optional(),
   scripts: z.record(z.string(), z.string()).optional(),

@@ -11,6 +11,7 @@ import {
   TimeSchema,
 } from './common.ts';
 import { LIMITS } from './limits.ts';
+import { INPUT_LIMITS, InputFileSchema } from './inputs.ts';
 import { RunResultSchema } from './run.ts';
 
 /** A run the worker is still executing (or holds an unacknowledged result for) when it says hello. */
@@ -134,6 +135,8 @@ export const AssignmentSchema = z.object({
   /** The server's public URL and this run's page, for the job's environment. */
   serverUrl: z.string().max(2048).optional(),
   runUrl: z.string().max(2048).optional(),
+  /** Files the worker fetches (GET /inputs/RUN/ATTEMPT/NAME) into `$BUILDER_INPUT` before the job. */
+  inputs: z.array(InputFileSchema).max(INPUT_LIMITS.maxInputs).default([]),
 });
 export type Assignment = z.infer<typeof AssignmentSchema>;
 

@@ -12,6 +12,7 @@ import type { StorageOutage } from './storage/outage.ts';
 import type { ArtifactStore } from './store/artifacts.ts';
 import type { Db } from './store/db.ts';
 import type { GroupCommit } from './store/group-commit.ts';
+import type { InputStore } from './store/inputs.ts';
 import type { HookStore } from './store/hooks.ts';
 import type { JobStore } from './store/jobs.ts';
 import type { PlatformStore } from './store/platforms.ts';
@@ -39,6 +40,8 @@ export interface Context {
   logs: LogStore;
   /** Which run has which files (SQLite) … */
   artifacts: ArtifactStore;
+  /** Which run gets which input files (their bytes are blobs too). */
+  inputs: InputStore;
   /** … and their bytes, once per SHA-256 (a local dir or an S3 bucket). */
   blobs: BlobStore;
   /** Staging dir for artifact transfers until they are verified. */

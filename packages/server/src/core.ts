@@ -19,6 +19,8 @@ import { Scheduler } from './scheduler/scheduler.ts';
 import { StorageOutage } from './storage/outage.ts';
 import { AlertOutboxStore } from './store/alert-outbox.ts';
 import { ArtifactStore } from './store/artifacts.ts';
+import { InputStore } from './store/inputs.ts';
+import { Chains } from './runs/chains.ts';
 import { openDb } from './store/db.ts';
 import { GroupCommit } from './store/group-commit.ts';
 import { HookStore } from './store/hooks.ts';
@@ -99,6 +101,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     active: new ActiveRuns(),
     logs,
     artifacts: new ArtifactStore(db),
+    inputs: new InputStore(db),
     blobs: openBlobStore(opts.dataDir, artifactOpts),
     artifactTmpDir: resetArtifactTmp(opts.dataDir),
     maxArtifactBytes: artifactOpts.maxRunBytes,
@@ -135,6 +138,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     // alerts hold the one public URL: --public-url, else the listen URL once known (server.ts)
     publicUrl: () => ctx.alerts?.publicUrl ?? '',
   });
+  new Chains({ ...ctx, systemLine: (id, text) => lifecycle.systemLine(id, text) });
   const intake = new ConsoleIntake({ ...ctx, lifecycle }, (runId) => observers.watching(runId));
   const scheduler = new Scheduler({
     jobs: ctx.jobs,

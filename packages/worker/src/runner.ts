@@ -2,7 +2,8 @@ import type { Assignment, Finished, HeldRun, OutputHeader, RunResult, WorkerToSe
 import { type ArtifactTarget, uploadOutput } from './artifacts.ts';
 import { type Chunk, ConsoleBuffer, type ConsoleOptions } from './console.ts';
 import { describeError } from './errors.ts';
-import type { Executor, RunIO, RunSource } from './executors/types.ts';
+import type { Executor, RunIO, RunInputs, RunSource } from './executors/types.ts';
+import { fetchInputs } from './inputs.ts';
 import type { Sources } from './source.ts';
 import { setLongTimeout } from './timers.ts';
 
@@ -132,11 +133,29 @@ export class Run {
     const cancelTimeout = setLongTimeout(() => {
       this.#halt({ kind: 'timeout' }, `[builder] timeout after ${job.timeoutSec}s: killing the job`);
     }, job.timeoutSec * 1000);
+    const inputs = this.#inputs(io);
+    if (typeof inputs === 'string') {
+      this.#settled = this.#execute(io, cancelTimeout, { kind: 'error', message: inputs });
+      return;
+    }
     this.#settled = this.#fetchSource().then((source) => {
       if (typeof source === 'string') return this.#execute(io, cancelTimeout, { kind: 'error', message: source });
       commit = source?.commit;
-      return this.#execute(source ? { ...io, source } : io, cancelTimeout);
+      const withSource = source ? { ...io, source } : io;
+      return this.#execute(inputs ? { ...withSource, inputs } : withSource, cancelTimeout);
     });
+  }
+
+  /** The run's inputs, fetched when the executor has made their dir; a message when this worker cannot. */
+  #inputs(io: RunIO): RunInputs | string | undefined {
+    const job = this.job;
+    if (job.inputs.length === 0) return undefined;
+    const target = this.#deps.artifacts;
+    if (!target) return 'this worker cannot fetch inputs (it has no server URL for transfers)';
+    return {
+      count: job.inputs.length,
+      place: (dir) => fetchInputs(job, dir, target, { signal: this.#abort.signal, note: io.note }),
+    };
   }
 
   /** Outside any sandbox, before the job: the commit to build, or why there is none (a message). */

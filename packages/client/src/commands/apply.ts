@@ -6,6 +6,7 @@ import { ExitCode } from '../exit.ts';
 import { definitionOf } from '../jobfile/git.ts';
 import { describeChange, diffJob, type Change } from '../jobfile/diff.ts';
 import { loadJobFile } from '../jobfile/load.ts';
+import { orderByAfter } from '../jobfile/after.ts';
 import { JobFileError } from '../jobfile/parse.ts';
 import type { Runner } from '../program.ts';
 import { defaultTemplatesDir } from '../template/expand.ts';
@@ -70,8 +71,17 @@ async function apply(ctx: Context, files: string[], opts: ApplyOptions): Promise
   try {
     const live = new Map<string, JobView>();
     for (const j of await conn.call('jobs', {})) live.set(j.name, j);
+    const chained = orderByAfter(
+      loaded.map((l) => ({ ...l, name: l.spec.name, after: l.spec.after ?? null })),
+      new Map([...live.values()].map((j) => [j.name, j.after])),
+    );
+    if (chained.problems.length > 0) {
+      for (const p of chained.problems) ctx.warn(p);
+      const n = chained.problems.length;
+      throw new CliError(ExitCode.Usage, `${n} problem${n === 1 ? '' : 's'} in job files; nothing was changed`);
+    }
     const plan: { change: Change; spec?: JobSpecInput }[] = [];
-    for (const { file, spec } of loaded) {
+    for (const { file, spec } of chained.ordered) {
       const current = live.has(spec.name) ? (await conn.call('job', { name: spec.name })).job : undefined;
       plan.push({ change: diffJob(spec, file, current), spec });
     }

@@ -6,6 +6,7 @@ import { ExitCode } from '../exit.ts';
 import { runLabel } from '../format.ts';
 import type { Runner } from '../program.ts';
 import { exitCodeForRuns, followRunsResuming } from './follow.ts';
+import { prepareInputs, sendInputs } from './inputs.ts';
 
 interface ExecuteOptions {
   platform?: string[];
@@ -14,6 +15,8 @@ interface ExecuteOptions {
   follow?: boolean;
   ref?: string;
   giveUp: number;
+  input?: string[];
+  inputFrom?: string[];
 }
 
 export function registerExecuteCommand(program: Command, run: Runner): void {
@@ -25,6 +28,12 @@ export function registerExecuteCommand(program: Command, run: Runner): void {
     .option('--param <key=value>', 'override a job parameter; repeatable', collectParam)
     .option('--next', 'put the runs at the head of their queues')
     .option('--ref <ref>', "build this branch, tag or commit of the job's source instead of its own ref")
+    .option('--input <file...>', 'give the job these files in $BUILDER_INPUT (sent once per content); repeatable')
+    .option(
+      '--input-from <job[/n]:path>',
+      "give the job another run's artifact: JOB's latest success on the same platform, or run N; repeatable",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--follow', 'stream the console and exit with the status (0 only if all runs succeeded)')
     .option(
       '--give-up <secs>',
@@ -50,9 +59,12 @@ async function execute(ctx: Context, name: string, opts: ExecuteOptions): Promis
     ...(opts.next === true && { next: true }),
     ...(opts.ref !== undefined && { ref: opts.ref }),
   };
+  const inputs = await prepareInputs(opts.input ?? [], opts.inputFrom ?? []);
+  if (inputs.from.length > 0) params.inputsFrom = inputs.from;
   ctx.checkParams('execute', params);
   const conn = await ctx.connect();
   try {
+    if (inputs.files.length > 0) params.inputs = await sendInputs(ctx, inputs.files);
     const result = await conn.call('execute', params);
     const runs = result.runs;
     if (ctx.json) ctx.printJson(result);

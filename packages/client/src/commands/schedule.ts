@@ -39,6 +39,7 @@ interface ScheduleOptions {
   secret?: string[];
   sourceGit?: string;
   sourceRef?: string;
+  after?: string;
 }
 
 interface RescheduleOptions {
@@ -94,6 +95,7 @@ export function registerScheduleCommands(program: Command, run: Runner): void {
     )
     .option('--source-git <url>', 'check out this git repository (URL or path) for each run, at $BUILDER_SOURCE')
     .option('--source-ref <ref>', 'the branch, tag or commit of --source-git to build (default HEAD)')
+    .option('--after <job>', "run after each success of this job on a platform, with that run's artifacts as inputs")
     .action((name: string, opts: ScheduleOptions, cmd: Command) => run(cmd, (ctx) => schedule(ctx, name, opts)));
 
   program
@@ -209,6 +211,7 @@ async function schedule(ctx: Context, name: string, opts: ScheduleOptions): Prom
     ...(opts.param !== undefined && { params: opts.param }),
     ...(opts.alertWebhook !== undefined && { alertWebhooks: opts.alertWebhook }),
     ...(opts.secret !== undefined && { secrets: opts.secret }),
+    ...(opts.after !== undefined && { after: opts.after }),
     ...(opts.sourceGit !== undefined && {
       source: { git: opts.sourceGit, ...(opts.sourceRef !== undefined && { ref: opts.sourceRef }) },
     }),

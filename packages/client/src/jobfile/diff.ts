@@ -22,6 +22,7 @@ const COMPARED = [
   'alertWebhooks',
   'secrets',
   'template',
+  'after',
 ] as const;
 
 /** Durations, named and shown as in the file. */

@@ -93,6 +93,7 @@ async function toSpec(
     ...(file.secrets !== undefined && { secrets: file.secrets }),
     ...(file.alert_webhooks !== undefined && { alertWebhooks: file.alert_webhooks }),
     ...(file.source !== undefined && { source: { git: file.source.git, ref: file.source.ref } }),
+    ...(file.after !== undefined && { after: file.after }),
   };
 }
 

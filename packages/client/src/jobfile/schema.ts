@@ -65,6 +65,11 @@ export const JobFileSchema = z
       })
       .optional()
       .describe("the job's sources"),
+    after: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("run after each success of this job on a platform, with that run's artifacts in $BUILDER_INPUT"),
   })
   .superRefine((file, ctx) => {
     const given = (['script', 'script_file', 'template'] as const).filter((k) => file[k] !== undefined);

@@ -24,6 +24,8 @@ export function makeRun(overrides: Partial<RunView> = {}): RunView {
     cancelReason: null,
     ref: null,
     commit: null,
+    inputs: [],
+    after: null,
     ...overrides,
   };
 }
@@ -62,6 +64,7 @@ export function makeJob(overrides: Partial<JobView> = {}): JobView {
     secrets: [],
     definition: null,
     source: null,
+    after: null,
     ...overrides,
   };
 }

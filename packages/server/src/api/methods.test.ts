@@ -30,7 +30,7 @@ describe('API methods on the run path (in-memory SQLite, no server)', () => {
     schedule('j').afterReply?.();
     expect(rescheduled).toBe(1);
     const w = p.worker('w1');
-    const { result } = api.execute({ name: 'j', params: {}, next: false }, session());
+    const { result } = api.execute({ name: 'j', params: {}, next: false, inputs: [], inputsFrom: [] }, session());
     expect(result.runs.map((r) => r.state)).toEqual(['queued']);
     await p.settle();
     expect(trace(p.told).slice(-2)).toEqual(['queued:queued', 'assigned:assigned']);
@@ -42,7 +42,7 @@ describe('API methods on the run path (in-memory SQLite, no server)', () => {
     schedule('j');
     p.worker('w1');
     api.dropPlatform({ platform: 'p' }, session());
-    const { result } = api.execute({ name: 'j', params: {}, next: false }, session());
+    const { result } = api.execute({ name: 'j', params: {}, next: false, inputs: [], inputsFrom: [] }, session());
     await p.settle();
     expect(api.run({ run: result.runs[0]!.id }, session()).result.waiting).toMatch(/platform p is dropped/);
     api.undropPlatform({ platform: 'p' }, session());
@@ -52,7 +52,7 @@ describe('API methods on the run path (in-memory SQLite, no server)', () => {
 
   it('tells an observer each state change once committed, then the end', async () => {
     schedule('j');
-    const { result } = api.execute({ name: 'j', params: {}, next: false }, session());
+    const { result } = api.execute({ name: 'j', params: {}, next: false, inputs: [], inputsFrom: [] }, session());
     await p.settle();
     const s = session();
     const id = result.runs[0]!.id;

@@ -16,6 +16,9 @@ import type { RunEvents } from '../run-events.ts';
 import type { ActiveRuns } from '../runs/active.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';
 import { enqueue, type EnqueueDeps } from '../runs/enqueue.ts';
+import { resolveInputs } from '../runs/inputs.ts';
+import { checkAfter } from '../runs/chains.ts';
+import type { InputStore } from '../store/inputs.ts';
 import { nextAfter, normalizeSchedule, validateTimezone } from '../scheduler/cron.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
@@ -48,7 +51,8 @@ export interface ApiDeps extends EnqueueDeps {
   platforms: PlatformStore;
   secrets: SecretStore;
   hooks: HookStore;
-  artifacts: Pick<ArtifactStore, 'forRun'>;
+  artifacts: Pick<ArtifactStore, 'forRun' | 'file' | 'latest'>;
+  inputs: InputStore;
   workers: Pick<WorkerStore, 'list'>;
   registry: Registry;
   active: Pick<ActiveRuns, 'reclaimed'>;
@@ -87,6 +91,7 @@ export function createHandlers(ctx: ApiDeps): Handlers {
   return {
     schedule: (p) => {
       validateTimezone(p.timezone);
+      checkAfter(ctx.jobs, p.name, p.after);
       const sched = schedule(p.schedule, p.timezone);
       const next = sched === null ? null : nextAfter(sched, p.timezone, now());
       const spec = { ...p, schedule: sched, platforms: [...new Set(p.platforms)] };
@@ -117,6 +122,9 @@ export function createHandlers(ctx: ApiDeps): Handlers {
         trigger: 'manual',
         next: p.next,
         ...(p.ref !== undefined && { ref: p.ref }),
+        ...((p.inputs.length > 0 || p.inputsFrom.length > 0) && {
+          inputs: (platform) => resolveInputs(ctx, p.inputs, p.inputsFrom, platform),
+        }),
       });
       return { result: { runs: runs.map((r) => runView(ctx, r)) } };
     },

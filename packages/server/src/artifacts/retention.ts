@@ -7,6 +7,7 @@ import {
   blobReferenceChecker,
   finishedRunsWithArtifacts,
   latestSucceededRunIds,
+  uploadForgetter,
   type RunWithArtifacts,
 } from '../store/retention.ts';
 import type { BlobStore } from './blob-store.ts';
@@ -95,6 +96,7 @@ export async function vacuum(deps: VacuumDeps, policy: RetentionPolicy): Promise
 
   // a dry run has not deleted the rows, so it asks whether anything outside the selection refers
   const referenced = blobReferenceChecker(db);
+  const forgetUpload = uploadForgetter(db);
   const exclude = policy.dryRun ? selected.map((r) => r.id) : [];
   const graceMs = policy.blobGraceMs ?? DEFAULT_BLOB_GRACE_MS;
   let blobsDeleted = 0;
@@ -104,7 +106,10 @@ export async function vacuum(deps: VacuumDeps, policy: RetentionPolicy): Promise
     if (blob.modifiedAt > now - graceMs) continue;
     // asked per blob right before deleting it, so a row recorded while we list is still seen
     if (referenced(blob.sha256, exclude)) continue;
-    if (!policy.dryRun) await blobs.delete(blob.sha256);
+    if (!policy.dryRun) {
+      await blobs.delete(blob.sha256);
+      forgetUpload(blob.sha256);
+    }
     deps.log?.debug('artifacts.blob_deleted', { sha256: blob.sha256, dryRun: policy.dryRun === true });
     blobsDeleted++;
     bytesFreed += blob.size;

@@ -6,6 +6,7 @@ import type { ActiveRuns } from '../runs/active.ts';
 import { runUrl } from '../alerts/events.ts';
 import { attemptSecret } from '../runs/attempt-secret.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import type { InputStore } from '../store/inputs.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { PlatformStore } from '../store/platforms.ts';
 import type { RunRow } from '../store/rows.ts';
@@ -19,6 +20,8 @@ export interface DispatcherDeps {
   jobs: Pick<JobStore, 'getById'>;
   platforms: Pick<PlatformStore, 'isDropped'>;
   secrets: Pick<SecretStore, 'resolve'>;
+  /** What the run's job finds in $BUILDER_INPUT: each attempt (a retry too) gets the same files. */
+  inputs: Pick<InputStore, 'forRun'>;
   registry: Registry;
   active: ActiveRuns;
   events: RunEvents;
@@ -127,6 +130,7 @@ export class Dispatcher {
         serverUrl: ctx.publicUrl(),
         runUrl: runUrl(ctx.publicUrl(), run.job, run.number),
       }),
+      inputs: ctx.inputs.forRun(run.id).map(({ name, size, sha256 }) => ({ name, size, sha256 })),
     };
     ctx.logger.debug('run.assigned', {
       run: run.id,

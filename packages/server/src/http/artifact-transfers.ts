@@ -8,6 +8,7 @@ import {
 } from '@builder/protocol';
 import { ArtifactsRefused, receiveArtifacts, type Received } from '../artifacts/intake.ts';
 import type { Context } from '../context.ts';
+import type { RunRow } from '../store/rows.ts';
 import { attemptSecretMatches } from '../runs/attempt-secret.ts';
 import { isStorageFull, storageFullError } from '../storage/full.ts';
 import { mayActAsWorker } from '../store/tokens.ts';
@@ -66,18 +67,42 @@ export function missingBlobs(ctx: TransferDeps, req: IncomingMessage, res: Serve
 }
 
 async function workerPut(ctx: TransferDeps, req: IncomingMessage, res: ServerResponse, runId: string, attempt: number) {
+  const run = attemptHolder(ctx, req, res, runId, attempt, { may: 'send its artifacts', tokenMay: 'write to it' });
+  if (!run) return;
+  const received = await receive(ctx, req, res, `${run.job}#${run.number}`);
+  if (!received) return;
+  ctx.commit.write(() => ctx.artifacts.record(run.id, received.files));
+  ctx.commit.then(
+    () => reply(req, res, 200, summary(received)),
+    () => storageFull(req, res),
+  );
+}
+
+/**
+ * The run when the request comes from the worker holding `attempt` of it, with the secret its
+ * assignment carried (a worker or admin token alone is not enough); otherwise the refusal is sent.
+ */
+export function attemptHolder(
+  ctx: Pick<TransferDeps, 'db' | 'runs' | 'attemptKey' | 'logger'>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  runId: string,
+  attempt: number,
+  what: { may: string; tokenMay: string },
+): RunRow | undefined {
   const grant = authorize(ctx, req, res, 'worker', 'admin');
-  if (!grant) return;
+  if (!grant) return undefined;
   const run = ctx.runs.get(runId);
   if (!run || (run.state !== 'assigned' && run.state !== 'running') || run.attempt !== attempt) {
     const now = run ? `it is ${run.state}, attempt ${run.attempt}` : 'no such run';
-    return reply(req, res, 409, {
+    reply(req, res, 409, {
       ok: false,
       code: 'CONFLICT',
       error: `run ${runId} attempt ${attempt} is not running (${now})`,
     });
+    return undefined;
   }
-  // only the worker holding the attempt, with the secret its assignment carried, writes its files
+  // only the worker holding the attempt, with the secret its assignment carried, may
   const secret = req.headers[ATTEMPT_SECRET_HEADER];
   const holder = run.worker ?? '';
   if (!mayActAsWorker(grant, holder) || !attemptSecretMatches(ctx.attemptKey, run, single(secret))) {
@@ -88,21 +113,16 @@ async function workerPut(ctx: TransferDeps, req: IncomingMessage, res: ServerRes
       token: grant.worker ?? grant.role,
       secret: secret === undefined ? 'absent' : 'wrong',
     });
-    return reply(req, res, 403, {
+    reply(req, res, 403, {
       ok: false,
       code: 'FORBIDDEN',
       error: mayActAsWorker(grant, holder)
-        ? `the attempt secret is ${secret === undefined ? 'missing' : 'wrong'}: only the worker running attempt ${attempt} may send its artifacts`
-        : `run ${run.job}#${run.number} attempt ${attempt} is held by worker ${holder}: this token may not write to it`,
+        ? `the attempt secret is ${secret === undefined ? 'missing' : 'wrong'}: only the worker running attempt ${attempt} may ${what.may}`
+        : `run ${run.job}#${run.number} attempt ${attempt} is held by worker ${holder}: this token may not ${what.tokenMay}`,
     });
+    return undefined;
   }
-  const received = await receive(ctx, req, res, `${run.job}#${run.number}`);
-  if (!received) return;
-  ctx.commit.write(() => ctx.artifacts.record(run.id, received.files));
-  ctx.commit.then(
-    () => reply(req, res, 200, summary(received)),
-    () => storageFull(req, res),
-  );
+  return run;
 }
 
 async function uploadPut(
@@ -167,7 +187,7 @@ async function uploadPut(
 }
 
 /** Read and store the transfer; on refusal answer the sender and return undefined. */
-async function receive(
+export async function receive(
   ctx: TransferDeps,
   req: IncomingMessage,
   res: ServerResponse,
@@ -261,13 +281,13 @@ async function missing(ctx: TransferDeps, req: IncomingMessage, res: ServerRespo
 }
 
 /** 507: the sender retries later (the worker holds the run's result until its artifacts are stored). */
-function storageFull(req: IncomingMessage, res: ServerResponse): void {
+export function storageFull(req: IncomingMessage, res: ServerResponse): void {
   const e = storageFullError('store artifacts');
   reply(req, res, 507, { ok: false, code: e.code, error: e.message });
 }
 
 /** A transfer handler threw: answer (507 when the disk is full) instead of an unhandled rejection. */
-function failed(ctx: TransferDeps, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+export function failed(ctx: TransferDeps, req: IncomingMessage, res: ServerResponse, err: unknown): void {
   if (isStorageFull(err)) {
     ctx.storage.enter(err, 'artifact transfer');
     return storageFull(req, res);
@@ -278,7 +298,7 @@ function failed(ctx: TransferDeps, req: IncomingMessage, res: ServerResponse, er
 
 const single = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? undefined : h);
 
-function summary(r: Received): ArtifactsReply {
+export function summary(r: Received): ArtifactsReply {
   return { ok: true, files: r.files.length, bytes: r.bytes, sent: r.sent, stored: r.stored };
 }
 

@@ -20,10 +20,16 @@ import {
 import { serveStatic } from '../web/static.ts';
 import { artifactDownload } from './artifact-downloads.ts';
 import { adminUpload, missingBlobs, workerUpload } from './artifact-transfers.ts';
+import { inputDownload, inputUpload, type InputTransferDeps } from './input-transfers.ts';
 import { pushHook } from './push-hooks.ts';
 
 /** Everything a route of the table may use: the website's reads, transfers, downloads, /metrics. */
-export type HttpDeps = ConsoleDeps & TransferDeps & DownloadDeps & HookDeps & Pick<Context, 'metrics'>;
+export type HttpDeps = ConsoleDeps &
+  TransferDeps &
+  InputTransferDeps &
+  DownloadDeps &
+  HookDeps &
+  Pick<Context, 'metrics'>;
 
 /** Answers one request; `params` are the pattern's captures, still percent-encoded. */
 export type Handler = (
@@ -60,6 +66,9 @@ export const ROUTES: readonly Route[] = [
   { methods: ['PUT'], path: /^\/artifacts\/([0-9a-f-]{36})\/(\d{1,6})$/, handle: workerUpload },
   { methods: ['PUT'], path: /^\/upload\/([^/]+)$/, handle: adminUpload },
   { methods: ['POST'], path: /^\/blobs\/missing$/, handle: missingBlobs },
+  // run inputs: sent by an admin before execute, read by the worker holding the attempt
+  { methods: ['PUT'], path: /^\/inputs$/, handle: inputUpload },
+  { methods: READ, path: /^\/inputs\/([0-9a-f-]{36})\/(\d{1,6})\/(.+)$/, handle: inputDownload },
   { methods: READ, path: /^\/job\/([^/]+)\/run\/([^/]+)\/artifacts\/(.+)$/, handle: artifactDownload },
   // push events from forges and git hooks (signed with the job's hook secret)
   { methods: ['POST'], path: /^\/hooks\/([^/]+)$/, handle: pushHook },

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { RunEvents } from '../run-events.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import type { InputStore, RunInput } from '../store/inputs.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { PlatformStore } from '../store/platforms.ts';
 import { scriptFor, type JobRow, type RunRow } from '../store/rows.ts';
@@ -13,6 +14,7 @@ export interface EnqueueDeps {
   runs: RunStore;
   jobs: Pick<JobStore, 'allocateNumber'>;
   platforms: Pick<PlatformStore, 'isDropped'>;
+  inputs: Pick<InputStore, 'record'>;
   events: RunEvents;
   clock: Clock;
   logger: Logger;
@@ -26,6 +28,10 @@ export interface EnqueueOptions {
   next: boolean;
   /** Another ref of the job's source than its own (execute --ref). */
   ref?: string;
+  /** Each run's inputs (`$BUILDER_INPUT`), by its platform. */
+  inputs?: (platform: string) => RunInput[];
+  /** The run whose success queued these (`after:`). */
+  afterRun?: string;
 }
 
 /**
@@ -47,8 +53,11 @@ export function enqueue(ctx: EnqueueDeps, job: JobRow, opts: EnqueueOptions): Ru
   }
   const ref = job.source === null ? null : (opts.ref ?? job.source.ref);
   const now = ctx.clock.now();
+  // resolved before the batch: a missing artifact refuses the whole execute, nothing half queued
+  const unique = [...new Set(platforms)];
+  const inputs = new Map(unique.map((p) => [p, opts.inputs?.(p) ?? []]));
   const runs = ctx.commit.write(() =>
-    [...new Set(platforms)].map((platform) => {
+    unique.map((platform) => {
       const run = ctx.runs.insert({
         jobId: job.id,
         number: ctx.jobs.allocateNumber(job.id),
@@ -63,7 +72,9 @@ export function enqueue(ctx: EnqueueDeps, job: JobRow, opts: EnqueueOptions): Ru
         priority: opts.next ? 1 : 0,
         queuedAt: now,
         ref,
+        afterRun: opts.afterRun ?? null,
       });
+      ctx.inputs.record(run.id, inputs.get(platform) ?? []);
       ctx.logger.debug('run.queued', {
         run: run.id,
         job: job.name,

@@ -1,6 +1,7 @@
 import type { JobView, RunView, WorkerView } from '@builder/protocol';
 import type { Clock } from '../clock.ts';
 import { freeSlots, type ConnectedWorker, type Registry } from '../workers/registry.ts';
+import type { InputStore } from '../store/inputs.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { PlatformStore } from '../store/platforms.ts';
 import type { JobRow, RunRow } from '../store/rows.ts';
@@ -12,7 +13,9 @@ export interface ViewDeps {
   platforms: Pick<PlatformStore, 'isDropped'>;
   registry: Pick<Registry, 'forPlatform'>;
   jobs: Pick<JobStore, 'getById'>;
-  runs: Pick<RunStore, 'activeCount'>;
+  runs: Pick<RunStore, 'activeCount' | 'get'>;
+  /** Absent: views list no inputs. */
+  inputs?: Pick<InputStore, 'forRun'>;
 }
 
 export function runView(ctx: ViewDeps, run: RunRow, opts: { script?: boolean } = {}): RunView {
@@ -37,7 +40,16 @@ export function runView(ctx: ViewDeps, run: RunRow, opts: { script?: boolean } =
     ...(opts.script ? { script: run.script } : {}),
     ref: run.ref,
     commit: run.commit,
+    inputs: ctx.inputs?.forRun(run.id) ?? [],
+    after: afterOf(ctx, run),
   };
+}
+
+/** The run whose success queued this one (`after:`), as JOB and number. */
+function afterOf(ctx: ViewDeps, run: RunRow): { job: string; number: number } | null {
+  if (run.afterRun === null) return null;
+  const up = ctx.runs.get(run.afterRun);
+  return up ? { job: up.job, number: up.number } : null;
 }
 
 /** Why a queued run is not running, in words a user can act on. */
@@ -81,6 +93,7 @@ export function jobView(job: JobRow, opts: { script?: boolean; lastRun?: RunView
     template: job.template,
     alertWebhooks: job.alertWebhooks,
     source: job.source,
+    after: job.after,
     secrets: job.secrets,
     definition: job.definition,
     ...(opts.script ? (job.scripts === null ? { script: job.script } : { scripts: job.scripts }) : {}),

@@ -73,13 +73,14 @@ export class JobStore {
       JSON.stringify(spec.secrets),
       spec.definition === null ? null : JSON.stringify(spec.definition),
       spec.source === undefined ? null : JSON.stringify(spec.source),
+      spec.after,
     ];
     if (existing) {
       this.db
         .prepare(
           `UPDATE jobs SET platforms = ?, script = ?, scripts = ?, template = ?, schedule = ?, timezone = ?, missed = ?, timeout_s = ?,
            kill_grace_s = ?, retries = ?, retry_backoff_s = ?, concurrency = ?, params = ?, next_run_at = ?,
-           alert_webhooks = ?, secrets = ?, definition = ?, source = ?, deleted_at = NULL, updated_at = ? WHERE id = ?`,
+           alert_webhooks = ?, secrets = ?, definition = ?, source = ?, after = ?, deleted_at = NULL, updated_at = ? WHERE id = ?`,
         )
         .run(...values, now, existing.id);
       return { job: this.getById(existing.id)!, created: existing.deleted_at !== null };
@@ -87,8 +88,8 @@ export class JobStore {
     const info = this.db
       .prepare(
         `INSERT INTO jobs (platforms, script, scripts, template, schedule, timezone, missed, timeout_s, kill_grace_s,
-         retries, retry_backoff_s, concurrency, params, next_run_at, alert_webhooks, secrets, definition, source, name, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         retries, retry_backoff_s, concurrency, params, next_run_at, alert_webhooks, secrets, definition, source, after, name, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(...values, spec.name, now, now);
     return { job: this.getById(Number(info.lastInsertRowid))!, created: true };
@@ -129,6 +130,14 @@ export class JobStore {
       .prepare<[number], { hooks: string }>('SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?')
       .get(id);
     return JSON.parse(row?.hooks ?? '[]') as string[];
+  }
+
+  /** The live jobs that run after each success of `name` (`after:`). */
+  followers(name: string): JobRow[] {
+    return this.db
+      .prepare<[string], RawJob>('SELECT * FROM jobs WHERE after = ? AND deleted_at IS NULL ORDER BY name')
+      .all(name)
+      .map(jobFromRaw);
   }
 
   /** Platforms of the jobs not deleted. */

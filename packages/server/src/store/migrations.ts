@@ -170,6 +170,32 @@ ALTER TABLE runs ADD COLUMN commit_sha TEXT;  -- what the worker resolved it to,
 `,
   },
   {
+    version: 9,
+    name: 'inputs-and-chains',
+    sql: `
+-- files placed in a run's input dir; bytes in the blob store under sha256, like artifacts
+CREATE TABLE run_inputs (
+  run_id  TEXT NOT NULL REFERENCES runs(id),
+  name    TEXT NOT NULL,   -- path under $BUILDER_INPUT
+  size    INTEGER NOT NULL,
+  sha256  TEXT NOT NULL,
+  origin  TEXT,            -- JSON {job, number, platform, path} of the artifact it was; NULL: a user's file
+  PRIMARY KEY (run_id, name)
+);
+CREATE INDEX run_inputs_by_sha ON run_inputs (sha256);
+-- blobs a user sent with PUT /inputs, so execute can refuse a hash the server never received
+CREATE TABLE input_uploads (
+  sha256      TEXT PRIMARY KEY,
+  size        INTEGER NOT NULL,
+  uploaded_at INTEGER NOT NULL
+);
+ALTER TABLE jobs ADD COLUMN after TEXT;      -- run after each success of this job (by name); NULL: none
+ALTER TABLE runs ADD COLUMN after_run TEXT;  -- the run whose success queued this one (after:)
+-- one run of a job per upstream success, whatever crashes or repeats
+CREATE UNIQUE INDEX runs_after_run ON runs (job_id, after_run) WHERE after_run IS NOT NULL;
+`,
+  },
+  {
     version: 10,
     name: 'push-hooks',
     sql: `

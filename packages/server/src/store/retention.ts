@@ -47,10 +47,17 @@ export function artifactRowDeleter(db: Db): (runId: string) => void {
   return (runId) => void del.run(runId);
 }
 
-/** Whether any artifact row outside the runs `exceptRuns` refers to a blob. */
+/** Whether any artifact row outside the runs `exceptRuns`, or any run's input, refers to a blob. */
 export function blobReferenceChecker(db: Db): (sha256: string, exceptRuns: readonly string[]) => boolean {
-  const referenced = db.prepare<[string, string], { n: number }>(
-    'SELECT EXISTS (SELECT 1 FROM artifacts WHERE sha256 = ? AND run_id NOT IN (SELECT value FROM json_each(?))) AS n',
+  const referenced = db.prepare<[string, string, string], { n: number }>(
+    `SELECT EXISTS (SELECT 1 FROM artifacts WHERE sha256 = ? AND run_id NOT IN (SELECT value FROM json_each(?)))
+         OR EXISTS (SELECT 1 FROM run_inputs WHERE sha256 = ?) AS n`,
   );
-  return (sha256, exceptRuns) => referenced.get(sha256, JSON.stringify(exceptRuns))?.n === 1;
+  return (sha256, exceptRuns) => referenced.get(sha256, JSON.stringify(exceptRuns), sha256)?.n === 1;
+}
+
+/** A deleted blob is no longer there for `execute --input` to refer to: it must be sent again. */
+export function uploadForgetter(db: Db): (sha256: string) => void {
+  const del = db.prepare<[string]>('DELETE FROM input_uploads WHERE sha256 = ?');
+  return (sha256) => void del.run(sha256);
 }

@@ -22,6 +22,8 @@ export interface JobRow {
   definition: JobDefinition | null;
   /** The repository each run checks out; null: none. */
   source: GitSource | null;
+  /** The job whose successes queue a run of this one; null: none. */
+  after: string | null;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -67,6 +69,8 @@ export interface RunRow {
   /** For a job with a source: the ref asked for, and the commit the worker resolved it to. */
   ref: string | null;
   commit: string | null;
+  /** The run whose success queued this one (`after:`); null otherwise. */
+  afterRun: string | null;
 }
 
 export interface RawJob {
@@ -80,6 +84,7 @@ export interface RawJob {
   secrets: string;
   definition: string | null;
   source: string | null;
+  after: string | null;
   schedule: string | null;
   timezone: string;
   missed: MissedPolicy;
@@ -123,6 +128,7 @@ export interface RawRun {
   log_carry: Buffer | null;
   ref: string | null;
   commit_sha: string | null;
+  after_run: string | null;
 }
 
 export function jobFromRaw(r: RawJob): JobRow {
@@ -137,6 +143,7 @@ export function jobFromRaw(r: RawJob): JobRow {
     secrets: JSON.parse(r.secrets) as string[],
     definition: r.definition === null ? null : (JSON.parse(r.definition) as JobDefinition),
     source: r.source === null ? null : (JSON.parse(r.source) as GitSource),
+    after: r.after,
     schedule: r.schedule,
     timezone: r.timezone,
     missed: r.missed,
@@ -190,5 +197,6 @@ export function runFromRaw(r: RawRun): RunRow {
     logCarry: r.log_carry,
     ref: r.ref,
     commit: r.commit_sha,
+    afterRun: r.after_run,
   };
 }

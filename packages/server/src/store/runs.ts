@@ -20,6 +20,8 @@ export interface NewRun {
   queuedAt: number;
   /** The source ref to check out; null for a job without a source. */
   ref?: string | null;
+  /** The run whose success queued this one (`after:`). */
+  afterRun?: string | null;
 }
 
 /** A transition the state machine does not allow: a bug, never a wire condition. */
@@ -55,9 +57,9 @@ export class RunStore {
     this.byNumber = db.prepare<[string, number], RawRun>(`${SELECT} WHERE jobs.name = ? AND runs.number = ?`);
     this.insertStmt = db.prepare(
       `INSERT INTO runs (id, job_id, number, platform, script, params, trigger, state, attempt, max_attempts,
-       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref)
+       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref, after_run)
        VALUES (@id, @jobId, @number, @platform, @script, @params, @trigger, 'queued', 1, @maxAttempts,
-       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref)`,
+       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref, @afterRun)`,
     );
     this.nextQueuedStmt = db.prepare<[string, number], RawRun>(
       `${SELECT} WHERE runs.state = 'queued' AND runs.platform = ? AND (runs.not_before IS NULL OR runs.not_before <= ?)
@@ -105,7 +107,13 @@ export class RunStore {
 
   insert(run: NewRun): RunRow {
     const id = randomUUID();
-    this.insertStmt.run({ ...run, id, params: JSON.stringify(run.params), ref: run.ref ?? null });
+    this.insertStmt.run({
+      ...run,
+      id,
+      params: JSON.stringify(run.params),
+      ref: run.ref ?? null,
+      afterRun: run.afterRun ?? null,
+    });
     return this.get(id)!;
   }
 
@@ -180,6 +188,15 @@ export class RunStore {
    * A run that happened elsewhere (`builder-client upload`): recorded already succeeded, outside
    * the dispatch state machine, since no worker ever held it.
    */
+  /** Whether `afterRun`'s success already queued a run of this job (`after:`, once per success). */
+  hasFollower(jobId: number, afterRun: string): boolean {
+    return (
+      this.db
+        .prepare<[number, string], { n: number }>('SELECT COUNT(*) AS n FROM runs WHERE job_id = ? AND after_run = ?')
+        .get(jobId, afterRun)!.n > 0
+    );
+  }
+
   insertUploaded(run: NewRun & { worker: string; finishedAt: number }): RunRow {
     const inserted = this.insert(run);
     const result: RunResult = { kind: 'exited', code: 0 };

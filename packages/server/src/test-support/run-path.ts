@@ -6,6 +6,7 @@ import { JobSpecSchema, type Finished, type ServerToWorker } from '@builder/prot
 import { LogStore } from '../console/log-store.ts';
 import { Observers } from '../console/observers.ts';
 import { ArtifactStore } from '../store/artifacts.ts';
+import { InputStore } from '../store/inputs.ts';
 import { runView } from '../runs/views.ts';
 import { Dispatcher } from '../dispatch/dispatcher.ts';
 import { Registry, type ConnectedWorker } from '../workers/registry.ts';
@@ -63,6 +64,7 @@ export function runPath() {
     logs,
     observers: new Observers(logs),
     artifacts: new ArtifactStore(db),
+    inputs: new InputStore(db),
     version: 'test',
     storage: new StorageOutage({ dataDir: dir, clock, logger: silentLogger }),
     attemptKey: Buffer.alloc(32, 7),

@@ -19,6 +19,7 @@ export const INSIDE = {
   work: '/builder/work',
   output: '/builder/output',
   source: '/builder/source',
+  input: '/builder/input',
 } as const;
 
 /**

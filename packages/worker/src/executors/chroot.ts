@@ -117,6 +117,13 @@ export class ChrootExecutor implements Executor {
           const root = this.#o.idRange.start;
           chownTree(source, root + uid, root + gid);
         }
+        if (io.inputs) {
+          // fetched by the worker (outside, SHA-256 checked); the sandbox's root owns them, the job reads them
+          const input = join(dir, 'builder', 'input');
+          await io.inputs.place(input);
+          const root = this.#o.idRange.start;
+          chownTree(input, root, root);
+        }
         cg = createCgroup(name, this.#o);
       } catch (err) {
         return { kind: 'error', message: `cannot set up the chroot sandbox: ${describeError(err)}` };
@@ -214,7 +221,13 @@ export class ChrootExecutor implements Executor {
       LOGNAME: user,
       SHELL: '/bin/sh',
       TMPDIR: '/tmp',
-      ...jobVariables(job, this.#deps.platform, INSIDE.output, io.source && { run: io.source, dir: INSIDE.source }),
+      ...jobVariables(
+        job,
+        this.#deps.platform,
+        INSIDE.output,
+        io.source && { run: io.source, dir: INSIDE.source },
+        io.inputs && INSIDE.input,
+      ),
     };
   }
 

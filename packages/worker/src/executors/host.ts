@@ -59,8 +59,17 @@ export class HostExecutor implements Executor {
         return { kind: 'error', message: describeError(err) };
       }
     }
+    const inputDir = join(dir, 'input');
+    if (io.inputs) {
+      try {
+        await io.inputs.place(inputDir);
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true });
+        return { kind: 'error', message: describeError(err) };
+      }
+    }
     try {
-      const result = await this.#execute(job, dir, outputDir, io, sourceDir);
+      const result = await this.#execute(job, dir, outputDir, io, sourceDir, io.inputs && inputDir);
       await collectOutput(io, outputDir);
       return result;
     } finally {
@@ -84,10 +93,17 @@ export class HostExecutor implements Executor {
     writeFileSync(join(dir, 'script.sh'), script, { mode: 0o755 });
   }
 
-  #execute(job: Assignment, dir: string, outputDir: string, io: RunIO, sourceDir: string): Promise<RunResult> {
+  #execute(
+    job: Assignment,
+    dir: string,
+    outputDir: string,
+    io: RunIO,
+    sourceDir: string,
+    inputDir: string | undefined,
+  ): Promise<RunResult> {
     const env = {
       ...this.#baseEnv,
-      ...jobVariables(job, this.#platform, outputDir, io.source && { run: io.source, dir: sourceDir }),
+      ...jobVariables(job, this.#platform, outputDir, io.source && { run: io.source, dir: sourceDir }, inputDir),
       ...secretVariables(job),
     };
     const [command, args] = job.script.startsWith('#!') ? [join(dir, 'script.sh'), []] : ['/bin/sh', ['script.sh']];

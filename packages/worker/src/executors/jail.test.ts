@@ -91,6 +91,20 @@ describe('jail executor, against fake FreeBSD tools', () => {
     expect(t.notes).toEqual([]);
   });
 
+  it('refuses a run with inputs before making anything: it would build without its files', async () => {
+    const { executor } = setup();
+    const t = io();
+    let placed = 0;
+    const inputs = { count: 1, place: async () => void placed++ };
+    expect(await executor.run(job('echo never'), { ...t.runIO, inputs })).toEqual({
+      kind: 'error',
+      message: 'the jail executor cannot place inputs yet ($BUILDER_INPUT)',
+    });
+    expect(fakes.log()).toEqual([]);
+    expect(placed).toBe(0);
+    expect(t.started()).toBe(0);
+  });
+
   it('runs a script with a #! line directly', async () => {
     const { executor } = setup();
     const t = io();

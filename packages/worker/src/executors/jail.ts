@@ -77,6 +77,8 @@ export class JailExecutor implements Executor {
   async run(job: Assignment, io: RunIO): Promise<RunResult> {
     // a job built without the source it asked for would be worse than one not built
     if (io.source) return { kind: 'error', message: 'the jail executor cannot check out a source yet' };
+    // nor build without the files it was given
+    if (io.inputs) return { kind: 'error', message: 'the jail executor cannot place inputs yet ($BUILDER_INPUT)' };
     const address = this.#addresses.take();
     if (address === undefined) return { kind: 'error', message: 'no free address in --jail-ip-range' };
     const name = `builder-${job.runId.slice(0, 8).toLowerCase()}-${job.attempt}`;

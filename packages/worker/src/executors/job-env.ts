@@ -10,13 +10,14 @@ export function passedEnv(env: NodeJS.ProcessEnv, pattern: RegExp): Record<strin
 
 /**
  * What every job sees, whatever the sandbox: its parameters, then the BUILDER_* variables (which a
- * parameter cannot override). `output` and `sourceDir` are dirs as the job sees them.
+ * parameter cannot override). `output`, the source's and the `input` dir are dirs as the job sees them.
  */
 export function jobVariables(
   job: Assignment,
   platform: string,
   output: string,
   source?: { run: RunSource; dir: string },
+  input?: string,
 ): Record<string, string> {
   return {
     ...job.params,
@@ -29,6 +30,7 @@ export function jobVariables(
     ...(job.serverUrl !== undefined && { BUILDER_URL: job.serverUrl }),
     ...(job.runUrl !== undefined && { BUILDER_RUN_URL: job.runUrl }),
     ...(source && { BUILDER_SOURCE: source.dir, BUILDER_REF: source.run.ref, BUILDER_COMMIT: source.run.commit }),
+    ...(input !== undefined && { BUILDER_INPUT: input }),
   };
 }
 

@@ -33,6 +33,14 @@ export interface RunIO {
   readonly log: Logger;
   /** For a job with a source: the commit it was fetched at, to be checked out into the run's directory. */
   readonly source?: RunSource;
+  /** For a run with inputs: fetches them (outside the sandbox, SHA-256 checked) into a new dir. */
+  readonly inputs?: RunInputs;
+}
+
+/** The run's input files; `place` writes them into `dir` (the job's $BUILDER_INPUT). */
+export interface RunInputs {
+  readonly count: number;
+  place(dir: string): Promise<void>;
 }
 
 /** The job's source, fetched before the executor runs; `checkout` writes its tree into a new dir. */

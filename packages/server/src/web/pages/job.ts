@@ -123,6 +123,12 @@ function definition(job: JobRow): Html {
           : ''
       }
       ${
+        job.after
+          ? html`<dt>after</dt>
+              <dd>each success of <a href="${links.job(job.after)}">${job.after}</a>, with its artifacts as inputs</dd>`
+          : ''
+      }
+      ${
         job.source
           ? html`<dt>source</dt>
               <dd><code>${job.source.git}</code> at <code>${job.source.ref}</code></dd>`

@@ -8,6 +8,7 @@ import { html, raw, type Html } from '../html.ts';
 import { links } from '../links.ts';
 import { definitionFact } from './definition.ts';
 import { findJob } from './job.ts';
+import { afterFact, inputsSection } from './run-inputs.ts';
 import { PageError, type Page } from './page.ts';
 
 export function findRun(ctx: SiteDeps, job: string, number: number): RunRow {
@@ -69,6 +70,7 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
       <dd>${run.trigger}</dd>
       <dt>worker</dt>
       <dd>${run.worker ?? html`<span class="none">—</span>`}</dd>
+      ${afterFact(view)}
       ${
         run.ref !== null
           ? html`<dt>source</dt>
@@ -98,7 +100,7 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
             </ul>`
         : ''
     }
-    ${raw(renderConsoleSection(ctx, run, query))}
+    ${raw(renderConsoleSection(ctx, run, query))} ${inputsSection(view)}
     <h2>Artifacts</h2>
     ${artifactTable(run, files)}
     <h2>Script</h2>

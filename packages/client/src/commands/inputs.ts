@@ -1,0 +1,77 @@
+import { stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { httpBase, inputName, parseInputFrom, type InputFile, type InputFrom } from '@builder/protocol';
+import { hashFile, sendArtifacts, type OutgoingFile } from '@builder/protocol/transfer';
+import type { Context } from '../cli/context.ts';
+import { CliError } from '../errors.ts';
+import { ExitCode } from '../exit.ts';
+import { progressBar } from '../progress.ts';
+
+/** `execute --input FILE… --input-from JOB[/N]:PATH`: what the server is asked to give the runs. */
+export interface PreparedInputs {
+  files: OutgoingFile[];
+  from: InputFrom[];
+}
+
+/** Check every argument before anything is sent: files exist, specs parse, names are distinct. */
+export async function prepareInputs(files: readonly string[], from: readonly string[]): Promise<PreparedInputs> {
+  const out: OutgoingFile[] = [];
+  for (const arg of files) {
+    const abs = resolve(arg);
+    const st = await stat(abs).catch(() => undefined);
+    if (!st) throw new CliError(ExitCode.Usage, `--input ${arg}: no such file`);
+    if (!st.isFile()) throw new CliError(ExitCode.Usage, `--input ${arg}: not a regular file`);
+    out.push({ path: basename(abs), source: abs, ...(await hashFile(abs)) });
+  }
+  const specs: InputFrom[] = [];
+  for (const text of from) {
+    const spec = parseInputFrom(text);
+    if (!spec) {
+      throw new CliError(
+        ExitCode.Usage,
+        `--input-from ${text}: expected JOB:PATH or JOB/N:PATH (an artifact of JOB's latest success, or of run N)`,
+      );
+    }
+    specs.push(spec);
+  }
+  const seen = new Map<string, string>();
+  const names: [string, string][] = [
+    ...out.map((f): [string, string] => [f.path, f.source]),
+    ...from.map((t, i): [string, string] => [inputName(specs[i]!.path), t]),
+  ];
+  for (const [name, what] of names) {
+    const other = seen.get(name);
+    if (other !== undefined)
+      throw new CliError(ExitCode.Usage, `two inputs would be named ${name}: ${other} and ${what}`);
+    seen.set(name, what);
+  }
+  return { files: out, from: specs };
+}
+
+/** Send the files the server lacks to `PUT /inputs`; resolves to how `execute` names them. */
+export async function sendInputs(ctx: Context, files: readonly OutgoingFile[]): Promise<InputFile[]> {
+  if (files.length === 0) return [];
+  const token = ctx.globals.token;
+  if (!token) throw new CliError(ExitCode.Usage, 'no token: pass --token TOKEN or set BUILDER_TOKEN');
+  const base = httpBase(ctx.globals.remote);
+  const total = files.reduce((n, f) => n + f.size, 0);
+  const bar = progressBar(ctx.io.stderr, 'inputs', total);
+  const r = await sendArtifacts({
+    url: `${base}/inputs`,
+    missingUrl: `${base}/blobs/missing`,
+    token,
+    files,
+    onProgress: (sent) => bar.update(sent),
+  });
+  bar.finish();
+  if (!r.ok) {
+    const code =
+      r.status === 0 || r.status === 401 || r.status === 403 || r.status === 507
+        ? ExitCode.Unreachable
+        : r.status === 400 || r.status === 413 || r.status === 422
+          ? ExitCode.Usage
+          : ExitCode.RunFailed;
+    throw new CliError(code, `sending the inputs failed: ${r.error}`);
+  }
+  return files.map(({ path, size, sha256 }) => ({ name: path, size, sha256 }));
+}
