@@ -1,0 +1,135 @@
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.ts';
+import { compressConsole, readIndex } from './gz-blocks.ts';
+import type { LogStore } from './log-store.ts';
+
+export interface CompressorDeps {
+  logs: Pick<LogStore, 'path' | 'gzPath' | 'directory' | 'isOpen' | 'forget' | 'onClosed'>;
+  /** Whether the run is finished for good (its console will not grow again). */
+  finished: (runId: string) => boolean;
+  logger: Logger;
+}
+
+const TMP = '.gz.tmp';
+
+/**
+ * Compresses the console of each finished run, one at a time, off the request path: block gzip to
+ * `RUN.log.gz.tmp`, fsync, rename to `RUN.log.gz`, fsync the directory, then unlink `RUN.log`.
+ * Whenever a crash comes, one whole readable form is left; `recover` at start finishes the job:
+ * a leftover temp file goes, a raw file next to a complete compressed one of the same length goes.
+ */
+export class ConsoleCompressor {
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: CompressorDeps) {
+    deps.logs.onClosed((runId) => {
+      if (deps.finished(runId)) this.enqueue(runId);
+    });
+  }
+
+  /** Settle what a crash left half done and queue every finished run whose console is still raw. */
+  recover(): void {
+    const { logs } = this.deps;
+    const names = new Set(readdirSync(logs.directory));
+    for (const name of names) {
+      if (name.endsWith(TMP)) {
+        unlinkSync(join(logs.directory, name));
+        continue;
+      }
+      if (!name.endsWith('.log')) continue;
+      const runId = name.slice(0, -'.log'.length);
+      if (names.has(`${name}.gz`)) this.settle(runId);
+      else if (!logs.isOpen(runId) && this.deps.finished(runId)) this.enqueue(runId);
+    }
+  }
+
+  enqueue(runId: string): void {
+    if (this.stopped || this.queued.has(runId)) return;
+    this.queued.add(runId);
+    this.queue.push(runId);
+    this.running ??= this.drain().finally(() => (this.running = undefined));
+  }
+
+  /** Until every queued console is compressed (tests, and `stop`). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** No new work; the console being compressed is finished or left raw. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.queue.length = 0;
+    await this.idle();
+  }
+
+  private async drain(): Promise<void> {
+    for (let runId = this.queue.shift(); runId !== undefined; runId = this.queue.shift()) {
+      this.queued.delete(runId);
+      try {
+        await this.compress(runId);
+      } catch (err) {
+        // left raw, which serves as well: only the disk space is not saved
+        this.deps.logger.warn('console.compress_failed', { run: runId, error: (err as Error).message });
+      }
+    }
+  }
+
+  private async compress(runId: string): Promise<void> {
+    const { logs } = this.deps;
+    const raw = logs.path(runId);
+    const tmp = logs.gzPath(runId) + '.tmp';
+    let size;
+    try {
+      size = statSync(raw).size;
+    } catch {
+      return; // compressed already, or never had a console
+    }
+    try {
+      await compressConsole(raw, tmp, size);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    // from here to the unlink in one go: nothing may reopen the run in between
+    if (logs.isOpen(runId) || statSync(raw).size !== size) {
+      unlinkSync(tmp);
+      return;
+    }
+    renameSync(tmp, logs.gzPath(runId));
+    syncDir(logs.directory);
+    unlinkSync(raw);
+    logs.forget(runId);
+  }
+
+  /** Both forms exist (a crash between rename and unlink): keep the raw one only if it is longer. */
+  private settle(runId: string): void {
+    const { logs } = this.deps;
+    let total = -1;
+    const fd = openSync(logs.gzPath(runId), 'r');
+    try {
+      total = readIndex(fd, logs.gzPath(runId)).total;
+    } catch {
+      // unreadable compressed form: the raw file stays
+    } finally {
+      closeSync(fd);
+    }
+    const rawSize = statSync(logs.path(runId)).size;
+    if (total === rawSize) unlinkSync(logs.path(runId));
+    else unlinkSync(logs.gzPath(runId));
+    logs.forget(runId);
+  }
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
