@@ -1,6 +1,7 @@
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir } from '../artifacts/local-blobs.ts';
 import type { Logger } from '../log.ts';
 import { compressConsole, readIndex } from './gz-blocks.ts';
 import type { LogStore } from './log-store.ts';
@@ -95,14 +96,16 @@ export class ConsoleCompressor {
       await rm(tmp, { force: true });
       throw err;
     }
-    // from here to the unlink in one go: nothing may reopen the run in between
-    if (logs.isOpen(runId) || statSync(raw).size !== size) {
+    const changed = () => logs.isOpen(runId) || statSync(raw).size !== size;
+    if (changed()) {
       unlinkSync(tmp);
       return;
     }
     renameSync(tmp, logs.gzPath(runId));
-    syncDir(logs.directory);
-    unlinkSync(raw);
+    await syncDir(logs.directory);
+    // written to again meanwhile (never expected): the raw file is the truth, as `settle` decides
+    if (changed()) unlinkSync(logs.gzPath(runId));
+    else unlinkSync(raw);
     logs.forget(runId);
   }
 
@@ -122,14 +125,5 @@ export class ConsoleCompressor {
     if (total === rawSize) unlinkSync(logs.path(runId));
     else unlinkSync(logs.gzPath(runId));
     logs.forget(runId);
-  }
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
