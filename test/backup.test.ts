@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { gunzipSync } from 'node:zlib';
 import {
   existsSync,
@@ -13,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openDb } from '../packages/server/src/store/db.ts';
 import { startS3rver, type S3Fixture } from '../packages/server/src/test-support/s3rver.ts';
 import { Cluster, serverCommand, waitFor } from './harness.ts';
 
@@ -120,16 +120,6 @@ describe('backup and restore of a running server (local blobs, host worker)', ()
     expect(Date.parse(manifest.createdAt)).toBeGreaterThan(Date.now() - 600_000);
     const printerId = await runId(c, 'printer/1');
     expect(readdirSync(join(to, 'logs')).sort()).toEqual([`${buildId}.log.gz`, `${printerId}.log`].sort());
-    // the running run's console ends exactly where the copied database says it does
-    const copied = new Database(join(to, 'builder.sqlite'), { readonly: true });
-    const row = copied.prepare('SELECT state, log_bytes FROM runs WHERE id = ?').get(printerId) as {
-      state: string;
-      log_bytes: number;
-    };
-    copied.close();
-    expect(row.state).toBe('running');
-    expect(row.log_bytes).toBeGreaterThan(200);
-    expect(readFileSync(join(to, 'logs', `${printerId}.log`)).length).toBe(row.log_bytes);
 
     // still printing after the backup: the backup holds a prefix of it
     await waitFor(
@@ -144,6 +134,16 @@ describe('backup and restore of a running server (local blobs, host worker)', ()
     const r = await serverCommand(['restore', '--from', to, '--data-dir', restored.dataDir]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/2 runs, 2 consoles, 2 artifact blobs/);
+    // the running run's console ends exactly where the restored database says it does
+    const copied = openDb(restored.dataDir);
+    const row = copied.prepare('SELECT state, log_bytes FROM runs WHERE id = ?').get(printerId) as {
+      state: string;
+      log_bytes: number;
+    };
+    copied.close();
+    expect(row.state).toBe('running');
+    expect(row.log_bytes).toBeGreaterThan(200);
+    expect(readFileSync(join(to, 'logs', `${printerId}.log`)).length).toBe(row.log_bytes);
     await restored.startServer();
 
     const after = await Promise.all(FINISHED.map((p) => get(restored!.url, p)));
