@@ -119,8 +119,13 @@ describe('compressed consoles', () => {
     writeFileSync(logs.path('grown'), log);
     await compressConsole(logs.path('grown'), logs.gzPath('grown'), log.length);
     writeFileSync(logs.path('grown'), Buffer.concat([log, Buffer.from('more\n')]));
+    // and one being turned back into a raw file to be written to, cut short by the crash
+    writeFileSync(logs.path('back'), log);
+    await compressConsole(logs.path('back'), logs.gzPath('back'), log.length);
+    writeFileSync(logs.path('back'), log.subarray(0, 1000));
     compressor().recover();
-    expect(readdirSync(join(dir, 'logs')).sort()).toEqual(['grown.log', 'r.log.gz']);
+    expect(readdirSync(join(dir, 'logs')).sort()).toEqual(['back.log.gz', 'grown.log', 'r.log.gz']);
+    expect(logs.read('back', 0, log.length + 10).equals(log)).toBe(true);
     expect(logs.read('r', 0, log.length + 10).equals(log)).toBe(true);
     expect(logs.size('grown')).toBe(log.length + 5);
   });

@@ -109,7 +109,11 @@ export class ConsoleCompressor {
     logs.forget(runId);
   }
 
-  /** Both forms exist (a crash between rename and unlink): keep the raw one only if it is longer. */
+  /**
+   * Both forms exist: a crash between rename and unlink (the same length: the raw one goes), or
+   * while a compressed console was being turned back into a raw one to be written to (the raw one
+   * shorter: it goes), or after that raw one was written to (longer: the compressed one goes).
+   */
   private settle(runId: string): void {
     const { logs } = this.deps;
     let total = -1;
@@ -122,7 +126,7 @@ export class ConsoleCompressor {
       closeSync(fd);
     }
     const rawSize = statSync(logs.path(runId)).size;
-    if (total === rawSize) unlinkSync(logs.path(runId));
+    if (total >= rawSize) unlinkSync(logs.path(runId));
     else unlinkSync(logs.gzPath(runId));
     logs.forget(runId);
   }

@@ -123,12 +123,12 @@ export class LogStore {
   size(runId: string): number {
     const log = this.open.get(runId);
     if (log) return log.durable;
-    try {
-      return statSync(this.path(runId)).size;
-    } catch {
-      // compressed: the raw file goes only after the compressed one is in place
-      return this.withCompressed(runId, (_fd, c) => c.index.total) ?? 0;
-    }
+    // compressed: the raw file goes only after the compressed one is in place
+    return (
+      statSync(this.path(runId), { throwIfNoEntry: false })?.size ??
+      this.withCompressed(runId, (_fd, c) => c.index.total) ??
+      0
+    );
   }
 
   /** Bytes written, durable or not: what the batch being committed records as the length. */
@@ -248,17 +248,14 @@ export class LogStore {
    * compressed console becomes the raw file again first, so nothing is appended to nothing.
    */
   private uncompress(runId: string): void {
+    if (statSync(this.path(runId), { throwIfNoEntry: false })) return;
     let raw;
     try {
-      statSync(this.path(runId));
-      return;
+      raw = readRange(this.gzPath(runId), 0, Number.MAX_SAFE_INTEGER);
     } catch {
-      try {
-        raw = readRange(this.gzPath(runId), 0, Number.MAX_SAFE_INTEGER);
-      } catch {
-        return; // no compressed form either: a new console
-      }
+      return; // no compressed form either: a new console
     }
+    // a crash before the unlink below leaves both; a start keeps the longer (ConsoleCompressor.settle)
     const fd = openSync(this.path(runId), 'w', 0o600);
     try {
       for (let off = 0; off < raw.length;) off += writeSync(fd, raw, off, raw.length - off, off);
