@@ -13,7 +13,7 @@ export interface CompressorDeps {
   logger: Logger;
 }
 
-const TMP = '.gz.tmp';
+const TMP = '.tmp';
 
 /**
  * Compresses the console of each finished run, one at a time, off the request path: block gzip to
@@ -26,6 +26,8 @@ export class ConsoleCompressor {
   private readonly queued = new Set<string>();
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Temp names unique to this compressor: one left running by a crash test never meets the next one's. */
+  private readonly tag = `${process.pid}.${Math.random().toString(36).slice(2, 8)}`;
 
   constructor(private readonly deps: CompressorDeps) {
     deps.logs.onClosed((runId) => {
@@ -75,7 +77,7 @@ export class ConsoleCompressor {
         await this.compress(runId);
       } catch (err) {
         // left raw, which serves as well: only the disk space is not saved
-        this.deps.logger.warn('console.compress_failed', { run: runId, error: (err as Error).message });
+        if (!this.stopped) this.deps.logger.warn('console.compress_failed', { run: runId, error: (err as Error).message });
       }
     }
   }
@@ -83,7 +85,7 @@ export class ConsoleCompressor {
   private async compress(runId: string): Promise<void> {
     const { logs } = this.deps;
     const raw = logs.path(runId);
-    const tmp = logs.gzPath(runId) + '.tmp';
+    const tmp = `${logs.gzPath(runId)}.${this.tag}${TMP}`;
     let size;
     try {
       size = statSync(raw).size;
@@ -97,7 +99,8 @@ export class ConsoleCompressor {
       throw err;
     }
     const changed = () => logs.isOpen(runId) || statSync(raw).size !== size;
-    if (changed()) {
+    // stopped (the server is closing, or gone in a crash test): the swap is left to the next start
+    if (this.stopped || changed()) {
       unlinkSync(tmp);
       return;
     }
