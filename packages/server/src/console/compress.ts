@@ -77,7 +77,8 @@ export class ConsoleCompressor {
         await this.compress(runId);
       } catch (err) {
         // left raw, which serves as well: only the disk space is not saved
-        if (!this.stopped) this.deps.logger.warn('console.compress_failed', { run: runId, error: (err as Error).message });
+        if (!this.stopped)
+          this.deps.logger.warn('console.compress_failed', { run: runId, error: (err as Error).message });
       }
     }
   }
