@@ -6,6 +6,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -107,7 +108,8 @@ describe('backup and restore of a running server (local blobs, host worker)', ()
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdout).toMatch(/database: 2 jobs, 2 runs/);
     expect(b.stdout).toMatch(/consoles: 2 files/);
-    expect(b.stdout).toMatch(/artifacts: 2 blobs/);
+    // the same file system here: hard links to the store's immutable blobs
+    expect(b.stdout).toMatch(/artifacts: 2 blobs, .* \(0 from the previous backup, 2 linked, 0 copied\)/);
     // complete and in place: no temp dir left beside it, the manifest counts what is there
     expect(readdirSync(backups)).toEqual(['nightly']);
     const manifest = JSON.parse(readFileSync(join(to, 'manifest.json'), 'utf8'));
@@ -192,7 +194,9 @@ describe('backup and restore of a running server (local blobs, host worker)', ()
 
   it('restore refuses what is not a backup, or a damaged one, and leaves nothing behind', async () => {
     const to = join(backups, 'damaged');
-    expect((await serverCommand(['backup', '--data-dir', c.dataDir, '--to', to])).code).toBe(0);
+    const copied = await serverCommand(['backup', '--data-dir', c.dataDir, '--to', to, '--copy']);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout).toMatch(/0 linked, 2 copied/);
     const target = join(backups, 'target');
     const none = await serverCommand(['restore', '--from', c.dir, '--data-dir', target]);
     expect(none.code).toBe(4);
@@ -200,9 +204,9 @@ describe('backup and restore of a running server (local blobs, host worker)', ()
     // one blob bit-flipped in the backup
     const prefix = readdirSync(join(to, 'blobs'))[0]!;
     const blob = join(to, 'blobs', prefix, readdirSync(join(to, 'blobs', prefix))[0]!);
+    expect(statSync(blob).nlink).toBe(1); // a copy of its own: damage here is not the server's
     const bytes = readFileSync(blob);
     bytes[0] = bytes[0]! ^ 1;
-    unlinkSync(blob); // a hard link to the server's blob: write a new file, not into it
     writeFileSync(blob, bytes);
     const bad = await serverCommand(['restore', '--from', to, '--data-dir', target]);
     expect(bad.code).toBe(4);

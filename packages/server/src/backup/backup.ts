@@ -18,6 +18,8 @@ export interface BackupOptions {
   to: string;
   /** The server's artifact store (local blobs are copied, an S3 bucket is not). */
   blobs: BlobStore;
+  /** Copy blobs from the store even where a hard link would do (a backup on the store's disk). */
+  copy?: boolean;
   now: () => Date;
 }
 
@@ -181,7 +183,7 @@ async function fill(
           missing.push(sha256);
           continue;
         } else {
-          const how = await placeVerified(join(store, key), dst, sha256, size);
+          const how = await placeVerified(join(store, key), dst, sha256, size, !opts.copy);
           if (how === 'damaged') {
             damaged.push(sha256);
             continue;

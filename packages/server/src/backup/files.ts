@@ -45,7 +45,7 @@ export async function copyFileHashed(
 }
 
 /**
- * Put `src` at `dst` as a hard link when both are on one file system (blobs never change in
+ * Put `src` at `dst` as a hard link when both are on one file system and `mayLink` (blobs never change in
  * place: a new version is a new file), else as a copy; check it holds `sha256` at `size` either
  * way. Resolves to how it was placed, or 'damaged' (and nothing placed) when the bytes differ.
  */
@@ -54,20 +54,22 @@ export async function placeVerified(
   dst: string,
   sha256: string,
   size: number,
+  mayLink = true,
 ): Promise<'linked' | 'copied' | 'damaged'> {
   await mkdir(dirname(dst), { recursive: true });
-  let how: 'linked' | 'copied';
+  let how: 'linked' | 'copied' = 'copied';
   let got;
-  try {
-    await link(src, dst);
-    how = 'linked';
-    got = await hashFile(dst);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
-    how = 'copied';
-    got = await copyFileHashed(src, dst);
+  if (mayLink) {
+    try {
+      await link(src, dst);
+      how = 'linked';
+      got = await hashFile(dst);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
+    }
   }
+  got ??= await copyFileHashed(src, dst);
   if (got.sha256 !== sha256 || got.size !== size) {
     await unlink(dst);
     return 'damaged';

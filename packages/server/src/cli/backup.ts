@@ -37,9 +37,10 @@ export function addBackupCommands(program: Command): void {
       .addOption(dataDirOption()),
   )
     .requiredOption('--to <dir>', 'the backup directory (replaced as a whole by each new backup)')
+    .option('--copy', 'copy local blobs even where a hard link would do (DIR on the same file system as the store)')
     .option('--json', 'print the manifest as JSON')
     .addHelpText('after', BACKUP_HELP)
-    .action(async function (this: Command, o: StoreFlags & { to: string; json?: boolean }) {
+    .action(async function (this: Command, o: StoreFlags & { to: string; copy?: boolean; json?: boolean }) {
       let blobs;
       try {
         blobs = openStoreFromFlags(o);
@@ -47,7 +48,7 @@ export function addBackupCommands(program: Command): void {
         this.error(`builder-server backup: ${(err as Error).message}`, { exitCode: BACKUP_EXIT.usage });
       }
       try {
-        const r = await takeBackup({ dataDir: o.dataDir, to: o.to, blobs, now: () => new Date() });
+        const r = await takeBackup({ dataDir: o.dataDir, to: o.to, blobs, copy: o.copy, now: () => new Date() });
         const m = r.manifest;
         if (o.json) {
           process.stdout.write(`${JSON.stringify(m)}\n`);
