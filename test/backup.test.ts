@@ -212,6 +212,12 @@ describe('backup and restore of a running server (local blobs, host worker)', ()
     expect(bad.code).toBe(4);
     expect(bad.stderr).toMatch(/blob [0-9a-f]{64} in the backup is damaged/);
     expect(readdirSync(target)).toEqual([]);
+    // the next backup to the same DIR does not trust the damaged copy: it takes the store's again
+    const next = await serverCommand(['backup', '--data-dir', c.dataDir, '--to', to, '--copy']);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stdout).toMatch(/1 from the previous backup, 0 linked, 1 copied/);
+    const good = await serverCommand(['restore', '--from', to, '--data-dir', target]);
+    expect(good.code, good.stderr).toBe(0);
   });
 
   it('a backup refuses a target that holds something else, and a dir without a database', async () => {
