@@ -66,7 +66,7 @@ export interface ServerCore {
 export function createServerCore(opts: CoreOptions): ServerCore {
   const db = openDb(opts.dataDir);
   const artifactOpts = opts.artifacts ?? DEFAULT_ARTIFACT_OPTIONS;
-  const logs = new LogStore(opts.dataDir);
+  const logs = new LogStore(opts.dataDir, opts.logger);
   const registry = new Registry();
   const storage = new StorageOutage({
     dataDir: opts.dataDir,

@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -158,5 +167,31 @@ describe('compressed consoles', () => {
     } finally {
       rmSync(other, { recursive: true, force: true });
     }
+  });
+
+  it('a damaged compressed console is read short and reported, never thrown at a reader', async () => {
+    const warned: string[] = [];
+    logs = new LogStore(dir, { warn: (event: string) => void warned.push(event) });
+    const c = compressor();
+    const log = buildLog(20_000);
+    logs.append('r', log);
+    finished.add('r');
+    logs.close('r');
+    await c.idle();
+    const gz = readFileSync(logs.gzPath('r'));
+    // a flipped byte in the second block's deflate data: its CRC no longer matches
+    const second = gz.indexOf(Buffer.from([0x1f, 0x8b, 8, 4]), 20);
+    gz[second + 100] = gz[second + 100]! ^ 0xff;
+    writeFileSync(logs.gzPath('r'), gz);
+    logs.forget('r');
+    expect(logs.size('r')).toBe(log.length);
+    expect(logs.read('r', 0, 100).equals(log.subarray(0, 100))).toBe(true);
+    expect(logs.read('r', BLOCK + 10, 100).length).toBe(0);
+    expect(warned).toEqual(['console.unreadable']);
+    // cut short by hand: the layout itself is unreadable
+    writeFileSync(logs.gzPath('r'), gz.subarray(0, gz.length - 7));
+    logs.forget('r');
+    expect(logs.size('r')).toBe(0);
+    expect(warned).toHaveLength(2);
   });
 });

@@ -11,6 +11,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '../log.ts';
 import { BLOCK, type BlockIndex, readBlock, readIndex, readRange } from './gz-blocks.ts';
 
 interface OpenLog {
@@ -48,7 +49,11 @@ export class LogStore {
   private readonly compressed = new Map<string, Compressed>();
   private readonly closedListeners: ((runId: string) => void)[] = [];
 
-  constructor(dataDir: string) {
+  /** `logger` hears of compressed consoles that cannot be read (served as empty or cut short, never thrown). */
+  constructor(
+    dataDir: string,
+    private readonly logger?: Pick<Logger, 'warn'>,
+  ) {
     this.dir = join(dataDir, 'logs');
     mkdirSync(this.dir, { recursive: true });
   }
@@ -224,6 +229,10 @@ export class LogStore {
       }
       this.compressed.set(runId, c);
       return fn(fd, c);
+    } catch (err) {
+      // damaged on disk (a bad block, a file truncated by hand): a reader gets less, the server stays up
+      this.logger?.warn('console.unreadable', { run: runId, file: this.gzPath(runId), error: (err as Error).message });
+      return undefined;
     } finally {
       closeSync(fd);
     }
