@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { RoleSchema } from '@builder/protocol';
 import { formatVacuumReport, vacuum } from './artifacts/retention.ts';
 import { addStoreOptions, closeStore, dataDirOption, openStoreFromFlags, storeOptions } from './cli/options.ts';
+import { addBackupCommands } from './cli/backup.ts';
 import { addVerifyCommand } from './cli/verify.ts';
 import { compileServerOptions, compileVacuumPolicy, DEFAULTS, type ServerOptionsInput, UsageError } from './options.ts';
 import { TlsFileError } from './http/tls.ts';
@@ -222,6 +223,7 @@ addStoreOptions(
   });
 
 addVerifyCommand(program);
+addBackupCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {

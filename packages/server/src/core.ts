@@ -1,7 +1,9 @@
+import { isTerminal } from '@builder/protocol';
 import { Alerts } from './alerts/alerts.ts';
 import { createHandlers } from './api/methods.ts';
 import { runView } from './runs/views.ts';
 import { DEFAULT_ARTIFACT_OPTIONS, openBlobStore, resetArtifactTmp } from './artifacts/open.ts';
+import { ConsoleCompressor } from './console/compress.ts';
 import { LogStore } from './console/log-store.ts';
 import { Observers } from './console/observers.ts';
 import type { Context } from './context.ts';
@@ -51,6 +53,8 @@ export interface ServerCore {
   readonly scheduler: Scheduler;
   readonly handlers: ReturnType<typeof createHandlers>;
   readonly hub: Hub;
+  /** Compresses the consoles of finished runs in the background. */
+  readonly compressor: ConsoleCompressor;
   /** Stop the timers and cut every connection; the database stays open for requests still in flight. */
   stop(): void;
   /** Stop, commit the open batch, close the files and the database. */
@@ -66,7 +70,7 @@ export interface ServerCore {
 export function createServerCore(opts: CoreOptions): ServerCore {
   const db = openDb(opts.dataDir);
   const artifactOpts = opts.artifacts ?? DEFAULT_ARTIFACT_OPTIONS;
-  const logs = new LogStore(opts.dataDir);
+  const logs = new LogStore(opts.dataDir, opts.logger);
   const registry = new Registry();
   const storage = new StorageOutage({
     dataDir: opts.dataDir,
@@ -125,6 +129,12 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     opts.alerts ?? { webhooks: [], alertmanagers: [], after: [] },
   );
   recover(ctx);
+  const compressor = new ConsoleCompressor({
+    logs,
+    logger: opts.logger,
+    finished: (runId) => isTerminal(runs.get(runId)?.state ?? 'queued'),
+  });
+  compressor.recover();
 
   // Who follows what happens to runs; each event after its batch committed, in this order.
   events.subscribe(observers.listener((run) => runView(ctx, run)));
@@ -191,14 +201,18 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     scheduler,
     handlers,
     hub,
+    compressor,
     stop,
     close() {
       stop();
+      // one in flight finishes on its own (or is a temp file `recover` removes at the next start)
+      void compressor.stop();
       ctx.commit.flush();
       logs.closeAll();
       db.close();
     },
     abandon() {
+      void compressor.stop();
       stopTimers();
       hub.abandon();
       ctx.commit.abandon();

@@ -22,7 +22,7 @@ export class LocalBlobStore implements BlobStore {
   readonly #quarantineDir: string;
 
   constructor(
-    private readonly dir: string,
+    readonly dir: string,
     quarantineDir = join(dir, 'quarantine'),
   ) {
     this.description = `local ${dir}`;
@@ -138,7 +138,7 @@ async function inode(path: string): Promise<string | undefined> {
 }
 
 /** Make a rename or a new entry in `dir` durable (on Linux a directory is fsynced through an fd). */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();

@@ -7,9 +7,12 @@ import {
   readSync,
   statSync,
   truncateSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '../log.ts';
+import { BLOCK, type BlockIndex, readBlock, readIndex, readRange } from './gz-blocks.ts';
 
 interface OpenLog {
   fd: number;
@@ -20,24 +23,67 @@ interface OpenLog {
   dirty: boolean;
 }
 
+/** A compressed console's layout and the block last inflated (readers go through a log in order). */
+interface Compressed {
+  index: BlockIndex;
+  block?: { n: number; data: Buffer };
+}
+
+/** Compressed consoles whose layout is kept in memory (each a few KB per GB of log). */
+const INDEX_CACHE = 32;
+
 /**
  * Per-run console files under DATA/logs. Appends are plain writes (page cache); `syncDirty`
  * fdatasyncs every file written since the last batch, just before the batch that records the new
  * durable length commits. After a crash the server cuts each file back to that recorded length.
  * Readers (`size`) see only bytes a committed batch vouches for (`publish`), so no observer or
  * page ever shows output that a crash or a rolled-back batch (disk full) takes back.
+ *
+ * A finished run's console is later replaced by `RUN.log.gz` (console/compress.ts): readers take
+ * the raw file while it exists and the compressed one otherwise, so the swap (rename, then unlink)
+ * is invisible to them.
  */
 export class LogStore {
   private readonly dir: string;
   private readonly open = new Map<string, OpenLog>();
+  private readonly compressed = new Map<string, Compressed>();
+  private readonly closedListeners: ((runId: string) => void)[] = [];
 
-  constructor(dataDir: string) {
+  /** `logger` hears of compressed consoles that cannot be read (served as empty or cut short, never thrown). */
+  constructor(
+    dataDir: string,
+    private readonly logger?: Pick<Logger, 'warn'>,
+  ) {
     this.dir = join(dataDir, 'logs');
     mkdirSync(this.dir, { recursive: true });
   }
 
   path(runId: string): string {
     return join(this.dir, `${runId}.log`);
+  }
+
+  /** Where the console of a finished run is once compressed. */
+  gzPath(runId: string): string {
+    return join(this.dir, `${runId}.log.gz`);
+  }
+
+  get directory(): string {
+    return this.dir;
+  }
+
+  /** Whether the run's file is open for appending (its run not finished). */
+  isOpen(runId: string): boolean {
+    return this.open.has(runId);
+  }
+
+  /** Call `fn` after a run's file was closed (its run finished, or the server stops). */
+  onClosed(fn: (runId: string) => void): void {
+    this.closedListeners.push(fn);
+  }
+
+  /** The compressed form changed on disk (replaced or removed): drop what is cached of it. */
+  forget(runId: string): void {
+    this.compressed.delete(runId);
   }
 
   /** Cut a run's file back to what the database says is durable (crash recovery, rolled-back batch). */
@@ -82,11 +128,12 @@ export class LogStore {
   size(runId: string): number {
     const log = this.open.get(runId);
     if (log) return log.durable;
-    try {
-      return statSync(this.path(runId)).size;
-    } catch {
-      return 0;
-    }
+    // compressed: the raw file goes only after the compressed one is in place
+    return (
+      statSync(this.path(runId), { throwIfNoEntry: false })?.size ??
+      this.withCompressed(runId, (_fd, c) => c.index.total) ??
+      0
+    );
   }
 
   /** Bytes written, durable or not: what the batch being committed records as the length. */
@@ -110,7 +157,7 @@ export class LogStore {
         fd = openSync(this.path(runId), 'r');
         opened = true;
       } catch {
-        return Buffer.alloc(0);
+        return this.withCompressed(runId, (gz, c) => this.readCompressed(gz, c, offset, length)) ?? Buffer.alloc(0);
       }
     }
     try {
@@ -144,6 +191,7 @@ export class LogStore {
     if (log.dirty) fdatasyncSync(log.fd);
     closeSync(log.fd);
     this.open.delete(runId);
+    for (const fn of this.closedListeners) fn(runId);
   }
 
   closeAll(): void {
@@ -153,6 +201,7 @@ export class LogStore {
   private handle(runId: string): OpenLog {
     let log = this.open.get(runId);
     if (!log) {
+      this.uncompress(runId);
       const fd = openSync(this.path(runId), 'a+');
       const bytes = statSync(this.path(runId)).size;
       // at start every byte is recorded or is cut by recovery before anyone reads
@@ -160,5 +209,70 @@ export class LogStore {
       this.open.set(runId, log);
     }
     return log;
+  }
+
+  /** Run `fn` on the open compressed console, or return undefined when there is none. */
+  private withCompressed<T>(runId: string, fn: (fd: number, c: Compressed) => T): T | undefined {
+    let fd;
+    try {
+      fd = openSync(this.gzPath(runId), 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      let c = this.compressed.get(runId);
+      if (!c) {
+        c = { index: readIndex(fd, this.gzPath(runId)) };
+        if (this.compressed.size >= INDEX_CACHE) this.compressed.delete(this.compressed.keys().next().value!);
+      } else {
+        this.compressed.delete(runId); // re-inserted below: the most recently used come last
+      }
+      this.compressed.set(runId, c);
+      return fn(fd, c);
+    } catch (err) {
+      // damaged on disk (a bad block, a file truncated by hand): a reader gets less, the server stays up
+      this.logger?.warn('console.unreadable', { run: runId, file: this.gzPath(runId), error: (err as Error).message });
+      return undefined;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private readCompressed(fd: number, c: Compressed, offset: number, length: number): Buffer {
+    const end = Math.min(c.index.total, offset + length);
+    const parts: Buffer[] = [];
+    for (let pos = offset; pos < end;) {
+      const n = Math.floor(pos / BLOCK);
+      if (c.block?.n !== n) c.block = { n, data: readBlock(fd, c.index, n) };
+      const part = c.block.data.subarray(pos - n * BLOCK, Math.min(c.block.data.length, end - n * BLOCK));
+      if (part.length === 0) break;
+      parts.push(part);
+      pos += part.length;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /**
+   * A finished run written to again (never expected: a finished run takes no output): its
+   * compressed console becomes the raw file again first, so nothing is appended to nothing.
+   */
+  private uncompress(runId: string): void {
+    if (statSync(this.path(runId), { throwIfNoEntry: false })) return;
+    let raw;
+    try {
+      raw = readRange(this.gzPath(runId), 0, Number.MAX_SAFE_INTEGER);
+    } catch {
+      return; // no compressed form either: a new console
+    }
+    // a crash before the unlink below leaves both; a start keeps the longer (ConsoleCompressor.settle)
+    const fd = openSync(this.path(runId), 'w', 0o600);
+    try {
+      for (let off = 0; off < raw.length;) off += writeSync(fd, raw, off, raw.length - off, off);
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(this.gzPath(runId));
+    this.forget(runId);
   }
 }
