@@ -14,3 +14,4 @@ export * from './artifacts.ts';
 export * from './units.ts';
 export * from './log.ts';
 export * from './schedule.ts';
+export * from './environment.ts';
