@@ -122,6 +122,8 @@ export const Methods = {
       next: z.boolean().default(false),
       /** Another ref of the job's source for this run (branch, tag or SHA). */
       ref: GitRefSchema.optional(),
+      /** Run the job's run N again: its commit, script and parameters, preferably on another worker. */
+      rebuild: z.number().int().min(1).optional(),
     }),
     result: z.object({ runs: z.array(RunViewSchema) }),
   },

@@ -26,6 +26,8 @@ export const RunViewSchema = z.object({
   /** For a job with a source: the ref asked for and the commit it resolved to (null until started). */
   ref: z.string().nullable().default(null),
   commit: z.string().nullable().default(null),
+  /** The number of the run of the same job this one rebuilds (execute --rebuild). */
+  rebuildOf: z.number().int().nullable().default(null),
 });
 export type RunView = z.infer<typeof RunViewSchema>;
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { MethodParamsInput } from '@builder/protocol';
 import type { Context } from '../cli/context.ts';
 import { collectList, collectParam } from '../cli/options.ts';
+import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { runLabel } from '../format.ts';
 import type { Runner } from '../program.ts';
@@ -13,6 +14,7 @@ interface ExecuteOptions {
   next?: boolean;
   follow?: boolean;
   ref?: string;
+  rebuild?: string;
 }
 
 export function registerExecuteCommand(program: Command, run: Runner): void {
@@ -24,9 +26,20 @@ export function registerExecuteCommand(program: Command, run: Runner): void {
     .option('--param <key=value>', 'override a job parameter; repeatable', collectParam)
     .option('--next', 'put the runs at the head of their queues')
     .option('--ref <ref>', "build this branch, tag or commit of the job's source instead of its own ref")
+    .option(
+      '--rebuild <n>',
+      'run the job’s run N again: same commit, script and parameters, on another worker if one is free',
+    )
     .option('--follow', 'stream the console and exit with the status (0 only if all runs succeeded)')
     .addHelpText('after', '\nWith several runs, --follow prefixes each console line with [PLATFORM].')
     .action((name: string, opts: ExecuteOptions, cmd: Command) => run(cmd, (ctx) => execute(ctx, name, opts)));
+}
+
+function runNumber(text: string): number {
+  const n = /^#?(\d{1,9})$/.exec(text)?.[1];
+  if (n === undefined || Number(n) < 1)
+    throw new CliError(ExitCode.Usage, `--rebuild takes a run number (got "${text}")`);
+  return Number(n);
 }
 
 async function execute(ctx: Context, name: string, opts: ExecuteOptions): Promise<number> {
@@ -36,6 +49,7 @@ async function execute(ctx: Context, name: string, opts: ExecuteOptions): Promis
     ...(opts.param !== undefined && { params: opts.param }),
     ...(opts.next === true && { next: true }),
     ...(opts.ref !== undefined && { ref: opts.ref }),
+    ...(opts.rebuild !== undefined && { rebuild: runNumber(opts.rebuild) }),
   };
   ctx.checkParams('execute', params);
   const conn = await ctx.connect();
@@ -43,7 +57,11 @@ async function execute(ctx: Context, name: string, opts: ExecuteOptions): Promis
     const result = await conn.call('execute', params);
     const runs = result.runs;
     if (ctx.json) ctx.printJson(result);
-    else for (const r of runs) ctx.out(`${runLabel(r)} ${r.platform} queued ${r.id}`);
+    else
+      for (const r of runs)
+        ctx.out(
+          `${runLabel(r)} ${r.platform} queued ${r.id}${r.rebuildOf !== null ? ` (rebuild of #${r.rebuildOf})` : ''}`,
+        );
     if (!opts.follow) return ExitCode.Ok;
     const prefixed = runs.length > 1;
     const finals = await followRuns(

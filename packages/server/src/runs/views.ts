@@ -37,6 +37,7 @@ export function runView(ctx: ViewDeps, run: RunRow, opts: { script?: boolean } =
     ...(opts.script ? { script: run.script } : {}),
     ref: run.ref,
     commit: run.commit,
+    rebuildOf: run.rebuildOf,
   };
 }
 

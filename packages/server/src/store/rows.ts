@@ -67,6 +67,8 @@ export interface RunRow {
   /** For a job with a source: the ref asked for, and the commit the worker resolved it to. */
   ref: string | null;
   commit: string | null;
+  /** The number of the run of this job it rebuilds (execute --rebuild); null: not a rebuild. */
+  rebuildOf: number | null;
 }
 
 export interface RawJob {
@@ -123,6 +125,7 @@ export interface RawRun {
   log_carry: Buffer | null;
   ref: string | null;
   commit_sha: string | null;
+  rebuild_of: number | null;
 }
 
 export function jobFromRaw(r: RawJob): JobRow {
@@ -190,5 +193,6 @@ export function runFromRaw(r: RawRun): RunRow {
     logCarry: r.log_carry,
     ref: r.ref,
     commit: r.commit_sha,
+    rebuildOf: r.rebuild_of,
   };
 }
