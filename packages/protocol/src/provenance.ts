@@ -62,7 +62,8 @@ export function verifyEnvelope(envelope: unknown, publicKeyPem: string): Envelop
       return false;
     }
   });
-  if (!good) return { ok: false, problem: 'signature does not match: the document was changed or signed by another key' };
+  if (!good)
+    return { ok: false, problem: 'signature does not match: the document was changed or signed by another key' };
   let statement: unknown;
   try {
     statement = JSON.parse(body.toString('utf8'));
