@@ -4,10 +4,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preAuthEncoding } from '@builder/protocol';
+import { git } from '../packages/worker/src/test-support/git.ts';
 import { Cluster } from './harness.ts';
 
 describe('reproducible builds and provenance (host executor)', () => {
@@ -179,13 +180,17 @@ describe('reproducible builds and provenance (host executor)', () => {
     writeFileSync(join(c.dir, 'forged.json'), JSON.stringify(prov));
     const forged = await c.client(['verify', file, '--run', 'repro/1', '--provenance', join(c.dir, 'forged.json')]);
     expect(forged.code).toBe(1);
-    expect(forged.stderr).toContain('verify failed: provenance: signature does not match');
+    expect(forged.stderr).toContain(
+      'verify failed: provenance: signature does not match: the document was changed after it was signed',
+    );
 
     const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
     writeFileSync(join(c.dir, 'other.pem'), other);
     const wrongKey = await c.client(['verify', file, '--run', 'repro/1', '--key', join(c.dir, 'other.pem')]);
     expect(wrongKey.code).toBe(1);
-    expect(wrongKey.stderr).toContain('verify failed: provenance: signature does not match');
+    expect(wrongKey.stderr).toMatch(
+      /verify failed: provenance: signature does not match the key given: the document is signed by key [0-9a-f]{64}, the key given is [0-9a-f]{64}/,
+    );
 
     const wrongRun = await c.client(['verify', file, '--run', 'stamp/1']);
     expect(wrongRun.code).toBe(1);
@@ -194,5 +199,48 @@ describe('reproducible builds and provenance (host executor)', () => {
     const unknown = await c.client(['verify', changed]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('not a file it built');
+  });
+  it('rebuilds the commit the run built, not the branch as it is now', async () => {
+    const repo = join(c.dir, 'repo');
+    mkdirSync(repo);
+    git(repo, 'init', '-q', '-b', 'main');
+    const commit = (text: string) => {
+      writeFileSync(join(repo, 'v'), text);
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-q', '-m', text);
+      return git(repo, 'rev-parse', 'HEAD');
+    };
+    const first = commit('one\n');
+    await c.schedule('fromgit', 'cp "$BUILDER_SOURCE/v" "$BUILDER_OUTPUT/v"', [
+      '--source-git',
+      `file://${repo}`,
+      '--source-ref',
+      'main',
+    ]);
+    expect((await c.client(['execute', 'fromgit', '--follow'])).code).toBe(0);
+    const second = commit('two\n');
+    expect((await c.client(['execute', 'fromgit', '--rebuild', '1', '--follow'])).code).toBe(0);
+    expect((await c.client(['execute', 'fromgit', '--follow'])).code).toBe(0);
+    const runs = await Promise.all([1, 2, 3].map((n) => json(`/api/job/fromgit/run/${n}`)));
+    expect(runs.map((r) => r.run.commit)).toEqual([first, first, second]);
+    expect(runs[1].rebuild.reproducible).toBe(true);
+
+    const cmp = await c.client(['compare', 'fromgit', '1', '3']);
+    expect(cmp.stdout).toContain(`commit     ${first} → ${second}`);
+    expect(cmp.stdout).toMatch(/ {2}changed {2}v [0-9a-f]{64} → [0-9a-f]{64}/);
+    const prov = JSON.parse((await get('/job/fromgit/run/1/provenance.json')).text);
+    const statement = JSON.parse(Buffer.from(prov.payload, 'base64').toString());
+    expect(statement.predicate.buildDefinition.externalParameters.source).toEqual({
+      repository: `file://${repo}`,
+      ref: 'main',
+      commit: first,
+    });
+    expect(statement.predicate.buildDefinition.resolvedDependencies).toEqual([
+      { uri: `git+file://${repo}@main`, digest: { gitCommit: first } },
+    ]);
+    const usage = await c.client(['execute', 'fromgit', '--rebuild', '1', '--ref', 'main']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--rebuild runs the same platform, parameters and commit again');
+    expect((await c.client(['execute', 'fromgit', '--rebuild', '99'])).code).toBe(3);
   });
 });

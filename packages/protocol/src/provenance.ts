@@ -62,8 +62,18 @@ export function verifyEnvelope(envelope: unknown, publicKeyPem: string): Envelop
       return false;
     }
   });
-  if (!good)
-    return { ok: false, problem: 'signature does not match: the document was changed or signed by another key' };
+  if (!good) {
+    // keyid is an unauthenticated hint: it only chooses the message, never the verdict
+    const ids = env.signatures.map((s) => s.keyid).filter((id): id is string => !!id);
+    const given = keyId(key);
+    if (ids.length > 0 && !ids.includes(given)) {
+      return {
+        ok: false,
+        problem: `signature does not match the key given: the document is signed by key ${ids.join(', ')}, the key given is ${given}`,
+      };
+    }
+    return { ok: false, problem: 'signature does not match: the document was changed after it was signed' };
+  }
   let statement: unknown;
   try {
     statement = JSON.parse(body.toString('utf8'));
