@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { machine, release, type as osType, version as osVersion } from 'node:os';
 import type { BaseIdentity, Environment } from '@builder/protocol';
 import type { Executor } from '../executors/types.ts';
 
-/** The worker package's version (kept in step with package.json). */
-export const BUILDER_VERSION = '0.1.0';
+/** The worker package's version, from its package.json (one level above both src/ and dist/). */
+export const BUILDER_VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /** How an executor names its base: a cheap stamp that changes with it, and the full description. */
 export interface BaseProbe {

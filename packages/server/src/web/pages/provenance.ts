@@ -1,12 +1,9 @@
-import type { DsseEnvelope } from '@builder/protocol';
+import { isTerminal, type DsseEnvelope } from '@builder/protocol';
 import type { SiteDeps } from '../deps.ts';
 import { provenanceStatement, signStatement } from '../../reproduce/provenance.ts';
 import { links } from '../links.ts';
 import { findRun } from './run.ts';
 import { PageError } from './page.ts';
-
-/** States after which a run's files are final. */
-const FINISHED = new Set(['succeeded', 'failed', 'timeout', 'cancelled', 'lost', 'error']);
 
 /**
  * `/job/J/run/N/provenance.json`: the run's SLSA provenance in a DSSE envelope signed with the
@@ -14,7 +11,7 @@ const FINISHED = new Set(['succeeded', 'failed', 'timeout', 'cancelled', 'lost',
  */
 export function provenanceEnvelope(ctx: SiteDeps, job: string, number: number): DsseEnvelope {
   const run = findRun(ctx, job, number);
-  if (!FINISHED.has(run.state)) throw new PageError(404, `run ${job}#${number} has not finished: no provenance yet`);
+  if (!isTerminal(run.state)) throw new PageError(404, `run ${job}#${number} has not finished: no provenance yet`);
   const artifacts = ctx.artifacts.forRun(run.id);
   if (artifacts.length === 0) throw new PageError(404, `run ${job}#${number} made no files: there is no provenance`);
   const base = ctx.publicUrl ?? '';
