@@ -80,6 +80,9 @@ describe('reproducible builds and provenance (host executor)', () => {
     const two = await json('/api/job/stamp/run/2');
     expect(two.rebuild.reproducible).toBe(false);
     expect(two.rebuild.artifacts.changed.map((f: { path: string }) => f.path)).toEqual(['stamp.txt']);
+    expect((await json('/api/job/stamp/run/1')).rebuilds).toEqual([{ number: 2, reproducible: false }]);
+    const original = (await get('/job/stamp/run/1', 'text/html')).text;
+    expect(original).toMatch(/#2<\/a>\s*\(<a\s+href="\/job\/stamp\/compare\/1\/2"\s*>differs<\/a\s*>\)/);
     const html = (await get('/job/stamp/run/2', 'text/html')).text;
     expect(html).toContain('<strong>not reproducible</strong>: 1 changed, 1 the same');
     expect(html).toContain('(stamp.txt differ)');

@@ -26,3 +26,12 @@ export function rebuildCounts(db: Db, jobId: number): RebuildCounts {
     .get(jobId)!;
   return { rebuilds: row.rebuilds, reproducible: row.reproducible ?? 0 };
 }
+
+/** The runs of a job that rebuild its run `number`, oldest first (at most `limit`). */
+export function rebuildsOf(db: Db, jobId: number, number: number, limit = 20): { id: string; number: number }[] {
+  return db
+    .prepare<[number, number, number], { id: string; number: number }>(
+      'SELECT id, number FROM runs WHERE job_id = ? AND rebuild_of = ? ORDER BY number LIMIT ?',
+    )
+    .all(jobId, number, limit);
+}

@@ -1,6 +1,7 @@
 import type { ArtifactFile, Comparison, Environment } from '@builder/protocol';
 import type { SiteDeps } from '../deps.ts';
 import { compareArtifacts, isReproducible } from '../../reproduce/compare.ts';
+import { rebuildsOf } from '../../store/rebuilds.ts';
 import type { RunRow } from '../../store/rows.ts';
 import { html, type Html } from '../html.ts';
 import { links } from '../links.ts';
@@ -24,6 +25,38 @@ export function rebuildVerdict(ctx: SiteDeps, run: RunRow, files: ArtifactFile[]
   }
   const artifacts = compareArtifacts(ctx.artifacts.forRun(original.id), files);
   return { of: run.rebuildOf, compare, reproducible: isReproducible(artifacts), artifacts };
+}
+
+/** On the original's page: its rebuilds and whether each made the same files. */
+export function rebuildsOfRun(ctx: SiteDeps, run: RunRow, files: ArtifactFile[]): RebuildOfRun[] {
+  return rebuildsOf(ctx.db, run.jobId, run.number).map(({ id, number }) => {
+    const rebuild = ctx.runs.get(id);
+    const done = rebuild !== undefined && rebuild.finishedAt !== null && run.finishedAt !== null;
+    return {
+      number,
+      reproducible: done ? isReproducible(compareArtifacts(files, ctx.artifacts.forRun(id))) : null,
+    };
+  });
+}
+
+export interface RebuildOfRun {
+  number: number;
+  /** null until both have finished. */
+  reproducible: boolean | null;
+}
+
+export function rebuildsFact(run: RunRow, rebuilds: RebuildOfRun[]): Html {
+  if (rebuilds.length === 0) return html``;
+  return html`<dt>rebuilt as</dt>
+    <dd id="rebuilds">
+      ${rebuilds.map(
+        (r) =>
+          html`<a href="${links.run(run.job, r.number)}">#${r.number}</a> (<a
+              href="${links.compare(run.job, run.number, r.number)}"
+              >${r.reproducible === null ? 'not finished' : r.reproducible ? 'reproducible' : 'differs'}</a
+            >) `,
+      )}
+    </dd>`;
 }
 
 export function rebuildFact(run: RunRow, v: RebuildVerdict): Html {

@@ -7,7 +7,7 @@ import { resultText, runDuration, stateLabel, time } from '../format.ts';
 import { html, raw, type Html } from '../html.ts';
 import { links } from '../links.ts';
 import { definitionFact } from './definition.ts';
-import { environmentSection, rebuildFact, rebuildVerdict } from './run-environment.ts';
+import { environmentSection, rebuildFact, rebuildsFact, rebuildsOfRun, rebuildVerdict } from './run-environment.ts';
 import { findJob } from './job.ts';
 import { PageError, type Page } from './page.ts';
 
@@ -31,6 +31,7 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
   const d = runDuration(run, ctx.clock.now());
   const environment = ctx.runs.environments.forRun(run.id);
   const rebuild = rebuildVerdict(ctx, run, files);
+  const rebuilds = rebuildsOfRun(ctx, run, files);
   const provenance = files.length > 0 && run.finishedAt !== null ? links.provenance(run.job, run.number) : null;
   const data = {
     run: view,
@@ -41,6 +42,7 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
     artifacts: files.map((f) => ({ ...f, url: links.artifact(run.job, run.number, f.path) })),
     environment,
     rebuild,
+    rebuilds,
     provenance: provenance && { url: provenance, key: links.provenanceKey() },
   };
   const params = Object.entries(run.params);
@@ -85,7 +87,7 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
               </dd>`
           : ''
       }
-      ${rebuild ? rebuildFact(run, rebuild) : ''}
+      ${rebuild ? rebuildFact(run, rebuild) : ''} ${rebuildsFact(run, rebuilds)}
       <dt>attempt</dt>
       <dd>${run.attempt} of ${run.maxAttempts}</dd>
       <dt>parameters</dt>
