@@ -4,12 +4,14 @@ import { registerAdminCommands } from './commands/admin.ts';
 import { registerApplyCommand } from './commands/apply.ts';
 import { registerArtifactCommands } from './commands/artifacts.ts';
 import { registerStatusCommand } from './commands/commit.ts';
+import { registerCompareCommand } from './commands/compare.ts';
 import { registerExecuteCommand } from './commands/execute.ts';
 import { registerHookCommands } from './commands/hooks.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerQueryCommands } from './commands/query.ts';
 import { registerScheduleCommands } from './commands/schedule.ts';
 import { registerSecretCommands } from './commands/secrets.ts';
+import { registerVerifyCommand } from './commands/verify.ts';
 import { registerWatchCommand } from './commands/watch.ts';
 import { describeFailure, EXIT_CODES_HELP, ExitCode, oneLine } from './exit.ts';
 
@@ -57,6 +59,8 @@ export function buildProgram(io: Io, run: Runner): Command {
   registerSecretCommands(program, run);
   registerStatusCommand(program, run);
   registerHookCommands(program, run);
+  registerCompareCommand(program, run);
+  registerVerifyCommand(program, run);
   return program;
 }
 

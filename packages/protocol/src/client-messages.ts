@@ -129,6 +129,8 @@ export const Methods = {
       inputs: z.array(InputFileSchema).max(INPUT_LIMITS.maxInputs).default([]),
       /** Other runs' artifacts, each resolved for every platform the execution queues. */
       inputsFrom: z.array(InputFromSchema).max(INPUT_LIMITS.maxInputs).default([]),
+      /** Run the job's run N again: its commit, script and parameters, preferably on another worker. */
+      rebuild: z.number().int().min(1).optional(),
     }),
     result: z.object({ runs: z.array(RunViewSchema) }),
   },

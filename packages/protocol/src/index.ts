@@ -15,3 +15,6 @@ export * from './units.ts';
 export * from './log.ts';
 export * from './schedule.ts';
 export * from './inputs.ts';
+export * from './environment.ts';
+export * from './provenance.ts';
+export * from './compare.ts';

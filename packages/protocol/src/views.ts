@@ -31,6 +31,8 @@ export const RunViewSchema = z.object({
   inputs: z.array(RunInputViewSchema).default([]),
   /** For a run queued by `after:`: the run whose success queued it. */
   after: z.object({ job: z.string(), number: z.number().int() }).nullable().default(null),
+  /** The number of the run of the same job this one rebuilds (execute --rebuild). */
+  rebuildOf: z.number().int().nullable().default(null),
 });
 export type RunView = z.infer<typeof RunViewSchema>;
 

@@ -10,6 +10,7 @@ import {
   SeqSchema,
   TimeSchema,
 } from './common.ts';
+import { EnvironmentSchema } from './environment.ts';
 import { LIMITS } from './limits.ts';
 import { INPUT_LIMITS, InputFileSchema } from './inputs.ts';
 import { RunResultSchema } from './run.ts';
@@ -64,6 +65,8 @@ export const StartedSchema = z.object({
   startedAt: TimeSchema,
   /** The commit the job's source was checked out at, for a job with a source. */
   commit: CommitShaSchema.optional(),
+  /** Where it runs (worker, executor, base and its packages, kernel); absent from older workers. */
+  environment: EnvironmentSchema.optional(),
 });
 
 /**

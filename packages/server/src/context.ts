@@ -8,6 +8,7 @@ import type { RunEvents } from './run-events.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { ActiveRuns } from './runs/active.ts';
+import type { ProvenanceKey } from './reproduce/provenance.ts';
 import type { StorageOutage } from './storage/outage.ts';
 import type { ArtifactStore } from './store/artifacts.ts';
 import type { Db } from './store/db.ts';
@@ -56,6 +57,8 @@ export interface Context {
   hooks: HookStore;
   /** The key each attempt's artifact secret is derived from (runs/attempt-secret.ts). */
   attemptKey: Buffer;
+  /** Signs each run's provenance (reproduce/provenance.ts); its public half is on the site. */
+  provenanceKey: ProvenanceKey;
   /** Whether the data dir is full and writes are refused; ended by its own probe. */
   storage: StorageOutage;
   clock: Clock;

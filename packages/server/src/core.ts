@@ -33,6 +33,7 @@ import { RunStore } from './store/runs.ts';
 import { SecretStore } from './store/secrets.ts';
 import { WorkerStore } from './store/workers.ts';
 import { serverKey } from './store/keys.ts';
+import { provenanceKey } from './reproduce/provenance.ts';
 import { Hub } from './ws/hub.ts';
 import { VERSION } from './version.ts';
 
@@ -114,6 +115,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     secrets: new SecretStore(db),
     hooks: new HookStore(db),
     attemptKey: serverKey(db, 'attempt-secret', opts.clock.now()),
+    provenanceKey: provenanceKey(db, opts.clock.now()),
     storage,
     clock: opts.clock,
     logger: opts.logger,

@@ -1,4 +1,13 @@
-import type { Assignment, Finished, HeldRun, OutputHeader, RunResult, WorkerToServer, Logger } from '@builder/protocol';
+import type {
+  Assignment,
+  Environment,
+  Finished,
+  HeldRun,
+  OutputHeader,
+  RunResult,
+  WorkerToServer,
+  Logger,
+} from '@builder/protocol';
 import { type ArtifactTarget, uploadOutput } from './artifacts.ts';
 import { type Chunk, ConsoleBuffer, type ConsoleOptions } from './console.ts';
 import { describeError } from './errors.ts';
@@ -37,6 +46,8 @@ export interface RunDeps {
   readonly artifacts?: ArtifactTarget;
   /** Fetches a job's git source; absent: a job with a source ends `error`. */
   readonly sources?: Sources;
+  /** Where the run runs (sent with `started`); absent: not reported (tests of the core). */
+  readonly environment?: () => Promise<Environment>;
   readonly log: Logger;
   readonly now: () => number;
   /** The executor is done with the job: its capacity slot is free. */
@@ -105,6 +116,7 @@ export class Run {
   start(): void {
     const job = this.job;
     let commit: string | undefined;
+    let environment: Environment | undefined;
     const io: RunIO = {
       stdout: this.#console.stdout,
       stderr: this.#console.stderr,
@@ -119,6 +131,7 @@ export class Run {
           attempt: job.attempt,
           startedAt,
           ...(commit && { commit }),
+          ...(environment && { environment }),
         });
         this.log.info('run.started');
       },
@@ -138,7 +151,8 @@ export class Run {
       this.#settled = this.#execute(io, cancelTimeout, { kind: 'error', message: inputs });
       return;
     }
-    this.#settled = this.#fetchSource().then((source) => {
+    this.#settled = Promise.all([this.#fetchSource(), this.#environment()]).then(([source, env]) => {
+      environment = env;
       if (typeof source === 'string') return this.#execute(io, cancelTimeout, { kind: 'error', message: source });
       commit = source?.commit;
       const withSource = source ? { ...io, source } : io;
@@ -156,6 +170,20 @@ export class Run {
       count: job.inputs.length,
       place: (dir) => fetchInputs(job, dir, target, { signal: this.#abort.signal, note: io.note }),
     };
+  }
+
+  /** Where the run runs; a base that cannot be described is said in the console, not fatal to the build. */
+  async #environment(): Promise<Environment | undefined> {
+    const describe = this.#deps.environment;
+    if (!describe) return undefined;
+    try {
+      return await describe();
+    } catch (err) {
+      const why = describeError(err);
+      this.#console.note(`[builder] the build environment is not on record: ${why}`);
+      this.log.warn('run.environment_unknown', { error: why });
+      return undefined;
+    }
   }
 
   /** Outside any sandbox, before the job: the commit to build, or why there is none (a message). */

@@ -1,3 +1,4 @@
+import { EnvironmentRecorder } from './environment/recorder.ts';
 import {
   type Assignment,
   type HeldRun,
@@ -56,6 +57,7 @@ export class Worker {
   readonly #o: WorkerOptions;
   readonly #executor: Executor;
   readonly #sources: Sources;
+  readonly #environment: EnvironmentRecorder;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #connection: Connection;
@@ -72,6 +74,7 @@ export class Worker {
     this.#o = deps.options;
     this.#executor = deps.executor;
     this.#sources = new Sources({ workDir: this.#o.workDir, timeoutMs: this.#o.gitTimeoutMs });
+    this.#environment = new EnvironmentRecorder({ worker: this.#o.name, executor: deps.executor });
     this.#log = deps.log;
     this.#now = deps.now ?? preciseNow;
     this.#connection = new Connection({
@@ -249,6 +252,7 @@ export class Worker {
       console: this.#o.console,
       artifacts: this.#o.artifacts,
       sources: this.#sources,
+      environment: () => this.#environment.environment(),
       log: this.#log,
       now: this.#now,
       onSettled: () => {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { MethodParamsInput } from '@builder/protocol';
 import type { Context } from '../cli/context.ts';
 import { collectList, collectParam, secondsOption } from '../cli/options.ts';
+import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { runLabel } from '../format.ts';
 import type { Runner } from '../program.ts';
@@ -17,6 +18,7 @@ interface ExecuteOptions {
   giveUp: number;
   input?: string[];
   inputFrom?: string[];
+  rebuild?: string;
 }
 
 export function registerExecuteCommand(program: Command, run: Runner): void {
@@ -33,6 +35,10 @@ export function registerExecuteCommand(program: Command, run: Runner): void {
       '--input-from <job[/n]:path>',
       "give the job another run's artifact: JOB's latest success on the same platform, or run N; repeatable",
       (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option(
+      '--rebuild <n>',
+      'run the job’s run N again: same commit, script and parameters, on another worker if one is free',
     )
     .option('--follow', 'stream the console and exit with the status (0 only if all runs succeeded)')
     .option(
@@ -51,6 +57,13 @@ where it stopped, no line lost or doubled; the runs go on on the server meanwhil
     .action((name: string, opts: ExecuteOptions, cmd: Command) => run(cmd, (ctx) => execute(ctx, name, opts)));
 }
 
+function runNumber(text: string): number {
+  const n = /^#?(\d{1,9})$/.exec(text)?.[1];
+  if (n === undefined || Number(n) < 1)
+    throw new CliError(ExitCode.Usage, `--rebuild takes a run number (got "${text}")`);
+  return Number(n);
+}
+
 async function execute(ctx: Context, name: string, opts: ExecuteOptions): Promise<number> {
   const params: MethodParamsInput<'execute'> = {
     name,
@@ -58,6 +71,7 @@ async function execute(ctx: Context, name: string, opts: ExecuteOptions): Promis
     ...(opts.param !== undefined && { params: opts.param }),
     ...(opts.next === true && { next: true }),
     ...(opts.ref !== undefined && { ref: opts.ref }),
+    ...(opts.rebuild !== undefined && { rebuild: runNumber(opts.rebuild) }),
   };
   const inputs = await prepareInputs(opts.input ?? [], opts.inputFrom ?? []);
   if (inputs.from.length > 0) params.inputsFrom = inputs.from;
@@ -68,7 +82,11 @@ async function execute(ctx: Context, name: string, opts: ExecuteOptions): Promis
     const result = await conn.call('execute', params);
     const runs = result.runs;
     if (ctx.json) ctx.printJson(result);
-    else for (const r of runs) ctx.out(`${runLabel(r)} ${r.platform} queued ${r.id}`);
+    else
+      for (const r of runs)
+        ctx.out(
+          `${runLabel(r)} ${r.platform} queued ${r.id}${r.rebuildOf !== null ? ` (rebuild of #${r.rebuildOf})` : ''}`,
+        );
     if (!opts.follow) return ExitCode.Ok;
     const prefixed = runs.length > 1;
     const finals = await followRunsResuming(

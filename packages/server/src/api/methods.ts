@@ -15,7 +15,7 @@ import type { Registry } from '../workers/registry.ts';
 import type { RunEvents } from '../run-events.ts';
 import type { ActiveRuns } from '../runs/active.ts';
 import type { Lifecycle } from '../runs/lifecycle.ts';
-import { enqueue, type EnqueueDeps } from '../runs/enqueue.ts';
+import { enqueueRebuild, enqueue, type EnqueueDeps } from '../runs/enqueue.ts';
 import { resolveInputs } from '../runs/inputs.ts';
 import { checkAfter } from '../runs/chains.ts';
 import type { InputStore } from '../store/inputs.ts';
@@ -116,6 +116,16 @@ export function createHandlers(ctx: ApiDeps): Handlers {
       return { result: jobView(ctx.jobs.getById(j.id)!), afterReply: () => scheduler.reschedule() };
     },
     execute: (p) => {
+      if (p.rebuild !== undefined) {
+        if (p.platforms !== undefined || Object.keys(p.params).length > 0 || p.ref !== undefined) {
+          throw new ProtocolError(
+            ErrorCode.InvalidArgument,
+            '--rebuild runs the same platform, parameters and commit again: it takes no --platform, --param or --ref',
+          );
+        }
+        const r = enqueueRebuild(ctx, job(p.name), p.rebuild, p.next);
+        return { result: { runs: [runView(ctx, r)] } };
+      }
       const runs = enqueue(ctx, job(p.name), {
         platforms: p.platforms,
         params: p.params,

@@ -77,15 +77,21 @@ export class Dispatcher {
       if (ctx.platforms.isDropped(platform)) continue;
       const workers = ctx.registry.forPlatform(platform);
       for (;;) {
-        const worker = mostFree(workers);
-        if (!worker) break;
+        const free = mostFree(workers);
+        if (!free) break;
         const run = ctx.runs.nextQueued(platform, now);
         if (!run) break;
+        // a rebuild shows more when made elsewhere: another worker than the original's, if one is free
+        const worker = run.rebuildOf === null ? free : (otherThan(workers, this.originalWorker(run)) ?? free);
         const assigned = ctx.commit.write(() => this.assign(run, worker, now));
         ctx.events.emit({ type: 'assigned', run: assigned });
       }
     }
     this.armBackoff(now);
+  }
+
+  private originalWorker(run: RunRow): string | null {
+    return run.rebuildOf === null ? null : (this.ctx.runs.getByNumber(run.job, run.rebuildOf)?.worker ?? null);
   }
 
   stop(): void {
@@ -163,4 +169,9 @@ function mostFree(workers: ConnectedWorker[]): ConnectedWorker | undefined {
     if (free > bestFree) ((best = w), (bestFree = free));
   }
   return best;
+}
+
+/** The worker with the most free slots that is not `avoid`; undefined when only `avoid` has room. */
+function otherThan(workers: ConnectedWorker[], avoid: string | null): ConnectedWorker | undefined {
+  return avoid === null ? undefined : mostFree(workers.filter((w) => w.name !== avoid));
 }

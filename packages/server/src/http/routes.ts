@@ -7,6 +7,7 @@ import type { HookDeps } from './push-hooks.ts';
 import { serveConsole } from '../web/console-text.ts';
 import {
   badgeRoute,
+  compareRoute,
   failedRoute,
   feedRoute,
   hashRoute,
@@ -14,6 +15,8 @@ import {
   jobsRoute,
   latestRoute,
   notFoundRoute,
+  provenanceKeyRoute,
+  provenanceRoute,
   runRoute,
   workersRoute,
 } from '../web/pages.ts';
@@ -84,6 +87,9 @@ export const ROUTES: readonly Route[] = [
   page('/hash', hashRoute),
   page(`/job/${SEGMENT}`, jobRoute),
   page(`/job/${SEGMENT}/run/${SEGMENT}`, runRoute),
+  page(`/job/${SEGMENT}/compare/${SEGMENT}/${SEGMENT}`, compareRoute),
+  { methods: READ, path: /^\/job\/([^/]+)\/run\/([^/]+)\/provenance\.json$/, handle: provenanceRoute },
+  { methods: READ, path: /^\/provenance-key\.pem$/, handle: provenanceKeyRoute },
   { methods: READ, path: /^\/feed\.atom$/, handle: feedRoute },
   { methods: READ, path: /^\/job\/([^/]+)\/feed\.atom$/, handle: feedRoute },
   { methods: READ, path: /^\/badge\/([^/]*)\.svg$/, handle: badgeRoute },

@@ -103,3 +103,42 @@ export function enqueueScheduled(ctx: EnqueueDeps, job: JobRow, trigger: 'schedu
   if (platforms.length === 0) return [];
   return enqueue(ctx, job, { platforms, params: {}, trigger, next: false });
 }
+
+/**
+ * `execute J --rebuild N`: run N again as it ran (its platform, script, parameters and the commit
+ * its worker checked out, not the job's ref as it is now), recorded as a rebuild of N; the
+ * dispatcher prefers another worker than N's. When runs get inputs (files with a SHA-256 a run
+ * builds from), they are copied from N here too.
+ */
+export function enqueueRebuild(ctx: EnqueueDeps, job: JobRow, number: number, next: boolean): RunRow {
+  const original = ctx.runs.getByNumber(job.name, number);
+  if (!original) throw new ProtocolError(ErrorCode.NotFound, `job ${job.name} has no run ${number}`);
+  if (original.ref !== null && original.commit === null) {
+    throw new ProtocolError(
+      ErrorCode.InvalidArgument,
+      `run ${job.name}#${number} never fetched its source: there is no commit to build again`,
+    );
+  }
+  const now = ctx.clock.now();
+  const run = ctx.commit.write(() =>
+    ctx.runs.insert({
+      jobId: job.id,
+      number: ctx.jobs.allocateNumber(job.id),
+      platform: original.platform,
+      script: original.script,
+      params: original.params,
+      trigger: 'manual',
+      maxAttempts: job.retries + 1,
+      retryBackoffSec: job.retryBackoffSec,
+      timeoutSec: original.timeoutSec,
+      killGraceSec: original.killGraceSec,
+      priority: next ? 1 : 0,
+      queuedAt: now,
+      ref: original.commit ?? original.ref,
+      rebuildOf: original.number,
+    }),
+  );
+  ctx.logger.debug('run.queued', { run: run.id, job: job.name, number: run.number, rebuildOf: number });
+  ctx.events.emit({ type: 'queued', run });
+  return run;
+}

@@ -3,6 +3,7 @@ import {
   ProtocolError,
   formatResult,
   isTerminal,
+  type Environment,
   type Finished,
   type RunResult,
   type ServerToWorker,
@@ -85,6 +86,7 @@ export class Lifecycle {
     attempt: number,
     startedAt: number,
     commit?: string,
+    environment?: Environment,
   ): ServerToWorker | undefined {
     const { ctx } = this;
     const a = ctx.active.get(runId);
@@ -92,7 +94,9 @@ export class Lifecycle {
     a.leaseUntil = ctx.clock.now() + ctx.leaseMs;
     const run = ctx.runs.get(runId);
     if (!run || run.state !== 'assigned') return undefined; // a repeated `started`: already running
-    const now = ctx.commit.write(() => ctx.runs.start(run, startedAt, commit));
+    const now = ctx.commit.write(() =>
+      ctx.runs.start(run, startedAt, commit, environment && { ...environment, worker: worker.name }),
+    );
     ctx.events.emit({ type: 'started', run: now });
     return undefined;
   }

@@ -42,6 +42,7 @@ export function runView(ctx: ViewDeps, run: RunRow, opts: { script?: boolean } =
     commit: run.commit,
     inputs: ctx.inputs?.forRun(run.id) ?? [],
     after: afterOf(ctx, run),
+    rebuildOf: run.rebuildOf,
   };
 }
 

@@ -248,4 +248,19 @@ CREATE TABLE alerts_firing (
 );
 `,
   },
+  {
+    version: 14,
+    name: 'run-environments-and-rebuilds',
+    sql: `
+-- a base's package list, once per distinct list (most runs of a worker share one)
+CREATE TABLE environment_packages (
+  sha256   TEXT PRIMARY KEY,  -- of the canonical list text (@builder/protocol packageListText)
+  packages TEXT NOT NULL      -- JSON [[name, version, arch], ...] sorted by name
+);
+-- JSON Environment the worker reported with started, without the package list (see environment_packages)
+ALTER TABLE runs ADD COLUMN environment TEXT;
+-- the number of the run of the same job this one rebuilds (execute --rebuild N); NULL: not a rebuild
+ALTER TABLE runs ADD COLUMN rebuild_of INTEGER;
+`,
+  },
 ];

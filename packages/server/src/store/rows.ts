@@ -71,6 +71,8 @@ export interface RunRow {
   commit: string | null;
   /** The run whose success queued this one (`after:`); null otherwise. */
   afterRun: string | null;
+  /** The number of the run of this job it rebuilds (execute --rebuild); null: not a rebuild. */
+  rebuildOf: number | null;
 }
 
 export interface RawJob {
@@ -129,6 +131,7 @@ export interface RawRun {
   ref: string | null;
   commit_sha: string | null;
   after_run: string | null;
+  rebuild_of: number | null;
 }
 
 export function jobFromRaw(r: RawJob): JobRow {
@@ -198,5 +201,6 @@ export function runFromRaw(r: RawRun): RunRow {
     ref: r.ref,
     commit: r.commit_sha,
     afterRun: r.after_run,
+    rebuildOf: r.rebuild_of,
   };
 }

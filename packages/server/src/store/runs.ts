@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { canTransition, stateForResult, type Params, type RunResult, type RunState } from '@builder/protocol';
+import {
+  canTransition,
+  stateForResult,
+  type Environment,
+  type Params,
+  type RunResult,
+  type RunState,
+} from '@builder/protocol';
 import type { Db } from './db.ts';
+import { EnvironmentStore } from './environments.ts';
 import { runFromRaw, type RawRun, type RunRow } from './rows.ts';
 
 const SELECT = 'SELECT runs.*, jobs.name AS job FROM runs JOIN jobs ON jobs.id = runs.job_id';
@@ -22,6 +30,8 @@ export interface NewRun {
   ref?: string | null;
   /** The run whose success queued this one (`after:`). */
   afterRun?: string | null;
+  /** A rebuild of this job's run with that number (same commit, script and parameters). */
+  rebuildOf?: number | null;
 }
 
 /** A transition the state machine does not allow: a bug, never a wire condition. */
@@ -52,14 +62,18 @@ export class RunStore {
   private readonly nextBackoffStmt;
   private readonly hasQueuedStmt;
 
+  /** Where each run ran (recorded with `started`). */
+  readonly environments: EnvironmentStore;
+
   constructor(private readonly db: Db) {
+    this.environments = new EnvironmentStore(db);
     this.byId = db.prepare<[string], RawRun>(`${SELECT} WHERE runs.id = ?`);
     this.byNumber = db.prepare<[string, number], RawRun>(`${SELECT} WHERE jobs.name = ? AND runs.number = ?`);
     this.insertStmt = db.prepare(
       `INSERT INTO runs (id, job_id, number, platform, script, params, trigger, state, attempt, max_attempts,
-       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref, after_run)
+       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref, after_run, rebuild_of)
        VALUES (@id, @jobId, @number, @platform, @script, @params, @trigger, 'queued', 1, @maxAttempts,
-       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref, @afterRun)`,
+       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref, @afterRun, @rebuildOf)`,
     );
     this.nextQueuedStmt = db.prepare<[string, number], RawRun>(
       `${SELECT} WHERE runs.state = 'queued' AND runs.platform = ? AND (runs.not_before IS NULL OR runs.not_before <= ?)
@@ -113,6 +127,7 @@ export class RunStore {
       params: JSON.stringify(run.params),
       ref: run.ref ?? null,
       afterRun: run.afterRun ?? null,
+      rebuildOf: run.rebuildOf ?? null,
     });
     return this.get(id)!;
   }
@@ -235,10 +250,11 @@ export class RunStore {
     return { ...run, state: 'assigned', worker, assignedAt: now, logSeq: 0 };
   }
 
-  /** `commit`: what the run's source ref resolved to on the worker. */
-  start(run: RunRow, startedAt: number, commit?: string): RunRow {
+  /** `commit`: what the run's source ref resolved to on the worker; `environment`: where it runs. */
+  start(run: RunRow, startedAt: number, commit?: string, environment?: Environment): RunRow {
     check(run, 'running');
     this.setRunning.run(startedAt, commit ?? null, run.id, run.attempt);
+    if (environment) this.environments.record(run.id, environment);
     return { ...run, state: 'running', startedAt, commit: commit ?? run.commit };
   }
 

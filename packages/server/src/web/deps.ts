@@ -17,6 +17,7 @@ export type SiteDeps = Pick<
   | 'clock'
   | 'version'
   | 'publicUrl'
+  | 'provenanceKey'
 >;
 
 /** The live console follows a run's events and waits for an open batch before trusting its end. */

@@ -17,6 +17,9 @@ export const links = {
   hash: (sha256: string): string => `/hash${queryString({ sha256 })}`,
   failed: (): string => '/failed',
   workers: (): string => '/workers',
+  compare: (job: string, a: number, b: number): string => `/job/${encodeURIComponent(job)}/compare/${a}/${b}`,
+  provenance: (job: string, number: number): string => `${links.run(job, number)}/provenance.json`,
+  provenanceKey: (): string => '/provenance-key.pem',
 };
 
 function queryString(query: Record<string, string | number | undefined> | undefined): string {

@@ -11,7 +11,9 @@ import { FAILED_STATES, failedPage } from './pages/failed.ts';
 import { hashPage } from './pages/hash.ts';
 import { jobPage } from './pages/job.ts';
 import { jobsPage } from './pages/jobs.ts';
+import { comparePage } from './pages/compare.ts';
 import { PageError, type Page } from './pages/page.ts';
+import { provenanceEnvelope } from './pages/provenance.ts';
 import { runPage } from './pages/run.ts';
 import { workersPage } from './pages/workers.ts';
 import { redirect, send, sendHtml, sendJson, sendText, wantsJson } from './respond.ts';
@@ -73,6 +75,19 @@ export const workersRoute = page((ctx) => workersPage(ctx));
 export const hashRoute = page((ctx, _, q) => hashPage(ctx, q));
 export const jobRoute = page((ctx, [job = ''], q) => jobPage(ctx, job, q));
 export const runRoute = page((ctx, [job = '', number = ''], q) => runPage(ctx, job, runNumber(number), q));
+export const compareRoute = page((ctx, [job = '', a = '', b = '']) =>
+  comparePage(ctx, job, runNumber(a), runNumber(b)),
+);
+
+/** `/job/J/run/N/provenance.json`: always JSON (a DSSE envelope), errors too. */
+export const provenanceRoute: WebHandler = (ctx, req, res, url, params) =>
+  withParams(ctx, req, res, url, params, ([job = '', number = '']) =>
+    sendJson(req, res, 200, provenanceEnvelope(ctx, job, runNumber(number))),
+  );
+
+/** `/provenance-key.pem`: the public key every provenance document is signed with. */
+export const provenanceKeyRoute: WebHandler = (ctx, req, res) =>
+  send(req, res, 200, 'application/x-pem-file', ctx.provenanceKey.publicPem);
 
 /** `/feed.atom` and `/job/J/feed.atom`. */
 export const feedRoute: WebHandler = (ctx, req, res, url, params) =>

@@ -117,7 +117,7 @@ export function startWorkerSession(
             for (const r of reconcile(ctx, lifecycle, worker, msg, assignSeq)) reply(r);
             return;
           case 'started':
-            return reply(lifecycle.started(worker, msg.runId, msg.attempt, msg.startedAt, msg.commit));
+            return reply(lifecycle.started(worker, msg.runId, msg.attempt, msg.startedAt, msg.commit, msg.environment));
           case 'finished':
             return reply(lifecycle.finished(worker, msg));
           case 'rejected':

@@ -1,3 +1,5 @@
+import { debianBaseStamp, describeDebianBase } from '../environment/dpkg.ts';
+import type { BaseProbe } from '../environment/recorder.ts';
 import {
   chownSync,
   existsSync,
@@ -97,6 +99,11 @@ export class ChrootExecutor implements Executor {
     }
     // anything else mounted under the work dir (by hand, by an older worker)
     unmountUnder(this.#deps.workDir, (text) => log.error('chroot.unmount_failed', { error: text }));
+  }
+
+  base(): BaseProbe {
+    const root = this.#o.root;
+    return { stamp: () => debianBaseStamp(root), describe: () => describeDebianBase(root) };
   }
 
   async run(job: Assignment, io: RunIO): Promise<RunResult> {

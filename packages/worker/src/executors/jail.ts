@@ -1,3 +1,5 @@
+import { describeJailBase, jailBaseStamp } from '../environment/freebsd.ts';
+import type { BaseProbe } from '../environment/recorder.ts';
 import { accessSync, constants } from 'node:fs';
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
@@ -72,6 +74,11 @@ export class JailExecutor implements Executor {
       this.#deps.log.info('jail.stale_jail_removed', { jail: sandbox.name, path: sandbox.path });
       await this.#tearDown(sandbox, this.#deps.log, () => undefined);
     }
+  }
+
+  base(): BaseProbe {
+    const base = this.#o.base;
+    return { stamp: () => jailBaseStamp(this.#run, base), describe: () => describeJailBase(this.#run, base) };
   }
 
   async run(job: Assignment, io: RunIO): Promise<RunResult> {

@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { Assignment, RunResult, Logger } from '@builder/protocol';
+import type { BaseProbe } from '../environment/recorder.ts';
 
 /**
  * What an executor gets for one run. The worker core owns all of it: console
@@ -65,6 +66,8 @@ export interface Executor {
    * not reject, but if it does the core reports an `error` result.
    */
   run(job: Assignment, io: RunIO): Promise<RunResult>;
+  /** The base each sandbox is made from (chroot, jail), for the run's environment record; host: none. */
+  base?(): BaseProbe | undefined;
 }
 
 /** What every executor is built from. */

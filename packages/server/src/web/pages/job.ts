@@ -2,6 +2,7 @@ import { formatDuration, RUN_STATES, type RunState } from '@builder/protocol';
 import type { SiteDeps } from '../deps.ts';
 import { jobView, runView } from '../../runs/views.ts';
 import type { JobRow } from '../../store/rows.ts';
+import { rebuildCounts } from '../../store/rebuilds.ts';
 import { runsPage } from '../../store/site-queries.ts';
 import { time } from '../format.ts';
 import { html, type Html } from '../html.ts';
@@ -50,6 +51,7 @@ export function jobPage(ctx: SiteDeps, name: string, query: URLSearchParams): Pa
   );
   const pages = Math.max(1, Math.ceil(total / RUNS_PER_PAGE));
   const last = ctx.runs.latest({ job: job.id });
+  const rebuilds = rebuildCounts(ctx.db, job.id);
   const data = {
     job: jobView(job, { script: true, lastRun: last ? runView(ctx, last) : null }),
     unscheduled: job.deletedAt !== null,
@@ -58,6 +60,7 @@ export function jobPage(ctx: SiteDeps, name: string, query: URLSearchParams): Pa
     page,
     pages,
     total,
+    rebuilds,
   };
   const pageLink = (n: number) => links.job(job.name, { platform, state, page: n === 1 ? undefined : n });
   const body = html`<h1>${job.name}</h1>
@@ -67,6 +70,14 @@ export function jobPage(ctx: SiteDeps, name: string, query: URLSearchParams): Pa
       <a href="${links.feed(job.name)}">feed</a>
     </p>
     ${definition(job)}
+    ${
+      rebuilds.rebuilds > 0
+        ? html`<p id="rebuilds">
+            Reproducible rebuilds: ${rebuilds.reproducible} of ${rebuilds.rebuilds} made the same files as the run they
+            rebuilt.
+          </p>`
+        : ''
+    }
     <h2>Runs</h2>
     <form class="filter" method="get" action="${links.job(job.name)}">
       <label

@@ -7,6 +7,7 @@ import { resultText, runDuration, stateLabel, time } from '../format.ts';
 import { html, raw, type Html } from '../html.ts';
 import { links } from '../links.ts';
 import { definitionFact } from './definition.ts';
+import { environmentSection, rebuildFact, rebuildsFact, rebuildsOfRun, rebuildVerdict } from './run-environment.ts';
 import { findJob } from './job.ts';
 import { afterFact, inputsSection } from './run-inputs.ts';
 import { PageError, type Page } from './page.ts';
@@ -29,6 +30,10 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
   const files = ctx.artifacts.forRun(run.id);
   const attempts = ctx.runs.attempts(run.id);
   const d = runDuration(run, ctx.clock.now());
+  const environment = ctx.runs.environments.forRun(run.id);
+  const rebuild = rebuildVerdict(ctx, run, files);
+  const rebuilds = rebuildsOfRun(ctx, run, files);
+  const provenance = files.length > 0 && run.finishedAt !== null ? links.provenance(run.job, run.number) : null;
   const data = {
     run: view,
     definition: jobRow.definition,
@@ -36,6 +41,10 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
     attempts,
     console: links.console(run.job, run.number),
     artifacts: files.map((f) => ({ ...f, url: links.artifact(run.job, run.number, f.path) })),
+    environment,
+    rebuild,
+    rebuilds,
+    provenance: provenance && { url: provenance, key: links.provenanceKey() },
   };
   const params = Object.entries(run.params);
   const earlier = attempts.filter((a) => a.attempt !== run.attempt || run.result === null);
@@ -80,6 +89,7 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
               </dd>`
           : ''
       }
+      ${rebuild ? rebuildFact(run, rebuild) : ''} ${rebuildsFact(run, rebuilds)}
       <dt>attempt</dt>
       <dd>${run.attempt} of ${run.maxAttempts}</dd>
       <dt>parameters</dt>
@@ -103,6 +113,18 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
     ${raw(renderConsoleSection(ctx, run, query))} ${inputsSection(view)}
     <h2>Artifacts</h2>
     ${artifactTable(run, files)}
+    ${
+      provenance
+        ? html`<p id="provenance">
+            Provenance: <a href="${provenance}">provenance.json</a> (SLSA v1 in a DSSE envelope), signed with the
+            server’s key <a href="${links.provenanceKey()}">provenance-key.pem</a>
+            <code class="hash">${ctx.provenanceKey.keyId}</code>; check a file with
+            <code>builder-client verify FILE --run ${run.job}/${run.number}</code>.
+          </p>`
+        : ''
+    }
+    <h2>Environment</h2>
+    ${environmentSection(environment)}
     <h2>Script</h2>
     <pre>${run.script}</pre>`;
   return { meta: { title: `${run.job} #${run.number}`, feed: links.feed(run.job) }, data, body };
