@@ -202,6 +202,42 @@ describe('run inputs (host executor)', () => {
     });
     expect(upload.status).toBe(403);
   });
+
+  it('a rebuild builds from the same inputs; compare and the signed provenance name them', async () => {
+    // digest/1 read hello.txt (test 1); its rebuild gets the same file without sending it again
+    const r = await c.client(['execute', 'digest', '--rebuild', '1', '--follow']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const rebuild = (await runsOf(c, 'digest')).reduce((a, b) => (a.number > b.number ? a : b));
+    expect((await info(c, `digest/${rebuild.number}`)).inputs).toEqual([
+      { name: 'hello.txt', size: 13, sha256: sha256('hello inputs\n'), from: null },
+    ]);
+    expect(await artifact(c, 'digest', rebuild.number, 'upper.txt')).toBe('HELLO INPUTS\n');
+
+    // shout/1 had upper.txt only, shout/2 also the digest file
+    const cmp = await c.client(['compare', 'shout', '1', '2', '--json']);
+    expect(cmp.code, cmp.stderr).toBe(0);
+    const inputs = (JSON.parse(cmp.stdout) as { inputs: { same: boolean; changed: { name: string }[] } }).inputs;
+    expect(inputs.same).toBe(false);
+    expect(inputs.changed.map((i) => i.name)).toContain('digest');
+    const text = await c.client(['compare', 'shout', '1', '2']);
+    expect(text.stdout).toMatch(/^inputs {5}.*digest: \(none\) → [0-9a-f]{12}/m);
+
+    const envelope = (await (await fetch(`${c.url}/job/digest/run/1/provenance.json`)).json()) as { payload: string };
+    const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as {
+      predicate: {
+        buildDefinition: {
+          externalParameters: { inputs?: { name: string; sha256: string }[] };
+          resolvedDependencies: { name?: string; digest: { sha256?: string } }[];
+        };
+      };
+    };
+    const def = statement.predicate.buildDefinition;
+    expect(def.externalParameters.inputs).toMatchObject([{ name: 'hello.txt', sha256: sha256('hello inputs\n') }]);
+    expect(def.resolvedDependencies).toContainEqual({
+      name: 'hello.txt',
+      digest: { sha256: sha256('hello inputs\n') },
+    });
+  }, 60_000);
 });
 
 describe('after: chains (host executor)', () => {

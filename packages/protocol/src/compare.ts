@@ -24,8 +24,11 @@ export const ComparisonSchema = z.object({
     same: z.boolean(),
     changed: z.array(z.object({ name: z.string(), a: z.string().nullable(), b: z.string().nullable() })),
   }),
-  /** Null until runs have inputs (files a run builds from, with their SHA-256). */
-  inputs: z.null(),
+  /** The files each run built from ($BUILDER_INPUT), by name: changed when the SHA-256 differs or one lacks it. */
+  inputs: z.object({
+    same: z.boolean(),
+    changed: z.array(z.object({ name: z.string(), a: z.string().nullable(), b: z.string().nullable() })),
+  }),
   environment: z.object({
     /** Both runs report an environment; when not, the package lists cannot be compared. */
     known: z.boolean(),

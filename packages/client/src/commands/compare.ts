@@ -45,6 +45,7 @@ export function compareLines(c: Comparison): string[] {
     `commit     ${c.commit.same ? `same ${c.a.commit ?? '(none)'}` : `${c.a.commit ?? '(none)'} → ${c.b.commit ?? '(none)'}`}`,
     `script     ${c.script.same ? 'same' : 'differs'}`,
     `params     ${c.params.same ? 'same' : c.params.changed.map((p) => `${p.name}: ${p.a ?? '(unset)'} → ${p.b ?? '(unset)'}`).join(', ')}`,
+    `inputs     ${c.inputs.same ? 'same' : c.inputs.changed.map((i) => `${i.name}: ${short(i.a)} → ${short(i.b)}`).join(', ')}`,
     `workers    ${c.a.worker ?? '-'} / ${c.b.worker ?? '-'}`,
     `base       ${c.a.base ?? '-'} / ${c.b.base ?? '-'}`,
   ];
@@ -63,4 +64,9 @@ export function compareLines(c: Comparison): string[] {
   for (const f of d.added) lines.push(`  added    ${f.path} ${f.sha256}`);
   for (const f of d.removed) lines.push(`  removed  ${f.path} ${f.sha256}`);
   return lines;
+}
+
+/** A SHA-256 as people compare them by eye; `(none)` when the run had no such input. */
+function short(sha: string | null): string {
+  return sha === null ? '(none)' : sha.slice(0, 12);
 }

@@ -1,4 +1,4 @@
-import type { ArtifactFile, Comparison, EnvPackage, Environment } from '@builder/protocol';
+import type { ArtifactFile, Comparison, EnvPackage, Environment, RunInputView } from '@builder/protocol';
 import type { RunRow } from '../store/rows.ts';
 import { baseSummary } from '../store/environments.ts';
 
@@ -7,6 +7,8 @@ export interface RunSide {
   run: RunRow;
   environment: Environment | null;
   artifacts: ArtifactFile[];
+  /** The files it built from ($BUILDER_INPUT). */
+  inputs: RunInputView[];
 }
 
 /** What differs between two runs: parameters, commit, script, the base's packages and the files made. */
@@ -23,11 +25,22 @@ export function compareRuns(a: RunSide, b: RunSide): Comparison {
     commit: { same: a.run.commit === b.run.commit },
     script: { same: a.run.script === b.run.script, a: a.run.script, b: b.run.script },
     params: { same: changedParams.length === 0, changed: changedParams },
-    inputs: null,
+    inputs: compareInputs(a.inputs, b.inputs),
     environment: comparePackages(a.environment, b.environment),
     artifacts,
     reproducible: isReproducible(artifacts),
   };
+}
+
+/** By name: an input whose SHA-256 differs, or that only one run had. */
+function compareInputs(a: RunInputView[], b: RunInputView[]): Comparison['inputs'] {
+  const shaA = new Map(a.map((i) => [i.name, i.sha256]));
+  const shaB = new Map(b.map((i) => [i.name, i.sha256]));
+  const changed = [...new Set([...shaA.keys(), ...shaB.keys()])]
+    .sort()
+    .map((name) => ({ name, a: shaA.get(name) ?? null, b: shaB.get(name) ?? null }))
+    .filter((i) => i.a !== i.b);
+  return { same: changed.length === 0, changed };
 }
 
 export function isReproducible(d: Comparison['artifacts']): boolean {

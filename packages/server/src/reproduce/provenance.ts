@@ -9,6 +9,7 @@ import {
   type ArtifactFile,
   type DsseEnvelope,
   type Environment,
+  type RunInputView,
   type Statement,
 } from '@builder/protocol';
 import type { Db } from '../store/db.ts';
@@ -48,6 +49,8 @@ export interface ProvenanceInput {
   job: JobRow | undefined;
   environment: Environment | null;
   artifacts: ArtifactFile[];
+  /** The files the run built from ($BUILDER_INPUT), each with its SHA-256 and where it came from. */
+  inputs: RunInputView[];
   /** The server's public URL ('' when unknown): the builder's id. */
   serverUrl: string;
   runUrl: string;
@@ -73,16 +76,20 @@ export function provenanceStatement(p: ProvenanceInput): Statement {
           ...(run.ref !== null && {
             source: { repository: source?.git ?? null, ref: run.ref, commit: run.commit },
           }),
-          // inputs (files with a SHA-256 the run builds from) go here once runs have them
+          ...(p.inputs.length > 0 && {
+            inputs: p.inputs.map((i) => ({ name: i.name, sha256: i.sha256, size: i.size, from: i.from })),
+          }),
         },
         internalParameters: {
           run: run.number,
           ...(run.rebuildOf !== null && { rebuildOf: run.rebuildOf }),
         },
-        resolvedDependencies:
-          run.commit !== null && source
+        resolvedDependencies: [
+          ...(run.commit !== null && source
             ? [{ uri: `git+${source.git}@${run.ref ?? ''}`, digest: { gitCommit: run.commit } }]
-            : [],
+            : []),
+          ...p.inputs.map((i) => ({ name: i.name, digest: { sha256: i.sha256 } })),
+        ],
       },
       runDetails: {
         builder: { id: p.serverUrl || 'builder-server', version: { builder: p.environment?.builderVersion ?? null } },

@@ -14,7 +14,7 @@ export interface EnqueueDeps {
   runs: RunStore;
   jobs: Pick<JobStore, 'allocateNumber'>;
   platforms: Pick<PlatformStore, 'isDropped'>;
-  inputs: Pick<InputStore, 'record'>;
+  inputs: Pick<InputStore, 'record' | 'forRun'>;
   events: RunEvents;
   clock: Clock;
   logger: Logger;
@@ -107,8 +107,7 @@ export function enqueueScheduled(ctx: EnqueueDeps, job: JobRow, trigger: 'schedu
 /**
  * `execute J --rebuild N`: run N again as it ran (its platform, script, parameters and the commit
  * its worker checked out, not the job's ref as it is now), recorded as a rebuild of N; the
- * dispatcher prefers another worker than N's. When runs get inputs (files with a SHA-256 a run
- * builds from), they are copied from N here too.
+ * dispatcher prefers another worker than N's. N's inputs (by SHA-256) are the rebuild's too.
  */
 export function enqueueRebuild(ctx: EnqueueDeps, job: JobRow, number: number, next: boolean): RunRow {
   const original = ctx.runs.getByNumber(job.name, number);
@@ -120,8 +119,9 @@ export function enqueueRebuild(ctx: EnqueueDeps, job: JobRow, number: number, ne
     );
   }
   const now = ctx.clock.now();
-  const run = ctx.commit.write(() =>
-    ctx.runs.insert({
+  const inputs = ctx.inputs.forRun(original.id);
+  const run = ctx.commit.write(() => {
+    const rebuild = ctx.runs.insert({
       jobId: job.id,
       number: ctx.jobs.allocateNumber(job.id),
       platform: original.platform,
@@ -136,8 +136,10 @@ export function enqueueRebuild(ctx: EnqueueDeps, job: JobRow, number: number, ne
       queuedAt: now,
       ref: original.commit ?? original.ref,
       rebuildOf: original.number,
-    }),
-  );
+    });
+    ctx.inputs.record(rebuild.id, inputs);
+    return rebuild;
+  });
   ctx.logger.debug('run.queued', { run: run.id, job: job.name, number: run.number, rebuildOf: number });
   ctx.events.emit({ type: 'queued', run });
   return run;

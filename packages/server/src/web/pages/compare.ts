@@ -43,6 +43,19 @@ export function comparePage(ctx: SiteDeps, job: string, a: number, b: number): P
             ${c.params.changed.map((p) => html`<li><code>${p.name}</code>: ${p.a ?? '(unset)'} → ${p.b ?? '(unset)'}</li>`)}
           </ul>`
     }
+    <h2>Inputs</h2>
+    ${
+      c.inputs.same
+        ? html`<p class="muted">the same</p>`
+        : html`<ul>
+            ${c.inputs.changed.map(
+              (i) =>
+                html`<li>
+                  <code>${i.name}</code>: <code>${i.a ?? '(none)'}</code> → <code>${i.b ?? '(none)'}</code>
+                </li>`,
+            )}
+          </ul>`
+    }
     <h2>Environment packages</h2>
     ${environmentSection(c.environment)}
     <h2>Artifacts</h2>

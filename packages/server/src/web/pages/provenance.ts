@@ -20,6 +20,7 @@ export function provenanceEnvelope(ctx: SiteDeps, job: string, number: number): 
     job: ctx.jobs.getById(run.jobId),
     environment: ctx.runs.environments.forRun(run.id),
     artifacts,
+    inputs: ctx.inputs.forRun(run.id),
     serverUrl: base,
     runUrl: `${base}${links.run(run.job, run.number)}`,
   });
