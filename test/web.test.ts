@@ -52,7 +52,7 @@ describe('the public website, against real server and worker processes', () => {
     expect(r.headers.get('content-security-policy')).toBe(CSP);
     const body = await r.text();
     expect(body).toContain('exited 0');
-    expect(body).toContain('REV=&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;q&#39;');
+    expect(body).toContain('<code class="value">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;q&#39;</code>');
     expect(body).toContain('echo &quot;&lt;script&gt;alert(1)&lt;/script&gt; rev=$REV&quot;');
     expect(body).not.toContain('<script>alert');
     expect(body).toContain('<time datetime="');

@@ -1,9 +1,20 @@
-import type { Assignment, Finished, HeldRun, OutputHeader, RunResult, WorkerToServer, Logger } from '@builder/protocol';
+import type {
+  Assignment,
+  Finished,
+  HeldRun,
+  OutputHeader,
+  RunResult,
+  RunSummary,
+  RunUsage,
+  WorkerToServer,
+  Logger,
+} from '@builder/protocol';
 import { type ArtifactTarget, uploadOutput } from './artifacts.ts';
 import { type Chunk, ConsoleBuffer, type ConsoleOptions } from './console.ts';
 import { describeError } from './errors.ts';
 import type { Executor, RunIO, RunSource } from './executors/types.ts';
 import type { Sources } from './source.ts';
+import { takeSummary } from './summary.ts';
 import { setLongTimeout } from './timers.ts';
 
 /** Where a run's messages go; `ready` is false while there is no welcomed connection. */
@@ -62,6 +73,9 @@ export class Run {
   #settled: Promise<void> = Promise.resolve();
   /** Why the artifacts were not stored, if they were not. */
   #artifactProblem: string | undefined;
+  /** What the job wrote to $BUILDER_SUMMARY, and what it cost: sent with the result. */
+  #summary: RunSummary | undefined;
+  #usage: RunUsage | undefined;
 
   constructor(deps: RunDeps) {
     this.#deps = deps;
@@ -122,10 +136,15 @@ export class Run {
         this.log.info('run.started');
       },
       collectOutput: async (dir) => {
+        if (this.#discarded) return;
+        this.#summary = await takeSummary(dir, io.note);
         const target = this.#deps.artifacts;
-        if (!target || this.#discarded) return;
+        if (!target) return;
         this.#artifactProblem = await uploadOutput(dir, job, target, { note: io.note, log: this.log });
         if (this.#artifactProblem) this.#console.note(`[builder] ${this.#artifactProblem}`);
+      },
+      usage: (usage) => {
+        this.#usage = usage;
       },
       log: this.log,
     };
@@ -202,6 +221,8 @@ export class Run {
       lastSeq: this.#console.lastSeq,
       result,
       finishedAt: this.#deps.now(),
+      ...(this.#summary && { summary: this.#summary }),
+      ...(this.#usage && { usage: this.#usage }),
     };
     this.#phase = RunPhase.Finished;
     this.log.info('run.finished', { result, lastSeq: this.#finished.lastSeq });

@@ -2,11 +2,15 @@ import { formatResult, type RunState } from '@builder/protocol';
 import type { RunRow } from '../store/rows.ts';
 import { html, type Html } from './html.ts';
 
-/** `2025-01-31 03:00:12 UTC` in a `<time>` carrying the exact ISO instant. */
+/**
+ * `2025-01-31 03:00:12 UTC` in a `<time>` carrying the exact ISO instant; the site's script
+ * (browser/site.ts) makes it read "3 minutes ago", with this text as its title.
+ */
 export function time(ms: number | null): Html {
   if (ms === null) return html`<span class="none">—</span>`;
   const iso = new Date(ms).toISOString();
-  return html`<time datetime="${iso}">${iso.slice(0, 19).replace('T', ' ')} UTC</time>`;
+  const text = `${iso.slice(0, 19).replace('T', ' ')} UTC`;
+  return html`<time datetime="${iso}" title="${text}" data-rel>${text}</time>`;
 }
 
 /** How long the run ran (or has been running), or null before it started. */

@@ -1,8 +1,11 @@
-import { formatBytes, formatDuration, formatResult } from '@builder/protocol';
+import { formatBytes, formatDuration, formatResult, type RunUsage } from '@builder/protocol';
 import type { SiteDeps } from '../deps.ts';
 import { runView } from '../../runs/views.ts';
 import type { JobRow, RunRow } from '../../store/rows.ts';
+import { runReport } from '../../store/run-reports.ts';
+import { neighbours } from '../../store/site-history.ts';
 import { renderConsoleSection } from '../console-view.ts';
+import { renderSummary, summarySection } from '../summary.ts';
 import { resultText, runDuration, stateLabel, time } from '../format.ts';
 import { html, raw, type Html } from '../html.ts';
 import { links } from '../links.ts';
@@ -21,26 +24,59 @@ function findRunOfJob(ctx: SiteDeps, name: string, number: number): { job: JobRo
   return { job, run };
 }
 
-/** `/job/J/run/N`: how the run went, its script, console and artifacts. */
+/** `/job/J/run/N`: result and summary, artifacts, console, then parameters, script and environment. */
 export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSearchParams): Page {
   const { job: jobRow, run } = findRunOfJob(ctx, job, number);
   const view = runView(ctx, run, { script: true });
   const files = ctx.artifacts.forRun(run.id);
   const attempts = ctx.runs.attempts(run.id);
   const d = runDuration(run, ctx.clock.now());
+  const report = runReport(ctx.db, run.id);
+  const around = neighbours(ctx.db, jobRow.id, run.platform, run.number);
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  const summary = report.summary
+    ? renderSummary(report.summary.markdown, (path) =>
+        byPath.has(path) ? links.artifact(run.job, run.number, path) : undefined,
+      )
+    : undefined;
+  const env = environment(jobRow, run);
   const data = {
     run: view,
     definition: jobRow.definition,
     durationMs: d,
+    queueWaitMs: queueWait(run, ctx.clock.now()),
     attempts,
+    summary:
+      report.summary && summary ? { ...report.summary, html: summary.html.value, dropped: summary.dropped } : null,
+    usage: report.usage,
+    previous: around.previous === null ? null : { number: around.previous, url: links.run(run.job, around.previous) },
+    next: around.next === null ? null : { number: around.next, url: links.run(run.job, around.next) },
     console: links.console(run.job, run.number),
-    artifacts: files.map((f) => ({ ...f, url: links.artifact(run.job, run.number, f.path) })),
+    artifacts: files.map((f) => ({
+      ...f,
+      url: links.artifact(run.job, run.number, f.path),
+      latest: links.latest(run.job, f.path, run.platform),
+    })),
+    environment: env,
   };
   const params = Object.entries(run.params);
   const earlier = attempts.filter((a) => a.attempt !== run.attempt || run.result === null);
   const body = html`<h1><a href="${links.job(run.job)}">${run.job}</a> #${run.number} on ${run.platform}</h1>
+    <nav class="pager" aria-label="runs of ${run.job} on ${run.platform}">
+      ${
+        around.previous !== null
+          ? html`<a rel="prev" id="run-previous" href="${links.run(run.job, around.previous)}"
+              >← #${around.previous}</a
+            >`
+          : html`<span class="muted">no earlier run</span>`
+      }
+      ${
+        around.next !== null
+          ? html`<a rel="next" id="run-next" href="${links.run(run.job, around.next)}">#${around.next} →</a>`
+          : html`<span class="muted">no later run</span>`
+      }
+    </nav>
     <dl class="facts">
-      ${definitionFact(jobRow.definition)}
       <dt>result</dt>
       <dd id="run-result">${stateLabel(run.state)} ${run.result ? resultText(run) : ''}</dd>
       ${
@@ -59,6 +95,7 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
       <dd>
         ${d === null ? html`<span class="none">—</span>` : formatDuration(d)}${run.finishedAt === null && d !== null ? ' so far' : ''}
       </dd>
+      ${usageFacts(report.usage)}
       <dt>queued</dt>
       <dd>${time(run.queuedAt)}</dd>
       <dt>started</dt>
@@ -80,13 +117,15 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
       }
       <dt>attempt</dt>
       <dd>${run.attempt} of ${run.maxAttempts}</dd>
-      <dt>parameters</dt>
-      <dd>
-        ${params.length ? params.map(([k, v]) => html`<code>${k}=${v}</code> `) : html`<span class="none">none</span>`}
-      </dd>
+      ${definitionFact(jobRow.definition)}
       <dt>run id</dt>
       <dd><code>${run.id}</code></dd>
     </dl>
+    ${report.summary && summary ? summarySection(summary, report.summary.truncated) : ''}
+    <section aria-labelledby="artifacts-heading">
+      <h2 id="artifacts-heading">Artifacts</h2>
+      ${artifactTable(run, files)}
+    </section>
     ${
       earlier.length
         ? html`<h2>Attempts</h2>
@@ -99,11 +138,81 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
         : ''
     }
     ${raw(renderConsoleSection(ctx, run, query))}
-    <h2>Artifacts</h2>
-    ${artifactTable(run, files)}
-    <h2>Script</h2>
-    <pre>${run.script}</pre>`;
+    <section aria-labelledby="parameters-heading">
+      <h2 id="parameters-heading">Parameters</h2>
+      ${params.length ? keyValueTable(params, 'parameter') : html`<p class="muted">None.</p>`}
+    </section>
+    <section aria-labelledby="script-heading">
+      <h2 id="script-heading">Script</h2>
+      <pre tabindex="0">${run.script}</pre>
+    </section>
+    <section aria-labelledby="environment-heading">
+      <h2 id="environment-heading">Environment</h2>
+      <p class="muted">What builder set for the job besides its parameters (secrets by name only).</p>
+      ${keyValueTable(Object.entries(env), 'variable')}
+    </section>`;
   return { meta: { title: `${run.job} #${run.number}`, feed: links.feed(run.job) }, data, body };
+}
+
+/** From queued to started (or until now, while it waits); null for a run that never started. */
+export function queueWait(run: RunRow, now: number): number | null {
+  if (run.startedAt === null) return run.finishedAt === null ? now - run.queuedAt : null;
+  return Math.max(0, run.startedAt - run.queuedAt);
+}
+
+function usageFacts(usage: RunUsage | null): Html | string {
+  if (!usage) return '';
+  const how =
+    usage.source === 'cgroup'
+      ? "from the run's cgroup"
+      : usage.source === 'cgroup+proc'
+        ? "memory from the run's cgroup, CPU sampled from /proc"
+        : "the job's processes sampled from /proc";
+  return html`<dt>CPU time</dt>
+    <dd id="run-cpu" title="${how}">${formatDuration(usage.cpuMs)}</dd>
+    <dt>peak memory</dt>
+    <dd id="run-memory" title="${how}">
+      ${usage.peakMemoryBytes === null ? html`<span class="none">—</span>` : formatBytes(usage.peakMemoryBytes)}
+    </dd>`;
+}
+
+function keyValueTable(rows: [string, string][], what: string): Html {
+  return html`<div class="scroll">
+    <table class="kv">
+      <thead>
+        <tr>
+          <th scope="col">${what}</th>
+          <th scope="col">value</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${rows.map(
+          ([k, v]) =>
+            html`<tr>
+              <th scope="row"><code>${k}</code></th>
+              <td><code class="value">${v}</code></td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+  </div>`;
+}
+
+/** The BUILDER_* variables the job saw (as the worker sets them), and which secrets it got. */
+function environment(job: JobRow, run: RunRow): Record<string, string> {
+  const env: Record<string, string> = {
+    BUILDER_JOB: run.job,
+    BUILDER_RUN: String(run.number),
+    BUILDER_RUN_ID: run.id,
+    BUILDER_ATTEMPT: String(run.attempt),
+    BUILDER_PLATFORM: run.platform,
+    BUILDER_OUTPUT: "(the run's artifact dir)",
+    BUILDER_SUMMARY: '(Markdown shown at the top of this page)',
+  };
+  if (run.ref !== null) env.BUILDER_REF = run.ref;
+  if (run.commit !== null) env.BUILDER_COMMIT = run.commit;
+  for (const name of job.secrets) env[name] = '(secret, value hidden)';
+  return env;
 }
 
 /** Rows shown on the page; a run with more lists them all in its JSON (`/api/job/J/run/N`). */
@@ -122,9 +231,10 @@ function artifactTable(run: RunRow, all: { path: string; size: number; sha256: s
       <table>
         <thead>
           <tr>
-            <th>path</th>
-            <th>size</th>
-            <th>SHA-256</th>
+            <th scope="col">path</th>
+            <th scope="col">size</th>
+            <th scope="col">stable link</th>
+            <th scope="col">SHA-256</th>
           </tr>
         </thead>
         <tbody>
@@ -133,6 +243,14 @@ function artifactTable(run: RunRow, all: { path: string; size: number; sha256: s
               html`<tr>
                 <td><a href="${links.artifact(run.job, run.number, f.path)}" download>${f.path}</a></td>
                 <td><span title="${f.size} bytes">${formatBytes(f.size)}</span></td>
+                <td>
+                  <a
+                    class="latest"
+                    href="${links.latest(run.job, f.path, run.platform)}"
+                    title="always the newest successful run's ${f.path}"
+                    >latest</a
+                  >
+                </td>
                 <td>
                   <a href="${links.hash(f.sha256)}"><code class="hash">${f.sha256}</code></a>
                 </td>
