@@ -6,6 +6,7 @@ import type { TransferDeps } from './artifact-transfers.ts';
 import { serveConsole } from '../web/console-text.ts';
 import {
   badgeRoute,
+  chartRoute,
   failedRoute,
   feedRoute,
   hashRoute,
@@ -74,6 +75,7 @@ export const ROUTES: readonly Route[] = [
   { methods: READ, path: /^\/feed\.atom$/, handle: feedRoute },
   { methods: READ, path: /^\/job\/([^/]+)\/feed\.atom$/, handle: feedRoute },
   { methods: READ, path: /^\/badge\/([^/]*)\.svg$/, handle: badgeRoute },
+  { methods: READ, path: /^\/job\/([^/]+)\/chart\.svg$/, handle: chartRoute },
   { methods: READ, path: /^\/job\/([^/]+)\/latest\/(.*)$/, handle: latestRoute },
 ];
 

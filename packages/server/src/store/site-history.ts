@@ -26,3 +26,18 @@ export function lastRuns(db: Db, jobId: number, limit: number): RunRow[] {
     .all(jobId, limit) as RawRun[];
   return rows.map(runFromRaw).reverse();
 }
+
+/** The newest succeeded run of the job on each platform (what `/job/J/latest/PATH?platform=P` serves from). */
+export function latestSucceededPerPlatform(db: Db, jobId: number): RunRow[] {
+  const rows = db
+    .prepare(
+      `SELECT runs.*, jobs.name AS job FROM runs JOIN jobs ON jobs.id = runs.job_id
+       WHERE runs.id IN (
+         SELECT (SELECT r2.id FROM runs r2 WHERE r2.job_id = ? AND r2.platform = p.platform AND r2.state = 'succeeded'
+                 ORDER BY r2.finished_at DESC LIMIT 1)
+         FROM (SELECT DISTINCT platform FROM runs WHERE job_id = ? AND state = 'succeeded') p)
+       ORDER BY runs.platform`,
+    )
+    .all(jobId, jobId) as RawRun[];
+  return rows.map(runFromRaw);
+}

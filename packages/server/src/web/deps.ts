@@ -6,7 +6,17 @@ import type { Context } from '../context.ts';
  */
 export type SiteDeps = Pick<
   Context,
-  'db' | 'jobs' | 'runs' | 'platforms' | 'registry' | 'artifacts' | 'logs' | 'clock' | 'version' | 'publicUrl'
+  | 'db'
+  | 'jobs'
+  | 'runs'
+  | 'platforms'
+  | 'registry'
+  | 'workers'
+  | 'artifacts'
+  | 'logs'
+  | 'clock'
+  | 'version'
+  | 'publicUrl'
 >;
 
 /** The live console follows a run's events and waits for an open batch before trusting its end. */

@@ -27,3 +27,28 @@ export function stateLabel(state: RunState): Html {
 export function resultText(run: RunRow): string {
   return run.result ? formatResult(run.result) : run.state;
 }
+
+/** From queued to started (or until now, while it waits); null for a run that never started. */
+export function queueWait(run: RunRow, now: number): number | null {
+  if (run.startedAt === null) return run.finishedAt === null ? now - run.queuedAt : null;
+  return Math.max(0, run.startedAt - run.queuedAt);
+}
+
+/** `2026-01-15 03:00 Europe/Berlin`: an instant as the clock of a job's time zone reads it. */
+export function zonedTime(ms: number, timeZone: string): string {
+  try {
+    const parts = new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    }).formatToParts(ms);
+    const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
+    return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')} ${timeZone}`;
+  } catch {
+    return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  }
+}

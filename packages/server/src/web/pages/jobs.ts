@@ -2,8 +2,10 @@ import type { SiteDeps } from '../deps.ts';
 import { jobView, runView } from '../../runs/views.ts';
 import { latestPerPlatform } from '../../store/site-queries.ts';
 import { resultText, stateLabel, time } from '../format.ts';
-import { html } from '../html.ts';
+import { renderSparkline, SPARK_RUNS } from '../chart.ts';
+import { html, raw } from '../html.ts';
 import { links } from '../links.ts';
+import { chartRuns } from './job-history.ts';
 import type { Page } from './page.ts';
 
 /** `/`: every job with its newest run on each platform and its badge. */
@@ -16,12 +18,14 @@ export function jobsPage(ctx: SiteDeps): Page {
       ...job.platforms.map((p) => ({ platform: p, run: latest.find((r) => r.platform === p) ?? null })),
       ...latest.filter((r) => !job.platforms.includes(r.platform)).map((r) => ({ platform: r.platform, run: r })),
     ];
-    return { job, last, ordered };
+    return { job, last, ordered, history: chartRuns(ctx, job, SPARK_RUNS) };
   });
   const data = {
     jobs: entries.map((e) => ({
       job: jobView(e.job, { lastRun: e.last ? runView(ctx, e.last) : null }),
       latest: e.ordered.map((o) => ({ platform: o.platform, run: o.run ? runView(ctx, o.run) : null })),
+      /** The sparkline's runs, oldest first. */
+      history: e.history,
     })),
   };
   const body = html`<h1>Jobs</h1>
@@ -32,10 +36,11 @@ export function jobsPage(ctx: SiteDeps): Page {
             <table>
               <thead>
                 <tr>
-                  <th>job</th>
-                  <th>schedule</th>
-                  <th>latest run per platform</th>
-                  <th>status</th>
+                  <th scope="col">job</th>
+                  <th scope="col">schedule</th>
+                  <th scope="col">latest run per platform</th>
+                  <th scope="col">recent runs</th>
+                  <th scope="col">status</th>
                 </tr>
               </thead>
               <tbody>
@@ -58,6 +63,7 @@ export function jobsPage(ctx: SiteDeps): Page {
                           )}
                         </div>
                       </td>
+                      <td>${raw(renderSparkline(e.job.name, e.history))}</td>
                       <td>
                         <a href="${links.job(e.job.name)}"
                           ><img src="${links.badge(e.job.name)}" alt="${e.job.name} status" height="20"

@@ -6,7 +6,7 @@ import { runReport } from '../../store/run-reports.ts';
 import { neighbours } from '../../store/site-history.ts';
 import { renderConsoleSection } from '../console-view.ts';
 import { renderSummary, summarySection } from '../summary.ts';
-import { resultText, runDuration, stateLabel, time } from '../format.ts';
+import { queueWait, resultText, runDuration, stateLabel, time } from '../format.ts';
 import { html, raw, type Html } from '../html.ts';
 import { links } from '../links.ts';
 import { definitionFact } from './definition.ts';
@@ -152,12 +152,6 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
       ${keyValueTable(Object.entries(env), 'variable')}
     </section>`;
   return { meta: { title: `${run.job} #${run.number}`, feed: links.feed(run.job) }, data, body };
-}
-
-/** From queued to started (or until now, while it waits); null for a run that never started. */
-export function queueWait(run: RunRow, now: number): number | null {
-  if (run.startedAt === null) return run.finishedAt === null ? now - run.queuedAt : null;
-  return Math.max(0, run.startedAt - run.queuedAt);
 }
 
 function usageFacts(usage: RunUsage | null): Html | string {
