@@ -27,6 +27,8 @@ h1 { font-size: 1.4rem; margin: .5rem 0 1rem; overflow-wrap: anywhere; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 a { color: var(--link); text-decoration: none; }
 a:hover { text-decoration: underline; }
+/* links among words are underlined: colour alone does not tell them apart (WCAG 1.4.1) */
+main :is(h1, h2, h3, p, dd, li, figcaption, .platforms) a, .markdown a { text-decoration: underline; text-underline-offset: 2px; }
 table { border-collapse: collapse; width: 100%; }
 .scroll { overflow-x: auto; }
 th, td { text-align: left; padding: .3rem .6rem .3rem 0; border-bottom: 1px solid var(--line); vertical-align: top; }
