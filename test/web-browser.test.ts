@@ -185,7 +185,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`run page in chromium (skipped if ${CHROM
 
     await page.goto(`${c.url}/job/report/run/2`);
     const summary = page.locator('section.summary');
-    expect(await summary.locator('h1').textContent()).toBe('Nightly report');
+    expect(await summary.locator('h3').textContent()).toBe('Nightly report');
     expect(await summary.locator('a', { hasText: 'the docs' }).getAttribute('href')).toBe('https://example.org/docs');
     expect(await summary.locator('a', { hasText: 'the report' }).getAttribute('href')).toBe(
       '/job/report/run/2/artifacts/report.txt',

@@ -40,7 +40,7 @@ describe("the job's summary and cost, through a real worker", () => {
     expect(data.usage.cpuMs).toBeGreaterThan(0);
     expect(data.usage.peakMemoryBytes).toBeGreaterThan(0);
     const page = await (await fetch(`${c.url}/job/summarised/run/1`)).text();
-    expect(page).toContain('<h1>Done</h1>');
+    expect(page).toContain('<h3>Done</h3>');
     expect(page).toContain('id="run-cpu"');
   });
 

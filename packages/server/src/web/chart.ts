@@ -88,7 +88,8 @@ export function renderChart(
     );
   }
   const slot = plotW / Math.max(runs.length, 1);
-  const barW = Math.max(slot * 0.8, Math.min(slot, 1));
+  // thin bars for many runs, never wider than a finger for a few
+  const barW = Math.min(Math.max(slot * 0.8, Math.min(slot, 1)), 28);
   runs.forEach((r, i) => {
     const k = kind(r.state);
     const x = PAD.left + i * slot + (slot - barW) / 2;
@@ -132,7 +133,7 @@ export function renderSparkline(jobName: string, runs: readonly ChartRun[]): str
   const ok = runs.filter((r) => kind(r.state) === 'ok').length;
   const label = runs.length === 0 ? `${jobName}: no runs yet` : `${jobName}: last ${runs.length} runs, ${ok} succeeded`;
   const max = runs.reduce((m, r) => Math.max(m, r.durationMs ?? 0), 0) || 1;
-  const slot = w / Math.max(runs.length, 1);
+  const slot = Math.min(w / Math.max(runs.length, 1), 8);
   const bars = runs.map((r, i) => {
     const k = kind(r.state);
     const bh = Math.max(2, ((r.durationMs ?? 0) / max) * (h - 4));

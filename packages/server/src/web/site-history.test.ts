@@ -111,7 +111,7 @@ describe('site history and reports', () => {
     });
     const body = await (await get('/job/report/run/2')).text();
     const summary = body.slice(body.indexOf('id="summary-heading"'), body.indexOf('id="artifacts-heading"'));
-    expect(summary).toContain('<h1>Report</h1>');
+    expect(summary).toContain('<h3>Report</h3>');
     expect(summary).toContain('<a href="https://example.org/docs" rel="nofollow noopener ugc">docs</a>');
     expect(summary).toContain('<a href="/job/report/run/2/artifacts/report.txt">file</a>');
     expect(summary).toContain('<img src="/job/report/run/2/artifacts/plot.png" alt="plot">');

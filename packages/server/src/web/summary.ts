@@ -33,6 +33,10 @@ export function renderSummary(markdown: string, artifact: ArtifactResolver): Ren
   const dropped: string[] = [];
   for (const block of tokens) {
     if (block.children) block.children = rewriteInline(block.children, artifact, dropped);
+    // the summary sits under the page's h1 and its own h2: its `#` is an h3
+    if (block.type === 'heading_open' || block.type === 'heading_close') {
+      block.tag = `h${Math.min(6, Number(block.tag.slice(1)) + 2)}`;
+    }
   }
   return { html: raw(md.renderer.render(tokens, md.options, env)), dropped };
 }
