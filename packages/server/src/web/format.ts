@@ -1,4 +1,4 @@
-import { formatResult, type RunState } from '@builder/protocol';
+import { formatDuration, formatResult, type RunState } from '@builder/protocol';
 import type { RunRow } from '../store/rows.ts';
 import { html, type Html } from './html.ts';
 
@@ -51,4 +51,11 @@ export function zonedTime(ms: number, timeZone: string): string {
   } catch {
     return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   }
+}
+
+/** `(ran 3m04s)` / `(running 12s)` after a run's time in a list; nothing before it started. */
+export function durationNote(run: RunRow, now: number): Html | string {
+  const d = runDuration(run, now);
+  if (d === null) return '';
+  return html`<span class="muted">(${run.finishedAt === null ? 'running' : 'ran'} ${formatDuration(d)})</span>`;
 }

@@ -1,7 +1,7 @@
 import type { SiteDeps } from '../deps.ts';
 import { jobView, runView } from '../../runs/views.ts';
 import { latestPerPlatform } from '../../store/site-queries.ts';
-import { resultText, stateLabel, time } from '../format.ts';
+import { durationNote, resultText, stateLabel, time } from '../format.ts';
 import { renderSparkline, SPARK_RUNS } from '../chart.ts';
 import { html, raw } from '../html.ts';
 import { links } from '../links.ts';
@@ -57,7 +57,8 @@ export function jobsPage(ctx: SiteDeps): Page {
                                   >${o.platform}:
                                   <a href="${links.run(o.run.job, o.run.number)}">#${o.run.number}</a>
                                   ${stateLabel(o.run.state)} ${o.run.result ? resultText(o.run) : ''}
-                                  ${time(o.run.finishedAt ?? o.run.queuedAt)}</span
+                                  ${time(o.run.finishedAt ?? o.run.queuedAt)}
+                                  ${durationNote(o.run, ctx.clock.now())}</span
                                 >`
                               : html`<span>${o.platform}: <span class="muted">never ran</span></span>`,
                           )}

@@ -1,7 +1,7 @@
 import type { SiteDeps } from '../deps.ts';
 import { runView, workerView } from '../../runs/views.ts';
 import type { RunRow } from '../../store/rows.ts';
-import { time } from '../format.ts';
+import { durationNote, time } from '../format.ts';
 import { html } from '../html.ts';
 import { links } from '../links.ts';
 import type { Page } from './page.ts';
@@ -65,7 +65,9 @@ export function workersPage(ctx: SiteDeps): Page {
                         <td>${time(w.lastSeenAt)}</td>
                         <td>
                           ${(running.get(w.name) ?? []).map(
-                            (r) => html`<a href="${links.run(r.job, r.number)}">${r.job}/${r.number}</a> `,
+                            (r) =>
+                              html`<a href="${links.run(r.job, r.number)}">${r.job}/${r.number}</a>
+                                ${durationNote(r, ctx.clock.now())} `,
                           )}
                         </td>
                       </tr> `,
