@@ -163,7 +163,9 @@ function usageFacts(usage: RunUsage | null): Html | string {
         ? "memory from the run's cgroup, CPU sampled from /proc"
         : "the job's processes sampled from /proc";
   return html`<dt>CPU time</dt>
-    <dd id="run-cpu" title="${how}">${formatDuration(usage.cpuMs)}</dd>
+    <dd id="run-cpu" title="${how}">
+      ${usage.cpuMs === 0 && usage.source !== 'cgroup' ? 'under 10ms' : formatDuration(usage.cpuMs)}
+    </dd>
     <dt>peak memory</dt>
     <dd id="run-memory" title="${how}">
       ${usage.peakMemoryBytes === null ? html`<span class="none">—</span>` : formatBytes(usage.peakMemoryBytes)}
