@@ -168,7 +168,7 @@ describe('alert hooks: webhook, Alertmanager and after-hook targets', () => {
           expect.arrayContaining(['annotations', 'generatorURL', 'labels', 'startsAt']),
         );
         const labels = a.labels as Record<string, string>;
-        expect(Object.keys(labels).sort()).toEqual(['alertname', 'job', 'platform', 'severity']);
+        expect(Object.keys(labels).sort()).toEqual(['alertname', 'builder_job', 'platform', 'severity']);
         for (const v of Object.values(labels)) expect(typeof v).toBe('string');
         expect(['BuilderRunFailed', 'BuilderRunLost', 'BuilderScheduleMissed']).toContain(labels.alertname);
         expect(typeof (a.annotations as Record<string, string>).summary).toBe('string');
@@ -178,17 +178,31 @@ describe('alert hooks: webhook, Alertmanager and after-hook targets', () => {
       }
     }
     const flaky = am.received
-      .flatMap((r) => r.body as { labels: Record<string, string>; endsAt?: string; generatorURL: string }[])
-      .filter((a) => a.labels.job === 'flaky');
+      .flatMap(
+        (r) =>
+          r.body as {
+            labels: Record<string, string>;
+            annotations: Record<string, string>;
+            startsAt: string;
+            endsAt?: string;
+            generatorURL: string;
+          }[],
+      )
+      .filter((a) => a.labels.builder_job === 'flaky');
     expect(flaky).toHaveLength(2);
     expect(flaky[0]!.labels).toEqual({
       alertname: 'BuilderRunFailed',
-      job: 'flaky',
+      builder_job: 'flaky',
       platform: 'debian-12',
       severity: 'critical',
     });
-    expect(flaky[0]!.endsAt).toBeUndefined();
+    // firing: ends a few re-send intervals from now unless sent again
+    expect(Date.parse(flaky[0]!.endsAt!)).toBeGreaterThan(Date.parse(flaky[0]!.startsAt));
     expect(flaky[0]!.generatorURL).toBe('https://ci.example.org/job/flaky/run/1');
+    expect(flaky[0]!.annotations).toMatchObject({
+      run_url: 'https://ci.example.org/job/flaky/run/1',
+      result: 'exited 1',
+    });
     // same label set, endsAt set: resolves the firing alert
     expect(flaky[1]!.labels).toEqual(flaky[0]!.labels);
     expect(Date.parse(flaky[1]!.endsAt!)).toBeGreaterThan(0);
@@ -222,7 +236,7 @@ describe('alert hooks: webhook, Alertmanager and after-hook targets', () => {
       () =>
         am.received.some((x) =>
           (x.body as { labels: Record<string, string> }[]).some(
-            (a) => a.labels.alertname === 'BuilderScheduleMissed' && a.labels.job === 'nightly',
+            (a) => a.labels.alertname === 'BuilderScheduleMissed' && a.labels.builder_job === 'nightly',
           ),
         ),
       'missed alert',

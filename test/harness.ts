@@ -363,3 +363,12 @@ export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
   proxy.port = (server.address() as AddressInfo).port;
   return proxy;
 }
+
+/** A loopback port free now (taken and released): for a program that must be told its port, or comes up later. */
+export async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((ok) => s.close(() => ok()));
+  return port;
+}

@@ -3,7 +3,9 @@ import { Context, type GlobalOptions, type Io } from './cli/context.ts';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerApplyCommand } from './commands/apply.ts';
 import { registerArtifactCommands } from './commands/artifacts.ts';
+import { registerStatusCommand } from './commands/commit.ts';
 import { registerExecuteCommand } from './commands/execute.ts';
+import { registerHookCommands } from './commands/hooks.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerQueryCommands } from './commands/query.ts';
 import { registerScheduleCommands } from './commands/schedule.ts';
@@ -46,6 +48,8 @@ export function buildProgram(io: Io, run: Runner): Command {
   registerWatchCommand(program, run);
   registerArtifactCommands(program, run);
   registerSecretCommands(program, run);
+  registerStatusCommand(program, run);
+  registerHookCommands(program, run);
   return program;
 }
 

@@ -13,6 +13,7 @@ import { ErrorCode } from './errors.ts';
 import { LIMITS } from './limits.ts';
 import { RUN_STATES } from './run.ts';
 import {
+  HookViewSchema,
   InfoViewSchema,
   JobDefinitionSchema,
   JobViewSchema,
@@ -190,6 +191,35 @@ export const Methods = {
     params: z.object({ name: SecretNameSchema, job: NameSchema.optional() }),
     result: z.object({ name: z.string(), job: z.string().nullable() }),
   },
+  /** Every run of a commit (full SHA or a prefix of at least 4), newest first; optionally of one job. */
+  commitRuns: {
+    params: z.object({
+      commit: z.string().regex(/^[0-9a-f]{4,64}$/, 'a commit SHA or a prefix of one (4 or more lowercase hex digits)'),
+      job: NameSchema.optional(),
+      limit: z.number().int().min(1).max(1000).default(100),
+    }),
+    result: z.array(RunViewSchema),
+  },
+  /**
+   * Give a job a push hook (`POST /hooks/JOB`): the secret forges sign with (made by the server
+   * when not given; then returned this once) and the branches pushes to which queue runs.
+   */
+  hookSet: {
+    params: z.object({
+      job: NameSchema,
+      secret: z.string().min(16, 'a hook secret has at least 16 characters').max(256).optional(),
+      /** Branch names or patterns with `*`; absent: the job's source ref. */
+      branches: z.array(GitRefSchema).min(1).max(64).optional(),
+    }),
+    result: z.object({
+      job: z.string(),
+      branches: z.array(z.string()).nullable(),
+      created: z.boolean(),
+      secret: z.string().nullable(),
+    }),
+  },
+  hookList: { params: z.object({}), result: z.array(HookViewSchema) },
+  hookRemove: { params: z.object({ job: NameSchema }), result: z.object({ job: z.string() }) },
 } as const;
 export type MethodName = keyof typeof Methods;
 export type MethodParams<M extends MethodName> = z.infer<(typeof Methods)[M]['params']>;
@@ -208,6 +238,7 @@ export const READ_METHODS: ReadonlySet<MethodName> = new Set<MethodName>([
   'workers',
   'observe',
   'unobserve',
+  'commitRuns',
 ]);
 
 export const METHOD_NAMES = Object.keys(Methods) as [MethodName, ...MethodName[]];

@@ -127,3 +127,12 @@ export const SecretViewSchema = z.object({
   updatedAt: TimeSchema,
 });
 export type SecretView = z.infer<typeof SecretViewSchema>;
+
+/** A job's push hook as listed: never its secret. */
+export const HookViewSchema = z.object({
+  job: z.string(),
+  /** null: the job's source ref. */
+  branches: z.array(z.string()).nullable(),
+  updatedAt: TimeSchema,
+});
+export type HookView = z.infer<typeof HookViewSchema>;

@@ -51,7 +51,18 @@ const program = new Command('builder-server')
     'first retry delay of a failed alert, doubling each time',
     DEFAULTS.alertRetryBase,
   )
-  .option('--alert-attempts <n>', 'attempts per alert and target', DEFAULTS.alertAttempts)
+  .option('--alert-retry-max <duration>', 'longest wait between two attempts of an alert', DEFAULTS.alertRetryMax)
+  .option('--alert-attempts <n>', 'attempts per alert and target (0: until delivered)', DEFAULTS.alertAttempts)
+  .option(
+    '--alert-outbox-max <n>',
+    'undelivered alerts kept per target; beyond, the oldest are dropped',
+    DEFAULTS.alertOutboxMax,
+  )
+  .option(
+    '--alertmanager-resend <duration>',
+    'post firing alerts to Alertmanager again this often (keep it well under its resolve_timeout)',
+    DEFAULTS.alertmanagerResend,
+  )
   .addOption(artifactsOption!)
   .addOption(s3EndpointOption!)
   .addOption(s3RegionOption!)

@@ -12,6 +12,7 @@ import type { StorageOutage } from './storage/outage.ts';
 import type { ArtifactStore } from './store/artifacts.ts';
 import type { Db } from './store/db.ts';
 import type { GroupCommit } from './store/group-commit.ts';
+import type { HookStore } from './store/hooks.ts';
 import type { JobStore } from './store/jobs.ts';
 import type { PlatformStore } from './store/platforms.ts';
 import type { RunStore } from './store/runs.ts';
@@ -48,6 +49,8 @@ export interface Context {
   /** What happened to runs, told once committed: the one route to observers, dispatch, alerts, metrics. */
   events: RunEvents;
   secrets: SecretStore;
+  /** Push hooks per job and the deliveries that queued runs. */
+  hooks: HookStore;
   /** The key each attempt's artifact secret is derived from (runs/attempt-secret.ts). */
   attemptKey: Buffer;
   /** Whether the data dir is full and writes are refused; ended by its own probe. */

@@ -17,9 +17,11 @@ import { Lifecycle } from './runs/lifecycle.ts';
 import { resumeRuns, resyncRuns } from './runs/resync.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { StorageOutage } from './storage/outage.ts';
+import { AlertOutboxStore } from './store/alert-outbox.ts';
 import { ArtifactStore } from './store/artifacts.ts';
 import { openDb } from './store/db.ts';
 import { GroupCommit } from './store/group-commit.ts';
+import { HookStore } from './store/hooks.ts';
 import { JobStore } from './store/jobs.ts';
 import { PlatformStore } from './store/platforms.ts';
 import { RunHistory } from './store/run-history.ts';
@@ -73,10 +75,12 @@ export function createServerCore(opts: CoreOptions): ServerCore {
   const runs = new RunStore(db);
   const jobs = new JobStore(db);
   const history = new RunHistory(db);
+  const outbox = new AlertOutboxStore(db);
   const metrics = new Metrics({
     runs,
     jobs,
     history,
+    outbox,
     workers: registry,
     storage,
     process: opts.processMetrics ?? true,
@@ -101,6 +105,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     observers,
     events,
     secrets: new SecretStore(db),
+    hooks: new HookStore(db),
     attemptKey: serverKey(db, 'attempt-secret', opts.clock.now()),
     storage,
     clock: opts.clock,
@@ -112,13 +117,17 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     metrics,
   };
   // always there: jobs may carry their own webhooks even when the server has no global target
-  ctx.alerts = new Alerts({ ...ctx, history }, opts.alerts ?? { webhooks: [], alertmanagers: [], after: [] });
+  ctx.alerts = new Alerts(
+    { ...ctx, history, outbox, dropped: (target) => metrics.alertDropped(target) },
+    opts.alerts ?? { webhooks: [], alertmanagers: [], after: [] },
+  );
   recover(ctx);
 
   // Who follows what happens to runs; each event after its batch committed, in this order.
   events.subscribe(observers.listener((run) => runView(ctx, run)));
   events.subscribe(metrics.onRunEvent);
-  events.subscribe(ctx.alerts.onRunEvent);
+  // alerts are written to the outbox in the batch of the change that raised them
+  events.beforeCommit(ctx.alerts.onBatch);
   const lifecycle = new Lifecycle(ctx);
   const dispatcher = new Dispatcher({
     ...ctx,

@@ -24,7 +24,14 @@ describe('compileServerOptions', () => {
         alertmanagers: [],
         after: [],
         publicUrl: undefined,
-        delivery: { timeoutMs: 10_000, retryBaseMs: 1000, maxAttempts: 5 },
+        delivery: {
+          timeoutMs: 10_000,
+          retryBaseMs: 1000,
+          maxAttempts: 0,
+          retryMaxMs: 300_000,
+          maxQueued: 1000,
+          resendMs: 60_000,
+        },
       },
     });
     expect(typeof o.clock.now()).toBe('number');
@@ -68,7 +75,14 @@ describe('compileServerOptions', () => {
         alertmanagers: ['http://am:9093'],
         after: [resolve('hooks/after.sh')],
         publicUrl: 'https://ci.example.org',
-        delivery: { timeoutMs: 2000, retryBaseMs: 250, maxAttempts: 3 },
+        delivery: {
+          timeoutMs: 2000,
+          retryBaseMs: 250,
+          maxAttempts: 3,
+          retryMaxMs: 300_000,
+          maxQueued: 1000,
+          resendMs: 60_000,
+        },
       },
     });
     expect(o.artifacts.maxRunBytes).toBe(1.5 * 2 ** 30);
@@ -92,7 +106,9 @@ describe('compileServerOptions', () => {
     [{ missedGrace: '1w' }, /--missed-grace must be a duration/],
     [{ alertTimeout: '' }, /--alert-timeout must be a duration/],
     [{ alertRetryBase: 'x' }, /--alert-retry-base must be a duration/],
-    [{ alertAttempts: '0' }, /--alert-attempts must be a positive integer/],
+    [{ alertAttempts: '-1' }, /--alert-attempts must be 0 \(until delivered\) or a positive integer/],
+    [{ alertOutboxMax: '0' }, /--alert-outbox-max must be a positive integer/],
+    [{ alertmanagerResend: '0s' }, /--alertmanager-resend must be longer than 0/],
     [{ alertAttempts: 'many' }, /--alert-attempts must be a positive integer/],
     [{ publicUrl: 'ci.example.org' }, /--public-url must be an http\(s\) URL, got "ci.example.org"/],
     [{ alertWebhook: ['ftp://nope'] }, /alert URLs must be http\(s\), got "ftp:\/\/nope"/],

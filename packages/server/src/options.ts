@@ -47,6 +47,9 @@ export interface ServerOptionsInput {
   alertTimeout?: string | undefined;
   alertRetryBase?: string | undefined;
   alertAttempts?: string | number | undefined;
+  alertRetryMax?: string | undefined;
+  alertOutboxMax?: string | number | undefined;
+  alertmanagerResend?: string | undefined;
   artifacts?: string | undefined;
   s3Endpoint?: string | undefined;
   s3Region?: string | undefined;
@@ -71,7 +74,10 @@ export const DEFAULTS = {
   missedGrace: '60s',
   alertTimeout: '10s',
   alertRetryBase: '1s',
-  alertAttempts: '5',
+  alertAttempts: '0',
+  alertRetryMax: '5m',
+  alertOutboxMax: '1000',
+  alertmanagerResend: '60s',
   s3Region: 'us-east-1',
   artifactLimit: '8G',
   resumeFree: '64M',
@@ -84,7 +90,11 @@ export class UsageError extends Error {
 
 export function compileServerOptions(input: ServerOptionsInput): CompiledServerOptions {
   const attempts = wholeNumber(input.alertAttempts ?? DEFAULTS.alertAttempts, '--alert-attempts');
-  if (attempts < 1) throw new UsageError(`--alert-attempts must be a positive integer`);
+  if (attempts < 0) throw new UsageError(`--alert-attempts must be 0 (until delivered) or a positive integer`);
+  const outboxMax = wholeNumber(input.alertOutboxMax ?? DEFAULTS.alertOutboxMax, '--alert-outbox-max');
+  if (outboxMax < 1) throw new UsageError(`--alert-outbox-max must be a positive integer`);
+  const resendMs = parseDuration(input.alertmanagerResend ?? DEFAULTS.alertmanagerResend, '--alertmanager-resend');
+  if (resendMs <= 0) throw new UsageError(`--alertmanager-resend must be longer than 0`);
   const publicUrl = input.publicUrl;
   if (publicUrl !== undefined && !/^https?:\/\//.test(publicUrl)) {
     throw new UsageError(`--public-url must be an http(s) URL, got "${publicUrl}"`);
@@ -138,6 +148,9 @@ export function compileServerOptions(input: ServerOptionsInput): CompiledServerO
         timeoutMs: parseDuration(input.alertTimeout ?? DEFAULTS.alertTimeout, '--alert-timeout'),
         retryBaseMs: parseDuration(input.alertRetryBase ?? DEFAULTS.alertRetryBase, '--alert-retry-base'),
         maxAttempts: attempts,
+        retryMaxMs: parseDuration(input.alertRetryMax ?? DEFAULTS.alertRetryMax, '--alert-retry-max'),
+        maxQueued: outboxMax,
+        resendMs,
       },
     },
   };

@@ -8,10 +8,12 @@ import { CliError, ConnectionError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { formatRunState, runLabel } from '../format.ts';
 import type { Runner } from '../program.ts';
+import { resolveCommit, waitForCommitRuns } from './commit.ts';
 import { eventLine, exitCodeForRuns } from './follow.ts';
 
 interface WatchOptions {
   job?: string;
+  commit?: string;
   param?: Record<string, string>;
   platform?: string;
   giveUp: number;
@@ -24,6 +26,7 @@ export function registerWatchCommand(program: Command, run: Runner): void {
     .description('follow a run until it ends, printing its state changes; exit with its status')
     .argument('[run]', 'UUID, JOB/N or JOB#N')
     .option('--job <name>', 'watch the newest run of this job (waiting for one to appear)')
+    .option('--commit <commit>', 'the runs of this commit: HEAD, a branch or a (short) SHA of the current checkout')
     .option('--param <key=value>', 'with --job: only runs with this parameter; repeatable', collectParam)
     .option('--platform <platform>', 'with --job: only runs on this platform')
     .option(
@@ -38,12 +41,15 @@ export function registerWatchCommand(program: Command, run: Runner): void {
       `
 A lost connection is retried with exponential backoff and jitter (at most 5 s apart) and the
 run is observed again; after --give-up seconds without a connection watch exits 4. With --job,
-watch also waits up to --give-up seconds for a matching run to appear (then exit 3).`,
+watch also waits up to --give-up seconds for a matching run to appear (then exit 3).
+With --commit (and --job), watch waits for the run(s) of that commit (a push may be ahead of
+its run), follows the newest run on each platform and exits 0 only if all of them succeeded.`,
     )
     .action((ref: string | undefined, opts: WatchOptions, cmd: Command) => run(cmd, (ctx) => watch(ctx, ref, opts)));
 }
 
 async function watch(ctx: Context, ref: string | undefined, opts: WatchOptions): Promise<number> {
+  if (opts.commit !== undefined) return watchCommit(ctx, ref, opts.commit, opts);
   if ((ref === undefined) === (opts.job === undefined))
     throw new CliError(ExitCode.Usage, 'watch needs either RUN or --job NAME');
   if (ref !== undefined && (opts.param !== undefined || opts.platform !== undefined)) {
@@ -57,6 +63,26 @@ async function watch(ctx: Context, ref: string | undefined, opts: WatchOptions):
   };
   if (ref === undefined) ctx.checkParams('latest', latest);
   return new Watcher(ctx, ref, latest, opts).run();
+}
+
+/** `watch --commit C [--job J] [--platform P]`: every platform's run of that commit, to their ends. */
+async function watchCommit(ctx: Context, ref: string | undefined, commit: string, opts: WatchOptions): Promise<number> {
+  if (ref !== undefined || opts.param !== undefined) {
+    throw new CliError(ExitCode.Usage, '--commit goes with --job and --platform, not with a RUN or --param');
+  }
+  const params = {
+    commit: resolveCommit(commit, process.cwd()),
+    ...(opts.job !== undefined && { job: opts.job }),
+  };
+  ctx.checkParams('commitRuns', params);
+  let runs = await waitForCommitRuns(ctx, params, opts.giveUp * 1000);
+  if (opts.platform !== undefined) runs = runs.filter((r) => r.platform === opts.platform);
+  if (runs.length === 0) {
+    throw new CliError(ExitCode.NotFound, `commit ${params.commit} has no run on platform ${opts.platform ?? '?'}`);
+  }
+  if (!ctx.json) ctx.note(`commit ${params.commit}: ${runs.map((r) => `${runLabel(r)} (${r.platform})`).join(', ')}`);
+  const codes = await Promise.all(runs.map((r) => new Watcher(ctx, r.id, {}, opts).run()));
+  return Math.max(...codes);
 }
 
 /** The state of one `watch`: which run, what was printed, how long the server has been away. */

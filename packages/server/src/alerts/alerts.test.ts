@@ -13,7 +13,9 @@ import type { RunRow } from '../store/rows.ts';
 import { RunStore } from '../store/runs.ts';
 import { Alerts } from './alerts.ts';
 import { eventsForEnd, type AlertEvent } from './events.ts';
-import { TargetQueue } from './queue.ts';
+import { OutboxSender } from './outbox.ts';
+import { DEFAULT_DELIVERY } from './queue.ts';
+import { AlertOutboxStore } from '../store/alert-outbox.ts';
 import { afterEnv, alertmanagerAlerts, type AlertTarget } from './targets.ts';
 
 const run = { id: 'r-1', job: 'nightly', number: 7, platform: 'debian-12', attempt: 2 };
@@ -67,14 +69,16 @@ describe('target formats', () => {
   const [recovery] = eventsForEnd(run, 'succeeded', { kind: 'exited', code: 0 }, 'failed', 'https://ci', T + 1000);
 
   it('Alertmanager: a failure fires, the recovery resolves the same label set', () => {
-    const [fire] = alertmanagerAlerts(failure!, 'https://ci');
+    const [fire] = alertmanagerAlerts(failure!, 'https://ci', { now: T + 500, aheadMs: 240_000 });
     const [resolve] = alertmanagerAlerts(recovery!, 'https://ci');
     expect(fire).toMatchObject({
-      labels: { alertname: 'BuilderRunFailed', job: 'nightly', platform: 'debian-12', severity: 'critical' },
+      labels: { alertname: 'BuilderRunFailed', builder_job: 'nightly', platform: 'debian-12', severity: 'critical' },
+      annotations: { run_url: 'https://ci/job/nightly/run/7', result: 'exited 3' },
       generatorURL: 'https://ci/job/nightly/run/7',
       startsAt: '2026-01-02T03:04:05.000Z',
     });
-    expect(fire!.endsAt).toBeUndefined();
+    // ahead of now, so Alertmanager keeps it firing until the next re-send
+    expect(fire!.endsAt).toBe('2026-01-02T03:08:05.500Z');
     expect(fire!.annotations.summary).toContain('exited 3');
     expect(resolve!.labels).toEqual(fire!.labels);
     expect(resolve!.endsAt).toBe('2026-01-02T03:04:06.000Z');
@@ -91,7 +95,7 @@ describe('target formats', () => {
       platforms: ['a', 'b'],
     };
     expect(alertmanagerAlerts(missed, 'https://ci')[0]).toMatchObject({
-      labels: { alertname: 'BuilderScheduleMissed', job: 'nightly', platform: 'a,b', severity: 'warning' },
+      labels: { alertname: 'BuilderScheduleMissed', builder_job: 'nightly', platform: 'a,b', severity: 'warning' },
       generatorURL: 'https://ci',
     });
     const [lost] = eventsForEnd(run, 'queued', { kind: 'lost' }, undefined, 'https://ci', T);
@@ -124,10 +128,27 @@ function recordingLogger() {
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
-describe('delivery queue', () => {
-  const event: AlertEvent = { event: 'failure', job: 'j', run: null, time: 'now' };
+function outboxDb() {
+  const dir = mkdtempSync(join(tmpdir(), 'outbox-'));
+  const db = openDb(dir);
+  return { dir, db, outbox: new AlertOutboxStore(db), commit: new GroupCommit(db) };
+}
 
-  it('retries with exponential backoff and delivers in order', async () => {
+describe('outbox delivery', () => {
+  const event: AlertEvent = { event: 'failure', job: 'j', run: null, time: 'now' };
+  const opts = { ...DEFAULT_DELIVERY, timeoutMs: 1000, retryBaseMs: 20, retryMaxMs: 1000 };
+  let env: ReturnType<typeof outboxDb>;
+  afterEach(() => {
+    env?.commit.flush();
+    env?.db.close();
+    if (env) rmSync(env.dir, { recursive: true, force: true });
+  });
+
+  const queue = (target: string, e: AlertEvent, max = 10) =>
+    env.commit.write(() => env.outbox.add(target, JSON.stringify(e), Date.now(), max));
+
+  it('retries with exponential backoff kept in the row, delivers in order and deletes what it delivered', async () => {
+    env = outboxDb();
     const sent: string[] = [];
     const times: number[] = [];
     let calls = 0;
@@ -140,18 +161,50 @@ describe('delivery queue', () => {
       },
     };
     const { lines, logger } = recordingLogger();
-    const q = new TargetQueue(target, { timeoutMs: 1000, maxAttempts: 5, retryBaseMs: 20, maxQueued: 10 }, logger);
-    q.push(event);
-    q.push({ ...event, job: 'second' });
-    while (q.backlog > 0) await new Promise((r) => setTimeout(r, 5));
+    queue('test', event);
+    queue('test', { ...event, job: 'second' });
+    const s = new OutboxSender(target, { ...env, clock: { now: Date.now }, logger }, opts);
+    // nothing is read while the batch that queued them is open
+    s.start();
+    expect(env.commit.pending).toBe(true);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(calls).toBe(0);
+    while (sent.length < 2) await new Promise((r) => setTimeout(r, 5));
+    s.stop();
     expect(sent).toEqual(['j', 'second']);
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(18);
     expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(38);
     expect(lines.filter((l) => l.event === 'alert.retry').map((l) => l.fields.retryInMs)).toEqual([20, 40]);
-    expect(q.delivered).toBe(2);
+    env.commit.flush();
+    expect(env.outbox.lengths()).toEqual([]);
   });
 
-  it('gives up after maxAttempts and logs an error', async () => {
+  it('a failed attempt is written to the row, so a new sender waits out the backoff', async () => {
+    env = outboxDb();
+    queue('dead', event);
+    env.commit.flush();
+    const target: AlertTarget = {
+      name: 'dead',
+      send: async () => {
+        throw new Error('ECONNREFUSED');
+      },
+    };
+    const s = new OutboxSender(
+      target,
+      { ...env, clock: { now: Date.now }, logger: recordingLogger().logger },
+      { ...opts, retryBaseMs: 60_000, retryMaxMs: 120_000 },
+    );
+    s.start();
+    while (env.outbox.head('dead')?.attempts !== 1) await new Promise((r) => setTimeout(r, 5));
+    s.stop();
+    env.commit.flush();
+    const row = env.outbox.head('dead')!;
+    expect(row.notBefore).toBeGreaterThan(Date.now() + 50_000);
+    expect(JSON.parse(row.body)).toEqual(event);
+  });
+
+  it('gives up after maxAttempts when that is set, and logs an error', async () => {
+    env = outboxDb();
     let calls = 0;
     const target: AlertTarget = {
       name: 'dead',
@@ -161,27 +214,29 @@ describe('delivery queue', () => {
       },
     };
     const { lines, logger } = recordingLogger();
-    const q = new TargetQueue(target, { timeoutMs: 1000, maxAttempts: 3, retryBaseMs: 1, maxQueued: 10 }, logger);
-    q.push(event);
-    while (q.backlog > 0) await new Promise((r) => setTimeout(r, 5));
+    queue('dead', event);
+    const s = new OutboxSender(
+      target,
+      { ...env, clock: { now: Date.now }, logger },
+      { ...opts, maxAttempts: 3, retryBaseMs: 1 },
+    );
+    s.start();
+    while (!lines.some((l) => l.event === 'alert.failed')) await new Promise((r) => setTimeout(r, 5));
+    s.stop();
     expect(calls).toBe(3);
-    expect(q.failed).toBe(1);
     expect(lines.at(-1)).toMatchObject({ level: 'error', event: 'alert.failed', fields: { attempt: 3 } });
   });
 
-  it('drops the oldest event when the queue is full, and push never blocks', async () => {
-    const target: AlertTarget = { name: 'slow', send: () => new Promise(() => undefined) };
-    const { lines, logger } = recordingLogger();
-    const q = new TargetQueue(target, { timeoutMs: 1000, maxAttempts: 1, retryBaseMs: 1, maxQueued: 2 }, logger);
-    for (let i = 0; i < 5; i++) q.push({ ...event, job: `j${i}` });
-    await flush();
-    expect(q.backlog).toBe(3); // one in flight, two waiting
-    expect(lines.filter((l) => l.event === 'alert.dropped')).toHaveLength(2);
-    q.stop();
+  it('keeps at most max rows per target, dropping the oldest', () => {
+    env = outboxDb();
+    const dropped = [0, 1, 2, 3, 4].flatMap((i) => queue('slow', { ...event, job: `j${i}` }, 2));
+    expect(dropped.map((d) => (JSON.parse(d.body) as AlertEvent).job)).toEqual(['j0', 'j1', 'j2']);
+    expect(env.outbox.lengths()).toEqual([{ target: 'slow', n: 2 }]);
+    expect((JSON.parse(env.outbox.head('slow')!.body) as AlertEvent).job).toBe('j3');
   });
 });
 
-describe('Alerts: run ends become events after the commit', () => {
+describe('Alerts: run ends become events in the batch that ended them', () => {
   let dir: string;
   let db: Db;
   afterEach(() => {
@@ -189,10 +244,11 @@ describe('Alerts: run ends become events after the commit', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('queues nothing before the batch is committed, and skips cancelled runs for recovery', async () => {
+  it('stores the alert with the change, delivers only after the commit, and skips cancelled runs for recovery', async () => {
     dir = mkdtempSync(join(tmpdir(), 'alerts-'));
     db = openDb(dir);
     const commit = new GroupCommit(db);
+    const outbox = new AlertOutboxStore(db);
     const got: AlertEvent[] = [];
     const target: AlertTarget = { name: 'mem', send: async (e) => void got.push(e) };
     const alerts = new Alerts(
@@ -200,6 +256,7 @@ describe('Alerts: run ends become events after the commit', () => {
         commit,
         jobs: new JobStore(db),
         history: new RunHistory(db),
+        outbox,
         clock: { now: () => T },
         logger: recordingLogger().logger,
       },
@@ -207,7 +264,7 @@ describe('Alerts: run ends become events after the commit', () => {
       [target],
     );
     const events = new RunEvents({ commit, logger: recordingLogger().logger });
-    events.subscribe(alerts.onRunEvent);
+    events.beforeCommit(alerts.onBatch);
     const jobs = new JobStore(db);
     const runs = new RunStore(db);
     const { job } = jobs.upsert(
@@ -234,18 +291,39 @@ describe('Alerts: run ends become events after the commit', () => {
       runs.start(runs.get(r.id)!, 3);
       return runs.get(r.id)!;
     };
-    const a = start();
-    runs.finish(a, { kind: 'exited', code: 1 }, 10, 10);
-    const b = start();
-    runs.finish(b, { kind: 'cancelled', reason: 'x' }, 20, 20);
-    const row = start();
-    const result = { kind: 'exited', code: 0 } as const;
-    const now = commit.write(() => runs.finish(row, result, 30, 30));
-    events.emit({ type: 'ended', run: now, attempt: row, result, finishedAt: 30, at: 30 });
-    expect(got).toEqual([]);
-    await new Promise((r) => setImmediate(r));
-    await flush();
-    expect(got.map((e) => [e.event, e.run?.number])).toEqual([['recovery', 3]]);
+    const end = (row: RunRow, result: RunResult, t: number) => {
+      const now = commit.write(() => runs.finish(row, result, t, t));
+      events.emit({ type: 'ended', run: now, attempt: row, result, finishedAt: t, at: t });
+    };
+    end(start(), { kind: 'exited', code: 1 }, 10);
+    commit.flush();
+    expect(outbox.firing().map((f) => [f.job, f.platform])).toEqual([['j', 'p']]);
+    while (got.length < 1) await new Promise((r) => setTimeout(r, 5));
+    end(start(), { kind: 'cancelled', reason: 'x' }, 20);
+    end(start(), { kind: 'exited', code: 0 }, 30);
+    expect(got.map((e) => e.event)).toEqual(['failure']);
+    // a crash now: the batch holding the recovery and its outbox row is rolled back together
+    commit.flush();
+    expect(outbox.firing()).toEqual([]);
+    while (got.length < 2) await new Promise((r) => setTimeout(r, 5));
+    expect(got.map((e) => [e.event, e.run?.number])).toEqual([
+      ['failure', 1],
+      ['recovery', 3],
+    ]);
+    // a success reported late (finished before the failure that fires): still resolves what fires
+    const late = start();
+    end(start(), { kind: 'exited', code: 2 }, 40);
+    commit.flush();
+    expect(outbox.firing()).toHaveLength(1);
+    end(late, { kind: 'exited', code: 0 }, 5);
+    commit.flush();
+    expect(outbox.firing()).toEqual([]);
+    while (got.length < 4) await new Promise((r) => setTimeout(r, 5));
+    expect(got.slice(2).map((e) => [e.event, e.run?.number])).toEqual([
+      ['failure', 5],
+      ['recovery', 4],
+    ]);
     alerts.stop();
+    commit.flush();
   });
 });

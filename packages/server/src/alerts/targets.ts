@@ -1,11 +1,28 @@
 import { execFile } from 'node:child_process';
+import type { Clock } from '../clock.ts';
+import type { FiringRow } from '../store/alert-outbox.ts';
 import type { AlertEvent } from './events.ts';
 
 /** Somewhere alerts go. `send` resolves when delivered, rejects (to be retried) when not. */
 export interface AlertTarget {
-  /** For logs: `webhook http://…`, `alertmanager http://…`, `after /path`. */
+  /** For logs and the outbox: `webhook http://…`, `alertmanager http://…`, `after /path`. */
   readonly name: string;
   send(event: AlertEvent, timeoutMs: number): Promise<void>;
+  /** Alertmanager only: post what is still firing again, so it stays firing. */
+  resend?(firing: FiringRow[], timeoutMs: number): Promise<void>;
+}
+
+/** A target's name without what may be a secret (a webhook URL's path and query): for metric labels. */
+export function targetLabel(name: string): string {
+  const space = name.indexOf(' ');
+  const kind = name.slice(0, space);
+  const where = name.slice(space + 1);
+  if (kind === 'after') return name;
+  try {
+    return `${kind} ${new URL(where).origin}`;
+  } catch {
+    return kind;
+  }
 }
 
 async function postJson(url: string, body: unknown, timeoutMs: number): Promise<void> {
@@ -47,14 +64,30 @@ const SEVERITY = {
   'storage-full': 'critical',
 } as const;
 
+/** When Alertmanager's copy of a firing alert ends unless it is sent again. */
+export interface FiringWindow {
+  /** Epoch ms now. */
+  now: number;
+  /** endsAt = now + this: a few resend intervals, so one lost post does not resolve it. */
+  aheadMs: number;
+}
+
 /**
- * The Alertmanager v2 `postableAlerts` body for one event. A recovery re-sends the failure's
- * label set with `endsAt` now, which resolves the firing alert.
+ * The Alertmanager v2 `postableAlerts` body for one event. A failure fires with `endsAt` ahead of
+ * now (re-sent until the recovery; see OutboxSender); the recovery posts the same label set with
+ * `endsAt` at its own time, which resolves it. One-off events (lost, missed, storage-full) carry no
+ * `endsAt`: Alertmanager resolves them after its `resolve_timeout`.
  */
-export function alertmanagerAlerts(e: AlertEvent, publicUrl: string): AlertmanagerAlert[] {
+export function alertmanagerAlerts(
+  e: AlertEvent,
+  publicUrl: string,
+  window?: FiringWindow,
+  startsAt?: string,
+): AlertmanagerAlert[] {
   const labels: Record<string, string> = {
     alertname: ALERTNAME[e.event],
-    job: e.job,
+    // not `job`: Prometheus and its rules use that for the scrape job
+    builder_job: e.job,
     platform: e.run?.platform ?? (e.platforms ?? []).join(','),
     severity: SEVERITY[e.event],
   };
@@ -77,22 +110,43 @@ export function alertmanagerAlerts(e: AlertEvent, publicUrl: string): Alertmanag
       : e.event === 'storage-full'
         ? `${e.cause}; ${e.freeBytes ?? 'unknown'} bytes free. New runs, console output and artifacts are refused until there is room; it resumes by itself.`
         : `run ${e.run!.id} attempt ${e.run!.attempt}: ${e.run!.result}, state ${e.run!.state}`;
+  const annotations: Record<string, string> = { summary, description };
+  if (e.run) {
+    annotations.run_url = e.run.url;
+    annotations.result = e.run.result;
+  }
   const alert: AlertmanagerAlert = {
     labels,
-    annotations: { summary, description },
+    annotations,
     generatorURL: e.run?.url ?? publicUrl,
-    startsAt: e.time,
+    startsAt: startsAt ?? e.time,
   };
   if (e.event === 'recovery') alert.endsAt = e.time;
+  else if (e.event === 'failure' && window) alert.endsAt = new Date(window.now + window.aheadMs).toISOString();
   return [alert];
 }
 
-/** POST to `URL/api/v2/alerts` (the path is added unless the URL already ends with it). */
-export function alertmanagerTarget(url: string, publicUrl: () => string): AlertTarget {
+/**
+ * POST to `URL/api/v2/alerts` (the path is added unless the URL already ends with it). Firing
+ * alerts get `endsAt` `aheadMs` from now, on the first post and on every re-send.
+ */
+export function alertmanagerTarget(
+  url: string,
+  publicUrl: () => string,
+  window: { clock: Clock; aheadMs: number },
+): AlertTarget {
   const endpoint = /\/api\/v2\/alerts\/?$/.test(url) ? url : `${url.replace(/\/+$/, '')}/api/v2/alerts`;
+  const now = (): FiringWindow => ({ now: window.clock.now(), aheadMs: window.aheadMs });
   return {
     name: `alertmanager ${endpoint}`,
-    send: (event, timeoutMs) => postJson(endpoint, alertmanagerAlerts(event, publicUrl()), timeoutMs),
+    send: (event, timeoutMs) => postJson(endpoint, alertmanagerAlerts(event, publicUrl(), now()), timeoutMs),
+    resend: (firing, timeoutMs) => {
+      const w = now();
+      const body = firing.flatMap((f) =>
+        alertmanagerAlerts(JSON.parse(f.body) as AlertEvent, publicUrl(), w, new Date(f.startsAt).toISOString()),
+      );
+      return postJson(endpoint, body, timeoutMs);
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   ErrorCode,
   ProtocolError,
@@ -22,6 +23,7 @@ import type { JobStore } from '../store/jobs.ts';
 import type { PlatformStore } from '../store/platforms.ts';
 import type { JobRow, RunRow } from '../store/rows.ts';
 import type { RunStore } from '../store/runs.ts';
+import type { HookStore } from '../store/hooks.ts';
 import type { SecretStore } from '../store/secrets.ts';
 import type { WorkerStore } from '../store/workers.ts';
 import { jobView, runView, workerView } from '../runs/views.ts';
@@ -45,6 +47,7 @@ export interface ApiDeps extends EnqueueDeps {
   runs: RunStore;
   platforms: PlatformStore;
   secrets: SecretStore;
+  hooks: HookStore;
   artifacts: Pick<ArtifactStore, 'forRun'>;
   workers: Pick<WorkerStore, 'list'>;
   registry: Registry;
@@ -208,6 +211,34 @@ export function createHandlers(ctx: ApiDeps): Handlers {
       }
       ctx.logger.info('secret.removed', { secret: p.name, job: scope });
       return { result: { name: p.name, job: scope } };
+    },
+    commitRuns: (p) => ({
+      result: ctx.runs
+        .forCommit(p.commit, { job: p.job === undefined ? undefined : anyJob(p.job).id, limit: p.limit })
+        .map((r) => runView(ctx, r)),
+    }),
+    hookSet: (p) => {
+      const j = job(p.job);
+      if (j.source === null) {
+        throw new ProtocolError(
+          ErrorCode.InvalidArgument,
+          `job ${j.name} has no source: a push hook queues the pushed commit of its repository (give it --source-git first)`,
+        );
+      }
+      const secret = p.secret ?? randomBytes(24).toString('hex');
+      const branches = p.branches ?? null;
+      const created = ctx.commit.write(() => ctx.hooks.set(j.id, secret, branches, now()));
+      ctx.logger.info('hook.set', { job: j.name, branches });
+      return { result: { job: j.name, branches, created, secret: p.secret === undefined ? secret : null } };
+    },
+    hookList: () => ({ result: ctx.hooks.list() }),
+    hookRemove: (p) => {
+      const j = anyJob(p.job);
+      if (!ctx.commit.write(() => ctx.hooks.remove(j.id))) {
+        throw new ProtocolError(ErrorCode.NotFound, `job ${j.name} has no push hook (builder-client hook list)`);
+      }
+      ctx.logger.info('hook.removed', { job: j.name });
+      return { result: { job: j.name } };
     },
   };
 

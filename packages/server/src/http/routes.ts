@@ -3,6 +3,7 @@ import type { Context } from '../context.ts';
 import type { ConsoleDeps } from '../web/deps.ts';
 import type { DownloadDeps } from './artifact-downloads.ts';
 import type { TransferDeps } from './artifact-transfers.ts';
+import type { HookDeps } from './push-hooks.ts';
 import { serveConsole } from '../web/console-text.ts';
 import {
   badgeRoute,
@@ -20,9 +21,10 @@ import {
 import { serveStatic } from '../web/static.ts';
 import { artifactDownload } from './artifact-downloads.ts';
 import { adminUpload, missingBlobs, workerUpload } from './artifact-transfers.ts';
+import { pushHook } from './push-hooks.ts';
 
 /** Everything a route of the table may use: the website's reads, transfers, downloads, /metrics. */
-export type HttpDeps = ConsoleDeps & TransferDeps & DownloadDeps & Pick<Context, 'metrics'>;
+export type HttpDeps = ConsoleDeps & TransferDeps & DownloadDeps & HookDeps & Pick<Context, 'metrics'>;
 
 /** Answers one request; `params` are the pattern's captures, still percent-encoded. */
 export type Handler = (
@@ -60,6 +62,8 @@ export const ROUTES: readonly Route[] = [
   { methods: ['PUT'], path: /^\/upload\/([^/]+)$/, handle: adminUpload },
   { methods: ['POST'], path: /^\/blobs\/missing$/, handle: missingBlobs },
   { methods: READ, path: /^\/job\/([^/]+)\/run\/([^/]+)\/artifacts\/(.+)$/, handle: artifactDownload },
+  // push events from forges and git hooks (signed with the job's hook secret)
+  { methods: ['POST'], path: /^\/hooks\/([^/]+)$/, handle: pushHook },
   // operations
   { methods: READ, path: /^\/healthz$/, handle: health },
   { methods: READ, path: /^\/metrics$/, handle: metrics },

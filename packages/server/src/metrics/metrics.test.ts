@@ -61,8 +61,10 @@ describe('Metrics', () => {
     m.started(run({ attempt: 2 }), 1_015_500); // waited 0.5 s after its backoff
     m.attemptEnded(run({ attempt: 2, startedAt: 1_015_500 }), 'succeeded', { kind: 'exited', code: 0 }, 1_020_500, 0);
     const text = await m.scrape();
-    expect(text).toContain('builder_runs_lost_total{job="nightly",platform="debian-12"} 1');
-    expect(text).toContain('builder_runs_finished_total{job="nightly",platform="debian-12",state="succeeded"} 1');
+    expect(text).toContain('builder_runs_lost_total{builder_job="nightly",platform="debian-12"} 1');
+    expect(text).toContain(
+      'builder_runs_finished_total{builder_job="nightly",platform="debian-12",state="succeeded"} 1',
+    );
     expect(text).toContain('builder_run_queue_wait_seconds_sum{platform="debian-12"} 2.5');
     expect(text).toContain('builder_run_queue_wait_seconds_count{platform="debian-12"} 2');
     expect(text).toContain('builder_run_duration_seconds_sum{platform="debian-12"} 5');
@@ -73,7 +75,7 @@ describe('Metrics', () => {
     const m = metrics();
     m.attemptEnded(run({ id: 'r2' }), 'cancelled', { kind: 'cancelled', reason: 'by a user' }, 1_000_000, 1_000_000);
     expect(await m.scrape()).toContain(
-      'builder_runs_finished_total{job="nightly",platform="debian-12",state="cancelled"} 1',
+      'builder_runs_finished_total{builder_job="nightly",platform="debian-12",state="cancelled"} 1',
     );
   });
 
@@ -94,7 +96,7 @@ describe('Metrics', () => {
     }
     servers[0]!.ctx.metrics!.attemptEnded(run({}), 'cancelled', { kind: 'cancelled', reason: 'x' }, 1, 1);
     const [a, b] = await Promise.all(servers.map((s) => fetch(`${s.url}/metrics`).then((r) => r.text())));
-    expect(a).toContain('builder_runs_finished_total{job="nightly",platform="debian-12",state="cancelled"} 1');
+    expect(a).toContain('builder_runs_finished_total{builder_job="nightly",platform="debian-12",state="cancelled"} 1');
     expect(b).not.toContain('builder_runs_finished_total{');
     expect(b).toContain('process_cpu_user_seconds_total');
   });

@@ -1,7 +1,9 @@
 import type { RunResult, RunState } from '@builder/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Registry as Workers } from '../workers/registry.ts';
+import { targetLabel } from '../alerts/targets.ts';
 import type { RunEvent } from '../run-events.ts';
+import type { AlertOutboxStore } from '../store/alert-outbox.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { RunHistory } from '../store/run-history.ts';
 import type { RunStore } from '../store/runs.ts';
@@ -29,6 +31,7 @@ export class Metrics {
   private readonly artifactBytes;
   private readonly blobsStored;
   private readonly reclaims;
+  private readonly alertsDropped;
   /** Runs re-queued for another attempt: when they became eligible again (epoch ms). */
   private readonly requeuedAt = new Map<string, number>();
 
@@ -37,11 +40,13 @@ export class Metrics {
     runs: Pick<RunStore, 'countByPlatform'>;
     jobs: Pick<JobStore, 'platformsInUse'>;
     history: Pick<RunHistory, 'lastSuccessByJob'>;
+    /** The alert outbox and what is failing now; none: no such series. */
+    outbox?: Pick<AlertOutboxStore, 'lengths' | 'firing'>;
     workers: Workers;
     storage?: StorageOutage;
     process?: boolean;
   }) {
-    const { runs, jobs, history, workers, storage } = deps;
+    const { runs, jobs, history, workers, storage, outbox } = deps;
     const register = [this.registry];
     if (deps.process ?? true) {
       // process_* and nodejs_*, unprefixed as dashboards expect; minus three gauges whose `_total`
@@ -58,14 +63,14 @@ export class Metrics {
 
     this.finished = new Counter({
       name: 'builder_runs_finished_total',
-      help: 'Runs that reached a terminal state, by job, platform and state (succeeded, failed, timeout, cancelled, lost, error).',
-      labelNames: ['job', 'platform', 'state'] as const,
+      help: 'Runs that reached a terminal state, by job (builder_job), platform and state (succeeded, failed, timeout, cancelled, lost, error).',
+      labelNames: ['builder_job', 'platform', 'state'] as const,
       registers: register,
     });
     this.lost = new Counter({
       name: 'builder_runs_lost_total',
       help: 'Attempts whose worker was not heard from for the lease, including ones retried afterwards.',
-      labelNames: ['job', 'platform'] as const,
+      labelNames: ['builder_job', 'platform'] as const,
       registers: register,
     });
     this.duration = new Histogram({
@@ -148,14 +153,44 @@ export class Metrics {
     if (storage) storageGauges(register, storage);
     new Gauge({
       name: 'builder_job_last_success_timestamp_seconds',
-      help: 'When the newest succeeded run of each scheduled job finished (Unix seconds); no series until a job first succeeds.',
-      labelNames: ['job'] as const,
+      help: 'When the newest succeeded run of each scheduled job (builder_job) finished on each platform (Unix seconds); no series until it first succeeds there.',
+      labelNames: ['builder_job', 'platform'] as const,
       registers: register,
       collect() {
         this.reset();
-        for (const r of history.lastSuccessByJob()) this.set({ job: r.job }, r.t / 1000);
+        for (const r of history.lastSuccessByJob()) this.set({ builder_job: r.job, platform: r.platform }, r.t / 1000);
       },
     });
+    this.alertsDropped = new Counter({
+      name: 'builder_alerts_dropped_total',
+      help: 'Undelivered alerts dropped because their target already had the most the outbox keeps (--alert-outbox-max), by target.',
+      labelNames: ['target'] as const,
+      registers: register,
+    });
+    if (outbox) {
+      new Gauge({
+        name: 'builder_alert_outbox_length',
+        help: 'Alerts stored and not yet delivered, by target (kind and origin; a webhook URL path is not shown).',
+        labelNames: ['target'] as const,
+        registers: register,
+        collect() {
+          this.reset();
+          const by = new Map<string, number>();
+          for (const r of outbox.lengths()) by.set(targetLabel(r.target), (by.get(targetLabel(r.target)) ?? 0) + r.n);
+          for (const [target, n] of by) this.set({ target }, n);
+        },
+      });
+      new Gauge({
+        name: 'builder_job_failing',
+        help: '1 for each scheduled job (builder_job) and platform whose last finished run failed (what Alertmanager gets as BuilderRunFailed); no series otherwise.',
+        labelNames: ['builder_job', 'platform'] as const,
+        registers: register,
+        collect() {
+          this.reset();
+          for (const f of outbox.firing()) this.set({ builder_job: f.job, platform: f.platform }, 1);
+        },
+      });
+    }
   }
 
   /** The run-event listener: counts from the rows the events carry, no reads. */
@@ -167,17 +202,22 @@ export class Metrics {
 
   /** An attempt of `run` (the row as it was before) ended with `result`; `state` is the run's new state. */
   attemptEnded(run: RunRow, state: RunState, result: RunResult, finishedAt: number, now: number): void {
-    if (result.kind === 'lost') this.lost.inc({ job: run.job, platform: run.platform });
+    if (result.kind === 'lost') this.lost.inc({ builder_job: run.job, platform: run.platform });
     if (state === 'queued') {
       const next = run.retryBackoffSec * 1000 * 2 ** (run.attempt - 1);
       this.requeuedAt.set(run.id, next > 0 ? Math.ceil(now + next) : now);
       return;
     }
     this.requeuedAt.delete(run.id);
-    this.finished.inc({ job: run.job, platform: run.platform, state });
+    this.finished.inc({ builder_job: run.job, platform: run.platform, state });
     if (run.startedAt !== null) {
       this.duration.observe({ platform: run.platform }, Math.max(0, finishedAt - run.startedAt) / 1000);
     }
+  }
+
+  /** An undelivered alert for `target` was dropped (its outbox was full). */
+  alertDropped(target: string): void {
+    this.alertsDropped.inc({ target: targetLabel(target) });
   }
 
   /** A worker's heartbeat did not list an attempt it held. */

@@ -170,6 +170,59 @@ ALTER TABLE runs ADD COLUMN commit_sha TEXT;  -- what the worker resolved it to,
 `,
   },
   {
+    version: 10,
+    name: 'push-hooks',
+    sql: `
+-- a job's push hook: the secret forges sign deliveries with (kept as secrets are: HMAC needs the
+-- value itself) and the branches it builds (JSON array; NULL: its source's ref)
+CREATE TABLE hooks (
+  job_id      INTEGER PRIMARY KEY REFERENCES jobs(id),
+  secret      TEXT NOT NULL,
+  branches    TEXT,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+-- deliveries that queued runs, by the forge's delivery id: a redelivery answers the same runs
+CREATE TABLE hook_deliveries (
+  job_id       INTEGER NOT NULL REFERENCES jobs(id),
+  forge        TEXT NOT NULL,
+  delivery     TEXT NOT NULL,
+  commit_sha   TEXT NOT NULL,
+  runs         TEXT NOT NULL,              -- JSON array of run ids
+  received_at  INTEGER NOT NULL,
+  PRIMARY KEY (job_id, forge, delivery)
+);
+-- the runs of a commit (watch --commit, status --commit): resolved on start, asked for before
+CREATE INDEX runs_by_commit ON runs (commit_sha) WHERE commit_sha IS NOT NULL;
+CREATE INDEX runs_by_ref ON runs (ref) WHERE ref IS NOT NULL;
+`,
+  },
+  {
+    version: 11,
+    name: 'alert-outbox',
+    sql: `
+-- alerts not yet delivered, one row per event and target, written in the batch of the change that
+-- raised them and deleted once delivered; each target takes its rows in id order
+CREATE TABLE alert_outbox (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  target     TEXT NOT NULL,               -- 'webhook URL', 'alertmanager URL', 'after PATH'
+  body       TEXT NOT NULL,               -- JSON AlertEvent
+  attempts   INTEGER NOT NULL DEFAULT 0,  -- failed deliveries so far
+  not_before INTEGER NOT NULL DEFAULT 0,  -- epoch ms: the next attempt waits until then (backoff)
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX alert_outbox_by_target ON alert_outbox (target, id);
+-- what is failing now: a job and platform whose last finished run failed (Alertmanager re-sends it)
+CREATE TABLE alerts_firing (
+  job_id     INTEGER NOT NULL REFERENCES jobs(id),
+  platform   TEXT NOT NULL,
+  starts_at  INTEGER NOT NULL,            -- epoch ms of the first failure of this streak
+  body       TEXT NOT NULL,               -- JSON AlertEvent of the latest failure
+  PRIMARY KEY (job_id, platform)
+);
+`,
+  },
+  {
     version: 12,
     name: 'run-reports',
     // what a run's last attempt told about itself: its $BUILDER_SUMMARY and what it cost

@@ -14,9 +14,10 @@ export class RunHistory {
          AND state IN ('succeeded', 'failed', 'timeout', 'error', 'lost')
        ORDER BY finished_at DESC, number DESC LIMIT 1`,
     );
-    this.lastSuccessStmt = db.prepare<[], { job: string; t: number }>(
-      `SELECT jobs.name AS job, MAX(runs.finished_at) AS t FROM runs JOIN jobs ON jobs.id = runs.job_id
-       WHERE runs.state = 'succeeded' AND jobs.deleted_at IS NULL GROUP BY jobs.id`,
+    this.lastSuccessStmt = db.prepare<[], { job: string; platform: string; t: number }>(
+      `SELECT jobs.name AS job, runs.platform AS platform, MAX(runs.finished_at) AS t
+       FROM runs JOIN jobs ON jobs.id = runs.job_id
+       WHERE runs.state = 'succeeded' AND jobs.deleted_at IS NULL GROUP BY jobs.id, runs.platform`,
     );
   }
 
@@ -28,8 +29,8 @@ export class RunHistory {
     return this.previousStmt.get(run.jobId, run.platform, run.id, finishedAt, finishedAt, run.number)?.state;
   }
 
-  /** When the newest succeeded run of each scheduled job finished. */
-  lastSuccessByJob(): { job: string; t: number }[] {
+  /** When the newest succeeded run of each scheduled job finished, per platform. */
+  lastSuccessByJob(): { job: string; platform: string; t: number }[] {
     return this.lastSuccessStmt.all();
   }
 }

@@ -192,6 +192,22 @@ export class RunStore {
     return this.get(inserted.id)!;
   }
 
+  /**
+   * Runs of a commit, newest first: those whose source resolved to it (a full SHA or a prefix), and
+   * those asked for by that SHA that have not started yet (a push hook queues the pushed SHA).
+   */
+  forCommit(sha: string, filter: { job?: number; limit: number }): RunRow[] {
+    // a hex prefix: every SHA that starts with it sorts in [prefix, prefix + 'g')
+    const hi = `${sha}g`;
+    const job = filter.job === undefined ? '' : ' AND runs.job_id = ?';
+    const args: (string | number)[] = [sha, hi, sha, hi];
+    if (filter.job !== undefined) args.push(filter.job);
+    const sql = `${SELECT} WHERE ((runs.commit_sha >= ? AND runs.commit_sha < ?)
+      OR (runs.commit_sha IS NULL AND runs.ref >= ? AND runs.ref < ?))${job}
+      ORDER BY runs.queued_at DESC, runs.number DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, filter.limit) as RawRun[]).map(runFromRaw);
+  }
+
   // ---- transitions ----
 
   // Each returns the row as it now is, made from the one it was given: no read after the write.

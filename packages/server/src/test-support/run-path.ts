@@ -19,6 +19,7 @@ import { resyncRuns } from '../runs/resync.ts';
 import { StorageOutage } from '../storage/outage.ts';
 import { migrate } from '../store/db.ts';
 import { GroupCommit } from '../store/group-commit.ts';
+import { HookStore } from '../store/hooks.ts';
 import { JobStore } from '../store/jobs.ts';
 import { PlatformStore } from '../store/platforms.ts';
 import type { JobRow, RunRow } from '../store/rows.ts';
@@ -55,6 +56,7 @@ export function runPath() {
     jobs: new JobStore(db),
     platforms: new PlatformStore(db),
     secrets: new SecretStore(db),
+    hooks: new HookStore(db),
     registry: new Registry(),
     workers: new WorkerStore(db),
     active: new ActiveRuns(),
