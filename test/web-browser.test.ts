@@ -246,13 +246,15 @@ describe.skipIf(!existsSync(CHROMIUM))(`run page in chromium (skipped if ${CHROM
   });
 });
 
-/** Full-page screenshots at a desktop and a phone width, under test-output/web/. */
+/** Full-page screenshots at a desktop and a phone width (axe-checked there too), under test-output/web/. */
 async function shots(page: Page, name: string): Promise<void> {
   for (const [width, height, label] of [
     [1280, 800, 'desktop'],
     [390, 844, 'phone'],
   ] as const) {
     await page.setViewportSize({ width, height });
+    // a phone's narrow tables scroll: they must still be reachable and readable
+    if (label === 'phone') expect(await axeProblems(page), `${name} on a phone`).toEqual([]);
     await page.screenshot({ path: resolve(OUT, `${name}-${label}.png`), fullPage: true });
   }
   await page.setViewportSize({ width: 1280, height: 800 });

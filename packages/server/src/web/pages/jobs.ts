@@ -32,7 +32,7 @@ export function jobsPage(ctx: SiteDeps): Page {
     ${
       entries.length === 0
         ? html`<p class="muted">No jobs yet. Create one with <code>builder-client schedule</code>.</p>`
-        : html`<div class="scroll">
+        : html`<div class="scroll" tabindex="0">
             <table>
               <thead>
                 <tr>

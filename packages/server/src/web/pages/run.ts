@@ -173,7 +173,7 @@ function usageFacts(usage: RunUsage | null): Html | string {
 }
 
 function keyValueTable(rows: [string, string][], what: string): Html {
-  return html`<div class="scroll">
+  return html`<div class="scroll" tabindex="0">
     <table class="kv">
       <thead>
         <tr>
@@ -223,7 +223,7 @@ function artifactTable(run: RunRow, all: { path: string; size: number; sha256: s
       ? html`; the first ${MAX_ROWS} are shown, <a href="/api${links.run(run.job, run.number)}">all in JSON</a>`
       : '';
   return html`<p class="muted">${all.length} file${all.length === 1 ? '' : 's'}, ${formatBytes(total)}${more}</p>
-    <div class="scroll">
+    <div class="scroll" tabindex="0">
       <table>
         <thead>
           <tr>

@@ -38,7 +38,7 @@ export function workersPage(ctx: SiteDeps): Page {
       ${
         workers.length === 0
           ? html`<p class="muted">No worker is connected.</p>`
-          : html`<div class="scroll">
+          : html`<div class="scroll" tabindex="0">
               <table>
                 <thead>
                   <tr>
@@ -82,7 +82,7 @@ export function workersPage(ctx: SiteDeps): Page {
       ${
         gone.length === 0
           ? html`<p class="muted">None: every worker that ever connected is connected.</p>`
-          : html`<div class="scroll">
+          : html`<div class="scroll" tabindex="0">
               <table>
                 <thead>
                   <tr>
