@@ -68,11 +68,18 @@ describe.skipIf(skip !== undefined)('chroot executor through server and worker',
     // sandbox's paths, which from the worker point outside the dir: refused
     await c.schedule(
       'pkgs',
-      'cat /etc/debian_version > "$BUILDER_OUTPUT/version"; ln -s version "$BUILDER_OUTPUT/v"\n',
+      'cat /etc/debian_version > "$BUILDER_OUTPUT/version"; ln -s version "$BUILDER_OUTPUT/v"\n' +
+        'echo "# Built in the sandbox" > "$BUILDER_SUMMARY"\n',
     );
     expect((await c.client(['execute', 'pkgs', '--follow'])).code).toBe(0);
     const listed = JSON.parse((await c.client(['artifacts', 'pkgs/1', '--json'])).stdout).files;
     expect(listed.map((f: { path: string }) => f.path)).toEqual(['v', 'version']);
+    // the summary as the job saw its path, and the cost from the run's cgroup (CPU sampled when
+    // cgroup v1 has no cpuacct next to cpu)
+    const page = await (await fetch(`${c.url}/api/job/pkgs/run/1`)).json();
+    expect(page.summary.markdown).toBe('# Built in the sandbox\n');
+    expect(page.usage.source).toMatch(/^cgroup/);
+    expect(page.usage.peakMemoryBytes).toBeGreaterThan(0);
     await c.schedule('sneaky', 'ln -s /etc/shadow "$BUILDER_OUTPUT/shadow"\n');
     expect((await c.client(['execute', 'sneaky', '--follow'])).code).toBe(1);
     expect(JSON.stringify((await c.run('sneaky/1')).result)).toContain('pointing outside the output dir');

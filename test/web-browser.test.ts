@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, waitFor } from './harness.ts';
 
@@ -27,6 +28,55 @@ done
 head -c 300000 /dev/urandom > "$BUILDER_OUTPUT/image.bin"
 echo 'built' > "$BUILDER_OUTPUT/notes.txt"
 `;
+
+/** A 1×1 PNG the job writes into its artifacts, for its summary to show. */
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+
+/** A job that reports in its summary: a link, an artifact's image, and things that must stay inert. */
+const REPORT = `printf '%s' '${PNG}' | base64 -d > "$BUILDER_OUTPUT/plot.png"
+echo report > "$BUILDER_OUTPUT/report.txt"
+cat > "$BUILDER_SUMMARY" <<'MD'
+# Nightly report
+
+See [the docs](https://example.org/docs) and [the report](report.txt).
+
+![the plot](plot.png)
+
+![outside](https://example.org/x.png)
+
+[click me](javascript:window.__pwned=5)
+
+<script>window.__pwned=6</script>
+<img src=x onerror="window.__pwned=7">
+MD
+echo done
+`;
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** Serious and critical accessibility problems axe-core finds on the page (WCAG 2 A/AA). */
+async function axeProblems(page: Page): Promise<string[]> {
+  // evaluated through the DevTools protocol, which the page's CSP does not govern
+  await page.evaluate(AXE);
+  const found = await page.evaluate(async () => {
+    const axe = (
+      window as unknown as {
+        axe: {
+          run(o: object): Promise<{ violations: { id: string; impact: string; nodes: { target: unknown }[] }[] }>;
+        };
+      }
+    ).axe;
+    const r = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      nodes: v.nodes.map((n) => JSON.stringify(n.target)),
+    }));
+  });
+  return found
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 5).join(' ')}`);
+}
 
 describe.skipIf(!existsSync(CHROMIUM))(`run page in chromium (skipped if ${CHROMIUM} is missing)`, () => {
   let c: Cluster;
@@ -113,4 +163,99 @@ describe.skipIf(!existsSync(CHROMIUM))(`run page in chromium (skipped if ${CHROM
     await page.screenshot({ path: resolve(OUT, 'run-page.png'), fullPage: true });
     await page.close();
   });
+
+  it('shows the summary, artifacts before the console, previous/next, relative times and the chart, accessibly', async () => {
+    await c.schedule('report', REPORT);
+    for (let i = 0; i < 2; i++) expect((await c.client(['execute', 'report', '--follow'])).code).toBe(0);
+    const context = await browser.newContext();
+    // the CSP's own reports: any violation (an inline script, an outside image) is a failure
+    await context.addInitScript(() => {
+      const w = window as unknown as { __csp: string[] };
+      w.__csp = [];
+      document.addEventListener('securitypolicyviolation', (e) =>
+        w.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
+      );
+    });
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+    page.on('pageerror', (e) => problems.push(String(e)));
+    const outside: string[] = [];
+    page.on('request', (r) => !r.url().startsWith(c.url) && outside.push(r.url()));
+
+    await page.goto(`${c.url}/job/report/run/2`);
+    const summary = page.locator('section.summary');
+    expect(await summary.locator('h3').textContent()).toBe('Nightly report');
+    expect(await summary.locator('a', { hasText: 'the docs' }).getAttribute('href')).toBe('https://example.org/docs');
+    expect(await summary.locator('a', { hasText: 'the report' }).getAttribute('href')).toBe(
+      '/job/report/run/2/artifacts/report.txt',
+    );
+    const img = summary.locator('img');
+    expect(await img.count()).toBe(1);
+    expect(await img.getAttribute('src')).toBe('/job/report/run/2/artifacts/plot.png');
+    await page.waitForFunction(() => (document.querySelector('section.summary img') as HTMLImageElement)?.complete);
+    expect(await img.evaluate((el: HTMLImageElement) => el.naturalWidth)).toBe(1);
+    // inert: no script element, no javascript: link, the outside image not loaded
+    expect(await summary.locator('script').count()).toBe(0);
+    expect(await summary.locator('a[href^="javascript"]').count()).toBe(0);
+    expect(await summary.textContent()).toContain('click me');
+    expect(await summary.textContent()).toContain('<script>window.__pwned=6</script>');
+    expect(await summary.textContent()).toContain('[image: outside]');
+    expect(outside).toEqual([]);
+    await summary.locator('text=click me').click();
+    expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => (window as unknown as { __csp: string[] }).__csp)).toEqual([]);
+
+    // artifacts (with their stable links) above the console
+    const artifactsY = (await page.locator('#artifacts-heading').boundingBox())!.y;
+    expect(artifactsY).toBeLessThan((await page.locator('#console-heading').boundingBox())!.y);
+    expect(await page.locator('a.latest').first().getAttribute('href')).toMatch(
+      /^\/job\/report\/latest\/plot\.png\?platform=/,
+    );
+    // previous / next of the same job and platform
+    expect(await page.locator('a[rel=prev]').getAttribute('href')).toBe('/job/report/run/1');
+    expect(await page.locator('a[rel=next]').count()).toBe(0);
+    // relative times by the site's script, the absolute time on hover
+    const queued = page.locator('time[data-rel]').first();
+    await page.waitForFunction(() => /ago|just now/.test(document.querySelector('time[data-rel]')?.textContent ?? ''));
+    expect(await queued.getAttribute('title')).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    expect(await page.locator('#run-cpu').count()).toBe(1);
+    expect(await axeProblems(page)).toEqual([]);
+    await shots(page, 'run-summary');
+
+    // the job page: its chart, one mark per run, and the runs' durations
+    await page.goto(`${c.url}/job/report`);
+    expect(await page.locator('figure.chart svg[role=img] g.mark').count()).toBe(2);
+    expect(await page.locator('figure.chart svg title').first().textContent()).toContain('Last 2 runs of report');
+    expect(await page.locator('#latest-heading').boundingBox()).not.toBeNull();
+    expect(await axeProblems(page)).toEqual([]);
+    await shots(page, 'job');
+
+    for (const [path, name] of [
+      ['/', 'jobs'],
+      ['/workers', 'workers'],
+      ['/job/colours/run/1', 'run-console'],
+    ] as const) {
+      await page.goto(`${c.url}${path}`);
+      expect(await axeProblems(page), path).toEqual([]);
+      await shots(page, name);
+    }
+    expect(await page.evaluate(() => (window as unknown as { __csp: string[] }).__csp)).toEqual([]);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
 });
+
+/** Full-page screenshots at a desktop and a phone width (axe-checked there too), under test-output/web/. */
+async function shots(page: Page, name: string): Promise<void> {
+  for (const [width, height, label] of [
+    [1280, 800, 'desktop'],
+    [390, 844, 'phone'],
+  ] as const) {
+    await page.setViewportSize({ width, height });
+    // a phone's narrow tables scroll: they must still be reachable and readable
+    if (label === 'phone') expect(await axeProblems(page), `${name} on a phone`).toEqual([]);
+    await page.screenshot({ path: resolve(OUT, `${name}-${label}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}

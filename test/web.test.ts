@@ -39,7 +39,8 @@ describe('the public website, against real server and worker processes', () => {
     const body = await r.text();
     expect(body).toContain('<a href="/job/web-ok">web-ok</a>');
     expect(body).toContain('<img src="/badge/web-bad.svg"');
-    expect(body).not.toMatch(/<script|style=/);
+    // no inline script or style: only the site's own script files
+    expect(body).not.toMatch(/<script(?![^>]*\ssrc="\/static\/)|style=/);
     const data = await json('/');
     expect(data).toEqual(await (await get('/api/')).json());
     const jobs = JSON.parse((await c.client(['jobs', '--json'])).stdout);
@@ -52,7 +53,7 @@ describe('the public website, against real server and worker processes', () => {
     expect(r.headers.get('content-security-policy')).toBe(CSP);
     const body = await r.text();
     expect(body).toContain('exited 0');
-    expect(body).toContain('REV=&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;q&#39;');
+    expect(body).toContain('<code class="value">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;q&#39;</code>');
     expect(body).toContain('echo &quot;&lt;script&gt;alert(1)&lt;/script&gt; rev=$REV&quot;');
     expect(body).not.toContain('<script>alert');
     expect(body).toContain('<time datetime="');
@@ -161,8 +162,22 @@ describe('the public website, against real server and worker processes', () => {
     await waitFor(async () => (await json('/job/web-pkg/run/1')).artifacts.length === 1, 'the artifact list');
     const data = await json('/job/web-pkg/run/1');
     expect(data.artifacts).toEqual([
-      { path: 'dist/my app.txt', size: 8, sha256: sha, url: '/job/web-pkg/run/1/artifacts/dist/my%20app.txt' },
+      {
+        path: 'dist/my app.txt',
+        size: 8,
+        sha256: sha,
+        url: '/job/web-pkg/run/1/artifacts/dist/my%20app.txt',
+        latest: '/job/web-pkg/latest/dist/my%20app.txt?platform=debian-12',
+      },
     ]);
+    // the job page lists the newest successful run's files by their stable links
+    const job = await json('/job/web-pkg');
+    expect(job.latestArtifacts).toMatchObject([
+      { platform: 'debian-12', run: 1, files: [{ path: 'dist/my app.txt', latest: data.artifacts[0].latest }] },
+    ]);
+    expect(await (await get('/job/web-pkg')).text()).toContain(
+      'href="/job/web-pkg/latest/dist/my%20app.txt?platform=debian-12"',
+    );
     const page = await (await get('/job/web-pkg/run/1')).text();
     expect(page).toContain('href="/job/web-pkg/run/1/artifacts/dist/my%20app.txt"');
     expect(page).toContain(sha);

@@ -16,6 +16,8 @@ export const LIMITS = {
   /** Largest secret value (a signing key, a token). */
   maxSecretBytes: 64 * 1024,
   maxSecretsPerJob: 32,
+  /** Largest job summary (`$BUILDER_SUMMARY`, Markdown) a worker sends; longer ones are cut with a note. */
+  maxSummaryBytes: 64 * 1024,
 } as const;
 
 /** Job, platform and worker names: safe in paths, URLs and log lines. */

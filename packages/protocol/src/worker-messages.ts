@@ -84,6 +84,29 @@ export const OutputHeaderSchema = z.object({
 });
 export type OutputHeader = z.infer<typeof OutputHeaderSchema>;
 
+/**
+ * The job's own Markdown for its run page. The worker cuts it at LIMITS.maxSummaryBytes (on a
+ * character boundary) and says so with `truncated`; the server renders it, never as raw HTML.
+ */
+export const RunSummarySchema = z.object({
+  markdown: z.string().max(LIMITS.maxSummaryBytes),
+  truncated: z.boolean(),
+});
+export type RunSummary = z.infer<typeof RunSummarySchema>;
+
+/**
+ * CPU time (user + system, all of the job's processes) and peak memory of an attempt. `source`
+ * says how it was measured: `cgroup` (the run's own cgroup: exact), `proc` (the job's process
+ * tree sampled from /proc: what ran between samples may be missed) or `cgroup+proc` (memory from
+ * the cgroup, CPU sampled: a cgroup v1 host without cpuacct next to cpu).
+ */
+export const RunUsageSchema = z.object({
+  cpuMs: z.number().nonnegative().max(1e15),
+  peakMemoryBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).nullable(),
+  source: z.enum(['cgroup', 'proc', 'cgroup+proc']),
+});
+export type RunUsage = z.infer<typeof RunUsageSchema>;
+
 export const FinishedSchema = z.object({
   type: z.literal('finished'),
   runId: RunIdSchema,
@@ -92,6 +115,10 @@ export const FinishedSchema = z.object({
   lastSeq: SeqSchema,
   result: RunResultSchema,
   finishedAt: TimeSchema,
+  /** What the job wrote to `$BUILDER_SUMMARY` (Markdown); absent: nothing (or an older worker). */
+  summary: RunSummarySchema.optional(),
+  /** What the attempt cost; absent when the worker could not measure it (or is older). */
+  usage: RunUsageSchema.optional(),
 });
 export type Finished = z.infer<typeof FinishedSchema>;
 

@@ -5,6 +5,8 @@ import type {
   HeldRun,
   OutputHeader,
   RunResult,
+  RunSummary,
+  RunUsage,
   WorkerToServer,
   Logger,
 } from '@builder/protocol';
@@ -14,6 +16,7 @@ import { describeError } from './errors.ts';
 import type { Executor, RunIO, RunInputs, RunSource } from './executors/types.ts';
 import { fetchInputs } from './inputs.ts';
 import type { Sources } from './source.ts';
+import { takeSummary } from './summary.ts';
 import { setLongTimeout } from './timers.ts';
 
 /** Where a run's messages go; `ready` is false while there is no welcomed connection. */
@@ -74,6 +77,9 @@ export class Run {
   #settled: Promise<void> = Promise.resolve();
   /** Why the artifacts were not stored, if they were not. */
   #artifactProblem: string | undefined;
+  /** What the job wrote to $BUILDER_SUMMARY, and what it cost: sent with the result. */
+  #summary: RunSummary | undefined;
+  #usage: RunUsage | undefined;
 
   constructor(deps: RunDeps) {
     this.#deps = deps;
@@ -136,10 +142,15 @@ export class Run {
         this.log.info('run.started');
       },
       collectOutput: async (dir) => {
+        if (this.#discarded) return;
+        this.#summary = await takeSummary(dir, io.note);
         const target = this.#deps.artifacts;
-        if (!target || this.#discarded) return;
+        if (!target) return;
         this.#artifactProblem = await uploadOutput(dir, job, target, { note: io.note, log: this.log });
         if (this.#artifactProblem) this.#console.note(`[builder] ${this.#artifactProblem}`);
+      },
+      usage: (usage) => {
+        this.#usage = usage;
       },
       log: this.log,
     };
@@ -249,6 +260,8 @@ export class Run {
       lastSeq: this.#console.lastSeq,
       result,
       finishedAt: this.#deps.now(),
+      ...(this.#summary && { summary: this.#summary }),
+      ...(this.#usage && { usage: this.#usage }),
     };
     this.#phase = RunPhase.Finished;
     this.log.info('run.finished', { result, lastSeq: this.#finished.lastSeq });

@@ -8,6 +8,7 @@ import { serveConsole } from '../web/console-text.ts';
 import {
   badgeRoute,
   compareRoute,
+  chartRoute,
   failedRoute,
   feedRoute,
   hashRoute,
@@ -93,6 +94,7 @@ export const ROUTES: readonly Route[] = [
   { methods: READ, path: /^\/feed\.atom$/, handle: feedRoute },
   { methods: READ, path: /^\/job\/([^/]+)\/feed\.atom$/, handle: feedRoute },
   { methods: READ, path: /^\/badge\/([^/]*)\.svg$/, handle: badgeRoute },
+  { methods: READ, path: /^\/job\/([^/]+)\/chart\.svg$/, handle: chartRoute },
   { methods: READ, path: /^\/job\/([^/]+)\/latest\/(.*)$/, handle: latestRoute },
 ];
 

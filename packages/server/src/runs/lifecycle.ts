@@ -17,10 +17,14 @@ import { isStorageFull } from '../storage/full.ts';
 import type { StorageOutage } from '../storage/outage.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { RunRow } from '../store/rows.ts';
+import type { Db } from '../store/db.ts';
+import { saveRunReport } from '../store/run-reports.ts';
 import type { RunStore } from '../store/runs.ts';
 import type { ActiveRuns } from './active.ts';
 
 export interface LifecycleDeps {
+  /** For the run reports (summary, usage) that come with `finished`. */
+  db: Db;
   commit: GroupCommit;
   runs: RunStore;
   active: ActiveRuns;
@@ -121,6 +125,7 @@ export class Lifecycle {
     }
     const run = ctx.runs.get(msg.runId);
     if (!run) return { type: 'finished-ack', runId: msg.runId, attempt: msg.attempt };
+    ctx.commit.write(() => saveRunReport(ctx.db, run.id, { summary: msg.summary ?? null, usage: msg.usage ?? null }));
     this.endAttempt(run, msg.result, msg.finishedAt);
     return { type: 'finished-ack', runId: msg.runId, attempt: msg.attempt };
   }

@@ -249,6 +249,21 @@ CREATE TABLE alerts_firing (
 `,
   },
   {
+    version: 12,
+    name: 'run-reports',
+    // what a run's last attempt told about itself: its $BUILDER_SUMMARY and what it cost
+    sql: `
+CREATE TABLE run_reports (
+  run_id            TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  summary           TEXT,                        -- Markdown, as the job wrote it (capped by the worker)
+  summary_truncated INTEGER NOT NULL DEFAULT 0,
+  cpu_ms            REAL,                        -- user + system CPU time of the job's processes
+  peak_memory       INTEGER,                     -- bytes
+  usage_source      TEXT                         -- how it was measured: cgroup, proc, cgroup+proc
+);
+`,
+  },
+  {
     version: 14,
     name: 'run-environments-and-rebuilds',
     sql: `

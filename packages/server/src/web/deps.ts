@@ -11,6 +11,7 @@ export type SiteDeps = Pick<
   | 'runs'
   | 'platforms'
   | 'registry'
+  | 'workers'
   | 'artifacts'
   | 'inputs'
   | 'logs'

@@ -27,13 +27,16 @@ export function layout(meta: PageMeta, body: Html, version: string): Html {
       <body>
         <header class="site">
           <a class="brand" href="${links.home()}">builder</a>
-          <a href="${links.home()}">jobs</a>
-          <a href="${links.failed()}">failed</a>
-          <a href="${links.workers()}">workers</a>
-          <a href="${meta.feed ?? links.feed()}">feed</a>
+          <nav aria-label="site">
+            <a href="${links.home()}">jobs</a>
+            <a href="${links.failed()}">failed</a>
+            <a href="${links.workers()}">workers</a>
+            <a href="${meta.feed ?? links.feed()}">feed</a>
+          </nav>
         </header>
         <main>${body}</main>
         <footer class="site">builder ${version}</footer>
+        <script type="module" src="/static/browser/site.js"></script>
       </body>
     </html> `;
 }

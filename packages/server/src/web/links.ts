@@ -14,6 +14,7 @@ export const links = {
   feed: (job?: string): string => (job === undefined ? '/feed.atom' : `/job/${encodeURIComponent(job)}/feed.atom`),
   latest: (job: string, path: string, platform?: string): string =>
     `/job/${encodeURIComponent(job)}/latest/${artifactUrlPath(path)}${queryString({ platform })}`,
+  chart: (job: string): string => `/job/${encodeURIComponent(job)}/chart.svg`,
   hash: (sha256: string): string => `/hash${queryString({ sha256 })}`,
   failed: (): string => '/failed',
   workers: (): string => '/workers',

@@ -84,7 +84,8 @@ describe('website pages', () => {
     const body = await r.text();
     expect(body).toContain('href="/job/deb"');
     expect(body).toContain('src="/badge/deb.svg"');
-    expect(body).not.toMatch(/style=|<script/);
+    // no inline style or script: only the site's own script files
+    expect(body).not.toMatch(/style=|<script(?![^>]*\ssrc="\/static\/)/);
     const viaAccept = await getJson('/');
     expect(viaAccept).toEqual(await (await get('/api/')).json());
     expect(viaAccept.jobs.map((j: { job: { name: string } }) => j.job.name)).toEqual(['deb', 'many']);
@@ -102,13 +103,27 @@ describe('website pages', () => {
     expect(body).toContain('href="/hash?sha256=' + SHA + '"');
     expect(body).toContain('echo &quot;&lt;b&gt;hi&lt;/b&gt;&quot;');
     const failed = await (await get('/job/deb/run/2')).text();
-    expect(failed).toContain('REV=&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(failed).toMatch(
+      /<code>REV<\/code><\/th>\s*<td><code class="value">&lt;script&gt;alert\(1\)&lt;\/script&gt;<\/code>/,
+    );
     expect(failed).not.toContain('<script>alert');
     const data = await getJson('/api/job/deb/run/1');
     expect(data.run).toMatchObject({ job: 'deb', number: 1, state: 'succeeded', script: 'echo "<b>hi</b>"' });
     expect(data.artifacts).toEqual([
-      { path: 'README', size: 5, sha256: 'b'.repeat(64), url: '/job/deb/run/1/artifacts/README' },
-      { path: 'out/hello 1.0.deb', size: 2048, sha256: SHA, url: '/job/deb/run/1/artifacts/out/hello%201.0.deb' },
+      {
+        path: 'README',
+        size: 5,
+        sha256: 'b'.repeat(64),
+        url: '/job/deb/run/1/artifacts/README',
+        latest: '/job/deb/latest/README?platform=debian-12',
+      },
+      {
+        path: 'out/hello 1.0.deb',
+        size: 2048,
+        sha256: SHA,
+        url: '/job/deb/run/1/artifacts/out/hello%201.0.deb',
+        latest: '/job/deb/latest/out/hello%201.0.deb?platform=debian-12',
+      },
     ]);
     expect(await getJson('/job/deb/run/1')).toEqual(data);
   });

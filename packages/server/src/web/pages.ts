@@ -3,6 +3,8 @@ import { artifactPathProblem } from '@builder/protocol';
 import type { SiteDeps } from './deps.ts';
 import { badgeRun, recentFinished } from '../store/site-queries.ts';
 import { badgeStatus, renderBadge } from './badge.ts';
+import { CHART_RUNS, renderChart } from './chart.ts';
+import { chartRuns } from './pages/job-history.ts';
 import { feedUrn, renderAtom } from './feeds.ts';
 import { html } from './html.ts';
 import { layout } from './layout.ts';
@@ -98,6 +100,15 @@ export const badgeRoute: WebHandler = (ctx, req, res, url, params) =>
   withParams(ctx, req, res, url, params, ([job = '']) =>
     sendBadge(ctx, req, res, job, url.searchParams.get('platform') || undefined),
   );
+
+/** `/job/J/chart.svg`: the job page's chart as an image (for a README, a dashboard). */
+export const chartRoute: WebHandler = (ctx, req, res, url, params) =>
+  withParams(ctx, req, res, url, params, ([name = '']) => {
+    const job = ctx.jobs.getAny(name);
+    if (!job) return sendText(req, res, 404, `no job named ${name}`);
+    const svg = renderChart(job.name, chartRuns(ctx, job, CHART_RUNS), { standalone: true });
+    send(req, res, 200, 'image/svg+xml; charset=utf-8', svg);
+  });
 
 /** `/job/J/latest/PATH[?platform=P]`. */
 export const latestRoute: WebHandler = (ctx, req, res, url, params) =>

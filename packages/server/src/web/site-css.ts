@@ -12,11 +12,23 @@ export const SITE_CSS = `:root {
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
 header.site { display: flex; flex-wrap: wrap; gap: .25rem 1.25rem; align-items: baseline; padding: .6rem 1rem; border-bottom: 1px solid var(--line); }
 header.site .brand { font-weight: 700; color: var(--fg); }
+header.site nav { display: flex; flex-wrap: wrap; gap: .25rem 1.25rem; }
+section.summary { border: 1px solid var(--line); border-radius: 6px; padding: 0 1rem .5rem; margin: 1rem 0; }
+.markdown img { max-width: 100%; height: auto; }
+.markdown pre { white-space: pre-wrap; }
+table.kv th[scope=row] { color: var(--fg); font-weight: 400; }
+code.value { white-space: pre-wrap; overflow-wrap: anywhere; }
+details.definition > summary { cursor: pointer; font-weight: 600; margin: 1.5rem 0 .5rem; }
+figure.chart { margin: .5rem 0 1rem; }
+figure.chart svg, img.chart { max-width: 100%; height: auto; }
+.spark { vertical-align: middle; }
 main { max-width: 72rem; margin: 0 auto; padding: 1rem; }
 h1 { font-size: 1.4rem; margin: .5rem 0 1rem; overflow-wrap: anywhere; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 a { color: var(--link); text-decoration: none; }
 a:hover { text-decoration: underline; }
+/* links among words are underlined: colour alone does not tell them apart (WCAG 1.4.1) */
+main :is(h1, h2, h3, p, dd, li, figcaption, .platforms) a, .markdown a { text-decoration: underline; text-underline-offset: 2px; }
 table { border-collapse: collapse; width: 100%; }
 .scroll { overflow-x: auto; }
 th, td { text-align: left; padding: .3rem .6rem .3rem 0; border-bottom: 1px solid var(--line); vertical-align: top; }

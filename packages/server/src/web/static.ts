@@ -22,6 +22,7 @@ const FILES: Readonly<Record<string, Source>> = {
   '/static/site.css': { css: SITE_CSS },
   '/static/console.css': { css: CONSOLE_CSS },
   '/static/browser/console.js': { file: 'browser/console.js' },
+  '/static/browser/site.js': { file: 'browser/site.js' },
   '/static/ansi.js': { file: 'ansi.js' },
   '/static/favicon.svg': { svg: FAVICON },
 };

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RunUsage } from '@builder/protocol';
 import { describeError } from '../errors.ts';
 
 /** Where the cgroup hierarchies are; a parameter so tests could point elsewhere. */
@@ -201,4 +202,43 @@ export function oomKilled(cg: RunCgroup): boolean {
     }
   }
   return false;
+}
+
+/**
+ * What the run's cgroup used: CPU time (v2 cpu.stat usage_usec; v1 cpuacct.usage where cpuacct is
+ * mounted with cpu) and peak memory (v2 memory.peak, kernel 5.19+; v1 memory.max_usage_in_bytes).
+ * What the cgroup cannot tell comes from `sampled` (the job's process tree, sampled from /proc).
+ */
+export function cgroupUsage(cg: RunCgroup, sampled: RunUsage | undefined): RunUsage | undefined {
+  const read = (file: string): number | undefined => {
+    try {
+      const text = readFileSync(file, 'utf8').trim();
+      return /^\d+$/.test(text) ? Number(text) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  let cpuMs: number | undefined;
+  let peak: number | undefined;
+  if (cg.version === 2) {
+    const dir = cg.dirs[0]!;
+    let stat = '';
+    try {
+      stat = readFileSync(join(dir, 'cpu.stat'), 'utf8');
+    } catch {
+      // no cpu controller: the sampled figure stays
+    }
+    const usec = /^usage_usec (\d+)$/m.exec(stat)?.[1];
+    if (usec !== undefined) cpuMs = Number(usec) / 1000;
+    peak = read(join(dir, 'memory.peak'));
+  } else {
+    const [memory, , cpu] = cg.dirs;
+    const ns = cpu === undefined ? undefined : read(join(cpu, 'cpuacct.usage'));
+    if (ns !== undefined) cpuMs = ns / 1e6;
+    peak = memory === undefined ? undefined : read(join(memory, 'memory.max_usage_in_bytes'));
+  }
+  if (cpuMs !== undefined)
+    return { cpuMs, peakMemoryBytes: peak ?? sampled?.peakMemoryBytes ?? null, source: 'cgroup' };
+  if (sampled === undefined) return undefined;
+  return peak === undefined ? sampled : { ...sampled, peakMemoryBytes: peak, source: 'cgroup+proc' };
 }

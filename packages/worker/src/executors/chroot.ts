@@ -15,9 +15,16 @@ import {
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import type { Assignment, RunResult, Logger } from '@builder/protocol';
+import type { Assignment, RunResult, RunUsage, Logger } from '@builder/protocol';
 import { describeError } from '../errors.ts';
-import { createCgroup, findCgroups, killAndRemoveCgroup, oomKilled, type RunCgroup } from './chroot-cgroup.ts';
+import {
+  cgroupUsage,
+  createCgroup,
+  findCgroups,
+  killAndRemoveCgroup,
+  oomKilled,
+  type RunCgroup,
+} from './chroot-cgroup.ts';
 import { readStamp, shiftRootfs } from './chroot-idmap.ts';
 import { mountsUnder, unmountUnder } from './chroot-mounts.ts';
 import { type ChrootOptions, checkRootfs } from './chroot-options.ts';
@@ -154,11 +161,12 @@ export class ChrootExecutor implements Executor {
       ];
       const secrets = secretVariables(job);
       const fd6 = Object.keys(secrets).length > 0 ? envFile(secrets) : undefined;
+      let sampled: RunUsage | undefined;
       let result = await runJobProcess(
         '/bin/sh',
         args,
         { cwd: dir, env: SETUP_ENV, ...(fd6 !== undefined && { fd6 }) },
-        io,
+        { ...io, usage: (u) => (sampled = u) },
       );
       if (!started(dir)) {
         const why = readSetupLog(dir) || describeResult(result);
@@ -172,6 +180,9 @@ export class ChrootExecutor implements Executor {
       }
       // nothing of the sandbox may run while its output is read: a root job owns /builder and
       // could swap output/ for a link into the host between the check below and the reading
+      // the cgroup counted every process of the run, also those that left the job's process tree
+      const usage = cgroupUsage(cg, sampled);
+      if (usage) io.usage?.(usage);
       await this.#removeCgroup(cg, io.log, (text) => io.note(text));
       cg = undefined;
       const outputDir = join(dir, 'builder', 'output');

@@ -1,4 +1,6 @@
 import type { Assignment } from '@builder/protocol';
+import { posix } from 'node:path';
+import { SUMMARY_FILE } from '../summary.ts';
 import type { RunSource } from './types.ts';
 
 /** The worker's own variables that match `pattern` (everything else, BUILDER_TOKEN above all, stays out). */
@@ -27,6 +29,8 @@ export function jobVariables(
     BUILDER_ATTEMPT: String(job.attempt),
     BUILDER_PLATFORM: platform,
     BUILDER_OUTPUT: output,
+    // Markdown for the top of the run page (taken out of the output dir before the artifacts go)
+    BUILDER_SUMMARY: posix.join(output, SUMMARY_FILE),
     ...(job.serverUrl !== undefined && { BUILDER_URL: job.serverUrl }),
     ...(job.runUrl !== undefined && { BUILDER_RUN_URL: job.runUrl }),
     ...(source && { BUILDER_SOURCE: source.dir, BUILDER_REF: source.run.ref, BUILDER_COMMIT: source.run.commit }),

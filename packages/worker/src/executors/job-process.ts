@@ -4,6 +4,7 @@ import type { RunResult } from '@builder/protocol';
 import { describeError } from '../errors.ts';
 import { groupStopper } from './process-group.ts';
 import type { RunIO } from './types.ts';
+import { ProcUsageSampler } from './usage.ts';
 
 /** After the job exited, how long a pipe held by an escaped process may stay open (beyond the grace). */
 const PIPE_LINGER_MS = 2000;
@@ -54,6 +55,7 @@ export function runJobProcess(
       return;
     }
     io.started();
+    const usage = new ProcUsageSampler(pid);
     const fd6 = (child.stdio as readonly unknown[])[6] as Writable | null | undefined;
     if (fd6 && opts.fd6 !== undefined) {
       fd6.on('error', () => undefined); // a job that ends before reading it: nothing to deliver
@@ -94,6 +96,8 @@ export function runJobProcess(
     };
 
     child.once('exit', () => {
+      const measured = usage.stop();
+      if (measured) io.usage?.(measured);
       if (group.stop()) io.note('[builder] the job exited but left processes running in its group; stopping them');
       lingerTimer = setTimeout(checkLinger, io.killGraceMs + PIPE_LINGER_MS);
     });

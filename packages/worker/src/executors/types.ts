@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { Assignment, RunResult, Logger } from '@builder/protocol';
+import type { Assignment, RunResult, RunUsage, Logger } from '@builder/protocol';
 import type { BaseProbe } from '../environment/recorder.ts';
 
 /**
@@ -31,6 +31,11 @@ export interface RunIO {
    * the worker) after the job ended and before the sandbox is torn down.
    */
   collectOutput(outputDir: string): Promise<void>;
+  /**
+   * What the job cost (CPU time, peak memory), measured by the executor; a later call replaces an
+   * earlier one (the chroot executor's cgroup figures replace the sampled ones).
+   */
+  usage?(usage: RunUsage): void;
   readonly log: Logger;
   /** For a job with a source: the commit it was fetched at, to be checked out into the run's directory. */
   readonly source?: RunSource;

@@ -18,7 +18,7 @@ export function hashPage(ctx: SiteDeps, query: URLSearchParams): Page {
     ${
       files.length === 0
         ? html`<p class="muted">No run produced a file with this hash.</p>`
-        : html`<div class="scroll">
+        : html`<div class="scroll" tabindex="0">
             <table>
               <thead>
                 <tr>

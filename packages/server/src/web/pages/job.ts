@@ -1,14 +1,17 @@
-import { formatDuration, RUN_STATES, type RunState } from '@builder/protocol';
+import { formatBytes, formatDuration, RUN_STATES, type RunState } from '@builder/protocol';
 import type { SiteDeps } from '../deps.ts';
 import { jobView, runView } from '../../runs/views.ts';
 import type { JobRow } from '../../store/rows.ts';
 import { rebuildCounts } from '../../store/rebuilds.ts';
 import { runsPage } from '../../store/site-queries.ts';
-import { time } from '../format.ts';
-import { html, type Html } from '../html.ts';
+import { latestSucceededPerPlatform } from '../../store/site-history.ts';
+import { CHART_RUNS, renderChart } from '../chart.ts';
+import { queueWait, runDuration, time, zonedTime } from '../format.ts';
+import { html, raw, type Html } from '../html.ts';
 import { links } from '../links.ts';
 import { definitionFact } from './definition.ts';
 import { PageError, type Page } from './page.ts';
+import { chartRuns } from './job-history.ts';
 import { runTable } from './run-cells.ts';
 
 export const RUNS_PER_PAGE = 50;
@@ -52,10 +55,33 @@ export function jobPage(ctx: SiteDeps, name: string, query: URLSearchParams): Pa
   const pages = Math.max(1, Math.ceil(total / RUNS_PER_PAGE));
   const last = ctx.runs.latest({ job: job.id });
   const rebuilds = rebuildCounts(ctx.db, job.id);
+  const latest = latestSucceededPerPlatform(ctx.db, job.id).map((run) => {
+    const files = ctx.artifacts.forRun(run.id);
+    return {
+      platform: run.platform,
+      run: run.number,
+      url: links.run(job.name, run.number),
+      finishedAt: run.finishedAt,
+      total: files.length,
+      files: files.slice(0, LATEST_FILES).map((f) => ({
+        ...f,
+        url: links.artifact(job.name, run.number, f.path),
+        latest: links.latest(job.name, f.path, run.platform),
+      })),
+    };
+  });
+  const chart = chartRuns(ctx, job, CHART_RUNS);
   const data = {
     job: jobView(job, { script: true, lastRun: last ? runView(ctx, last) : null }),
     unscheduled: job.deletedAt !== null,
-    runs: runs.map((r) => runView(ctx, r)),
+    nextRun: job.nextRunAt === null ? null : { at: job.nextRunAt, local: zonedTime(job.nextRunAt, job.timezone) },
+    latestArtifacts: latest,
+    chart: { svg: links.chart(job.name), runs: chart },
+    runs: runs.map((r) => ({
+      ...runView(ctx, r),
+      durationMs: runDuration(r, ctx.clock.now()),
+      queueWaitMs: queueWait(r, ctx.clock.now()),
+    })),
     filter: { platform: platform ?? null, state: state ?? null },
     page,
     pages,
@@ -69,7 +95,61 @@ export function jobPage(ctx: SiteDeps, name: string, query: URLSearchParams): Pa
       <img src="${links.badge(job.name)}" alt="${job.name} status" height="20" />
       <a href="${links.feed(job.name)}">feed</a>
     </p>
-    ${definition(job)}
+    <dl class="facts">
+      <dt>platforms</dt>
+      <dd>${job.platforms.join(', ')}</dd>
+      <dt>schedule</dt>
+      <dd id="job-schedule">
+        ${job.schedule === null ? 'on demand' : html`<code>${job.schedule}</code> in ${job.timezone} (missed: ${job.missed})`}
+      </dd>
+      ${
+        job.nextRunAt !== null
+          ? html`<dt>next run</dt>
+              <dd id="job-next">${time(job.nextRunAt)} (${zonedTime(job.nextRunAt, job.timezone)})</dd>`
+          : ''
+      }
+    </dl>
+    <section aria-labelledby="latest-heading">
+      <h2 id="latest-heading">Latest artifacts</h2>
+      ${
+        latest.length === 0
+          ? html`<p class="muted">No successful run yet.</p>`
+          : latest.map(
+              (l) =>
+                html`<h3>${l.platform}: <a href="${l.url}">#${l.run}</a> ${time(l.finishedAt)}</h3>
+                  ${
+                    l.files.length === 0
+                      ? html`<p class="muted">No artifacts.</p>`
+                      : html`<ul class="latest-artifacts">
+                          ${l.files.map(
+                            (f) =>
+                              html`<li>
+                                <a href="${f.latest}">${f.path}</a>
+                                <span class="muted">${formatBytes(f.size)}</span>
+                              </li>`,
+                          )}
+                        </ul>`
+                  }
+                  ${
+                    l.total > l.files.length
+                      ? html`<p class="muted">
+                          ${l.total - l.files.length} more in <a href="${l.url}">run #${l.run}</a>
+                        </p>`
+                      : ''
+                  }`,
+            )
+      }
+    </section>
+    <section aria-labelledby="chart-heading">
+      <h2 id="chart-heading">History</h2>
+      <figure class="chart">
+        ${raw(renderChart(job.name, chart))}
+        <figcaption class="muted">
+          Duration and queue wait of the last ${chart.length} run${chart.length === 1 ? '' : 's'};
+          <a href="${links.chart(job.name)}">as an image</a>.
+        </figcaption>
+      </figure>
+    </section>
     ${
       rebuilds.rebuilds > 0
         ? html`<p id="rebuilds">
@@ -78,34 +158,43 @@ export function jobPage(ctx: SiteDeps, name: string, query: URLSearchParams): Pa
           </p>`
         : ''
     }
-    <h2>Runs</h2>
-    <form class="filter" method="get" action="${links.job(job.name)}">
-      <label
-        >platform
-        <select name="platform">
-          <option value="">all</option>
-          ${[...new Set([...job.platforms, ...(platform ? [platform] : [])])].map(
-            (p) => html`<option value="${p}" ${p === platform ? html` selected` : ''}>${p}</option>`,
-          )}
-        </select></label
-      >
-      <label
-        >state
-        <select name="state">
-          <option value="">all</option>
-          ${RUN_STATES.map((s) => html`<option value="${s}" ${s === state ? html` selected` : ''}>${s}</option>`)}
-        </select></label
-      >
-      <button type="submit">filter</button>
-    </form>
-    <p class="muted">${total} run${total === 1 ? '' : 's'}${pages > 1 ? `, page ${page} of ${pages}` : ''}</p>
-    ${runTable(runs, ctx.clock.now())}
-    <nav class="pager">
-      ${page > 1 ? html`<a rel="prev" href="${pageLink(page - 1)}">← newer</a>` : ''}
-      ${page < pages ? html`<a rel="next" href="${pageLink(page + 1)}">older →</a>` : ''}
-    </nav>`;
+    <section aria-labelledby="runs-heading">
+      <h2 id="runs-heading">Runs</h2>
+      <form class="filter" method="get" action="${links.job(job.name)}">
+        <label
+          >platform
+          <select name="platform">
+            <option value="">all</option>
+            ${[...new Set([...job.platforms, ...(platform ? [platform] : [])])].map(
+              (p) => html`<option value="${p}" ${p === platform ? html` selected` : ''}>${p}</option>`,
+            )}
+          </select></label
+        >
+        <label
+          >state
+          <select name="state">
+            <option value="">all</option>
+            ${RUN_STATES.map((s) => html`<option value="${s}" ${s === state ? html` selected` : ''}>${s}</option>`)}
+          </select></label
+        >
+        <button type="submit">filter</button>
+      </form>
+      <p class="muted">${total} run${total === 1 ? '' : 's'}${pages > 1 ? `, page ${page} of ${pages}` : ''}</p>
+      ${runTable(runs, ctx.clock.now())}
+      <nav class="pager" aria-label="pages of runs">
+        ${page > 1 ? html`<a rel="prev" href="${pageLink(page - 1)}">← newer</a>` : ''}
+        ${page < pages ? html`<a rel="next" href="${pageLink(page + 1)}">older →</a>` : ''}
+      </nav>
+    </section>
+    <details class="definition">
+      <summary>Definition</summary>
+      ${definition(job)}
+    </details>`;
   return { meta: { title: job.name, feed: links.feed(job.name) }, data, body };
 }
+
+/** Files listed per platform under "Latest artifacts"; the run page has them all. */
+const LATEST_FILES = 50;
 
 function definition(job: JobRow): Html {
   const scripts: [string, string][] =
@@ -117,10 +206,6 @@ function definition(job: JobRow): Html {
       ${definitionFact(job.definition)}
       <dt>platforms</dt>
       <dd>${job.platforms.join(', ')}</dd>
-      <dt>schedule</dt>
-      <dd>${job.schedule === null ? 'on demand' : `${job.schedule} (${job.timezone}, missed: ${job.missed})`}</dd>
-      <dt>next run</dt>
-      <dd>${time(job.nextRunAt)}</dd>
       <dt>timeout</dt>
       <dd>${formatDuration(job.timeoutSec * 1000)} (kill grace ${formatDuration(job.killGraceSec * 1000)})</dd>
       <dt>retries</dt>
@@ -156,7 +241,7 @@ function definition(job: JobRow): Html {
     </dl>
     ${scripts.map(
       ([title, text]) =>
-        html`<h2>${title}</h2>
-          <pre>${text}</pre>`,
+        html`<h3>${title}</h3>
+          <pre tabindex="0">${text}</pre>`,
     )}`;
 }

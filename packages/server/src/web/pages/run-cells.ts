@@ -7,7 +7,7 @@ import { links } from '../links.ts';
 /** Table rows of runs, shared by the job, failed and hash pages. */
 export function runTable(runs: readonly RunRow[], now: number, opts: { job?: boolean } = {}): Html {
   if (runs.length === 0) return html`<p class="muted">No runs.</p>`;
-  return html`<div class="scroll">
+  return html`<div class="scroll" tabindex="0">
     <table>
       <thead>
         <tr>

@@ -1,9 +1,12 @@
-import { formatBytes, formatDuration, formatResult } from '@builder/protocol';
+import { formatBytes, formatDuration, formatResult, type RunUsage } from '@builder/protocol';
 import type { SiteDeps } from '../deps.ts';
 import { runView } from '../../runs/views.ts';
 import type { JobRow, RunRow } from '../../store/rows.ts';
+import { runReport } from '../../store/run-reports.ts';
+import { neighbours } from '../../store/site-history.ts';
 import { renderConsoleSection } from '../console-view.ts';
-import { resultText, runDuration, stateLabel, time } from '../format.ts';
+import { renderSummary, summarySection } from '../summary.ts';
+import { queueWait, resultText, runDuration, stateLabel, time } from '../format.ts';
 import { html, raw, type Html } from '../html.ts';
 import { links } from '../links.ts';
 import { definitionFact } from './definition.ts';
@@ -23,25 +26,45 @@ function findRunOfJob(ctx: SiteDeps, name: string, number: number): { job: JobRo
   return { job, run };
 }
 
-/** `/job/J/run/N`: how the run went, its script, console and artifacts. */
+/** `/job/J/run/N`: result and summary, artifacts, console, then parameters, script and environment. */
 export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSearchParams): Page {
   const { job: jobRow, run } = findRunOfJob(ctx, job, number);
   const view = runView(ctx, run, { script: true });
   const files = ctx.artifacts.forRun(run.id);
   const attempts = ctx.runs.attempts(run.id);
   const d = runDuration(run, ctx.clock.now());
-  const environment = ctx.runs.environments.forRun(run.id);
+  const builtIn = ctx.runs.environments.forRun(run.id);
   const rebuild = rebuildVerdict(ctx, run, files);
   const rebuilds = rebuildsOfRun(ctx, run, files);
   const provenance = files.length > 0 && run.finishedAt !== null ? links.provenance(run.job, run.number) : null;
+  const report = runReport(ctx.db, run.id);
+  const around = neighbours(ctx.db, jobRow.id, run.platform, run.number);
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  const summary = report.summary
+    ? renderSummary(report.summary.markdown, (path) =>
+        byPath.has(path) ? links.artifact(run.job, run.number, path) : undefined,
+      )
+    : undefined;
+  const env = environment(jobRow, run);
   const data = {
     run: view,
     definition: jobRow.definition,
     durationMs: d,
+    queueWaitMs: queueWait(run, ctx.clock.now()),
     attempts,
+    summary:
+      report.summary && summary ? { ...report.summary, html: summary.html.value, dropped: summary.dropped } : null,
+    usage: report.usage,
+    previous: around.previous === null ? null : { number: around.previous, url: links.run(run.job, around.previous) },
+    next: around.next === null ? null : { number: around.next, url: links.run(run.job, around.next) },
     console: links.console(run.job, run.number),
-    artifacts: files.map((f) => ({ ...f, url: links.artifact(run.job, run.number, f.path) })),
-    environment,
+    artifacts: files.map((f) => ({
+      ...f,
+      url: links.artifact(run.job, run.number, f.path),
+      latest: links.latest(run.job, f.path, run.platform),
+    })),
+    environment: builtIn,
+    variables: env,
     rebuild,
     rebuilds,
     provenance: provenance && { url: provenance, key: links.provenanceKey() },
@@ -49,8 +72,21 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
   const params = Object.entries(run.params);
   const earlier = attempts.filter((a) => a.attempt !== run.attempt || run.result === null);
   const body = html`<h1><a href="${links.job(run.job)}">${run.job}</a> #${run.number} on ${run.platform}</h1>
+    <nav class="pager" aria-label="runs of ${run.job} on ${run.platform}">
+      ${
+        around.previous !== null
+          ? html`<a rel="prev" id="run-previous" href="${links.run(run.job, around.previous)}"
+              >← #${around.previous}</a
+            >`
+          : html`<span class="muted">no earlier run</span>`
+      }
+      ${
+        around.next !== null
+          ? html`<a rel="next" id="run-next" href="${links.run(run.job, around.next)}">#${around.next} →</a>`
+          : html`<span class="muted">no later run</span>`
+      }
+    </nav>
     <dl class="facts">
-      ${definitionFact(jobRow.definition)}
       <dt>result</dt>
       <dd id="run-result">${stateLabel(run.state)} ${run.result ? resultText(run) : ''}</dd>
       ${
@@ -69,6 +105,7 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
       <dd>
         ${d === null ? html`<span class="none">—</span>` : formatDuration(d)}${run.finishedAt === null && d !== null ? ' so far' : ''}
       </dd>
+      ${usageFacts(report.usage)}
       <dt>queued</dt>
       <dd>${time(run.queuedAt)}</dd>
       <dt>started</dt>
@@ -92,13 +129,25 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
       ${rebuild ? rebuildFact(run, rebuild) : ''} ${rebuildsFact(run, rebuilds)}
       <dt>attempt</dt>
       <dd>${run.attempt} of ${run.maxAttempts}</dd>
-      <dt>parameters</dt>
-      <dd>
-        ${params.length ? params.map(([k, v]) => html`<code>${k}=${v}</code> `) : html`<span class="none">none</span>`}
-      </dd>
+      ${definitionFact(jobRow.definition)}
       <dt>run id</dt>
       <dd><code>${run.id}</code></dd>
     </dl>
+    ${report.summary && summary ? summarySection(summary, report.summary.truncated) : ''}
+    <section aria-labelledby="artifacts-heading">
+      <h2 id="artifacts-heading">Artifacts</h2>
+      ${artifactTable(run, files)}
+      ${
+        provenance
+          ? html`<p id="provenance">
+              Provenance: <a href="${provenance}">provenance.json</a> (SLSA v1 in a DSSE envelope), signed with the
+              server’s key <a href="${links.provenanceKey()}">provenance-key.pem</a>
+              <code class="hash">${ctx.provenanceKey.keyId}</code>; check a file with
+              <code>builder-client verify FILE --run ${run.job}/${run.number}</code>.
+            </p>`
+          : ''
+      }
+    </section>
     ${
       earlier.length
         ? html`<h2>Attempts</h2>
@@ -111,23 +160,79 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
         : ''
     }
     ${raw(renderConsoleSection(ctx, run, query))} ${inputsSection(view)}
-    <h2>Artifacts</h2>
-    ${artifactTable(run, files)}
-    ${
-      provenance
-        ? html`<p id="provenance">
-            Provenance: <a href="${provenance}">provenance.json</a> (SLSA v1 in a DSSE envelope), signed with the
-            server’s key <a href="${links.provenanceKey()}">provenance-key.pem</a>
-            <code class="hash">${ctx.provenanceKey.keyId}</code>; check a file with
-            <code>builder-client verify FILE --run ${run.job}/${run.number}</code>.
-          </p>`
-        : ''
-    }
-    <h2>Environment</h2>
-    ${environmentSection(environment)}
-    <h2>Script</h2>
-    <pre>${run.script}</pre>`;
+    <section aria-labelledby="parameters-heading">
+      <h2 id="parameters-heading">Parameters</h2>
+      ${params.length ? keyValueTable(params, 'parameter') : html`<p class="muted">None.</p>`}
+    </section>
+    <section aria-labelledby="script-heading">
+      <h2 id="script-heading">Script</h2>
+      <pre tabindex="0">${run.script}</pre>
+    </section>
+    <section aria-labelledby="environment-heading">
+      <h2 id="environment-heading">Environment</h2>
+      ${environmentSection(builtIn)}
+      <h3>Variables</h3>
+      <p class="muted">What builder set for the job besides its parameters (secrets by name only).</p>
+      ${keyValueTable(Object.entries(env), 'variable')}
+    </section>`;
   return { meta: { title: `${run.job} #${run.number}`, feed: links.feed(run.job) }, data, body };
+}
+
+function usageFacts(usage: RunUsage | null): Html | string {
+  if (!usage) return '';
+  const how =
+    usage.source === 'cgroup'
+      ? "from the run's cgroup"
+      : usage.source === 'cgroup+proc'
+        ? "memory from the run's cgroup, CPU sampled from /proc"
+        : "the job's processes sampled from /proc";
+  return html`<dt>CPU time</dt>
+    <dd id="run-cpu" title="${how}">
+      ${usage.cpuMs === 0 && usage.source !== 'cgroup' ? 'under 10ms' : formatDuration(usage.cpuMs)}
+    </dd>
+    <dt>peak memory</dt>
+    <dd id="run-memory" title="${how}">
+      ${usage.peakMemoryBytes === null ? html`<span class="none">—</span>` : formatBytes(usage.peakMemoryBytes)}
+    </dd>`;
+}
+
+function keyValueTable(rows: [string, string][], what: string): Html {
+  return html`<div class="scroll" tabindex="0">
+    <table class="kv">
+      <thead>
+        <tr>
+          <th scope="col">${what}</th>
+          <th scope="col">value</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${rows.map(
+          ([k, v]) =>
+            html`<tr>
+              <th scope="row"><code>${k}</code></th>
+              <td><code class="value">${v}</code></td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+  </div>`;
+}
+
+/** The BUILDER_* variables the job saw (as the worker sets them), and which secrets it got. */
+function environment(job: JobRow, run: RunRow): Record<string, string> {
+  const env: Record<string, string> = {
+    BUILDER_JOB: run.job,
+    BUILDER_RUN: String(run.number),
+    BUILDER_RUN_ID: run.id,
+    BUILDER_ATTEMPT: String(run.attempt),
+    BUILDER_PLATFORM: run.platform,
+    BUILDER_OUTPUT: "(the run's artifact dir)",
+    BUILDER_SUMMARY: '(Markdown shown at the top of this page)',
+  };
+  if (run.ref !== null) env.BUILDER_REF = run.ref;
+  if (run.commit !== null) env.BUILDER_COMMIT = run.commit;
+  for (const name of job.secrets) env[name] = '(secret, value hidden)';
+  return env;
 }
 
 /** Rows shown on the page; a run with more lists them all in its JSON (`/api/job/J/run/N`). */
@@ -142,13 +247,14 @@ function artifactTable(run: RunRow, all: { path: string; size: number; sha256: s
       ? html`; the first ${MAX_ROWS} are shown, <a href="/api${links.run(run.job, run.number)}">all in JSON</a>`
       : '';
   return html`<p class="muted">${all.length} file${all.length === 1 ? '' : 's'}, ${formatBytes(total)}${more}</p>
-    <div class="scroll">
+    <div class="scroll" tabindex="0">
       <table>
         <thead>
           <tr>
-            <th>path</th>
-            <th>size</th>
-            <th>SHA-256</th>
+            <th scope="col">path</th>
+            <th scope="col">size</th>
+            <th scope="col">stable link</th>
+            <th scope="col">SHA-256</th>
           </tr>
         </thead>
         <tbody>
@@ -157,6 +263,14 @@ function artifactTable(run: RunRow, all: { path: string; size: number; sha256: s
               html`<tr>
                 <td><a href="${links.artifact(run.job, run.number, f.path)}" download>${f.path}</a></td>
                 <td><span title="${f.size} bytes">${formatBytes(f.size)}</span></td>
+                <td>
+                  <a
+                    class="latest"
+                    href="${links.latest(run.job, f.path, run.platform)}"
+                    title="always the newest successful run's ${f.path}"
+                    >latest</a
+                  >
+                </td>
                 <td>
                   <a href="${links.hash(f.sha256)}"><code class="hash">${f.sha256}</code></a>
                 </td>

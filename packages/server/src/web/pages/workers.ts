@@ -1,14 +1,16 @@
 import type { SiteDeps } from '../deps.ts';
 import { runView, workerView } from '../../runs/views.ts';
 import type { RunRow } from '../../store/rows.ts';
-import { time } from '../format.ts';
+import { durationNote, time } from '../format.ts';
 import { html } from '../html.ts';
 import { links } from '../links.ts';
 import type { Page } from './page.ts';
 
-/** `/workers`: who is connected and what each one runs right now. */
+/** `/workers`: who is connected and what each one runs right now; who was, and since when not. */
 export function workersPage(ctx: SiteDeps): Page {
   const workers = ctx.registry.all().sort((a, b) => a.name.localeCompare(b.name));
+  const connected = new Set(workers.map((w) => w.name));
+  const gone = ctx.workers.list().filter((w) => !connected.has(w.name));
   const running = new Map<string, RunRow[]>();
   for (const w of workers) {
     running.set(
@@ -17,44 +19,97 @@ export function workersPage(ctx: SiteDeps): Page {
     );
   }
   const data = {
-    workers: workers.map(workerView),
+    workers: workers.map((w) => ({ ...workerView(w), busy: w.runs.size, slots: w.capacity })),
+    disconnected: gone.map((w) => ({
+      name: w.name,
+      platform: w.platform,
+      labels: w.labels,
+      slots: w.capacity,
+      executor: w.executor,
+      connected: false,
+      /** When its connection closed (or it was last heard of). */
+      since: w.lastSeenAt,
+    })),
     running: [...running.values()].flat().map((r) => runView(ctx, r)),
   };
   const body = html`<h1>Workers</h1>
-    ${
-      workers.length === 0
-        ? html`<p class="muted">No worker is connected.</p>`
-        : html`<div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th>name</th>
-                  <th>platform</th>
-                  <th>labels</th>
-                  <th>capacity</th>
-                  <th>executor</th>
-                  <th>connected</th>
-                  <th>running</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${workers.map(
-                  (w) =>
-                    html`<tr>
-                      <td>${w.name}</td>
-                      <td>${w.platform}</td>
-                      <td>${w.labels.join(', ')}</td>
-                      <td>${w.runs.size} of ${w.capacity}</td>
-                      <td>${w.executor}</td>
-                      <td>${time(w.connectedAt)}</td>
-                      <td>
-                        ${(running.get(w.name) ?? []).map((r) => html`<a href="${links.run(r.job, r.number)}">${r.job}/${r.number}</a> `)}
-                      </td>
-                    </tr> `,
-                )}
-              </tbody>
-            </table>
-          </div>`
-    }`;
+    <section aria-labelledby="connected-heading">
+      <h2 id="connected-heading">Connected</h2>
+      ${
+        workers.length === 0
+          ? html`<p class="muted">No worker is connected.</p>`
+          : html`<div class="scroll" tabindex="0">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">name</th>
+                    <th scope="col">platform</th>
+                    <th scope="col">executor</th>
+                    <th scope="col">busy / slots</th>
+                    <th scope="col">labels</th>
+                    <th scope="col">connected</th>
+                    <th scope="col">last seen</th>
+                    <th scope="col">running</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  ${workers.map(
+                    (w) =>
+                      html`<tr>
+                        <td>${w.name}</td>
+                        <td>${w.platform}</td>
+                        <td>${w.executor}</td>
+                        <td class="slots">${w.runs.size} / ${w.capacity}</td>
+                        <td>${w.labels.join(', ')}</td>
+                        <td>${time(w.connectedAt)}</td>
+                        <td>${time(w.lastSeenAt)}</td>
+                        <td>
+                          ${(running.get(w.name) ?? []).map(
+                            (r) =>
+                              html`<a href="${links.run(r.job, r.number)}">${r.job}/${r.number}</a>
+                                ${durationNote(r, ctx.clock.now())} `,
+                          )}
+                        </td>
+                      </tr> `,
+                  )}
+                </tbody>
+              </table>
+            </div>`
+      }
+    </section>
+    <section aria-labelledby="disconnected-heading">
+      <h2 id="disconnected-heading">Disconnected</h2>
+      ${
+        gone.length === 0
+          ? html`<p class="muted">None: every worker that ever connected is connected.</p>`
+          : html`<div class="scroll" tabindex="0">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">name</th>
+                    <th scope="col">platform</th>
+                    <th scope="col">executor</th>
+                    <th scope="col">slots</th>
+                    <th scope="col">labels</th>
+                    <th scope="col">disconnected since</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  ${gone.map(
+                    (w) =>
+                      html`<tr>
+                        <td>${w.name}</td>
+                        <td>${w.platform}</td>
+                        <td>${w.executor}</td>
+                        <td>${w.capacity}</td>
+                        <td>${w.labels.join(', ')}</td>
+                        <td>${time(w.lastSeenAt)}</td>
+                      </tr> `,
+                  )}
+                </tbody>
+              </table>
+            </div>`
+      }
+    </section>`;
   return { meta: { title: 'Workers' }, data, body };
 }

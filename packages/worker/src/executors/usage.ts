@@ -1,0 +1,92 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import type { RunUsage } from '@builder/protocol';
+
+/** How often the job's processes are sampled where there is no cgroup to ask. */
+export const SAMPLE_MS = 250;
+/** USER_HZ: the unit of the times in /proc/PID/stat (100 on every Linux the worker runs on). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time and peak memory of a job's process tree, sampled from /proc (Linux; elsewhere it
+ * measures nothing). Each sample walks the tree from the job's first process through
+ * /proc/PID/task/TID/children and sums utime+stime+cutime+cstime (a reaped child's time moves
+ * into its parent's cutime/cstime, so finished processes still count) and the resident sizes;
+ * the largest sums seen are the answer. What ran between the last sample and the end is missed.
+ */
+export class ProcUsageSampler {
+  readonly #root: number;
+  #cpuTicks = 0;
+  #peakBytes = 0;
+  #samples = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(pid: number) {
+    this.#root = pid;
+    this.sample();
+    this.#timer = setInterval(() => this.sample(), SAMPLE_MS);
+    this.#timer.unref();
+  }
+
+  sample(): void {
+    let ticks = 0;
+    let rss = 0;
+    let hwm = 0;
+    let found = false;
+    const seen = new Set<number>();
+    const todo = [this.#root];
+    while (todo.length > 0 && seen.size < 100_000) {
+      const pid = todo.pop()!;
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      const stat = read(`/proc/${pid}/stat`);
+      if (stat === undefined) continue;
+      // the command name may hold spaces and parentheses: the fields start after the last ')'
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (f[0] === 'Z') continue; // a zombie's times are about to move into its parent's
+      found = true;
+      ticks += [11, 12, 13, 14].reduce((n, i) => n + (Number(f[i]) || 0), 0);
+      const status = read(`/proc/${pid}/status`) ?? '';
+      const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+      rss += kb('VmRSS');
+      hwm = Math.max(hwm, kb('VmHWM'));
+      for (const tid of list(`/proc/${pid}/task`)) {
+        for (const child of (read(`/proc/${pid}/task/${tid}/children`) ?? '').split(' ')) {
+          if (child.trim() !== '') todo.push(Number(child));
+        }
+      }
+    }
+    if (!found) return;
+    this.#samples++;
+    this.#cpuTicks = Math.max(this.#cpuTicks, ticks);
+    // one process's own high-water mark catches a peak between two samples
+    this.#peakBytes = Math.max(this.#peakBytes, rss, hwm);
+  }
+
+  /** Stop sampling; undefined when not one sample found the job (no /proc: not Linux). */
+  stop(): RunUsage | undefined {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#samples === 0) return undefined;
+    return {
+      cpuMs: (this.#cpuTicks * 1000) / TICKS_PER_SECOND,
+      peakMemoryBytes: this.#peakBytes,
+      source: 'proc',
+    };
+  }
+}
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function list(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
