@@ -45,7 +45,7 @@ describe('reproducible builds and provenance (host executor)', () => {
     expect(env.builderVersion).toMatch(/^\d+\.\d+\.\d+/);
     expect(env.base).toBeUndefined();
     const html = (await get('/job/repro/run/1', 'text/html')).text;
-    expect(html).toContain('<h2>Environment</h2>');
+    expect(html).toContain('<h2 id="environment-heading">Environment</h2>');
     expect(html).toContain(`${env.worker} (host executor)`);
     expect(html).toContain('none: the job ran on the worker’s host');
   });
