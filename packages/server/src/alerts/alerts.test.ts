@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { insertRun } from '../test-support/runs.ts';
 import { JobSpecSchema, type RunResult, type RunState } from '@builder/protocol';
 import type { Logger } from '../log.ts';
 import { openDb, type Db } from '../store/db.ts';
@@ -273,20 +274,7 @@ describe('Alerts: run ends become events in the batch that ended them', () => {
       0,
     );
     const start = (): RunRow => {
-      const r = runs.insert({
-        jobId: job.id,
-        number: jobs.allocateNumber(job.id),
-        platform: 'p',
-        script: 'true',
-        params: {},
-        trigger: 'manual',
-        maxAttempts: 1,
-        retryBackoffSec: 0,
-        timeoutSec: 60,
-        killGraceSec: 1,
-        priority: 0,
-        queuedAt: 1,
-      });
+      const r = insertRun({ runs, jobs }, job, { queuedAt: 1 });
       runs.assign(r, 'w', 2);
       runs.start(runs.get(r.id)!, 3);
       return runs.get(r.id)!;

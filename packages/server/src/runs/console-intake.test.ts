@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { insertRun } from '../test-support/runs.ts';
 import { JobSpecSchema, type RunView, type ServerToWorker } from '@builder/protocol';
 import { RunEvents } from '../run-events.ts';
 import { LogStore } from '../console/log-store.ts';
@@ -36,20 +37,7 @@ describe('console intake across a batch that could not be committed', () => {
       null,
       0,
     );
-    const run = ctx.runs.insert({
-      jobId: job.id,
-      number: ctx.jobs.allocateNumber(job.id),
-      platform: 'p',
-      script: 'true',
-      params: {},
-      trigger: 'manual',
-      maxAttempts: 1,
-      retryBackoffSec: 0,
-      timeoutSec: 60,
-      killGraceSec: 1,
-      priority: 0,
-      queuedAt: 1,
-    });
+    const run = insertRun(ctx, job, { queuedAt: 1 });
     ctx.runs.assign(run, 'w1', 2);
     resyncRuns(ctx);
     return run.id;

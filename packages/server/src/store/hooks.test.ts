@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { insertRun } from '../test-support/runs.ts';
 import { JobSpecSchema } from '@builder/protocol';
 import { openDb, type Db } from './db.ts';
 import { HookStore } from './hooks.ts';
@@ -31,21 +32,7 @@ describe('push hooks and the runs of a commit, on a real SQLite file', () => {
       0,
     ).job;
   const queue = (jobId: number, ref: string, queuedAt: number) =>
-    runs.insert({
-      jobId,
-      number: jobs.allocateNumber(jobId),
-      platform: 'p',
-      script: 'true',
-      params: {},
-      trigger: 'manual',
-      maxAttempts: 1,
-      retryBackoffSec: 0,
-      timeoutSec: 60,
-      killGraceSec: 1,
-      priority: 0,
-      queuedAt,
-      ref,
-    });
+    insertRun({ runs, jobs }, { id: jobId }, { queuedAt, ref });
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'builder-hooks-'));

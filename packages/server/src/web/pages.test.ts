@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobSpecSchema, type RunResult } from '@builder/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log.ts';
-import { startServer, type RunningServer } from '../server.ts';
+import { endRun, insertRun, startQuietServer } from '../test-support/runs.ts';
+import { type RunningServer } from '../server.ts';
 import type { JobRow } from '../store/rows.ts';
 import { SECURITY_HEADERS } from './respond.ts';
 
@@ -22,25 +22,9 @@ function job(name: string, platforms: string[], params: Record<string, string> =
 
 function run(j: JobRow, platform: string, result: RunResult | null, params: Record<string, string> = {}) {
   const { ctx } = server;
-  const r = ctx.runs.insert({
-    jobId: j.id,
-    number: ctx.jobs.allocateNumber(j.id),
-    platform,
-    script: j.script,
-    params,
-    trigger: 'manual',
-    maxAttempts: 1,
-    retryBackoffSec: 0,
-    timeoutSec: 60,
-    killGraceSec: 1,
-    priority: 0,
-    queuedAt: (now += 1000),
-  });
+  const r = insertRun(ctx, j, { platform, script: j.script, params, queuedAt: (now += 1000) });
   if (result === null) return r;
-  ctx.runs.assign(r, 'w1', now);
-  ctx.runs.start(ctx.runs.get(r.id)!, now + 10);
-  ctx.runs.finish(ctx.runs.get(r.id)!, result, now + 1500, now + 1500);
-  return ctx.runs.get(r.id)!;
+  return endRun(ctx.runs, r, result, { assigned: now, started: now + 10, finished: now + 1500 });
 }
 
 const get = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init);
@@ -48,16 +32,7 @@ const getJson = async (path: string) => (await get(path, { headers: { accept: 'a
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'builder-web-'));
-  server = await startServer({
-    dataDir: dir,
-    host: '127.0.0.1',
-    port: 0,
-    leaseMs: 60_000,
-    heartbeatMs: 10_000,
-    missedGraceMs: 60_000,
-    clock: { now: () => now },
-    logger: silentLogger,
-  });
+  server = await startQuietServer(dir, () => now);
   const deb = job('deb', ['debian-12', 'ubuntu-24.04']);
   const ok = run(deb, 'debian-12', { kind: 'exited', code: 0 });
   server.ctx.artifacts.record(ok.id, [

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobSpecSchema, type RunResult } from '@builder/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log.ts';
-import { startServer, type RunningServer } from '../server.ts';
+import { endRun, insertRun, startQuietServer } from '../test-support/runs.ts';
+import { type RunningServer } from '../server.ts';
 import { saveRunReport } from '../store/run-reports.ts';
 import type { JobRow } from '../store/rows.ts';
 
@@ -24,24 +24,8 @@ function job(name: string, extra: Record<string, unknown> = {}): JobRow {
 
 function run(j: JobRow, platform: string, result: RunResult, ranMs = 1500) {
   const { ctx } = server;
-  const r = ctx.runs.insert({
-    jobId: j.id,
-    number: ctx.jobs.allocateNumber(j.id),
-    platform,
-    script: j.script,
-    params: { MSG: 'two words' },
-    trigger: 'manual',
-    maxAttempts: 1,
-    retryBackoffSec: 0,
-    timeoutSec: 60,
-    killGraceSec: 1,
-    priority: 0,
-    queuedAt: (now += 10_000),
-  });
-  ctx.runs.assign(r, 'w1', now + 100);
-  ctx.runs.start(ctx.runs.get(r.id)!, now + 250);
-  ctx.runs.finish(ctx.runs.get(r.id)!, result, now + 250 + ranMs, now + 250 + ranMs);
-  return ctx.runs.get(r.id)!;
+  const r = insertRun(ctx, j, { platform, script: j.script, params: { MSG: 'two words' }, queuedAt: (now += 10_000) });
+  return endRun(ctx.runs, r, result, { assigned: now + 100, started: now + 250, finished: now + 250 + ranMs });
 }
 
 const get = (path: string) => fetch(`${server.url}${path}`);
@@ -50,16 +34,7 @@ const marks = (svg: string) => (svg.match(/<g class="mark /g) ?? []).length;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'builder-site-'));
-  server = await startServer({
-    dataDir: dir,
-    host: '127.0.0.1',
-    port: 0,
-    leaseMs: 60_000,
-    heartbeatMs: 10_000,
-    missedGraceMs: 60_000,
-    clock: { now: () => now },
-    logger: silentLogger,
-  });
+  server = await startQuietServer(dir, () => now);
   const { ctx } = server;
   job('empty');
   const one = job('one');
