@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { formatDuration, type MethodParamsInput, type MethodResult, type RunView } from '@builder/protocol';
 import { Backoff, sleep } from '../backoff.ts';
+import { Outage } from '../outage.ts';
 import type { Context } from '../cli/context.ts';
 import { secondsOption } from '../cli/options.ts';
 import type { Connection } from '../connection.ts';
-import { CliError, ConnectionError, isRetryable } from '../errors.ts';
+import { CliError, isRetryable } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import type { Runner } from '../program.ts';
 import { renderRuns } from '../render.ts';
@@ -47,25 +48,17 @@ export function newestPerPlatform(runs: readonly RunView[]): RunView[] {
  * as `watch` does; gives up after `giveUpMs` without a connection.
  */
 export async function withServer<T>(ctx: Context, giveUpMs: number, fn: (conn: Connection) => Promise<T>): Promise<T> {
-  const backoff = new Backoff();
-  let downSince: number | undefined;
+  const outage = new Outage(ctx, giveUpMs);
   for (;;) {
     let conn: Connection | undefined;
     try {
       conn = await ctx.connect();
-      downSince = undefined;
+      outage.over();
       return await fn(conn);
     } catch (error) {
       // a refused certificate or a proxy's refusal does not pass by itself: say it at once
       if (!isRetryable(error)) throw error;
-      downSince ??= ctx.now();
-      const left = giveUpMs - (ctx.now() - downSince);
-      if (left <= 0) {
-        throw new ConnectionError(error.kind, `${error.message}; gave up after ${formatDuration(giveUpMs)}`);
-      }
-      const delay = Math.min(backoff.next(), left);
-      ctx.warn(`${error.message}; retrying in ${formatDuration(delay)}`);
-      await sleep(delay);
+      await outage.pause(error);
     } finally {
       await conn?.close();
     }

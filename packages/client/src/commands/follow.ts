@@ -1,8 +1,8 @@
-import { formatDuration, type ObserveEvent, type RunView } from '@builder/protocol';
-import { Backoff, sleep } from '../backoff.ts';
+import type { ObserveEvent, RunView } from '@builder/protocol';
+import { Outage } from '../outage.ts';
 import type { Context } from '../cli/context.ts';
 import type { Connection } from '../connection.ts';
-import { ConnectionError, isRetryable } from '../errors.ts';
+import { isRetryable } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
 import { formatRunSummary } from '../format.ts';
 
@@ -97,43 +97,25 @@ export async function followRunsResuming(
     lines: new PrefixedLines((text) => ctx.write(text), target.prefix),
     printed: 0,
   }));
-  const backoff = new Backoff();
+  const outage = new Outage(ctx, giveUpMs);
   let conn: Connection | undefined = first;
-  let downSince: number | undefined;
-  const pause = async (error: ConnectionError): Promise<void> => {
-    downSince ??= ctx.now();
-    const left = giveUpMs - (ctx.now() - downSince);
-    if (left <= 0) {
-      throw new ConnectionError(error.kind, `${error.message}; gave up after ${formatDuration(giveUpMs)}`);
-    }
-    const delay = Math.min(backoff.next(), left);
-    ctx.warn(`${error.message}; retrying in ${formatDuration(delay)}`);
-    await sleep(delay);
-  };
   for (;;) {
     if (conn === undefined) {
       try {
         conn = await ctx.connect();
       } catch (error) {
         if (!isRetryable(error)) throw error;
-        await pause(error);
+        await outage.pause(error);
         continue;
       }
     }
     try {
       const open = followed.filter((f) => f.final === undefined);
-      await Promise.all(
-        open.map((f) =>
-          followOnce(ctx, conn!, f, () => {
-            downSince = undefined;
-            backoff.reset();
-          }),
-        ),
-      );
+      await Promise.all(open.map((f) => followOnce(ctx, conn!, f, () => outage.over())));
       return followed.map((f) => f.final!);
     } catch (error) {
       if (!isRetryable(error)) throw error;
-      await pause(error);
+      await outage.pause(error);
     } finally {
       if (conn !== first) await conn.close();
       conn = undefined;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { formatDuration, isTerminal, type MethodParamsInput, type RunView } from '@builder/protocol';
 import { Backoff, sleep } from '../backoff.ts';
+import { Outage } from '../outage.ts';
 import type { Context } from '../cli/context.ts';
 import { collectParam, secondsOption } from '../cli/options.ts';
 import type { Connection } from '../connection.ts';
@@ -91,7 +92,7 @@ class Watcher {
   readonly #latest: MethodParamsInput<'latest'>;
   readonly #giveUpMs: number;
   readonly #logs: boolean;
-  readonly #backoff = new Backoff();
+  readonly #outage: Outage;
   readonly #startedAt: number;
   #runId: string | undefined;
   /** Console characters already printed, so a replay after a reconnect is not printed twice. */
@@ -103,43 +104,31 @@ class Watcher {
     this.#runId = ref;
     this.#latest = latest;
     this.#giveUpMs = opts.giveUp * 1000;
+    this.#outage = new Outage(ctx, this.#giveUpMs);
     this.#logs = opts.logs === true;
     this.#startedAt = ctx.now();
   }
 
   async run(): Promise<number> {
-    let downSince: number | undefined;
     for (;;) {
       let conn: Connection;
       try {
         conn = await this.#ctx.connect();
       } catch (error) {
         if (!isRetryable(error)) throw error;
-        downSince ??= this.#ctx.now();
-        await this.#pause(error, downSince);
+        await this.#outage.pause(error);
         continue;
       }
-      downSince = undefined;
+      this.#outage.over();
       try {
         return await this.#watchOn(conn);
       } catch (error) {
         if (!isRetryable(error)) throw error;
-        downSince = this.#ctx.now();
-        await this.#pause(error, downSince);
+        await this.#outage.pause(error);
       } finally {
         await conn.close();
       }
     }
-  }
-
-  async #pause(error: ConnectionError, downSince: number): Promise<void> {
-    const left = this.#giveUpMs - (this.#ctx.now() - downSince);
-    if (left <= 0) {
-      throw new ConnectionError(error.kind, `${error.message}; gave up after ${formatDuration(this.#giveUpMs)}`);
-    }
-    const delay = Math.min(this.#backoff.next(), left);
-    this.#ctx.warn(`${error.message}; retrying in ${formatDuration(delay)}`);
-    await sleep(delay);
   }
 
   /** Resolves with the exit code once the run ends; rejects with ConnectionError if the connection drops. */
@@ -154,7 +143,7 @@ class Watcher {
       const begin = (run: RunView): void => {
         if (started) return;
         started = true;
-        this.#backoff.reset();
+        this.#outage.over();
         this.#report(run);
       };
       const finish = (run: RunView): void => {
