@@ -13,6 +13,7 @@ import {
   type Assignment,
   type InputFile,
 } from '@builder/protocol';
+import { readText } from '@builder/protocol/transfer';
 import type { ArtifactTarget } from './artifacts.ts';
 
 /** An input that could not be placed: the run ends `error` with this message, never `failed`. */
@@ -122,14 +123,5 @@ function get(url: string, token: string, secret: string, signal: AbortSignal | u
     req.on('response', resolve);
     req.on('error', reject);
     req.end();
-  });
-}
-
-function readText(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('error', reject);
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
   });
 }

@@ -230,7 +230,7 @@ function networkFailure(err: Error, u: URL): SendResult & { ok: false } {
 const requestFor = (u: URL) => (u.protocol === 'https:' ? httpsRequest : httpRequest);
 
 /** The whole answer body as text. */
-function readText(res: IncomingMessage): Promise<string> {
+export function readText(res: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));
