@@ -141,7 +141,10 @@ export class Cluster {
     if (!core) return;
     this.time.owner = this.serverOwner;
     for (let i = 0; i < n; i++) {
-      const { result } = core.handlers.execute({ name: JOB, params: {}, next: false }, noSession);
+      const { result } = core.handlers.execute(
+        { name: JOB, params: {}, next: false, inputs: [], inputsFrom: [] },
+        noSession,
+      );
       for (const r of result.runs) this.trace.numbers.set(r.id, r.number);
       core.ctx.commit.then(() => {
         for (const r of result.runs) this.acknowledged.add(r.id);
