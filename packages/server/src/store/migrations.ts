@@ -169,4 +169,13 @@ ALTER TABLE runs ADD COLUMN ref TEXT;         -- the ref this run asked for (the
 ALTER TABLE runs ADD COLUMN commit_sha TEXT;  -- what the worker resolved it to, reported with started
 `,
   },
+  {
+    version: 13,
+    name: 'prepare-step',
+    sql: `
+ALTER TABLE jobs ADD COLUMN prepare TEXT;   -- the step before the script (root, network); NULL: none
+ALTER TABLE jobs ADD COLUMN prepares TEXT;  -- JSON {platform: prepare} from a template; NULL: jobs.prepare for all
+ALTER TABLE runs ADD COLUMN prepare TEXT;   -- the prepare step this run executes (its platform's), NULL: none
+`,
+  },
 ];

@@ -20,6 +20,8 @@ export interface NewRun {
   queuedAt: number;
   /** The source ref to check out; null for a job without a source. */
   ref?: string | null;
+  /** The prepare step (root, network) before the script; null: none. */
+  prepare?: string | null;
 }
 
 /** A transition the state machine does not allow: a bug, never a wire condition. */
@@ -55,9 +57,9 @@ export class RunStore {
     this.byNumber = db.prepare<[string, number], RawRun>(`${SELECT} WHERE jobs.name = ? AND runs.number = ?`);
     this.insertStmt = db.prepare(
       `INSERT INTO runs (id, job_id, number, platform, script, params, trigger, state, attempt, max_attempts,
-       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref)
+       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref, prepare)
        VALUES (@id, @jobId, @number, @platform, @script, @params, @trigger, 'queued', 1, @maxAttempts,
-       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref)`,
+       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref, @prepare)`,
     );
     this.nextQueuedStmt = db.prepare<[string, number], RawRun>(
       `${SELECT} WHERE runs.state = 'queued' AND runs.platform = ? AND (runs.not_before IS NULL OR runs.not_before <= ?)
@@ -105,7 +107,13 @@ export class RunStore {
 
   insert(run: NewRun): RunRow {
     const id = randomUUID();
-    this.insertStmt.run({ ...run, id, params: JSON.stringify(run.params), ref: run.ref ?? null });
+    this.insertStmt.run({
+      ...run,
+      id,
+      params: JSON.stringify(run.params),
+      ref: run.ref ?? null,
+      prepare: run.prepare ?? null,
+    });
     return this.get(id)!;
   }
 
