@@ -143,13 +143,19 @@ export function renderJob(job: JobView, runs: readonly RunView[], now: number): 
     ...(job.source === null ? [] : [['source', `${job.source.git} ${job.source.ref}`] as const]),
     ...(job.template === null ? [] : [['template', `${job.template.name} ${paramsText(job.template.vars)}`] as const]),
   ]);
+  const prepare = job.prepare === undefined ? [] : ['', 'Prepare (root, network):', job.prepare.replace(/\n$/, '')];
+  const prepares = Object.entries(job.prepares ?? {}).flatMap(([platform, text]) => [
+    '',
+    `Prepare (${platform}, root, network):`,
+    text.replace(/\n$/, ''),
+  ]);
   const script = job.script === undefined ? [] : ['', 'Script:', job.script.replace(/\n$/, '')];
   const scripts = Object.entries(job.scripts ?? {}).flatMap(([platform, text]) => [
     '',
     `Script (${platform}):`,
     text.replace(/\n$/, ''),
   ]);
-  return [block, ...script, ...scripts, '', 'Runs:', renderRuns(runs, now)].join('\n');
+  return [block, ...prepare, ...prepares, ...script, ...scripts, '', 'Runs:', renderRuns(runs, now)].join('\n');
 }
 
 export function renderRun(run: RunView, now: number): string {
@@ -169,6 +175,7 @@ export function renderRun(run: RunView, now: number): string {
   if (run.finishedAt !== null) pairs.push(['finished', formatTime(run.finishedAt)]);
   if (run.startedAt !== null) pairs.push(['took', took(run, now)]);
   if (run.cancelReason !== null) pairs.push(['cancel reason', run.cancelReason]);
+  const prepare = run.prepare === undefined ? [] : ['', 'Prepare (root, network):', run.prepare.replace(/\n$/, '')];
   const script = run.script === undefined ? [] : ['', 'Script:', run.script.replace(/\n$/, '')];
-  return [keyValues(pairs), ...script].join('\n');
+  return [keyValues(pairs), ...prepare, ...script].join('\n');
 }
