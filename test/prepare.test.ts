@@ -88,6 +88,7 @@ describe.skipIf(skip !== undefined)('prepare step on the chroot worker', () => {
     await c.schedule('prep', BUILD(net.port), ['--prepare', c.script('prepare-step.sh', PREPARE(net.port))]);
     const info = await c.client(['info', 'prep', '--json']);
     expect(JSON.parse(info.stdout)).toMatchObject({ job: { prepare: PREPARE(net.port) } });
+    expect((await c.client(['info', 'prep'])).stdout).toContain(`Prepare (root, network):\n${PREPARE(net.port)}`);
 
     const r = await c.client(['execute', 'prep', '--follow']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -102,6 +103,8 @@ describe.skipIf(skip !== undefined)('prepare step on the chroot worker', () => {
     expect(out).not.toContain('build reached the host');
     expect(out.indexOf('prepare as root')).toBeLessThan(out.indexOf('build as nobody'));
     expect(net.lines).toEqual(['prepare']);
+    // the run keeps the prepare step it ran
+    expect((await c.client(['info', 'prep/1'])).stdout).toContain('Prepare (root, network):\nset -eu\n');
     const art = await c.client(['artifacts', 'prep/1']);
     expect(art.stdout).toContain('built');
   }, 120_000);

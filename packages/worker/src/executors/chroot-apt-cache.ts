@@ -77,6 +77,7 @@ export class AptCache {
       path = join(path, part);
       if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) return { added, refused };
     }
+    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     const cached = new Set(readdirSync(this.dir));
     const fresh = readdirSync(path).filter((n) => DEB_NAME.test(n) && !cached.has(n));
     if (fresh.length === 0) return { added, refused };
