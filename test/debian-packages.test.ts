@@ -147,7 +147,12 @@ show after
       const generations = readdirSync(join(tmp, 'roots')).filter((n) => /^bookworm\.\d{8}T\d{6}Z/.test(n));
       expect(generations).toHaveLength(2);
 
-      writeFileSync(join(dir!, 'builder/work/go'), '');
+      // a second refresh while the job still runs on the first base: that one stays
+    const again = await promisify(execFile)(MKROOT, ['--refresh', base], { maxBuffer: 64 << 20 });
+    expect(again.stdout).toMatch(/keeping \S*\/bookworm\.\d{8}T\d{6}Z: a running job uses it/);
+    expect(readdirSync(join(tmp, 'roots')).filter((n) => /^bookworm\.\d{8}T\d{6}Z/.test(n))).toHaveLength(3);
+
+    writeFileSync(join(dir!, 'builder/work/go'), '');
       await waitFor(async () => (await c.run('hold/1')).state === 'succeeded', 'hold/1 to succeed');
       const held = (await c.client(['observe', 'hold/1'])).stdout;
       expect(held).toContain('before: refreshed 0, indexes 0\n');
@@ -157,6 +162,10 @@ show after
       const next = await c.client(['execute', 'peek', '--follow']);
       expect(next.code, next.stdout).toBe(0);
       expect(next.stdout).toMatch(/next: refreshed 1, indexes [1-9]/);
+    // once no job uses them, a refresh removes the bases before the one it replaces
+    const third = await promisify(execFile)(MKROOT, ['--refresh', base], { maxBuffer: 64 << 20 });
+    expect(third.stdout.match(/: removed \S*\/bookworm\.\d{8}T\d{6}Z/g)).toHaveLength(2);
+    expect(readdirSync(join(tmp, 'roots')).filter((n) => /^bookworm\.\d{8}T\d{6}Z/.test(n))).toHaveLength(2);
     },
     BUILD_TIMEOUT_MS,
   );
@@ -219,6 +228,22 @@ show after
       expect(second.stdout).toMatch(/\[builder\] prepare step: as root, with network \(package cache: [1-9]\d* \.deb/);
       expect(second.stdout).not.toMatch(/^Get:\d+ /m);
       expect(second.stdout.match(/^Need to get 0 B\/[\d.,]+ [kM]B of archives\.$/gm)).toHaveLength(2);
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  it(
+    'checks the package with lintian when the run asks for it (LINTIAN=1)',
+    async () => {
+      const r = await c.client(['execute', 'hello-deb', '--param', 'LINTIAN=1', '--follow'], {
+        timeoutMs: BUILD_TIMEOUT_MS,
+      });
+      expect(r.code, r.stdout.slice(-4000)).toBe(0);
+      expect(r.stdout).toContain('==> lintian');
+      const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+      const list = await c.client(['artifacts', 'hello-deb/3']);
+      expect(list.stdout).toContain(`builder-hello_1.0_${arch}.lintian`);
+      expect(list.stdout).toContain('builder-hello_1.0_all.deb');
     },
     BUILD_TIMEOUT_MS,
   );

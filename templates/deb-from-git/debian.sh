@@ -21,13 +21,13 @@ cd "$build/src"
 name=$(dpkg-parsechangelog -S Source)
 version=$(dpkg-parsechangelog -S Version)
 arch=$(dpkg --print-architecture)
-log=../${name}_${version#*:}_$arch.build
+log=$build/${name}_${version#*:}_$arch.build
 
 echo "==> dpkg-buildpackage ($name $version)"
 status=0
-{ dpkg-buildpackage -b -us -uc 2>&1 || echo $? >../status; } | tee "$log"
-[ -f ../status ] && status=$(cat ../status)
-cd ..
+{ dpkg-buildpackage -b -us -uc 2>&1 || echo $? >"$build/status"; } | tee "$log"
+[ -f "$build/status" ] && status=$(cat "$build/status")
+cd "$build"
 
 if [ "$status" -eq 0 ] && [ "${LINTIAN:-0}" != 0 ]; then
 	echo "==> lintian"
@@ -43,7 +43,7 @@ for f in ./*.deb ./*.changes ./*.buildinfo ./*.build ./*.lintian; do
 	echo "${f#./}"
 done
 if [ "$status" -ne 0 ]; then
-	echo "the build failed (exit $status): see ${log#../}" >&2
+	echo "the build failed (exit $status): see ${log##*/}" >&2
 	exit "$status"
 fi
 ls ./*.deb >/dev/null 2>&1 || { echo "dpkg-buildpackage made no .deb files" >&2; exit 1; }
