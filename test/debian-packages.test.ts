@@ -135,24 +135,27 @@ show after
         return dir !== undefined && existsSync(join(dir, 'builder/work/waiting'));
       }, 'the job to wait');
 
-      const refresh = await promisify(execFile)(MKROOT, ['--refresh', base], { maxBuffer: 64 << 20 });
-      expect(refresh.stdout).toMatch(/refreshed .*bookworm -> bookworm\.\d{8}T\d{6}Z/);
-      // the base is now a link to the new directory; the old one is kept aside (the job uses it)
-      expect(lstatSync(base).isSymbolicLink()).toBe(true);
-      const record = JSON.parse(readFileSync(join(base, 'etc/builder-root.json'), 'utf8')) as Record<string, unknown>;
-      expect(record).toMatchObject({ suite: 'bookworm', variant: 'minbase' });
-      expect(record.refreshed).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-      expect(record.created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-      expect((record.dpkg as [string, string][]).some(([p]) => p === 'apt')).toBe(true);
-      const generations = readdirSync(join(tmp, 'roots')).filter((n) => /^bookworm\.\d{8}T\d{6}Z/.test(n));
-      expect(generations).toHaveLength(2);
+      // the job ends whatever happens here: it holds the worker's one slot
+      try {
+        const refresh = await promisify(execFile)(MKROOT, ['--refresh', base], { maxBuffer: 64 << 20 });
+        expect(refresh.stdout).toMatch(/refreshed .*bookworm -> bookworm\.\d{8}T\d{6}Z/);
+        // the base is now a link to the new directory; the old one is kept aside (the job uses it)
+        expect(lstatSync(base).isSymbolicLink()).toBe(true);
+        const record = JSON.parse(readFileSync(join(base, 'etc/builder-root.json'), 'utf8')) as Record<string, unknown>;
+        expect(record).toMatchObject({ suite: 'bookworm', variant: 'minbase' });
+        expect(record.refreshed).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+        expect(record.created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+        expect((record.dpkg as [string, string][]).some(([p]) => p === 'apt')).toBe(true);
+        const generations = readdirSync(join(tmp, 'roots')).filter((n) => /^bookworm\.\d{8}T\d{6}Z/.test(n));
+        expect(generations).toHaveLength(2);
 
-      // a second refresh while the job still runs on the first base: that one stays
-    const again = await promisify(execFile)(MKROOT, ['--refresh', base], { maxBuffer: 64 << 20 });
-    expect(again.stdout).toMatch(/keeping \S*\/bookworm\.\d{8}T\d{6}Z: a running job uses it/);
-    expect(readdirSync(join(tmp, 'roots')).filter((n) => /^bookworm\.\d{8}T\d{6}Z/.test(n))).toHaveLength(3);
-
-    writeFileSync(join(dir!, 'builder/work/go'), '');
+        // a second refresh while the job still runs on the first base: that one stays
+        const again = await promisify(execFile)(MKROOT, ['--refresh', base], { maxBuffer: 64 << 20 });
+        expect(again.stdout).toContain('keeping older bases: a job that started before');
+        expect(readdirSync(join(tmp, 'roots')).filter((n) => /^bookworm\.\d{8}T\d{6}Z/.test(n))).toHaveLength(3);
+      } finally {
+        writeFileSync(join(dir!, 'builder/work/go'), '');
+      }
       await waitFor(async () => (await c.run('hold/1')).state === 'succeeded', 'hold/1 to succeed');
       const held = (await c.client(['observe', 'hold/1'])).stdout;
       expect(held).toContain('before: refreshed 0, indexes 0\n');
@@ -162,10 +165,10 @@ show after
       const next = await c.client(['execute', 'peek', '--follow']);
       expect(next.code, next.stdout).toBe(0);
       expect(next.stdout).toMatch(/next: refreshed 1, indexes [1-9]/);
-    // once no job uses them, a refresh removes the bases before the one it replaces
-    const third = await promisify(execFile)(MKROOT, ['--refresh', base], { maxBuffer: 64 << 20 });
-    expect(third.stdout.match(/: removed \S*\/bookworm\.\d{8}T\d{6}Z/g)).toHaveLength(2);
-    expect(readdirSync(join(tmp, 'roots')).filter((n) => /^bookworm\.\d{8}T\d{6}Z/.test(n))).toHaveLength(2);
+      // once no job uses them, a refresh removes the bases before the one it replaces
+      const third = await promisify(execFile)(MKROOT, ['--refresh', base], { maxBuffer: 64 << 20 });
+      expect(third.stdout.match(/: removed \S*\/bookworm\.\d{8}T\d{6}Z/g)).toHaveLength(2);
+      expect(readdirSync(join(tmp, 'roots')).filter((n) => /^bookworm\.\d{8}T\d{6}Z/.test(n))).toHaveLength(2);
     },
     BUILD_TIMEOUT_MS,
   );
