@@ -69,6 +69,10 @@ describe('AptCache', () => {
     expect(r.refused.sort()).toEqual(['evil_1.0_all.deb', 'other_1.0_all.deb']);
     expect(readdirSync(join(dir, 'apt-cache')).sort()).toEqual(['hello_2.10-3_amd64.deb', 'libfoo_1%3a2.0-1_all.deb']);
     expect(readFileSync(join(dir, 'apt-cache/hello_2.10-3_amd64.deb'))).toEqual(good);
+    // what a crash mid-copy leaves goes at the next start, the cache stays
+    writeFileSync(join(dir, 'apt-cache/.new-0f1e'), 'half');
+    cache.removePartial();
+    expect(readdirSync(join(dir, 'apt-cache')).sort()).toEqual(['hello_2.10-3_amd64.deb', 'libfoo_1%3a2.0-1_all.deb']);
   });
 
   it('never follows a link the sandbox left, in the path or as a file', async () => {

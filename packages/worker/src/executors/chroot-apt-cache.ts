@@ -1,5 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { constants, linkSync, lstatSync, mkdirSync, chownSync, readdirSync, readFileSync, type Stats } from 'node:fs';
+import {
+  chownSync,
+  constants,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  type Stats,
+} from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@builder/protocol';
@@ -65,6 +75,17 @@ export class AptCache {
       }
     }
     return linked;
+  }
+
+  /** At worker start: copies a crashed worker left half-written (`.new-*`). */
+  removePartial(): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return; // no cache yet
+    }
+    for (const name of names) if (name.startsWith('.new-')) rmSync(join(this.dir, name), { force: true });
   }
 
   /** Take the new, verified .debs of `upper`'s archives into the cache; what was added and refused. */

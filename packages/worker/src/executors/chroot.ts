@@ -104,6 +104,7 @@ export class ChrootExecutor implements Executor {
       log.info('chroot.stale_sandbox_removed', { dir });
       await this.#removeRunDir(dir, log, () => undefined);
     }
+    this.#aptCache.removePartial();
     // anything else mounted under the work dir (by hand, by an older worker)
     unmountUnder(this.#deps.workDir, (text) => log.error('chroot.unmount_failed', { error: text }));
   }
