@@ -176,16 +176,16 @@ describe('templated jobs: rendered per platform by the client, one script per ru
       'debian-12',
       '--template',
       'deb-from-git',
-      '--var',
-      'REPO=https://example.org/hello.git',
-      '--var',
-      'REF=main',
+      '--source-git',
+      'https://example.org/hello.git',
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const job = JSON.parse((await c.client(['info', 'hello-deb', '--json'])).stdout) as {
-      job: { scripts: Record<string, string> };
+      job: { scripts: Record<string, string>; prepares: Record<string, string> };
     };
-    expect(job.job.scripts['debian-12']).toContain("REPO='https://example.org/hello.git'");
+    expect(job.job.scripts['debian-12']).toContain('dpkg-buildpackage -b -us -uc');
+    // the template's prepare part (debian.prepare.sh) is the job's prepare step
+    expect(job.job.prepares['debian-12']).toContain('apt-get -q -y --no-install-recommends');
   });
 });

@@ -144,13 +144,19 @@ export function renderJob(job: JobView, runs: readonly RunView[], now: number): 
     ...(job.after === null ? [] : [['after', job.after] as const]),
     ...(job.template === null ? [] : [['template', `${job.template.name} ${paramsText(job.template.vars)}`] as const]),
   ]);
+  const prepare = job.prepare === undefined ? [] : ['', 'Prepare (root, network):', job.prepare.replace(/\n$/, '')];
+  const prepares = Object.entries(job.prepares ?? {}).flatMap(([platform, text]) => [
+    '',
+    `Prepare (${platform}, root, network):`,
+    text.replace(/\n$/, ''),
+  ]);
   const script = job.script === undefined ? [] : ['', 'Script:', job.script.replace(/\n$/, '')];
   const scripts = Object.entries(job.scripts ?? {}).flatMap(([platform, text]) => [
     '',
     `Script (${platform}):`,
     text.replace(/\n$/, ''),
   ]);
-  return [block, ...script, ...scripts, '', 'Runs:', renderRuns(runs, now)].join('\n');
+  return [block, ...prepare, ...prepares, ...script, ...scripts, '', 'Runs:', renderRuns(runs, now)].join('\n');
 }
 
 export function renderRun(run: RunView, now: number): string {
@@ -182,6 +188,7 @@ export function renderRun(run: RunView, now: number): string {
               `  ${i.name}  ${i.size} bytes  sha256 ${i.sha256}  ${i.from === null ? 'sent with execute' : `from ${i.from.job}#${i.from.number}:${i.from.path}`}`,
           ),
         ];
+  const prepare = run.prepare === undefined ? [] : ['', 'Prepare (root, network):', run.prepare.replace(/\n$/, '')];
   const script = run.script === undefined ? [] : ['', 'Script:', run.script.replace(/\n$/, '')];
-  return [keyValues(pairs), ...inputs, ...script].join('\n');
+  return [keyValues(pairs), ...inputs, ...prepare, ...script].join('\n');
 }

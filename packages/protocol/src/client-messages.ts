@@ -46,6 +46,13 @@ export const JobSpecSchema = z
     script: ScriptSchema.optional(),
     /** One script per platform (a rendered template): exactly the job's platforms as keys. */
     scripts: z.record(NameSchema, ScriptSchema).optional(),
+    /**
+     * A step before the script, in the same sandbox, as root with network (build dependencies);
+     * the script then runs as the sandbox's unprivileged user without network. Or `prepares`.
+     */
+    prepare: ScriptSchema.optional(),
+    /** One prepare step per platform (a template's `PLATFORM.prepare.sh`): keys among the job's platforms. */
+    prepares: z.record(NameSchema, ScriptSchema).optional(),
     /** The template `scripts` were rendered from, for display; null for a plain script. */
     template: TemplateRefSchema.nullable().default(null),
     /** A cron expression (5 or 6 fields) or a preset such as `@daily`; null: only run on demand. */
@@ -85,8 +92,16 @@ export const JobSpecSchema = z
       });
       return;
     }
-    if (spec.scripts === undefined) return;
     const platforms = new Set(spec.platforms);
+    if (spec.prepare !== undefined && spec.prepares !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['prepares'], message: 'give either prepare or prepares, not both' });
+    }
+    for (const key of Object.keys(spec.prepares ?? {})) {
+      if (!platforms.has(key)) {
+        ctx.addIssue({ code: 'custom', path: ['prepares', key], message: `${key} is not one of the job's platforms` });
+      }
+    }
+    if (spec.scripts === undefined) return;
     for (const key of Object.keys(spec.scripts)) {
       if (!platforms.has(key)) {
         ctx.addIssue({ code: 'custom', path: ['scripts', key], message: `${key} is not one of the job's platforms` });

@@ -24,6 +24,8 @@ export const RunViewSchema = z.object({
   waiting: z.string().nullable(),
   cancelReason: z.string().nullable(),
   script: z.string().optional(),
+  /** With the script: the run's prepare step (as root, with network), if its job has one. */
+  prepare: z.string().optional(),
   /** For a job with a source: the ref asked for and the commit it resolved to (null until started). */
   ref: z.string().nullable().default(null),
   commit: z.string().nullable().default(null),
@@ -90,6 +92,9 @@ export const JobViewSchema = z.object({
   /** With the job's details: its one script, or `scripts` (one per platform) for a templated job. */
   script: z.string().optional(),
   scripts: z.record(z.string(), z.string()).optional(),
+  /** With the job's details: its prepare step, or one per platform (`prepares`); absent: none. */
+  prepare: z.string().optional(),
+  prepares: z.record(z.string(), z.string()).optional(),
   lastRun: RunViewSchema.nullable().optional(),
 });
 export type JobView = z.infer<typeof JobViewSchema>;

@@ -148,6 +148,8 @@ export const AssignmentSchema = z.object({
   number: z.number().int().min(1),
   platform: NameSchema,
   script: z.string().max(LIMITS.maxScriptBytes),
+  /** Run first, in the same sandbox, as root with network (the job's prepare step); then the script. */
+  prepare: z.string().max(LIMITS.maxScriptBytes).optional(),
   params: ParamsSchema,
   timeoutSec: z.number().positive(),
   killGraceSec: z.number().nonnegative(),

@@ -22,6 +22,7 @@ import { TemplateError } from '../template/render.ts';
 interface ScheduleOptions {
   platform: string[];
   script?: string;
+  prepare?: string;
   template?: string;
   var?: Record<string, string>;
   templatesDir?: string;
@@ -64,6 +65,10 @@ export function registerScheduleCommands(program: Command, run: Runner): void {
       collectList,
     )
     .addOption(new Option('--script <file>', 'shell script the job runs (or --template)').conflicts('template'))
+    .option(
+      '--prepare <file>',
+      'run this script first, in the same sandbox, as root with network (build dependencies); the script then runs unprivileged without network',
+    )
     .option('--template <name>', 'render template NAME once per platform (see templates/README.md)')
     .option('--var <key=value>', 'template variable for {{KEY}}; repeatable', collectParam)
     .addOption(
@@ -117,7 +122,7 @@ export function registerScheduleCommands(program: Command, run: Runner): void {
     );
 }
 
-async function readScript(file: string): Promise<string> {
+async function readScript(file: string, what = 'script'): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
@@ -130,7 +135,7 @@ async function readScript(file: string): Promise<string> {
           : code === 'EACCES'
             ? 'permission denied'
             : (error as Error).message;
-    throw new CliError(ExitCode.Usage, `cannot read script ${file}: ${why}`);
+    throw new CliError(ExitCode.Usage, `cannot read ${what} ${file}: ${why}`);
   }
 }
 
@@ -143,7 +148,13 @@ function nextRunText(job: JobView): string {
 }
 
 /** The job's script, or its scripts rendered per platform from a template (client-side: the server stays thin). */
-async function jobScripts(opts: ScheduleOptions): Promise<Pick<JobSpecInput, 'script' | 'scripts' | 'template'>> {
+async function jobScripts(
+  opts: ScheduleOptions,
+): Promise<Pick<JobSpecInput, 'script' | 'scripts' | 'template' | 'prepare' | 'prepares'>> {
+  const prepare = opts.prepare === undefined ? undefined : await readScript(opts.prepare, 'prepare script');
+  if (prepare?.length === 0) throw new CliError(ExitCode.Usage, `prepare script ${opts.prepare} is empty`);
+  // --prepare stands in for a template's own prepare part
+  const own = prepare === undefined ? {} : { prepare };
   if (opts.platform.includes('all') && opts.template === undefined) {
     throw new CliError(ExitCode.Usage, '--platform all needs --template NAME');
   }
@@ -153,17 +164,18 @@ async function jobScripts(opts: ScheduleOptions): Promise<Pick<JobSpecInput, 'sc
     if (opts.script === undefined) throw new CliError(ExitCode.Usage, 'give --script FILE or --template NAME');
     const script = await readScript(opts.script);
     if (script.length === 0) throw new CliError(ExitCode.Usage, `script ${opts.script} is empty`);
-    return { script };
+    return { script, ...own };
   }
   const vars = opts.var ?? {};
   try {
-    const { scripts } = await expandTemplate({
+    const { scripts, prepares } = await expandTemplate({
       dir: opts.templatesDir ?? defaultTemplatesDir(),
       name: opts.template,
       platforms: opts.platform,
       vars,
     });
-    return { scripts, template: { name: opts.template, vars } };
+    const prepareParts = prepare !== undefined ? own : Object.keys(prepares).length > 0 ? { prepares } : {};
+    return { scripts, template: { name: opts.template, vars }, ...prepareParts };
   } catch (error) {
     if (error instanceof TemplateError) throw new CliError(ExitCode.Usage, error.message);
     throw error;

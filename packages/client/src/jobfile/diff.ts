@@ -49,6 +49,15 @@ export function diffJob(spec: JobSpecInput, file: string, live: JobView | undefi
   if (show(live.script ?? live.scripts) !== show(want.script ?? want.scripts)) {
     fields.push({ field: 'script', from: 'old', to: 'new' });
   }
+  const livePrepare = show(live.prepare ?? live.prepares);
+  const wantPrepare = show(want.prepare ?? want.prepares);
+  if (livePrepare !== wantPrepare) {
+    fields.push({
+      field: 'prepare',
+      from: livePrepare === 'none' ? 'none' : 'old',
+      to: wantPrepare === 'none' ? 'none' : 'new',
+    });
+  }
   const from = live.definition === null ? 'none (made with schedule)' : definitionText(live.definition);
   const to = want.definition === null ? 'none' : definitionText(want.definition);
   const samePlace =

@@ -149,6 +149,34 @@ describe('loadJobFile', () => {
     expect(spec.scripts).toEqual({ a: 'echo me on a\n', b: 'echo me on b\n' });
     expect(spec.template).toEqual({ name: 'hello', vars: { WHO: 'me' } });
   });
+
+  it("reads a prepare step inline or from prepare_file, or takes the template's prepare part", async () => {
+    const file = join(dir, 'j.yaml');
+    await writeFile(file, 'platforms: a\nscript: make\nprepare: apt-get install -y libfoo-dev\n');
+    expect(await loadJobFile(file, { templatesDir: dir })).toMatchObject({
+      script: 'make',
+      prepare: 'apt-get install -y libfoo-dev',
+    });
+    await writeFile(join(dir, 'deps.sh'), 'apt-get install -y libbar-dev\n');
+    await writeFile(file, 'platforms: a\nscript: make\nprepare_file: deps.sh\n');
+    expect((await loadJobFile(file, { templatesDir: dir })).prepare).toBe('apt-get install -y libbar-dev\n');
+    await writeFile(file, 'platforms: a\nscript: make\nprepare_file: nope.sh\n');
+    await expect(loadJobFile(file, { templatesDir: dir })).rejects.toThrow(`${file}:3: prepare_file: cannot read`);
+    await writeFile(file, 'platforms: a\nscript: make\nprepare: x\nprepare_file: deps.sh\n');
+    await expect(loadJobFile(file, { templatesDir: dir })).rejects.toThrow('give prepare or prepare_file, not both');
+
+    await mkdir(join(dir, 'tpl', 'pkg'), { recursive: true });
+    await writeFile(join(dir, 'tpl', 'pkg', 'debian.sh'), 'build on {{PLATFORM}}\n');
+    await writeFile(join(dir, 'tpl', 'pkg', 'debian.prepare.sh'), 'deps {{DEPS}} on {{PLATFORM}}\n');
+    await writeFile(join(dir, 'tpl', 'pkg', 'default.sh'), 'elsewhere\n');
+    await writeFile(file, 'platforms: [debian-12, alpine-3]\ntemplate: pkg\nvars: { DEPS: libfoo }\n');
+    const spec = await loadJobFile(file, { templatesDir: join(dir, 'tpl') });
+    // only the platform whose file has a prepare part gets one; DEPS is used there only
+    expect(spec.prepares).toEqual({ 'debian-12': 'deps libfoo on debian-12\n' });
+    expect(spec.prepare).toBeUndefined();
+    await writeFile(file, 'platforms: [debian-12]\ntemplate: pkg\nvars: { DEPS: x }\nprepare: mine\n');
+    expect(await loadJobFile(file, { templatesDir: join(dir, 'tpl') })).toMatchObject({ prepare: 'mine' });
+  });
 });
 
 describe('schemas/job.schema.json', () => {

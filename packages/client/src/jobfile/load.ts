@@ -103,12 +103,14 @@ async function scripts(
   platforms: string[],
   opts: LoadOptions,
   lineOf: (p: readonly PropertyKey[]) => number,
-): Promise<Pick<JobSpecInput, 'script' | 'scripts' | 'template'>> {
-  if (file.script !== undefined) return { script: file.script };
+): Promise<Pick<JobSpecInput, 'script' | 'scripts' | 'template' | 'prepare' | 'prepares'>> {
+  const prepare = await prepareStep(file, path, lineOf);
+  const own = prepare === undefined ? {} : { prepare };
+  if (file.script !== undefined) return { script: file.script, ...own };
   if (file.script_file !== undefined) {
     const scriptPath = resolve(dirname(path), file.script_file);
     try {
-      return { script: await readFile(scriptPath, 'utf8') };
+      return { script: await readFile(scriptPath, 'utf8'), ...own };
     } catch (error) {
       throw new JobFileError([
         `${path}:${lineOf(['script_file'])}: script_file: cannot read ${scriptPath}: ${readError(error)}`,
@@ -118,13 +120,32 @@ async function scripts(
   const name = file.template ?? '';
   const vars = file.vars ?? {};
   try {
-    const { scripts } = await expandTemplate({ dir: opts.templatesDir, name, platforms, vars });
-    return { scripts, template: { name, vars } };
+    const { scripts, prepares } = await expandTemplate({ dir: opts.templatesDir, name, platforms, vars });
+    // the file's own prepare stands in for the template's
+    const prepareParts = prepare !== undefined ? own : Object.keys(prepares).length > 0 ? { prepares } : {};
+    return { scripts, template: { name, vars }, ...prepareParts };
   } catch (error) {
     if (error instanceof TemplateError) {
       throw new JobFileError([`${path}:${lineOf(['template'])}: template: ${error.message}`]);
     }
     throw error;
+  }
+}
+
+/** `prepare:` inline or `prepare_file:` relative to the job file; undefined: no prepare step. */
+async function prepareStep(
+  file: JobFile,
+  path: string,
+  lineOf: (p: readonly PropertyKey[]) => number,
+): Promise<string | undefined> {
+  if (file.prepare_file === undefined) return file.prepare;
+  const preparePath = resolve(dirname(path), file.prepare_file);
+  try {
+    return await readFile(preparePath, 'utf8');
+  } catch (error) {
+    throw new JobFileError([
+      `${path}:${lineOf(['prepare_file'])}: prepare_file: cannot read ${preparePath}: ${readError(error)}`,
+    ]);
   }
 }
 

@@ -37,6 +37,12 @@ export const JobFileSchema = z
     platforms: Platforms.describe('platform or platforms to run on'),
     script: z.string().min(1).optional().describe('the shell script, inline'),
     script_file: z.string().min(1).optional().describe("the shell script's file, relative to this file"),
+    prepare: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('a step before the script, in the same sandbox, as root with network (build dependencies), inline'),
+    prepare_file: z.string().min(1).optional().describe("the prepare step's file, relative to this file"),
     template: z.string().min(1).optional().describe('render this template once per platform instead of a script'),
     vars: z.record(z.string(), z.string()).optional().describe('template variables for {{NAME}}'),
     schedule: z
@@ -79,6 +85,9 @@ export const JobFileSchema = z
         path: given.length > 1 ? [given[1] ?? 'script'] : [],
         message: 'give exactly one of script, script_file or template',
       });
+    }
+    if (file.prepare !== undefined && file.prepare_file !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['prepare_file'], message: 'give prepare or prepare_file, not both' });
     }
     if (file.vars !== undefined && file.template === undefined) {
       ctx.addIssue({ code: 'custom', path: ['vars'], message: 'vars needs template' });

@@ -50,6 +50,11 @@ export interface ExpandOptions {
 export interface Expanded {
   /** The rendered script of each platform. */
   scripts: Record<string, string>;
+  /**
+   * The rendered prepare step (root, network, before the script) of each platform whose template
+   * has one: `PLATFORM.prepare.sh`, looked up like the script (`debian.prepare.sh`, `default.prepare.sh`).
+   */
+  prepares: Record<string, string>;
   /** The template file each platform's script came from. */
   files: Record<string, string>;
 }
@@ -78,17 +83,8 @@ export async function expandTemplate({ dir, name, platforms, vars }: ExpandOptio
   const present = await regularFiles(templateDir);
   const parsed = new Map<string, Segment[]>();
   const used = new Set<string>();
-  const result: Expanded = { scripts: {}, files: {} };
-  for (const platform of platforms) {
-    const candidates = candidateFiles(platform);
-    const file = candidates.find((c) => present.has(c));
-    if (file === undefined) {
-      throw new TemplateError(
-        'no-file',
-        `template ${name} has no file for platform ${platform} (looked for ${candidates.join(', ')} in ${templateDir})`,
-      );
-    }
-    const path = join(templateDir, file);
+  const result: Expanded = { scripts: {}, prepares: {}, files: {} };
+  const render = async (path: string, platform: string): Promise<string> => {
     let segments = parsed.get(path);
     if (!segments) {
       segments = parseTemplate(await readText(path), path);
@@ -104,7 +100,21 @@ export async function expandTemplate({ dir, name, platforms, vars }: ExpandOptio
     }
     if (rendered.text.trim().length === 0) throw new TemplateError('syntax', `template file ${path} is empty`);
     for (const v of rendered.used) used.add(v);
-    result.scripts[platform] = rendered.text;
+    return rendered.text;
+  };
+  for (const platform of platforms) {
+    const candidates = candidateFiles(platform);
+    const file = candidates.find((c) => present.has(c));
+    if (file === undefined) {
+      throw new TemplateError(
+        'no-file',
+        `template ${name} has no file for platform ${platform} (looked for ${candidates.join(', ')} in ${templateDir})`,
+      );
+    }
+    const path = join(templateDir, file);
+    result.scripts[platform] = await render(path, platform);
+    const prepare = candidates.map((c) => c.replace(/\.sh$/, '.prepare.sh')).find((c) => present.has(c));
+    if (prepare !== undefined) result.prepares[platform] = await render(join(templateDir, prepare), platform);
     result.files[platform] = path;
   }
   const unused = Object.keys(vars).find((v) => !used.has(v));

@@ -151,7 +151,7 @@ describe('the shipped templates', () => {
   const samples: Record<string, { platforms: string[]; vars: Record<string, string> }> = {
     'deb-from-git': {
       platforms: ['debian-12', 'debian-13', 'ubuntu-24.04'],
-      vars: { REPO: 'https://salsa.debian.org/debian/hello.git', REF: 'debian/2.10-3' },
+      vars: {},
     },
     'freebsd-pkg': { platforms: ['freebsd-14', 'freebsd-15'], vars: { ORIGIN: 'sysutils/tmux', PORTS_REF: '2025Q2' } },
   };
@@ -169,6 +169,11 @@ describe('the shipped templates', () => {
       expect(script).not.toContain('{{');
       for (const value of Object.values(sample.vars)) expect(script).toContain(value);
       execFileSync('sh', ['-n'], { input: script });
+      const prepare = r.prepares[platform];
+      if (prepare !== undefined) {
+        expect(prepare).not.toContain('{{');
+        execFileSync('sh', ['-n'], { input: prepare });
+      }
     }
   });
 });

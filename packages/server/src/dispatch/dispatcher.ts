@@ -125,6 +125,7 @@ export class Dispatcher {
       number: run.number,
       platform: run.platform,
       script: run.script,
+      ...(run.prepare !== null && { prepare: run.prepare }),
       params: run.params,
       timeoutSec: run.timeoutSec,
       killGraceSec: run.killGraceSec,

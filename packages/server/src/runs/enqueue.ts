@@ -6,7 +6,7 @@ import type { GroupCommit } from '../store/group-commit.ts';
 import type { InputStore, RunInput } from '../store/inputs.ts';
 import type { JobStore } from '../store/jobs.ts';
 import type { PlatformStore } from '../store/platforms.ts';
-import { scriptFor, type JobRow, type RunRow } from '../store/rows.ts';
+import { prepareFor, scriptFor, type JobRow, type RunRow } from '../store/rows.ts';
 import type { RunStore } from '../store/runs.ts';
 
 export interface EnqueueDeps {
@@ -63,6 +63,7 @@ export function enqueue(ctx: EnqueueDeps, job: JobRow, opts: EnqueueOptions): Ru
         number: ctx.jobs.allocateNumber(job.id),
         platform,
         script: scriptFor(job, platform),
+        prepare: prepareFor(job, platform),
         params: { ...job.params, ...opts.params },
         trigger: opts.trigger,
         maxAttempts: job.retries + 1,

@@ -37,7 +37,7 @@ export function runView(ctx: ViewDeps, run: RunRow, opts: { script?: boolean } =
     result: run.result,
     waiting: run.state === 'queued' ? whyWaiting(ctx, run) : null,
     cancelReason: run.cancelReason,
-    ...(opts.script ? { script: run.script } : {}),
+    ...(opts.script ? { script: run.script, ...(run.prepare !== null && { prepare: run.prepare }) } : {}),
     ref: run.ref,
     commit: run.commit,
     inputs: ctx.inputs?.forRun(run.id) ?? [],
@@ -98,6 +98,8 @@ export function jobView(job: JobRow, opts: { script?: boolean; lastRun?: RunView
     secrets: job.secrets,
     definition: job.definition,
     ...(opts.script ? (job.scripts === null ? { script: job.script } : { scripts: job.scripts }) : {}),
+    ...(opts.script && job.prepare !== null && { prepare: job.prepare }),
+    ...(opts.script && job.prepares !== null && { prepares: job.prepares }),
     ...(opts.lastRun !== undefined ? { lastRun: opts.lastRun } : {}),
   };
 }

@@ -74,13 +74,15 @@ export class JobStore {
       spec.definition === null ? null : JSON.stringify(spec.definition),
       spec.source === undefined ? null : JSON.stringify(spec.source),
       spec.after,
+      spec.prepare ?? null,
+      spec.prepares === undefined ? null : JSON.stringify(spec.prepares),
     ];
     if (existing) {
       this.db
         .prepare(
           `UPDATE jobs SET platforms = ?, script = ?, scripts = ?, template = ?, schedule = ?, timezone = ?, missed = ?, timeout_s = ?,
            kill_grace_s = ?, retries = ?, retry_backoff_s = ?, concurrency = ?, params = ?, next_run_at = ?,
-           alert_webhooks = ?, secrets = ?, definition = ?, source = ?, after = ?, deleted_at = NULL, updated_at = ? WHERE id = ?`,
+           alert_webhooks = ?, secrets = ?, definition = ?, source = ?, after = ?, prepare = ?, prepares = ?, deleted_at = NULL, updated_at = ? WHERE id = ?`,
         )
         .run(...values, now, existing.id);
       return { job: this.getById(existing.id)!, created: existing.deleted_at !== null };
@@ -88,8 +90,9 @@ export class JobStore {
     const info = this.db
       .prepare(
         `INSERT INTO jobs (platforms, script, scripts, template, schedule, timezone, missed, timeout_s, kill_grace_s,
-         retries, retry_backoff_s, concurrency, params, next_run_at, alert_webhooks, secrets, definition, source, after, name, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         retries, retry_backoff_s, concurrency, params, next_run_at, alert_webhooks, secrets, definition, source, after, prepare,
+         prepares, name, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(...values, spec.name, now, now);
     return { job: this.getById(Number(info.lastInsertRowid))!, created: true };

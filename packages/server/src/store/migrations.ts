@@ -264,6 +264,15 @@ CREATE TABLE run_reports (
 `,
   },
   {
+    version: 13,
+    name: 'prepare-step',
+    sql: `
+ALTER TABLE jobs ADD COLUMN prepare TEXT;   -- the step before the script (root, network); NULL: none
+ALTER TABLE jobs ADD COLUMN prepares TEXT;  -- JSON {platform: prepare} from a template; NULL: jobs.prepare for all
+ALTER TABLE runs ADD COLUMN prepare TEXT;   -- the prepare step this run executes (its platform's), NULL: none
+`,
+  },
+  {
     version: 14,
     name: 'run-environments-and-rebuilds',
     sql: `

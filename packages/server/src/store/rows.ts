@@ -16,6 +16,9 @@ export interface JobRow {
   /** The script every platform runs; '' when `scripts` has one per platform. */
   script: string;
   scripts: Record<string, string> | null;
+  /** The prepare step every platform runs (root, network), or one per platform in `prepares`; null: none. */
+  prepare: string | null;
+  prepares: Record<string, string> | null;
   template: TemplateRef | null;
   alertWebhooks: string[];
   secrets: string[];
@@ -45,6 +48,8 @@ export interface RunRow {
   number: number;
   platform: string;
   script: string;
+  /** The prepare step this run executes before its script; null: none. */
+  prepare: string | null;
   params: Params;
   trigger: 'manual' | 'schedule' | 'missed';
   state: RunState;
@@ -81,6 +86,8 @@ export interface RawJob {
   platforms: string;
   script: string;
   scripts: string | null;
+  prepare: string | null;
+  prepares: string | null;
   template: string | null;
   alert_webhooks: string;
   secrets: string;
@@ -108,6 +115,7 @@ export interface RawRun {
   number: number;
   platform: string;
   script: string;
+  prepare: string | null;
   params: string;
   trigger: RunRow['trigger'];
   state: RunState;
@@ -141,6 +149,8 @@ export function jobFromRaw(r: RawJob): JobRow {
     platforms: JSON.parse(r.platforms) as string[],
     script: r.script,
     scripts: r.scripts === null ? null : (JSON.parse(r.scripts) as Record<string, string>),
+    prepare: r.prepare,
+    prepares: r.prepares === null ? null : (JSON.parse(r.prepares) as Record<string, string>),
     template: r.template === null ? null : (JSON.parse(r.template) as TemplateRef),
     alertWebhooks: JSON.parse(r.alert_webhooks) as string[],
     secrets: JSON.parse(r.secrets) as string[],
@@ -170,6 +180,12 @@ export function scriptFor(job: JobRow, platform: string): string {
   return script;
 }
 
+/** The prepare step a run of `job` on `platform` executes first, or null. */
+export function prepareFor(job: JobRow, platform: string): string | null {
+  if (job.prepares === null) return job.prepare;
+  return job.prepares[platform] ?? null;
+}
+
 export function runFromRaw(r: RawRun): RunRow {
   return {
     id: r.id,
@@ -178,6 +194,7 @@ export function runFromRaw(r: RawRun): RunRow {
     number: r.number,
     platform: r.platform,
     script: r.script,
+    prepare: r.prepare,
     params: JSON.parse(r.params) as Params,
     trigger: r.trigger,
     state: r.state,

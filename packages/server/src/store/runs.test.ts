@@ -7,6 +7,7 @@ import { openDb, type Db } from './db.ts';
 import { GroupCommit } from './group-commit.ts';
 import { JobStore } from './jobs.ts';
 import { IllegalTransitionError, RunStore } from './runs.ts';
+import { prepareFor } from './rows.ts';
 
 describe('RunStore and GroupCommit on a real SQLite file', () => {
   let dir: string;
@@ -65,6 +66,29 @@ describe('RunStore and GroupCommit on a real SQLite file', () => {
     expect(runs.start(runs.get(run.id)!, 150, sha).commit).toBe(sha);
     expect(runs.get(run.id)).toMatchObject({ state: 'running', ref: 'v1', commit: sha });
     expect(jobs.upsert(JobSpecSchema.parse(spec), null, 1).job.source).toBeNull();
+  });
+
+  it("keeps a job's prepare steps and each run's own (its platform's, or none)", () => {
+    const spec = { name: 'prep', platforms: ['p', 'q'], scripts: { p: 'make', q: 'make' }, schedule: null };
+    const { job } = jobs.upsert(JobSpecSchema.parse({ ...spec, prepares: { p: 'apt-get install -y x' } }), null, 0);
+    expect(job).toMatchObject({ prepare: null, prepares: { p: 'apt-get install -y x' } });
+    expect(prepareFor(job, 'p')).toBe('apt-get install -y x');
+    expect(prepareFor(job, 'q')).toBeNull();
+    const run = runs.insert({
+      ...{ jobId: job.id, number: jobs.allocateNumber(job.id), platform: 'p', script: 'make', params: {} },
+      ...{ trigger: 'manual', maxAttempts: 1, retryBackoffSec: 10, timeoutSec: 60, killGraceSec: 1 },
+      ...{ priority: 0, queuedAt: 1, prepare: prepareFor(job, 'p') },
+    });
+    // the run keeps what it was queued with, whatever the job says later
+    const plain = jobs.upsert(
+      JobSpecSchema.parse({ ...spec, scripts: undefined, script: 'make', prepare: 'apt' }),
+      null,
+      1,
+    );
+    expect(plain.job).toMatchObject({ prepare: 'apt', prepares: null });
+    expect(prepareFor(plain.job, 'q')).toBe('apt');
+    expect(runs.get(run.id)).toMatchObject({ prepare: 'apt-get install -y x' });
+    expect(jobs.upsert(JobSpecSchema.parse({ ...spec }), null, 2).job).toMatchObject({ prepare: null, prepares: null });
   });
 
   it('retries failed attempts with exponential backoff, then records the final result', () => {

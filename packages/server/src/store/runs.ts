@@ -32,6 +32,8 @@ export interface NewRun {
   afterRun?: string | null;
   /** A rebuild of this job's run with that number (same commit, script and parameters). */
   rebuildOf?: number | null;
+  /** The prepare step (root, network) before the script; null: none. */
+  prepare?: string | null;
 }
 
 /** A transition the state machine does not allow: a bug, never a wire condition. */
@@ -71,9 +73,9 @@ export class RunStore {
     this.byNumber = db.prepare<[string, number], RawRun>(`${SELECT} WHERE jobs.name = ? AND runs.number = ?`);
     this.insertStmt = db.prepare(
       `INSERT INTO runs (id, job_id, number, platform, script, params, trigger, state, attempt, max_attempts,
-       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref, after_run, rebuild_of)
+       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref, after_run, rebuild_of, prepare)
        VALUES (@id, @jobId, @number, @platform, @script, @params, @trigger, 'queued', 1, @maxAttempts,
-       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref, @afterRun, @rebuildOf)`,
+       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref, @afterRun, @rebuildOf, @prepare)`,
     );
     this.nextQueuedStmt = db.prepare<[string, number], RawRun>(
       `${SELECT} WHERE runs.state = 'queued' AND runs.platform = ? AND (runs.not_before IS NULL OR runs.not_before <= ?)
@@ -128,6 +130,7 @@ export class RunStore {
       ref: run.ref ?? null,
       afterRun: run.afterRun ?? null,
       rebuildOf: run.rebuildOf ?? null,
+      prepare: run.prepare ?? null,
     });
     return this.get(id)!;
   }

@@ -100,13 +100,21 @@ exit $rc`;
  * the sandbox as started, give the job its stderr, take the job's secrets from the pipe on fd 6
  * when the worker passed one (read through the inherited descriptor: they never touch a file),
  * close descriptors 3-9 (bwrap passes on what it was given, the fifo it waited on among them; dash
- * can name no higher ones, and the worker itself opens none there), read the job's environment,
- * add the secrets, start it.
+ * can name no higher ones, and the worker itself opens none there), read the step's environment
+ * (the file named by the first argument), add the secrets, start it.
  */
 export const INNER = `printf 1 >&8; exec 2>&9
 s=; if [ -e /proc/self/fd/6 ]; then s=$(cat <&6) || exit 125; fi
 for f in /proc/self/fd/*; do n=\${f##*/}; case $n in [3-9]) eval "exec $n>&-" ;; esac; done
-. ${INSIDE.dir}/env && eval "$s" && unset s && exec "$@"`;
+e=$1; shift
+. "$e" && unset e && eval "$s" && unset s && exec "$@"`;
+
+/** A step's files in /builder: the build (the job's script) and the prepare step before it. */
+export const STEP_FILES = {
+  build: { script: 'script.sh', env: 'env' },
+  prepare: { script: 'prepare.sh', env: 'prepare-env' },
+} as const;
+export type Step = keyof typeof STEP_FILES;
 
 /** What a root job keeps (inside its user namespace only): what apt, dpkg and a package build use. */
 export const ROOT_CAPS = [
@@ -135,6 +143,8 @@ export interface SandboxSpec {
   readonly asRoot: boolean;
   /** The script starts with #!: run it directly, not through /bin/sh. */
   readonly direct: boolean;
+  /** Which of the job's steps (default the build: the job's script). */
+  readonly step?: Step;
 }
 
 /**
@@ -159,8 +169,10 @@ export function bwrapArgs(spec: SandboxSpec, merged: string): string[] {
   a.push('--seccomp', '7', '--cap-drop', 'ALL');
   if (spec.asRoot) for (const cap of ROOT_CAPS) a.push('--cap-add', cap);
   a.push('--clearenv', '--chdir', INSIDE.work);
-  const script = `${INSIDE.dir}/script.sh`;
-  a.push('/bin/sh', '-c', INNER, 'job', ...(spec.direct ? [script] : ['/bin/sh', script]));
+  const files = STEP_FILES[spec.step ?? 'build'];
+  const script = `${INSIDE.dir}/${files.script}`;
+  const env = `${INSIDE.dir}/${files.env}`;
+  a.push('/bin/sh', '-c', INNER, 'job', env, ...(spec.direct ? [script] : ['/bin/sh', script]));
   return a;
 }
 

@@ -8,6 +8,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -25,11 +26,12 @@ import {
   oomKilled,
   type RunCgroup,
 } from './chroot-cgroup.ts';
+import { AptCache } from './chroot-apt-cache.ts';
 import { readStamp, shiftRootfs } from './chroot-idmap.ts';
 import { mountsUnder, unmountUnder } from './chroot-mounts.ts';
 import { type ChrootOptions, checkRootfs } from './chroot-options.ts';
 import { seccompFilter } from './chroot-seccomp.ts';
-import { bwrapArgs, ENTER, envFile, INSIDE, SETUP } from './chroot-setup.ts';
+import { bwrapArgs, ENTER, envFile, INSIDE, SETUP, STEP_FILES, type Step } from './chroot-setup.ts';
 import { passedEnv, jobVariables, sandboxHostname, secretVariables } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
@@ -43,6 +45,8 @@ const SETUP_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } as cons
 const MOUNT_POINT = '/run/builder-sandbox';
 const PATH_DIRS = SETUP_ENV.PATH.split(':');
 const JOB_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** The worker's package cache for prepare steps, in its --work-dir (see chroot-apt-cache.ts). */
+const APT_CACHE = 'apt-cache';
 /** Worker environment a job may see besides its own variables. */
 const PASSED_ENV = /^(LANG|LANGUAGE|TZ|LC_[A-Z_]+)$/;
 
@@ -62,24 +66,29 @@ export class ChrootExecutor implements Executor {
   readonly #o: ChrootOptions;
   readonly #deps: ChrootExecutorDeps;
   readonly #seccomp = seccompFilter();
-  /** The base is owned by the id range (checked once per executor; cleanup() rescans it all). */
-  #baseShifted = false;
+  /** The base known to be owned by the id range (checked once per base; cleanup() rescans it all). */
+  #shiftedBase: string | undefined;
+  readonly #aptCache: AptCache;
 
   constructor(deps: ChrootExecutorDeps) {
     this.#deps = deps;
     this.#o = deps.chroot;
+    this.#aptCache = new AptCache(join(deps.workDir, APT_CACHE), deps.log);
   }
 
-  /** Shift what of the base is not owned by the id range yet: all of it the first time. */
-  #shiftBase(full: boolean): void {
-    if (this.#baseShifted && !full) return;
-    const stamp = readStamp(this.#o.root);
+  /**
+   * Shift what of the base is not owned by the id range yet: all of it the first time, and all of
+   * a base the worker has not used yet (a refreshed base: apt ran in it as the host's root).
+   */
+  #shiftBase(base: string, full: boolean): void {
+    if (this.#shiftedBase === base && !full) return;
+    const stamp = readStamp(base);
     const { start, count } = this.#o.idRange;
-    if (full || stamp?.start !== start || stamp.count !== count) {
-      const changed = shiftRootfs(this.#o.root, this.#o.idRange);
-      if (changed > 0) this.#deps.log.info('chroot.base_shifted', { root: this.#o.root, changed, start });
+    if (full || this.#shiftedBase !== undefined || stamp?.start !== start || stamp.count !== count) {
+      const changed = shiftRootfs(base, this.#o.idRange);
+      if (changed > 0) this.#deps.log.info('chroot.base_shifted', { root: base, changed, start });
     }
-    this.#baseShifted = true;
+    this.#shiftedBase = base;
   }
 
   async cleanup(): Promise<void> {
@@ -87,7 +96,7 @@ export class ChrootExecutor implements Executor {
     if (!PATH_DIRS.some((d) => existsSync(join(d, 'bwrap')))) {
       throw new Error('the chroot executor needs bubblewrap: apt-get install bubblewrap');
     }
-    this.#shiftBase(true);
+    this.#shiftBase(realpathSync(this.#o.root), true);
     await mkdir(this.#deps.workDir, { recursive: true });
     const log = this.#deps.log;
     const entries = (await readdir(this.#deps.workDir)).filter((e) => RUN_DIR.test(e));
@@ -104,6 +113,7 @@ export class ChrootExecutor implements Executor {
       log.info('chroot.stale_sandbox_removed', { dir });
       await this.#removeRunDir(dir, log, () => undefined);
     }
+    this.#aptCache.removePartial();
     // anything else mounted under the work dir (by hand, by an older worker)
     unmountUnder(this.#deps.workDir, (text) => log.error('chroot.unmount_failed', { error: text }));
   }
@@ -120,10 +130,15 @@ export class ChrootExecutor implements Executor {
     const network = job.params.BUILDER_NETWORK === '1';
     const [uid, gid] = asRoot ? [0, 0] : [this.#o.uid, this.#o.gid];
     let cg: RunCgroup | undefined;
+    let base: string;
+    let seeded = 0;
     try {
       try {
-        this.#shiftBase(false);
+        // once per run: a base that `debian/mkroot --refresh` swaps in meanwhile is the next run's
+        base = realpathSync(this.#o.root);
+        this.#shiftBase(base, false);
         this.#prepare(dir, job, uid, gid, io);
+        if (job.prepare !== undefined) seeded = this.#aptCache.seed(base, join(dir, 'upper'));
         if (io.source) {
           // checked out by the worker (outside, with network), then the job's user's to build in
           const source = join(dir, 'builder', 'source');
@@ -142,47 +157,45 @@ export class ChrootExecutor implements Executor {
       } catch (err) {
         return { kind: 'error', message: `cannot set up the chroot sandbox: ${describeError(err)}` };
       }
-      const spec = { hostname: sandboxHostname(job), network, asRoot, direct: job.script.startsWith('#!') };
-      const { start, count } = this.#o.idRange;
-      const args = [
-        ...['-c', ENTER, 'builder-enter', String(cg.procsFiles.length), ...cg.procsFiles],
-        ...['unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', SETUP, 'builder-setup'],
-        ...[
-          dir,
-          this.#o.root,
-          MOUNT_POINT,
-          network ? '1' : '0',
-          String(start),
-          String(count),
-          String(uid),
-          String(gid),
-        ],
-        ...bwrapArgs(spec, MOUNT_POINT),
-      ];
-      const secrets = secretVariables(job);
-      const fd6 = Object.keys(secrets).length > 0 ? envFile(secrets) : undefined;
+      const direct = (text: string) => text.startsWith('#!');
+      const build: StepSpec = { step: 'build', network, asRoot, uid, gid, direct: direct(job.script) };
+      const steps: StepSpec[] = [build];
+      if (job.prepare !== undefined) {
+        steps.unshift({ step: 'prepare', network: true, asRoot: true, uid: 0, gid: 0, direct: direct(job.prepare) });
+      }
+      let result: RunResult = { kind: 'error', message: 'no step ran' };
+      // sampled per step (the cgroup's own figures, where it has them, count both steps): CPU adds up
+      let before: RunUsage | undefined;
       let sampled: RunUsage | undefined;
-      let result = await runJobProcess(
-        '/bin/sh',
-        args,
-        { cwd: dir, env: SETUP_ENV, ...(fd6 !== undefined && { fd6 }) },
-        { ...io, usage: (u) => (sampled = u) },
-      );
-      if (!started(dir)) {
-        const why = readSetupLog(dir) || describeResult(result);
-        return { kind: 'error', message: `cannot set up the chroot sandbox: ${why}` };
+      const sample = (u: RunUsage): void => {
+        sampled = before
+          ? {
+              ...u,
+              cpuMs: before.cpuMs + u.cpuMs,
+              peakMemoryBytes: Math.max(before.peakMemoryBytes ?? 0, u.peakMemoryBytes ?? 0) || null,
+            }
+          : u;
+      };
+      for (const [i, step] of steps.entries()) {
+        if (job.prepare !== undefined) io.note(stepNote(step, seeded));
+        // the worker hears "started" once, from the first step
+        before = sampled;
+        const stepIo = { ...io, usage: sample, ...(i > 0 && { started: () => undefined }) };
+        result = await this.#step(dir, base, cg, job, step, stepIo);
+        if (result.kind === 'error' || step.step === 'build') break;
+        if (result.kind !== 'exited' || result.code !== 0) {
+          io.note('[builder] the prepare step failed: the build step does not run');
+          break;
+        }
+        await this.#harvest(base, dir, io);
+        if (io.signal.aborted) break;
       }
-      // bwrap reports the job's status as an exit code: 128+N is signal N when we know one was sent
-      if (result.kind === 'exited' && result.code > 128 && result.code < 128 + 32) {
-        const oom = oomKilled(cg);
-        if (oom) io.note('[builder] the job was killed by the memory limit (--memory-limit)');
-        if (oom || io.signal.aborted) result = { kind: 'signalled', signal: signalName(result.code - 128) };
-      }
-      // nothing of the sandbox may run while its output is read: a root job owns /builder and
-      // could swap output/ for a link into the host between the check below and the reading
+      if (result.kind === 'error') return result;
       // the cgroup counted every process of the run, also those that left the job's process tree
       const usage = cgroupUsage(cg, sampled);
       if (usage) io.usage?.(usage);
+      // nothing of the sandbox may run while its output is read: a root job owns /builder and
+      // could swap output/ for a link into the host between the check below and the reading
       await this.#removeCgroup(cg, io.log, (text) => io.note(text));
       cg = undefined;
       const outputDir = join(dir, 'builder', 'output');
@@ -191,6 +204,60 @@ export class ChrootExecutor implements Executor {
       return result;
     } finally {
       await this.#tearDown(dir, cg, io.log, (text) => io.note(text));
+    }
+  }
+
+  /** One step of the job in a sandbox over the run's overlay: its result, or an error if the sandbox did not start. */
+  async #step(dir: string, base: string, cg: RunCgroup, job: Assignment, s: StepSpec, io: RunIO): Promise<RunResult> {
+    const spec = {
+      hostname: sandboxHostname(job),
+      network: s.network,
+      asRoot: s.asRoot,
+      direct: s.direct,
+      step: s.step,
+    };
+    const { start, count } = this.#o.idRange;
+    const args = [
+      ...['-c', ENTER, 'builder-enter', String(cg.procsFiles.length), ...cg.procsFiles],
+      ...['unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', SETUP, 'builder-setup'],
+      ...[dir, base, MOUNT_POINT, s.network ? '1' : '0', String(start), String(count), String(s.uid), String(s.gid)],
+      ...bwrapArgs(spec, MOUNT_POINT),
+    ];
+    const secrets = secretVariables(job);
+    const fd6 = Object.keys(secrets).length > 0 ? envFile(secrets) : undefined;
+    // what the step before left: SETUP makes the fifos anew, and `started` must be this step's
+    for (const f of ['started', 'info', 'go', 'setup.log']) rmSync(join(dir, f), { force: true });
+    let result = await runJobProcess(
+      '/bin/sh',
+      args,
+      { cwd: dir, env: SETUP_ENV, more: s.step === 'prepare', ...(fd6 !== undefined && { fd6 }) },
+      io,
+    );
+    if (!started(dir)) {
+      const why = readSetupLog(dir) || describeResult(result);
+      return { kind: 'error', message: `cannot set up the chroot sandbox: ${why}` };
+    }
+    // bwrap reports the job's status as an exit code: 128+N is signal N when we know one was sent
+    if (result.kind === 'exited' && result.code > 128 && result.code < 128 + 32) {
+      const oom = oomKilled(cg);
+      if (oom) io.note('[builder] the job was killed by the memory limit (--memory-limit)');
+      if (oom || io.signal.aborted) result = { kind: 'signalled', signal: signalName(result.code - 128) };
+    }
+    return result;
+  }
+
+  /** After a prepare step: what apt downloaded goes into the worker's package cache for the next jobs. */
+  async #harvest(base: string, dir: string, io: RunIO): Promise<void> {
+    try {
+      const { added, refused } = await this.#aptCache.harvest(base, join(dir, 'upper'));
+      if (added.length > 0) io.note(`[builder] package cache: ${added.length} new .deb(s) kept for the next jobs`);
+      if (refused.length > 0) {
+        io.note(
+          `[builder] package cache: ${refused.length} .deb(s) not kept (not in the base's apt indexes as downloaded: refresh the base with debian/mkroot --refresh)`,
+        );
+      }
+    } catch (err) {
+      io.note(`[builder] package cache: cannot update ${this.#aptCache.dir}: ${describeError(err)}`);
     }
   }
 
@@ -220,21 +287,27 @@ export class ChrootExecutor implements Executor {
     const b = join(dir, 'builder');
     mkdirSync(b, { mode: 0o755 });
     writeFileSync(join(b, 'script.sh'), job.script, { mode: 0o755 });
-    writeFileSync(join(b, 'env'), envFile(this.#jobEnv(job, uid, io)), { mode: 0o644 });
-    for (const file of [b, join(b, 'script.sh'), join(b, 'env')]) chownSync(file, root, root);
+    writeFileSync(join(b, STEP_FILES.build.env), envFile(this.#jobEnv(job, uid, io)), { mode: 0o644 });
+    const files = [b, join(b, STEP_FILES.build.script), join(b, STEP_FILES.build.env)];
+    if (job.prepare !== undefined) {
+      writeFileSync(join(b, STEP_FILES.prepare.script), job.prepare, { mode: 0o755 });
+      writeFileSync(join(b, STEP_FILES.prepare.env), envFile(this.#jobEnv(job, 0, io, '/root')), { mode: 0o644 });
+      files.push(join(b, STEP_FILES.prepare.script), join(b, STEP_FILES.prepare.env));
+    }
+    for (const file of files) chownSync(file, root, root);
     for (const sub of ['work', 'output']) {
       mkdirSync(join(b, sub), { mode: 0o755 });
       chownSync(join(b, sub), root + uid, root + gid);
     }
   }
 
-  #jobEnv(job: Assignment, uid: number, io: RunIO): Record<string, string> {
+  #jobEnv(job: Assignment, uid: number, io: RunIO, home: string = INSIDE.work): Record<string, string> {
     const env = passedEnv(this.#deps.env, PASSED_ENV);
     const user = uid === 0 ? 'root' : 'builder';
     return {
       ...env,
       PATH: JOB_PATH,
-      HOME: INSIDE.work,
+      HOME: home,
       USER: user,
       LOGNAME: user,
       SHELL: '/bin/sh',
@@ -275,6 +348,23 @@ export class ChrootExecutor implements Executor {
       log.warn('executor.run_dir_not_removed', { dir, error: err }),
     );
   }
+}
+
+/** How one step runs: as whom, with or without network. */
+interface StepSpec {
+  readonly step: Step;
+  readonly network: boolean;
+  readonly asRoot: boolean;
+  readonly uid: number;
+  readonly gid: number;
+  readonly direct: boolean;
+}
+
+function stepNote(s: StepSpec, seeded: number): string {
+  const who = s.asRoot ? 'root' : `uid ${s.uid}`;
+  const net = s.network ? 'with network' : 'without network';
+  if (s.step === 'prepare') return `[builder] prepare step: as root, ${net} (package cache: ${seeded} .deb(s))`;
+  return `[builder] build step: as ${who}, ${net}`;
 }
 
 /** Give a tree (never following its links) to the sandbox's user. */

@@ -41,6 +41,15 @@ export class HostExecutor implements Executor {
   }
 
   async run(job: Assignment, io: RunIO): Promise<RunResult> {
+    // running it as the worker's user would hide that nothing was isolated: refuse, plainly
+    if (job.prepare !== undefined) {
+      return {
+        kind: 'error',
+        message:
+          'the host executor cannot run a prepare step: it has no root to give it and no network to take ' +
+          'from the build (it runs everything as the worker user); run the job on a chroot worker',
+      };
+    }
     const dir = join(this.#workDir, `${job.runId}-${job.attempt}`);
     const outputDir = join(dir, 'output');
     // Synchronous on purpose: three tiny syscalls are cheaper than thread-pool round trips

@@ -102,6 +102,15 @@ describe('jail executor, against fake FreeBSD tools', () => {
     });
     expect(fakes.log()).toEqual([]);
     expect(placed).toBe(0);
+  });
+
+  it('refuses a job with a prepare step before it makes anything', async () => {
+    const { executor } = setup();
+    const t = io();
+    const result = await executor.run(job('make', { prepare: 'pkg install -y gmake' }), t.runIO);
+    expect(result).toMatchObject({ kind: 'error' });
+    expect(JSON.stringify(result)).toContain('the jail executor cannot run a prepare step');
+    expect(fakes.log()).toEqual([]);
     expect(t.started()).toBe(0);
   });
 

@@ -46,6 +46,11 @@ export interface JailExecutorDeps extends ExecutorDeps {
  * FreeBSD: each job in its own jail on a fresh ZFS clone (or copy) of a base system, with its own
  * hostname and address, a restricted devfs, run as an unprivileged user; all of it removed after.
  */
+/** A jail has one user and one network for the whole job (freebsd/README.md, "Prepare steps"). */
+const PREPARE_REFUSED =
+  'the jail executor cannot run a prepare step (root with network, then the build without): ' +
+  'install build dependencies in the base snapshot, or run the job on a chroot worker';
+
 export class JailExecutor implements Executor {
   readonly name = 'jail';
   readonly #o: JailOptions;
@@ -86,6 +91,7 @@ export class JailExecutor implements Executor {
     if (io.source) return { kind: 'error', message: 'the jail executor cannot check out a source yet' };
     // nor build without the files it was given
     if (io.inputs) return { kind: 'error', message: 'the jail executor cannot place inputs yet ($BUILDER_INPUT)' };
+    if (job.prepare !== undefined) return { kind: 'error', message: PREPARE_REFUSED };
     const address = this.#addresses.take();
     if (address === undefined) return { kind: 'error', message: 'no free address in --jail-ip-range' };
     const name = `builder-${job.runId.slice(0, 8).toLowerCase()}-${job.attempt}`;

@@ -27,6 +27,8 @@ export function runJobProcess(
      * from a file gets the job's secrets without them touching a disk or an argument list.
      */
     fd6?: string;
+    /** Leave the console sinks open when the process's output ends: another step of the job follows. */
+    more?: boolean;
   },
   io: RunIO,
 ): Promise<RunResult> {
@@ -63,8 +65,8 @@ export function runJobProcess(
     }
     const stdout = child.stdout as Readable;
     const stderr = child.stderr as Readable;
-    stdout.pipe(io.stdout);
-    stderr.pipe(io.stderr);
+    stdout.pipe(io.stdout, { end: opts.more !== true });
+    stderr.pipe(io.stderr, { end: opts.more !== true });
 
     const group = groupStopper(pid, io.killGraceMs, (text) => io.note(text));
     let readError: string | undefined;
