@@ -20,6 +20,15 @@ describe.skipIf(process.platform !== 'linux')('CPU time and memory from /proc', 
     expect(usage.peakMemoryBytes).toBeGreaterThan(0);
   });
 
+  it('counts a job that ended before the first sample (its process not reaped yet)', async () => {
+    const child = spawn('/bin/sh', ['-c', 'exit 0'], { stdio: 'ignore' });
+    // block the event loop: the job exits meanwhile and Node cannot reap it, so it is a zombie now
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    const sampler = new ProcUsageSampler(child.pid!);
+    await new Promise((r) => child.once('exit', r));
+    expect(sampler.stop()).toMatchObject({ source: 'proc', cpuMs: expect.any(Number) });
+  });
+
   it('measures nothing for a process that is gone', () => {
     expect(new ProcUsageSampler(2 ** 22 + 12345).stop()).toBeUndefined();
   });

@@ -42,9 +42,18 @@ export class ProcUsageSampler {
       if (stat === undefined) continue;
       // the command name may hold spaces and parentheses: the fields start after the last ')'
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (f[0] === 'Z') continue; // a zombie's times are about to move into its parent's
+      const times = [11, 12, 13, 14].reduce((n, i) => n + (Number(f[i]) || 0), 0);
+      if (f[0] === 'Z') {
+        // a zombie's times are about to move into its parent's; the job's own first process has
+        // none of ours to move into (a job that ended before the first sample), so it counts here
+        if (pid === this.#root) {
+          found = true;
+          ticks += times;
+        }
+        continue;
+      }
       found = true;
-      ticks += [11, 12, 13, 14].reduce((n, i) => n + (Number(f[i]) || 0), 0);
+      ticks += times;
       const status = read(`/proc/${pid}/status`) ?? '';
       const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
       rss += kb('VmRSS');
