@@ -66,6 +66,10 @@ describe('prepare step on the host executor', () => {
     expect(run.result).toMatchObject({ kind: 'error' });
     expect(JSON.stringify(run.result)).toContain('the host executor cannot run a prepare step');
     expect(r.stdout).not.toContain('build');
+    // the run page shows both steps, the prepare step first
+    const page = await (await fetch(`${c.url}/job/p/run/1`)).text();
+    expect(page).toContain('<pre id="run-prepare" tabindex="0">echo prepare</pre>');
+    expect(page.indexOf('run-prepare')).toBeLessThan(page.indexOf('echo build'));
   }, 60_000);
 });
 

@@ -166,6 +166,14 @@ export function runPage(ctx: SiteDeps, job: string, number: number, query: URLSe
     </section>
     <section aria-labelledby="script-heading">
       <h2 id="script-heading">Script</h2>
+      ${
+        run.prepare !== null
+          ? html`<h3>Prepare step</h3>
+              <p class="muted">Run first, as root with network; then the build step below, unprivileged without.</p>
+              <pre id="run-prepare" tabindex="0">${run.prepare}</pre>
+              <h3>Build step</h3>`
+          : ''
+      }
       <pre tabindex="0">${run.script}</pre>
     </section>
     <section aria-labelledby="environment-heading">
