@@ -221,6 +221,12 @@ describe('push hooks and watching a commit', () => {
     expect(list.stdout).toMatch(/^topics\ttopic\/\*\t/m);
     expect(list.stdout).not.toContain(own);
     expect(list.stdout).not.toContain(secret);
+    // the job page says where the hook is and what it builds, never its secret
+    const page = await (await fetch(`${c.url}/job/topics`)).text();
+    expect(page).toMatch(
+      /<dd id="job-hook">\s*<code>[^<]*\/hooks\/topics<\/code>, builds pushes to\s*<code>topic\/\*<\/code>/,
+    );
+    expect(page).not.toContain(own);
     const rm = await c.client(['hook', 'rm', 'topics']);
     expect(rm.code, rm.stderr).toBe(0);
     expect(

@@ -14,6 +14,7 @@ export type SiteDeps = Pick<
   | 'workers'
   | 'artifacts'
   | 'inputs'
+  | 'hooks'
   | 'logs'
   | 'clock'
   | 'version'

@@ -71,6 +71,12 @@ export function jobPage(ctx: SiteDeps, name: string, query: URLSearchParams): Pa
     };
   });
   const chart = chartRuns(ctx, job, CHART_RUNS);
+  // a push hook's address and branches (never its secret): what a forge is pointed at
+  const hookRow = ctx.hooks.get(job.id);
+  const hook = hookRow && {
+    url: `${ctx.publicUrl ?? ''}/hooks/${encodeURIComponent(job.name)}`,
+    branches: hookRow.branches,
+  };
   const data = {
     job: jobView(job, { script: true, lastRun: last ? runView(ctx, last) : null }),
     unscheduled: job.deletedAt !== null,
@@ -87,6 +93,7 @@ export function jobPage(ctx: SiteDeps, name: string, query: URLSearchParams): Pa
     pages,
     total,
     rebuilds,
+    hook: hook ?? null,
   };
   const pageLink = (n: number) => links.job(job.name, { platform, state, page: n === 1 ? undefined : n });
   const body = html`<h1>${job.name}</h1>
@@ -106,6 +113,15 @@ export function jobPage(ctx: SiteDeps, name: string, query: URLSearchParams): Pa
         job.nextRunAt !== null
           ? html`<dt>next run</dt>
               <dd id="job-next">${time(job.nextRunAt)} (${zonedTime(job.nextRunAt, job.timezone)})</dd>`
+          : ''
+      }
+      ${
+        hook
+          ? html`<dt>push hook</dt>
+              <dd id="job-hook">
+                <code>${hook.url}</code>, builds pushes to
+                ${hook.branches === null ? html`its source's ref` : hook.branches.map((b) => html`<code>${b}</code> `)}
+              </dd>`
           : ''
       }
     </dl>
