@@ -263,6 +263,7 @@ describe('artifacts: a job’s output dir becomes its run’s files', () => {
     const run = await c.run('ext/1');
     expect(run.state).toBe('succeeded');
     expect(run.worker).toBe('upload');
+    expect(run.trigger).toBe('upload');
     const files = JSON.parse((await c.client(['artifacts', 'ext/1', '--json'])).stdout).files;
     expect(files.map((f: { path: string }) => f.path)).toEqual(['docs/README', 'tool.deb']);
 

@@ -123,7 +123,12 @@ describe('push hooks and watching a commit', () => {
       for (const run of r.body.runs!) {
         const w = await c.client(['watch', `app/${run.number}`]);
         expect(w.code, w.stdout + w.stderr).toBe(0);
-        expect(await c.run(`app/${run.number}`)).toMatchObject({ state: 'succeeded', ref: sha, commit: sha });
+        expect(await c.run(`app/${run.number}`)).toMatchObject({
+          state: 'succeeded',
+          ref: sha,
+          commit: sha,
+          trigger: 'push',
+        });
       }
       expect((await runsOf('app')).length).toBe(before + 2);
     },

@@ -31,6 +31,7 @@ const DIGEST =
 interface RunJson {
   state: string;
   number: number;
+  trigger: string;
   result: { kind: string; message?: string } | null;
   inputs: { name: string; size: number; sha256: string; from: { job: string; number: number; path: string } | null }[];
   after: { job: string; number: number } | null;
@@ -268,7 +269,7 @@ describe('after: chains (host executor)', () => {
     await waitFor(async () => (await runsOf(c, 'c')).some((r) => r.state === 'succeeded'), 'c to succeed');
     expect(await artifact(c, 'c', 1, 'c.txt')).toBe('1 A MORF\n');
     const b1 = await info(c, 'b/1');
-    expect(b1).toMatchObject({ state: 'succeeded', after: { job: 'a', number: 1 } });
+    expect(b1).toMatchObject({ state: 'succeeded', trigger: 'after', after: { job: 'a', number: 1 } });
     expect(b1.inputs).toEqual([
       {
         name: 'a.txt',

@@ -57,6 +57,7 @@ describe('reproducible builds and provenance (host executor)', () => {
     const one = await json('/api/job/repro/run/1');
     const two = await json('/api/job/repro/run/2');
     expect(two.run.rebuildOf).toBe(1);
+    expect(two.run.trigger).toBe('rebuild');
     expect(two.run.worker).not.toBe(one.run.worker);
     expect(two.rebuild).toMatchObject({ of: 1, reproducible: true });
     const html = (await get('/job/repro/run/2', 'text/html')).text;

@@ -13,7 +13,7 @@ export const RunViewSchema = z.object({
   attempt: z.number().int(),
   maxAttempts: z.number().int(),
   params: ParamsSchema,
-  trigger: z.enum(['manual', 'schedule', 'missed']),
+  trigger: z.enum(['manual', 'schedule', 'missed', 'push', 'after', 'rebuild', 'upload']),
   worker: z.string().nullable(),
   queuedAt: TimeSchema,
   startedAt: TimeSchema.nullable(),

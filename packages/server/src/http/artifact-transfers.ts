@@ -159,7 +159,7 @@ async function uploadPut(
       platform,
       script: '',
       params: {},
-      trigger: 'manual',
+      trigger: 'upload',
       maxAttempts: 1,
       retryBackoffSec: 0,
       timeoutSec: job.timeoutSec,

@@ -111,7 +111,7 @@ async function handle(ctx: HookDeps, req: IncomingMessage, res: ServerResponse, 
     ctx.logger.info('hook.redelivered', { job: job.name, forge: forge.forge, delivery: forge.delivery });
     return answer(ctx, req, res, 200, { redelivery: true, branch: push.branch, commit: push.commit, runs });
   }
-  const runs = enqueue(ctx, job, { params: {}, trigger: 'manual', next: false, ref: push.commit });
+  const runs = enqueue(ctx, job, { params: {}, trigger: 'push', next: false, ref: push.commit });
   if (forge.delivery !== null) {
     const delivery = { jobId: job.id, forge: forge.forge, delivery: forge.delivery, commit: push.commit };
     ctx.commit.write(() => ctx.hooks.recordDelivery({ ...delivery, runs: runs.map((r) => r.id) }, ctx.clock.now()));

@@ -43,7 +43,7 @@ export class Chains {
       const [next] = enqueue(ctx, job, {
         platforms: [run.platform],
         params: {},
-        trigger: 'manual',
+        trigger: 'after',
         next: false,
         afterRun: run.id,
         inputs: () => inputs,

@@ -128,7 +128,7 @@ export function enqueueRebuild(ctx: EnqueueDeps, job: JobRow, number: number, ne
       platform: original.platform,
       script: original.script,
       params: original.params,
-      trigger: 'manual',
+      trigger: 'rebuild',
       maxAttempts: job.retries + 1,
       retryBackoffSec: job.retryBackoffSec,
       timeoutSec: original.timeoutSec,

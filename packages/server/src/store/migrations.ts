@@ -287,4 +287,11 @@ ALTER TABLE runs ADD COLUMN environment TEXT;
 ALTER TABLE runs ADD COLUMN rebuild_of INTEGER;
 `,
   },
+  {
+    version: 17,
+    name: 'run-trigger-kinds',
+    // runs.trigger's CHECK predates push hooks, after: chains, rebuilds and uploads: those runs keep
+    // trigger 'manual' there and say what started them here (NULL: trigger says it all)
+    sql: `ALTER TABLE runs ADD COLUMN trigger_kind TEXT;`,
+  },
 ];

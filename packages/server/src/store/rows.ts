@@ -51,7 +51,8 @@ export interface RunRow {
   /** The prepare step this run executes before its script; null: none. */
   prepare: string | null;
   params: Params;
-  trigger: 'manual' | 'schedule' | 'missed';
+  /** What queued it: a user (manual), the schedule (or a missed firing), a push hook, an `after:` chain, a rebuild, an upload. */
+  trigger: 'manual' | 'schedule' | 'missed' | 'push' | 'after' | 'rebuild' | 'upload';
   state: RunState;
   attempt: number;
   maxAttempts: number;
@@ -117,7 +118,8 @@ export interface RawRun {
   script: string;
   prepare: string | null;
   params: string;
-  trigger: RunRow['trigger'];
+  trigger: 'manual' | 'schedule' | 'missed';
+  trigger_kind: RunRow['trigger'] | null;
   state: RunState;
   attempt: number;
   max_attempts: number;
@@ -196,7 +198,7 @@ export function runFromRaw(r: RawRun): RunRow {
     script: r.script,
     prepare: r.prepare,
     params: JSON.parse(r.params) as Params,
-    trigger: r.trigger,
+    trigger: r.trigger_kind ?? r.trigger,
     state: r.state,
     attempt: r.attempt,
     maxAttempts: r.max_attempts,

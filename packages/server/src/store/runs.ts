@@ -73,9 +73,10 @@ export class RunStore {
     this.byNumber = db.prepare<[string, number], RawRun>(`${SELECT} WHERE jobs.name = ? AND runs.number = ?`);
     this.insertStmt = db.prepare(
       `INSERT INTO runs (id, job_id, number, platform, script, params, trigger, state, attempt, max_attempts,
-       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref, after_run, rebuild_of, prepare)
+       retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref, after_run, rebuild_of, prepare, trigger_kind)
        VALUES (@id, @jobId, @number, @platform, @script, @params, @trigger, 'queued', 1, @maxAttempts,
-       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref, @afterRun, @rebuildOf, @prepare)`,
+       @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref, @afterRun, @rebuildOf, @prepare,
+       @triggerKind)`,
     );
     this.nextQueuedStmt = db.prepare<[string, number], RawRun>(
       `${SELECT} WHERE runs.state = 'queued' AND runs.platform = ? AND (runs.not_before IS NULL OR runs.not_before <= ?)
@@ -127,6 +128,7 @@ export class RunStore {
       ...run,
       id,
       params: JSON.stringify(run.params),
+      ...storedTrigger(run.trigger),
       ref: run.ref ?? null,
       afterRun: run.afterRun ?? null,
       rebuildOf: run.rebuildOf ?? null,
@@ -329,4 +331,11 @@ function requeued(run: RunRow, attempt: number, notBefore: number | null): RunRo
 
 function check(run: RunRow, to: RunState): void {
   if (!canTransition(run.state, to)) throw new IllegalTransitionError(run.id, run.state, to);
+}
+
+/** `runs.trigger` as its CHECK allows it, and the kind that column cannot hold (see migration 17). */
+function storedTrigger(t: RunRow['trigger']): { trigger: RawRun['trigger']; triggerKind: RunRow['trigger'] | null } {
+  return t === 'manual' || t === 'schedule' || t === 'missed'
+    ? { trigger: t, triggerKind: null }
+    : { trigger: 'manual', triggerKind: t };
 }
