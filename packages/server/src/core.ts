@@ -109,7 +109,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     events,
     clock: opts.clock,
     logger: opts.logger,
-    keys: RepoKeys.load(db, opts.clock.now()),
+    loadKeys: () => RepoKeys.load(db, opts.clock.now()),
     filesDir: repoFilesDir,
   });
   const ctx: Context = {

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -37,7 +38,9 @@ export function repoKey(
     },
     (err: unknown) => {
       ctx.logger.error('repo.keys_failed', { error: String(err) });
-      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end('the repository keys are not available\n');
+      res
+        .writeHead(503, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('the repository keys are not available\n');
     },
   );
 }
@@ -95,6 +98,18 @@ async function sendIndex(
   path: string,
   immutable: boolean,
 ): Promise<void> {
+  const file = join(ctx.repoFilesDir, f.sha256);
+  if (
+    !(await stat(file).then(
+      (st) => st.size === f.size,
+      () => false,
+    ))
+  ) {
+    // lost or cut short: the server writes it again at its next start (a restart does it now)
+    ctx.logger.error('repo.index_missing', { path, sha256: f.sha256 });
+    res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '60' });
+    return void res.end(`${path} is not available: its index file is missing from the data dir\n`);
+  }
   const text = /(^|\/)(InRelease|Release|Release\.gpg|Packages|meta\.conf|meta)$/.test(path);
   res.writeHead(200, {
     'content-type': text ? 'text/plain; charset=utf-8' : 'application/octet-stream',
@@ -105,7 +120,7 @@ async function sendIndex(
   });
   if (req.method === 'HEAD') return void res.end();
   try {
-    await pipeline(createReadStream(join(ctx.repoFilesDir, f.sha256)), res);
+    await pipeline(createReadStream(file), res);
   } catch (err) {
     ctx.logger.error('repo.index_unreadable', { path, sha256: f.sha256, error: String(err) });
     res.destroy();
@@ -136,7 +151,9 @@ async function sendPackage(
   } catch (err) {
     if (res.headersSent) return void res.destroy();
     ctx.logger.error('repo.package_unreadable', { path, sha256, error: String(err) });
-    res.writeHead(410, { 'content-type': 'text/plain; charset=utf-8' }).end(`the bytes of ${path} are gone from the artifact store\n`);
+    res
+      .writeHead(410, { 'content-type': 'text/plain; charset=utf-8' })
+      .end(`the bytes of ${path} are gone from the artifact store\n`);
   }
 }
 

@@ -49,9 +49,12 @@ export async function readDebControl(chunks: AsyncIterable<Buffer>): Promise<Deb
       if (buf.length < off + 60 + size) break;
       const body = buf.subarray(off + 60, off + 60 + size);
       if (!sawVersion) {
-        if (name !== 'debian-binary') throw new NotAPackageError(`not a Debian package: first member is ${name}, not debian-binary`);
+        if (name !== 'debian-binary')
+          throw new NotAPackageError(`not a Debian package: first member is ${name}, not debian-binary`);
         if (!/^2\.\d+\n/.test(body.toString('latin1'))) {
-          throw new NotAPackageError(`unsupported Debian package format ${JSON.stringify(body.toString('latin1').trim())}`);
+          throw new NotAPackageError(
+            `unsupported Debian package format ${JSON.stringify(body.toString('latin1').trim())}`,
+          );
         }
         sawVersion = true;
       } else if (name.startsWith('control.tar')) {
@@ -62,8 +65,11 @@ export async function readDebControl(chunks: AsyncIterable<Buffer>): Promise<Deb
       off += 60 + size + (size % 2);
     }
   }
-  if (buf.length < 8) throw new NotAPackageError('not a Debian package: the file is empty or shorter than an ar header');
-  throw new NotAPackageError(sawVersion ? 'not a Debian package: no control.tar member' : 'not a Debian package: cut short');
+  if (buf.length < 8)
+    throw new NotAPackageError('not a Debian package: the file is empty or shorter than an ar header');
+  throw new NotAPackageError(
+    sawVersion ? 'not a Debian package: no control.tar member' : 'not a Debian package: cut short',
+  );
 }
 
 function parseControlTar(member: string, body: Buffer): DebControl {
@@ -83,7 +89,11 @@ function parseControlTar(member: string, body: Buffer): DebControl {
 
 /** The first paragraph of a control file, checked for the fields every binary package has. */
 export function parseControl(text: string): DebControl {
-  const paragraph = text.replace(/\r\n/g, '\n').trim().split(/\n\s*\n/)[0] ?? '';
+  const paragraph =
+    text
+      .replace(/\r\n/g, '\n')
+      .trim()
+      .split(/\n\s*\n/)[0] ?? '';
   const fields = controlFields(paragraph);
   const get = (f: string) => fields.get(f.toLowerCase())?.trim();
   const name = get('Package');

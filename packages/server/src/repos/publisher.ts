@@ -25,8 +25,8 @@ export interface PublisherDeps {
   events: Pick<RunEvents, 'subscribe'>;
   clock: Clock;
   logger: Logger;
-  /** The keys, once made or read (made at first start). */
-  keys: Promise<RepoKeys>;
+  /** Read the keys, or make them (the first time a repository or the key is asked for). */
+  loadKeys: () => Promise<RepoKeys>;
   /** Where index files live, one per SHA-256: `DATA/repos/files`. */
   filesDir: string;
 }
@@ -45,23 +45,31 @@ export class RepoPublisher {
   private queue: Promise<void> = Promise.resolve();
   private readonly waiting = new Set<string>();
   private loadedKeys: RepoKeys | undefined;
+  private loading: Promise<RepoKeys> | undefined;
 
   constructor(private readonly deps: PublisherDeps) {
-    deps.keys.then(
-      (k) => (this.loadedKeys = k),
-      (err: unknown) => deps.logger.error('repo.keys_failed', { error: String(err) }),
-    );
     mkdirSync(deps.filesDir, { recursive: true });
     for (const f of readdirSync(deps.filesDir)) if (f.endsWith('.tmp')) unlinkSync(join(deps.filesDir, f));
   }
 
   /** The signing keys, once read or made. */
   get keys(): Promise<RepoKeys> {
-    return this.deps.keys;
+    if (!this.loading) {
+      this.loading = this.deps.loadKeys();
+      this.loading.then(
+        (k) => (this.loadedKeys = k),
+        (err: unknown) => {
+          this.loading = undefined;
+          this.deps.logger.error('repo.keys_failed', { error: String(err) });
+        },
+      );
+    }
+    return this.loading;
   }
 
-  /** The signing keys if they are ready (a page shows them without waiting). */
+  /** The signing keys if they are ready (a page shows them without waiting, and has them made). */
   keysNow(): RepoKeys | undefined {
+    if (!this.loadedKeys) void this.keys.catch(() => {});
     return this.loadedKeys;
   }
 
@@ -109,9 +117,13 @@ export class RepoPublisher {
     const packages = await this.choose(repo);
     const generations = repos.generations(repo.id);
     const current = generations.at(-1);
-    const same = current !== undefined && samePackages(current.packages, packages);
+    // suite or component changed: the same packages need indices at their new paths
+    const sameLayout =
+      current !== undefined &&
+      Object.keys(current.files).some((p) => p.startsWith(`dists/${repo.suite}/${repo.component}/`));
+    const same = current !== undefined && sameLayout && samePackages(current.packages, packages);
     if (same && !(verify && !this.intact(current))) return;
-    const keys = await this.deps.keys;
+    const keys = await this.keys;
     const now = clock.now();
     const files = await this.indexFiles(repo, packages, keys, now);
     const recorded: Record<string, IndexFile> = {};
@@ -182,7 +194,15 @@ export class RepoPublisher {
       } else {
         if (size > MAX_PKG_BYTES) throw new NotAPackageError(`larger than ${MAX_PKG_BYTES} bytes: not read`);
         const m = readPkgManifest(await readAll(await this.deps.blobs.open(sha256, size)));
-        row = { sha256, kind, name: m.name, version: m.version, arch: m.abi, fields: JSON.stringify(m.manifest), problem: null };
+        row = {
+          sha256,
+          kind,
+          name: m.name,
+          version: m.version,
+          arch: m.abi,
+          fields: JSON.stringify(m.manifest),
+          problem: null,
+        };
       }
     } catch (err) {
       if (!(err instanceof NotAPackageError)) {
@@ -225,7 +245,8 @@ export class RepoPublisher {
     files.set(`dists/${repo.suite}/InRelease`, Buffer.from(await keys.clearsign(release.toString('utf8'))));
     files.set(`${releasePath}.gpg`, Buffer.from(await keys.detachSign(release)));
     for (const [abi, entries] of pkgs) {
-      for (const [path, bytes] of pkgCatalogue(entries, (b) => keys.pkgSign(b), now)) files.set(`pkg/${abi}/${path}`, bytes);
+      for (const [path, bytes] of pkgCatalogue(entries, (b) => keys.pkgSign(b), now))
+        files.set(`pkg/${abi}/${path}`, bytes);
     }
     return files;
   }

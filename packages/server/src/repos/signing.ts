@@ -1,4 +1,5 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, privateEncrypt, constants } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair, privateEncrypt, constants } from 'node:crypto';
+import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
 import type { Db } from '../store/db.ts';
 import { keepKey, storedKey } from '../store/keys.ts';
@@ -28,7 +29,9 @@ export class RepoKeys {
     let armoredPrivate = storedKey(db, OPENPGP_KEY)?.toString('utf8');
     if (armoredPrivate === undefined) {
       const made = await openpgp.generateKey({
-        type: 'curve25519',
+        // v4 EdDSA: what GnuPG 2.2 (Debian 12's gpgv, used by apt) verifies; RFC 9580 v6 keys it cannot
+        type: 'ecc',
+        curve: 'ed25519Legacy',
         userIDs: [{ name: `${name} package repositories` }],
         format: 'armored',
       });
@@ -38,8 +41,12 @@ export class RepoKeys {
     const pub = pgp.toPublic();
     let rsa = storedKey(db, PKG_KEY)?.toString('utf8');
     if (rsa === undefined) {
-      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 4096 });
-      rsa = keepKey(db, PKG_KEY, Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' })), now).toString('utf8');
+      const { privateKey } = await promisify(generateKeyPair)('rsa', {
+        modulusLength: 4096,
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+      });
+      rsa = keepKey(db, PKG_KEY, Buffer.from(privateKey), now).toString('utf8');
     }
     const pkgPublicPem = createPublicKey(createPrivateKey(rsa)).export({ type: 'spki', format: 'pem' }).toString();
     return new RepoKeys(

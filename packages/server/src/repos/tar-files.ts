@@ -26,7 +26,8 @@ export function tarFiles(tar: Buffer, want?: (name: string) => boolean): Map<str
       continue;
     }
     const prefix = cString(header.subarray(345, 500));
-    const raw = longName ?? (prefix ? `${prefix}/${cString(header.subarray(0, 100))}` : cString(header.subarray(0, 100)));
+    const raw =
+      longName ?? (prefix ? `${prefix}/${cString(header.subarray(0, 100))}` : cString(header.subarray(0, 100)));
     longName = undefined;
     if (type !== '0' && type !== '\0') continue;
     const name = raw.replace(/^\.\//, '').replace(/^\/+/, '');

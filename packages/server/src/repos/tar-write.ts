@@ -9,7 +9,13 @@ export function tarOf(files: readonly { name: string; data: Buffer }[], mtime: n
     h.write('0000000\0', 108, 'latin1');
     h.write('0000000\0', 116, 'latin1');
     h.write(`${f.data.length.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-    h.write(`${Math.floor(mtime / 1000).toString(8).padStart(11, '0')}\0`, 136, 'latin1');
+    h.write(
+      `${Math.floor(mtime / 1000)
+        .toString(8)
+        .padStart(11, '0')}\0`,
+      136,
+      'latin1',
+    );
     h.write('        ', 148, 'latin1');
     h.write('0', 156, 'latin1');
     h.write('ustar\0', 257, 'latin1');

@@ -94,7 +94,9 @@ export class RepoStore {
 
   /** Repositories one of whose sources is this job (on this platform or on every one). */
   forRun(jobId: number, platform: string): RepoRow[] {
-    return this.list().filter((r) => r.sources.some((s) => s.jobId === jobId && (s.platform === '' || s.platform === platform)));
+    return this.list().filter((r) =>
+      r.sources.some((s) => s.jobId === jobId && (s.platform === '' || s.platform === platform)),
+    );
   }
 
   private sources(repoId: number): RepoSource[] {
@@ -108,7 +110,13 @@ export class RepoStore {
 
   /** Create or replace a repository's settings and sources; true when it is new. Call inside a write batch. */
   set(
-    spec: { name: string; suite: string; component: string; keep: number; sources: { jobId: number; platform: string }[] },
+    spec: {
+      name: string;
+      suite: string;
+      component: string;
+      keep: number;
+      sources: { jobId: number; platform: string }[];
+    },
     now: number,
   ): boolean {
     const existing = this.db.prepare<[string], { id: number }>('SELECT id FROM repos WHERE name = ?').get(spec.name);
@@ -122,9 +130,7 @@ export class RepoStore {
     } else {
       id = Number(
         this.db
-          .prepare(
-            'INSERT INTO repos (name, suite, component, keep, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
-          )
+          .prepare('INSERT INTO repos (name, suite, component, keep, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)')
           .run(spec.name, spec.suite, spec.component, spec.keep, now, now).lastInsertRowid,
       );
     }
@@ -156,6 +162,16 @@ export class RepoStore {
          ORDER BY r.finished_at DESC, r.number DESC, a.path`,
       )
       .all(repoId);
+  }
+
+  /** Package files of the repository's runs that are not valid packages, with why, newest run first. */
+  refused(repoId: number): { job: string; number: number; path: string; sha256: string; problem: string }[] {
+    const out = [];
+    for (const c of this.candidates(repoId)) {
+      const problem = this.packageFile(c.sha256)?.problem;
+      if (problem) out.push({ job: c.job, number: c.number, path: c.path, sha256: c.sha256, problem });
+    }
+    return out;
   }
 
   packageFile(sha256: string): PackageFileRow | undefined {

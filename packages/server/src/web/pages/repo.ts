@@ -20,33 +20,37 @@ export function reposPage(ctx: RepoPageDeps, base: string): Page {
     publishedAt: gen?.createdAt ?? null,
   }));
   const body = html`<h1>Package repositories</h1>
-    ${repos.length === 0
-      ? html`<p class="muted">No repository yet: <code>builder-client repo create NAME --suite bookworm --job JOB</code>.</p>`
-      : html`<div class="scroll" tabindex="0">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">name</th>
-                <th scope="col">suite</th>
-                <th scope="col">jobs</th>
-                <th scope="col">packages</th>
-                <th scope="col">published</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${repos.map(
-                ({ repo, gen }) =>
-                  html`<tr>
-                    <td><a href="${repoLink(repo.name)}">${repo.name}</a></td>
-                    <td>${repo.suite}</td>
-                    <td>${sourcesText(repo)}</td>
-                    <td>${gen?.packages.length ?? 0}</td>
-                    <td>${gen ? time(gen.createdAt) : 'not yet'}</td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>
-        </div>`}`;
+    ${
+      repos.length === 0
+        ? html`<p class="muted">
+            No repository yet: <code>builder-client repo create NAME --suite bookworm --job JOB</code>.
+          </p>`
+        : html`<div class="scroll" tabindex="0">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">name</th>
+                  <th scope="col">suite</th>
+                  <th scope="col">jobs</th>
+                  <th scope="col">packages</th>
+                  <th scope="col">published</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${repos.map(
+                  ({ repo, gen }) =>
+                    html`<tr>
+                      <td><a href="${repoLink(repo.name)}">${repo.name}</a></td>
+                      <td>${repo.suite}</td>
+                      <td>${sourcesText(repo)}</td>
+                      <td>${gen?.packages.length ?? 0}</td>
+                      <td>${gen ? time(gen.createdAt) : 'not yet'}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>
+          </div>`
+    }`;
   return { meta: { title: 'Package repositories' }, data: { repos: data }, body };
 }
 
@@ -58,7 +62,7 @@ export function repoPage(ctx: RepoPageDeps, name: string, base: string): Page {
   const gen = gens.at(-1);
   const keys = ctx.repoPublisher.keysNow();
   const summary = repoSummary(repo, base);
-  const refused = refusedFiles(ctx.repos, repo);
+  const refused = ctx.repos.refused(repo.id);
   const packages = (gen?.packages ?? []).map((p) => ({
     ...p,
     url: `${summary.url}/${p.filename}`,
@@ -93,59 +97,72 @@ export function repoPage(ctx: RepoPageDeps, name: string, base: string): Page {
     </section>
     <section aria-labelledby="packages-heading">
       <h2 id="packages-heading">Packages</h2>
-      ${packages.length === 0
-        ? html`<p class="muted">No package yet: a succeeded run of its jobs that leaves .deb or .pkg files adds them.</p>`
-        : html`<div class="scroll" tabindex="0">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">package</th>
-                  <th scope="col">version</th>
-                  <th scope="col">architecture</th>
-                  <th scope="col">built by</th>
-                  <th scope="col">provenance</th>
-                  <th scope="col">SHA-256</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${[...debs, ...pkgs].map((p) => packageRow(p, summary.url))}
-              </tbody>
-            </table>
-          </div>`}
+      ${
+        packages.length === 0
+          ? html`<p class="muted">
+              No package yet: a succeeded run of its jobs that leaves .deb or .pkg files adds them.
+            </p>`
+          : html`<div class="scroll" tabindex="0">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">package</th>
+                    <th scope="col">version</th>
+                    <th scope="col">architecture</th>
+                    <th scope="col">built by</th>
+                    <th scope="col">provenance</th>
+                    <th scope="col">SHA-256</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  ${[...debs, ...pkgs].map((p) => packageRow(p, summary.url))}
+                </tbody>
+              </table>
+            </div>`
+      }
     </section>
-    ${refused.length === 0
-      ? ''
-      : html`<section aria-labelledby="refused-heading">
-          <h2 id="refused-heading">Refused files</h2>
-          <p>These files of its runs are not valid packages: they are in no index and not served here.</p>
-          <ul>
-            ${refused.map(
-              (r) =>
-                html`<li><a href="${links.run(r.job, r.number)}">${r.job}#${r.number}</a> <code>${r.path}</code>: ${r.problem}</li>`,
-            )}
-          </ul>
-        </section>`}
+    ${
+      refused.length === 0
+        ? ''
+        : html`<section aria-labelledby="refused-heading">
+            <h2 id="refused-heading">Refused files</h2>
+            <p>These files of its runs are not valid packages: they are in no index and not served here.</p>
+            <ul>
+              ${refused.map(
+                (r) =>
+                  html`<li>
+                    <a href="${links.run(r.job, r.number)}">${r.job}#${r.number}</a> <code>${r.path}</code>:
+                    ${r.problem}
+                  </li>`,
+              )}
+            </ul>
+          </section>`
+    }
     <section aria-labelledby="key-heading">
       <h2 id="key-heading">Signing key</h2>
-      ${keys
-        ? html`<p>
-              Fingerprint <code>${keys.fingerprint}</code>; also at <a href="/repo/key.asc">/repo/key.asc</a> and, binary,
-              <a href="/repo/key.gpg">/repo/key.gpg</a>.
-            </p>
-            <pre>${keys.armored}</pre>`
-        : html`<p class="muted">The key is being made.</p>`}
+      ${
+        keys
+          ? html`<p>
+                Fingerprint <code>${keys.fingerprint}</code>; also at <a href="/repo/key.asc">/repo/key.asc</a> and,
+                binary, <a href="/repo/key.gpg">/repo/key.gpg</a>.
+              </p>
+              <pre>${keys.armored}</pre>`
+          : html`<p class="muted">The key is being made.</p>`
+      }
     </section>
-    ${pkgs.length === 0 && !repo.sources.length
-      ? ''
-      : html`<section aria-labelledby="pkg-heading">
-          <h2 id="pkg-heading">FreeBSD pkg</h2>
-          <p>
-            Save <a href="/repo/pkg-key.pem">/repo/pkg-key.pem</a> as
-            <code>/usr/local/etc/pkg/keys/builder.pem</code>, then
-            <code>/usr/local/etc/pkg/repos/${repo.name}.conf</code>:
-          </p>
-          <pre>${summary.pkgConf}</pre>
-        </section>`}`;
+    ${
+      pkgs.length === 0 && !repo.sources.length
+        ? ''
+        : html`<section aria-labelledby="pkg-heading">
+            <h2 id="pkg-heading">FreeBSD pkg</h2>
+            <p>
+              Save <a href="/repo/pkg-key.pem">/repo/pkg-key.pem</a> as
+              <code>/usr/local/etc/pkg/keys/builder.pem</code>, then
+              <code>/usr/local/etc/pkg/repos/${repo.name}.conf</code>:
+            </p>
+            <pre>${summary.pkgConf}</pre>
+          </section>`
+    }`;
   return { meta: { title: `Repository ${repo.name}` }, data, body };
 }
 
@@ -184,14 +201,4 @@ function repoSummary(repo: RepoRow, base: string) {
     deb822: `Types: deb\nURIs: ${url}\nSuites: ${repo.suite}\nComponents: ${repo.component}\nSigned-By: ${keyring}\n`,
     pkgConf: `${repo.name.replace(/[^A-Za-z0-9_]/g, '_')}: {\n  url: "${url}/pkg/\${ABI}",\n  signature_type: "pubkey",\n  pubkey: "/usr/local/etc/pkg/keys/builder.pem",\n  enabled: yes\n}\n`,
   };
-}
-
-/** Package files of the repository's runs that are not valid packages, with why. */
-function refusedFiles(repos: RepoStore, repo: RepoRow) {
-  const out: { job: string; number: number; path: string; sha256: string; problem: string }[] = [];
-  for (const c of repos.candidates(repo.id)) {
-    const problem = repos.packageFile(c.sha256)?.problem;
-    if (problem) out.push({ job: c.job, number: c.number, path: c.path, sha256: c.sha256, problem });
-  }
-  return out;
 }
