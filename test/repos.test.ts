@@ -45,6 +45,11 @@ Description: a package built by a builder job
 EOF
 dpkg-deb --root-owner-group -Zgzip --build pkg "$BUILDER_OUTPUT/builder-hello_\${v}_${ARCH}.deb" >/dev/null
 echo 'this is no package' >"$BUILDER_OUTPUT/broken_1.0_all.deb"
+# a FreeBSD package's manifest, as pkg create writes it (the same repository carries .pkg files)
+mkdir -p fbsd
+printf '{"name":"hello","origin":"misc/hello","version":"%s","comment":"says hello","maintainer":"tests@example.org","www":"https://example.org","abi":"FreeBSD:14:amd64","arch":"freebsd:14:x86:64","prefix":"/usr/local","flatsize":10,"desc":"test"}' "$v" >fbsd/+COMPACT_MANIFEST
+cp fbsd/+COMPACT_MANIFEST fbsd/+MANIFEST
+tar -C fbsd -cJf "$BUILDER_OUTPUT/hello-$v.pkg" +COMPACT_MANIFEST +MANIFEST
 `;
 
 async function get(url: string): Promise<{ status: number; body: Buffer; type: string }> {
@@ -201,15 +206,55 @@ describe.skipIf(skip)('package repositories', () => {
       refused: { path: string }[];
     };
     expect(json.packages.map((p) => [p.name, p.version, p.run])).toEqual([
+      ['hello', '1.0', '/job/hello/run/1'],
       ['builder-hello', '1.0', '/job/hello/run/1'],
     ]);
     expect(json.refused.map((r) => r.path)).toEqual(['broken_1.0_all.deb']);
-    expect((await c.client(['repo', 'list'])).stdout).toContain('main-repo\tbookworm\thello:debian-12\t1 packages');
+    expect((await c.client(['repo', 'list'])).stdout).toContain('main-repo\tbookworm\thello:debian-12\t2 packages');
+
+    // the FreeBSD side: meta.conf, a signed packagesite.pkg, the package under All/ from the blob
+    const abi = `${repoUrl()}/pkg/FreeBSD:14:amd64`;
+    const meta = await get(`${abi}/meta.conf`);
+    expect(meta.status).toBe(200);
+    expect(meta.body.toString()).toContain('manifests = "packagesite.yaml";');
+    const site = await get(`${abi}/packagesite.pkg`);
+    writeFileSync(join(work, 'packagesite.pkg'), site.body);
+    const unpack = join(work, 'site');
+    mkdirSync(unpack);
+    expect(
+      execFileSync('tar', ['-xvJf', join(work, 'packagesite.pkg'), '-C', unpack])
+        .toString()
+        .split('\n'),
+    ).toEqual(['signature', 'packagesite.yaml', '']);
+    const line = JSON.parse(readFileSync(join(unpack, 'packagesite.yaml'), 'utf8')) as Record<string, unknown>;
+    expect(line).toMatchObject({ name: 'hello', version: '1.0', origin: 'misc/hello', path: 'All/hello-1.0.pkg' });
+    const pkg = await get(`${abi}/All/hello-1.0.pkg`);
+    expect(pkg.status).toBe(200);
+    expect(sha256(pkg.body)).toBe(line.sum);
+    expect(pkg.body.length).toBe(line.pkgsize);
+    writeFileSync(join(work, 'pkg-key.pem'), (await get(`${c.url}/repo/pkg-key.pem`)).body);
+    const recovered = execFileSync('openssl', [
+      'pkeyutl',
+      '-verifyrecover',
+      '-pubin',
+      '-inkey',
+      join(work, 'pkg-key.pem'),
+      '-in',
+      join(unpack, 'signature'),
+    ]);
+    expect(recovered.subarray(-64).toString()).toBe(sha256(readFileSync(join(unpack, 'packagesite.yaml'))));
   }, 90_000);
 
   it('keeps the last N versions; the indices survive a restart and are rebuilt when lost', async () => {
+    // what a client that read the Release just before the next build goes on to fetch
+    const oldPackages = await get(`${repoUrl()}/dists/bookworm/main/binary-${ARCH}/Packages`);
     await build('1.1');
     await published('1.1');
+    const newPackages = await get(`${repoUrl()}/dists/bookworm/main/binary-${ARCH}/Packages`);
+    expect(newPackages.body.equals(oldPackages.body)).toBe(false);
+    const old = await get(`${repoUrl()}/dists/bookworm/main/binary-${ARCH}/by-hash/SHA256/${sha256(oldPackages.body)}`);
+    expect(old.status).toBe(200);
+    expect(old.body.equals(oldPackages.body)).toBe(true);
     await build('1.2');
     await published('1.2');
     await build('1.3');
@@ -217,9 +262,10 @@ describe.skipIf(skip)('package repositories', () => {
     const versions = async () =>
       (
         JSON.parse((await c.client(['repo', 'show', 'main-repo', '--json'])).stdout) as {
-          packages: { version: string }[];
+          packages: { kind: string; version: string }[];
         }
       ).packages
+        .filter((p) => p.kind === 'deb')
         .map((p) => p.version)
         .sort();
     expect(await versions()).toEqual(['1.1', '1.2', '1.3']); // --keep 3 by default

@@ -1,4 +1,4 @@
-import { decompress } from './decompress.ts';
+import { compressionOf, decompress } from './decompress.ts';
 import { tarFiles } from './tar-files.ts';
 
 /** A .deb's control paragraph, as its control file has it, and the fields an index needs. */
@@ -76,6 +76,12 @@ function parseControlTar(member: string, body: Buffer): DebControl {
   const ext = member.slice('control.tar'.length);
   if (!['', '.gz', '.xz', '.zst'].includes(ext)) {
     throw new NotAPackageError(`${member}: compression not supported (gz, xz, zst or none)`);
+  }
+  const expected = ({ '': 'none', '.gz': 'gz', '.xz': 'xz', '.zst': 'zst' } as const)[
+    ext as '' | '.gz' | '.xz' | '.zst'
+  ];
+  if (expected !== 'none' && compressionOf(body) !== expected) {
+    throw new NotAPackageError(`${member} cannot be read: it is not ${expected} data`);
   }
   let control: Buffer | undefined;
   try {

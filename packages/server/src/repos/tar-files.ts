@@ -33,6 +33,9 @@ export function tarFiles(tar: Buffer, want?: (name: string) => boolean): Map<str
     const name = raw.replace(/^\.\//, '').replace(/^\/+/, '');
     if (!want || want(name)) out.set(name, Buffer.from(body));
   }
+  if (off < tar.length && out.size === 0 && tar.subarray(off).some((b) => b !== 0) && off + 512 > tar.length) {
+    throw new Error('tar archive cut short');
+  }
   return out;
 }
 

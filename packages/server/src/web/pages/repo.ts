@@ -173,7 +173,7 @@ function packageRow(p: PublishedPackage & { url: string }, _base: string) {
     <td>${p.arch}</td>
     <td><a href="${links.run(p.job, p.number)}">${p.job}#${p.number}</a></td>
     <td><a href="${links.provenance(p.job, p.number)}">provenance.json</a></td>
-    <td><code class="sha">${p.sha256}</code></td>
+    <td><code class="hash">${p.sha256}</code></td>
   </tr>`;
 }
 
