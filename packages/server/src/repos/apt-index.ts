@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { compressSync as xz } from '@napi-rs/lzma/xz';
-import { controlFields } from './deb.ts';
 
 /** A .deb as an index lists it. */
 export interface DebEntry {
@@ -24,45 +23,26 @@ export function poolPath(component: string, name: string, version: string, arch:
   return `pool/${component}/${prefix}/${name}/${name}_${version.replace(/^\d+:/, '')}_${arch}.deb`;
 }
 
-/** One Packages paragraph: the control file's fields, then Filename, Size and SHA256. */
+/**
+ * One Packages paragraph: the control file's fields as written (continuation lines kept), the
+ * archive's own Filename, Size and SHA256 added, Description last as dpkg-scanpackages puts it.
+ */
 export function packagesParagraph(e: DebEntry): string {
-  const lines: string[] = [];
+  const fields: { name: string; lines: string[] }[] = [];
   for (const line of e.paragraph.split('\n')) {
-    const field = /^([^\s:]+):/.exec(line)?.[1]?.toLowerCase();
-    // a continuation line belongs to the field before it
-    if (field !== undefined) lines.push(line);
-    else if (lines.length > 0) lines.push(line);
+    const name = /^([^\s:]+):/.exec(line)?.[1]?.toLowerCase();
+    if (name !== undefined) fields.push({ name, lines: [line] });
+    else fields.at(-1)?.lines.push(line);
   }
-  const kept: string[] = [];
-  let skipping = false;
-  for (const line of lines) {
-    const field = /^([^\s:]+):/.exec(line)?.[1]?.toLowerCase();
-    if (field !== undefined) skipping = ARCHIVE_FIELDS.has(field);
-    if (!skipping) kept.push(line);
-  }
-  // Description last, as dpkg-scanpackages orders it: the archive's fields go before it
-  const text = kept.join('\n');
-  const fields = controlFields(text);
-  const desc = fields.get('description');
-  const withoutDesc = desc === undefined ? kept : dropField(kept, 'description');
+  const kept = fields.filter((f) => !ARCHIVE_FIELDS.has(f.name));
+  const description = kept.filter((f) => f.name === 'description');
   return [
-    ...withoutDesc,
+    ...kept.filter((f) => f.name !== 'description').flatMap((f) => f.lines),
     `Filename: ${e.filename}`,
     `Size: ${e.size}`,
     `SHA256: ${e.sha256}`,
-    ...(desc === undefined ? [] : [`Description: ${desc}`]),
+    ...description.flatMap((f) => f.lines),
   ].join('\n');
-}
-
-function dropField(lines: string[], name: string): string[] {
-  const out: string[] = [];
-  let skipping = false;
-  for (const line of lines) {
-    const field = /^([^\s:]+):/.exec(line)?.[1]?.toLowerCase();
-    if (field !== undefined) skipping = field === name;
-    if (!skipping) out.push(line);
-  }
-  return out;
 }
 
 export interface AptRepoSpec {

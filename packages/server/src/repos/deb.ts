@@ -65,8 +65,10 @@ export async function readDebControl(chunks: AsyncIterable<Buffer>): Promise<Deb
       off += 60 + size + (size % 2);
     }
   }
-  if (buf.length < 8)
-    throw new NotAPackageError('not a Debian package: the file is empty or shorter than an ar header');
+  if (buf.length === 0) throw new NotAPackageError('not a Debian package: the file is empty');
+  if (buf.length < 8 && !AR_MAGIC.startsWith(buf.toString('latin1'))) {
+    throw new NotAPackageError('not a Debian package: no ar archive signature (!<arch>)');
+  }
   throw new NotAPackageError(
     sawVersion ? 'not a Debian package: no control.tar member' : 'not a Debian package: cut short',
   );
