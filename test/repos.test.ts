@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   chrootSkipReason,
@@ -33,6 +35,9 @@ const aptSkip =
   chrootSkipReason() ??
   (spawnSync('sh', ['-c', 'command -v gpg']).status === 0 ? undefined : 'gpg is not installed (apt-get install gpg)');
 if (aptSkip && !skip) console.warn(`apt-in-a-chroot test skipped: ${aptSkip}`);
+
+const CHROMIUM = '/usr/bin/chromium';
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const ARCH = spawnSync('sh', ['-c', 'dpkg --print-architecture']).stdout?.toString().trim() || 'amd64';
 
@@ -296,6 +301,47 @@ describe.skipIf(skip)('package repositories', () => {
     ).toEqual(['1.1', '1.2', '1.3']);
     await c.waitForWorkers('w1');
   }, 120_000);
+
+  it.skipIf(!existsSync(CHROMIUM))(
+    'the repository pages in chromium: no CSP violation, no serious axe finding',
+    async () => {
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      });
+      try {
+        const context = await browser.newContext();
+        await context.addInitScript(() => {
+          const w = window as unknown as { __csp: string[] };
+          w.__csp = [];
+          document.addEventListener('securitypolicyviolation', (e) =>
+            w.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
+          );
+        });
+        const page = await context.newPage();
+        for (const path of ['/repos', '/repo/main-repo']) {
+          await page.goto(`${c.url}${path}`);
+          await page.evaluate(AXE);
+          const found = await page.evaluate(async () => {
+            const axe = (
+              window as unknown as {
+                axe: { run(o: object): Promise<{ violations: { id: string; impact: string }[] }> };
+              }
+            ).axe;
+            const r = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+            return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
+          });
+          expect(found, path).toEqual([]);
+          expect(await page.evaluate(() => (window as unknown as { __csp: string[] }).__csp), path).toEqual([]);
+        }
+        expect(await page.locator('h2#packages-heading').count()).toBe(1);
+        expect(await page.locator('a[href^="/job/hello/run/"][href$="/provenance.json"]').count()).toBeGreaterThan(0);
+      } finally {
+        await browser.close();
+      }
+    },
+    60_000,
+  );
 
   describe.skipIf(aptSkip)('the real apt of a Debian base, through chroot', () => {
     let root = '';

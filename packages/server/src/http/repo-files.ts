@@ -33,7 +33,12 @@ export function repoKey(
           : file === 'key.gpg'
             ? ['application/octet-stream', keys.binary]
             : ['application/x-pem-file', Buffer.from(keys.pkgPublicPem)];
-      res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'no-cache' });
+      res.writeHead(200, {
+        'content-type': type,
+        'content-length': body.length,
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
     },
     (err: unknown) => {

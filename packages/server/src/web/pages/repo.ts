@@ -89,11 +89,11 @@ export function repoPage(ctx: RepoPageDeps, name: string, base: string): Page {
     <section aria-labelledby="apt-heading">
       <h2 id="apt-heading">apt</h2>
       <p>Fetch the key, then add the repository (one of the two forms):</p>
-      <pre>${summary.keyCommand}</pre>
+      <pre tabindex="0">${summary.keyCommand}</pre>
       <p><code>/etc/apt/sources.list.d/${repo.name}.list</code>:</p>
-      <pre>${summary.sourcesList}</pre>
+      <pre tabindex="0">${summary.sourcesList}</pre>
       <p><code>/etc/apt/sources.list.d/${repo.name}.sources</code>:</p>
-      <pre>${summary.deb822}</pre>
+      <pre tabindex="0">${summary.deb822}</pre>
     </section>
     <section aria-labelledby="packages-heading">
       <h2 id="packages-heading">Packages</h2>
@@ -146,7 +146,7 @@ export function repoPage(ctx: RepoPageDeps, name: string, base: string): Page {
                 Fingerprint <code>${keys.fingerprint}</code>; also at <a href="/repo/key.asc">/repo/key.asc</a> and,
                 binary, <a href="/repo/key.gpg">/repo/key.gpg</a>.
               </p>
-              <pre>${keys.armored}</pre>`
+              <pre tabindex="0">${keys.armored}</pre>`
           : html`<p class="muted">The key is being made.</p>`
       }
     </section>
@@ -160,7 +160,7 @@ export function repoPage(ctx: RepoPageDeps, name: string, base: string): Page {
               <code>/usr/local/etc/pkg/keys/builder.pem</code>, then
               <code>/usr/local/etc/pkg/repos/${repo.name}.conf</code>:
             </p>
-            <pre>${summary.pkgConf}</pre>
+            <pre tabindex="0">${summary.pkgConf}</pre>
           </section>`
     }`;
   return { meta: { title: `Repository ${repo.name}` }, data, body };
