@@ -385,7 +385,14 @@ describe.skipIf(skip)('package repositories', () => {
     }, ROOTFS_TIMEOUT_MS);
     afterAll(() => {
       for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
-      if (overlay) rmSync(overlay, { recursive: true, force: true });
+      if (!overlay) return;
+      // never recurse into a mount still there (the bind of /dev above all): leave the dir instead
+      const left = readFileSync('/proc/mounts', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[1] ?? '')
+        .filter((m) => m.startsWith(`${overlay}/`));
+      if (left.length > 0) console.warn(`not removing ${overlay}: still mounted ${left.join(', ')}`);
+      else rmSync(overlay, { recursive: true, force: true });
     });
 
     it('adds the repository with its key, installs, upgrades to a new build, refuses a tampered index and a wrong key', async () => {
