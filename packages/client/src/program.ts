@@ -9,6 +9,7 @@ import { registerExecuteCommand } from './commands/execute.ts';
 import { registerHookCommands } from './commands/hooks.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerQueryCommands } from './commands/query.ts';
+import { registerRepoCommands } from './commands/repos.ts';
 import { registerScheduleCommands } from './commands/schedule.ts';
 import { registerSecretCommands } from './commands/secrets.ts';
 import { registerVerifyCommand } from './commands/verify.ts';
@@ -61,6 +62,7 @@ export function buildProgram(io: Io, run: Runner): Command {
   registerHookCommands(program, run);
   registerCompareCommand(program, run);
   registerVerifyCommand(program, run);
+  registerRepoCommands(program, run);
   return program;
 }
 

@@ -13,6 +13,7 @@ import { ErrorCode } from './errors.ts';
 import { LIMITS } from './limits.ts';
 import { INPUT_LIMITS, InputFileSchema, InputFromSchema } from './inputs.ts';
 import { RUN_STATES } from './run.ts';
+import { RepoSpecSchema, RepoViewSchema } from './repos.ts';
 import {
   HookViewSchema,
   InfoViewSchema,
@@ -244,6 +245,11 @@ export const Methods = {
   },
   hookList: { params: z.object({}), result: z.array(HookViewSchema) },
   hookRemove: { params: z.object({ job: NameSchema }), result: z.object({ job: z.string() }) },
+  /** Create or replace a package repository; resolves once its first index is published. */
+  repoCreate: { params: RepoSpecSchema, result: z.object({ repo: RepoViewSchema, created: z.boolean() }) },
+  repoList: { params: z.object({}), result: z.array(RepoViewSchema) },
+  repoShow: { params: z.object({ name: NameSchema }), result: RepoViewSchema },
+  repoRemove: { params: z.object({ name: NameSchema }), result: z.object({ name: z.string() }) },
 } as const;
 export type MethodName = keyof typeof Methods;
 export type MethodParams<M extends MethodName> = z.infer<(typeof Methods)[M]['params']>;
@@ -263,6 +269,8 @@ export const READ_METHODS: ReadonlySet<MethodName> = new Set<MethodName>([
   'observe',
   'unobserve',
   'commitRuns',
+  'repoList',
+  'repoShow',
 ]);
 
 export const METHOD_NAMES = Object.keys(Methods) as [MethodName, ...MethodName[]];

@@ -18,3 +18,4 @@ export * from './inputs.ts';
 export * from './environment.ts';
 export * from './provenance.ts';
 export * from './compare.ts';
+export * from './repos.ts';

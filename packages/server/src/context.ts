@@ -9,6 +9,8 @@ import type { Logger } from './log.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { ActiveRuns } from './runs/active.ts';
 import type { ProvenanceKey } from './reproduce/provenance.ts';
+import type { RepoPublisher } from './repos/publisher.ts';
+import type { RepoStore } from './store/repos.ts';
 import type { StorageOutage } from './storage/outage.ts';
 import type { ArtifactStore } from './store/artifacts.ts';
 import type { Db } from './store/db.ts';
@@ -59,6 +61,12 @@ export interface Context {
   attemptKey: Buffer;
   /** Signs each run's provenance (reproduce/provenance.ts); its public half is on the site. */
   provenanceKey: ProvenanceKey;
+  /** Package repositories (apt, FreeBSD pkg) and the jobs that feed them. */
+  repos: RepoStore;
+  /** Keeps the repositories' signed indices in step with their jobs' succeeded runs. */
+  repoPublisher: RepoPublisher;
+  /** Where the repositories' index files are kept, one per SHA-256. */
+  repoFilesDir: string;
   /** Whether the data dir is full and writes are refused; ended by its own probe. */
   storage: StorageOutage;
   clock: Clock;

@@ -34,6 +34,10 @@ import { SecretStore } from './store/secrets.ts';
 import { WorkerStore } from './store/workers.ts';
 import { serverKey } from './store/keys.ts';
 import { provenanceKey } from './reproduce/provenance.ts';
+import { join } from 'node:path';
+import { RepoPublisher } from './repos/publisher.ts';
+import { RepoKeys } from './repos/signing.ts';
+import { RepoStore } from './store/repos.ts';
 import { Hub } from './ws/hub.ts';
 import { VERSION } from './version.ts';
 
@@ -95,6 +99,19 @@ export function createServerCore(opts: CoreOptions): ServerCore {
   const commit = new GroupCommit(db);
   const observers = new Observers(logs);
   const events = new RunEvents({ commit, logger: opts.logger });
+  const repos = new RepoStore(db);
+  const blobs = openBlobStore(opts.dataDir, artifactOpts);
+  const repoFilesDir = join(opts.dataDir, 'repos', 'files');
+  const repoPublisher = new RepoPublisher({
+    repos,
+    blobs,
+    commit,
+    events,
+    clock: opts.clock,
+    logger: opts.logger,
+    loadKeys: () => RepoKeys.load(db, opts.clock.now()),
+    filesDir: repoFilesDir,
+  });
   const ctx: Context = {
     db,
     commit,
@@ -107,7 +124,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     logs,
     artifacts: new ArtifactStore(db),
     inputs: new InputStore(db),
-    blobs: openBlobStore(opts.dataDir, artifactOpts),
+    blobs,
     artifactTmpDir: resetArtifactTmp(opts.dataDir),
     maxArtifactBytes: artifactOpts.maxRunBytes,
     observers,
@@ -116,6 +133,9 @@ export function createServerCore(opts: CoreOptions): ServerCore {
     hooks: new HookStore(db),
     attemptKey: serverKey(db, 'attempt-secret', opts.clock.now()),
     provenanceKey: provenanceKey(db, opts.clock.now()),
+    repos,
+    repoPublisher,
+    repoFilesDir,
     storage,
     clock: opts.clock,
     logger: opts.logger,
@@ -141,6 +161,7 @@ export function createServerCore(opts: CoreOptions): ServerCore {
   // Who follows what happens to runs; each event after its batch committed, in this order.
   events.subscribe(observers.listener((run) => runView(ctx, run)));
   events.subscribe(metrics.onRunEvent);
+  repoPublisher.start();
   // alerts are written to the outbox in the batch of the change that raised them
   events.beforeCommit(ctx.alerts.onBatch);
   const lifecycle = new Lifecycle(ctx);

@@ -30,6 +30,7 @@ import type { HookStore } from '../store/hooks.ts';
 import type { SecretStore } from '../store/secrets.ts';
 import type { WorkerStore } from '../store/workers.ts';
 import { jobView, runView, workerView } from '../runs/views.ts';
+import { repoHandlers, type RepoApiDeps } from './repo-methods.ts';
 
 /** A client connection as the methods see it. */
 export interface ClientSession {
@@ -45,7 +46,7 @@ export interface Handled<M extends MethodName> {
 
 type Handlers = { [M in MethodName]: (p: MethodParams<M>, s: ClientSession) => Handled<M> };
 
-export interface ApiDeps extends EnqueueDeps {
+export interface ApiDeps extends EnqueueDeps, Omit<RepoApiDeps, 'jobs' | 'commit' | 'clock' | 'logger'> {
   jobs: JobStore;
   runs: RunStore;
   platforms: PlatformStore;
@@ -89,6 +90,7 @@ export function createHandlers(ctx: ApiDeps): Handlers {
   const schedule = (s: string | null, tz: string) => (s === null ? null : normalizeSchedule(s, tz));
 
   return {
+    ...repoHandlers(ctx),
     schedule: (p) => {
       validateTimezone(p.timezone);
       checkAfter(ctx.jobs, p.name, p.after);

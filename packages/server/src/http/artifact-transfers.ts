@@ -31,7 +31,9 @@ export type TransferDeps = Pick<
   | 'logger'
   | 'metrics'
   | 'storage'
->;
+> &
+  /** An upload is a succeeded run: the repositories it feeds are republished. */
+  Partial<Pick<Context, 'repoPublisher'>>;
 
 /*
  * Artifact transfers: `PUT /artifacts/RUN/ATTEMPT` (a worker, for the attempt it runs),
@@ -181,7 +183,10 @@ async function uploadPut(
   ctx.logs.close(run.id);
   ctx.logger.info('artifacts.uploaded', { job: job.name, number: run.number, files: received.files.length });
   ctx.commit.then(
-    () => reply(req, res, 200, { ...summary(received), job: job.name, number: run.number, id: run.id, platform }),
+    () => {
+      ctx.repoPublisher?.runSucceeded(run);
+      reply(req, res, 200, { ...summary(received), job: job.name, number: run.number, id: run.id, platform });
+    },
     () => storageFull(req, res),
   );
 }

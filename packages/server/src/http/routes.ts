@@ -26,6 +26,8 @@ import { artifactDownload } from './artifact-downloads.ts';
 import { adminUpload, missingBlobs, workerUpload } from './artifact-transfers.ts';
 import { inputDownload, inputUpload, type InputTransferDeps } from './input-transfers.ts';
 import { pushHook } from './push-hooks.ts';
+import { repoFile, repoKey, type RepoFileDeps } from './repo-files.ts';
+import { repoRoute, reposRoute } from '../web/repo-routes.ts';
 
 /** Everything a route of the table may use: the website's reads, transfers, downloads, /metrics. */
 export type HttpDeps = ConsoleDeps &
@@ -33,6 +35,7 @@ export type HttpDeps = ConsoleDeps &
   InputTransferDeps &
   DownloadDeps &
   HookDeps &
+  RepoFileDeps &
   Pick<Context, 'metrics'>;
 
 /** Answers one request; `params` are the pattern's captures, still percent-encoded. */
@@ -96,6 +99,11 @@ export const ROUTES: readonly Route[] = [
   { methods: READ, path: /^\/badge\/([^/]*)\.svg$/, handle: badgeRoute },
   { methods: READ, path: /^\/job\/([^/]+)\/chart\.svg$/, handle: chartRoute },
   { methods: READ, path: /^\/job\/([^/]+)\/latest\/(.*)$/, handle: latestRoute },
+  // package repositories: the signing keys, each repository's page, its indices and pool
+  { methods: READ, path: /^\/repo\/(key\.asc|key\.gpg|pkg-key\.pem)$/, handle: repoKey },
+  page('/repos', reposRoute),
+  page(`/repo/${SEGMENT}`, repoRoute),
+  { methods: READ, path: /^\/repo\/([^/]+)\/(.+)$/, handle: repoFile },
 ];
 
 /** Plain HTTP next to the WebSocket endpoint: the route table, then 405 or 404. */

@@ -288,6 +288,49 @@ ALTER TABLE runs ADD COLUMN rebuild_of INTEGER;
 `,
   },
   {
+    version: 15,
+    name: 'package-repositories',
+    sql: `
+-- an apt (and FreeBSD pkg) repository fed by the succeeded runs of some jobs
+CREATE TABLE repos (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  name        TEXT NOT NULL UNIQUE,
+  suite       TEXT NOT NULL,
+  component   TEXT NOT NULL DEFAULT 'main',
+  keep        INTEGER NOT NULL DEFAULT 3,   -- versions kept of each package (older ones can be pinned)
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+-- the jobs (and platforms; '' for every platform) whose package files the repository carries
+CREATE TABLE repo_sources (
+  repo_id   INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  job_id    INTEGER NOT NULL REFERENCES jobs(id),
+  platform  TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (repo_id, job_id, platform)
+);
+-- what each stored .deb / .pkg blob is, read once from its control file or manifest
+CREATE TABLE package_files (
+  sha256    TEXT PRIMARY KEY,
+  kind      TEXT NOT NULL,              -- 'deb' or 'pkg'
+  name      TEXT,
+  version   TEXT,
+  arch      TEXT,                       -- Debian architecture, or the FreeBSD ABI
+  fields    TEXT,                       -- deb: the control paragraph; pkg: the compact manifest (JSON)
+  problem   TEXT,                       -- why it is not a valid package (kept out of every index); NULL: valid
+  read_at   INTEGER NOT NULL
+);
+-- the published indices of a repository, newest generation last; older ones kept for by-hash readers
+CREATE TABLE repo_generations (
+  repo_id     INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  generation  INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  files       TEXT NOT NULL,            -- JSON {path: {sha256, size}}: index files under DATA/repos/files/
+  packages    TEXT NOT NULL,            -- JSON [{kind, name, version, arch, filename, sha256, size, runId}]
+  PRIMARY KEY (repo_id, generation)
+);
+`,
+  },
+  {
     version: 17,
     name: 'run-trigger-kinds',
     // runs.trigger's CHECK predates push hooks, after: chains, rebuilds and uploads: those runs keep

@@ -31,6 +31,7 @@ export function layout(meta: PageMeta, body: Html, version: string): Html {
             <a href="${links.home()}">jobs</a>
             <a href="${links.failed()}">failed</a>
             <a href="${links.workers()}">workers</a>
+            <a href="/repos">repositories</a>
             <a href="${meta.feed ?? links.feed()}">feed</a>
           </nav>
         </header>
