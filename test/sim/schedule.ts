@@ -4,7 +4,7 @@
  * kill -9); then no more faults, time passes, and the liveness invariants are checked. Everything
  * random comes from the seed, so the same seed replays the same schedule, step for step.
  */
-import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { isTerminal } from '@builder/protocol';
 import { Cluster, JOB } from './cluster.ts';
 import type { Link } from './network.ts';
@@ -138,7 +138,9 @@ export async function runSchedule(seed: number, show = 50): Promise<Outcome> {
   } finally {
     restore();
     c.core?.abandon();
-    if (!trace.failure) rmSync(c.dataDir, { recursive: true, force: true });
+    // an abandoned core's console compressor may still be finishing a temp file (a crashed process
+    // would not be): removed asynchronously, retried until it has noticed it is stopped
+    if (!trace.failure) await rm(c.dataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
   }
 }
 
