@@ -5,14 +5,13 @@
  * both; the run pages show each base, and compare names the one package. Needs root (the chroot
  * sandbox) and the test rootfs (packages/worker/src/test-support/chroot-root.ts).
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   chrootSkipReason,
   ensureRootfs,
-  ROOTFS,
+  copyRootfs,
   ROOTFS_TIMEOUT_MS,
   TEST_ID_RANGE,
 } from '../packages/worker/src/test-support/chroot-root.ts';
@@ -29,8 +28,8 @@ describe.skipIf(skip !== undefined)('the environment on record (chroot executor,
     c = await Cluster.start();
     const a = join(c.dir, 'base-a');
     const b = join(c.dir, 'base-b');
-    execFileSync('cp', ['-a', ROOTFS, a]);
-    execFileSync('cp', ['-a', ROOTFS, b]);
+    copyRootfs(a);
+    copyRootfs(b);
     const statusFile = join(b, 'var/lib/dpkg/status');
     const status = readFileSync(statusFile, 'utf8');
     const stanza = /^Package: base-files\n(?:.+\n)*?Version: (.+)\n/m.exec(status);

@@ -33,7 +33,7 @@ import {
   chrootSkipReason,
   ensureRootfs,
   REPO,
-  ROOTFS,
+  copyRootfs,
   ROOTFS_TIMEOUT_MS,
   TEST_ID_RANGE,
 } from '../packages/worker/src/test-support/chroot-root.ts';
@@ -103,7 +103,7 @@ describe.skipIf(skip !== undefined)('Debian packages on the chroot worker', () =
     // a copy of the test rootfs: this test refreshes it
     base = join(tmp, 'roots', 'bookworm');
     mkdirSync(join(tmp, 'roots'));
-    execFileSync('cp', ['-a', ROOTFS, base]);
+    copyRootfs(base);
     c = await Cluster.start();
     work = join(c.dir, 'work-cw');
     c.startWorker('cw', { args: ['--executor', 'chroot', '--root', base, '--id-range', TEST_ID_RANGE] });

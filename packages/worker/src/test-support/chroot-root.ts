@@ -63,3 +63,12 @@ export async function ensureRootfs(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
+
+/**
+ * A copy of the base at `dest` (a new directory): for tests that change a base. ROOTFS is the
+ * symlink debian/mkroot keeps pointing at the current base, so its contents are copied, not it.
+ */
+export function copyRootfs(dest: string): void {
+  mkdirSync(dest);
+  execFileSync('cp', ['-a', `${ROOTFS}/.`, dest]);
+}
