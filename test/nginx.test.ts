@@ -126,6 +126,16 @@ describe.skipIf(!haveNginx || !haveOpenssl)(`behind nginx (${NGINX})`, { timeout
     expect(up.stderr).toContain('uploaded 1 files (52428800 bytes');
     expect(up.code).toBe(0);
 
+    // the same file as a run's input: sent by the client and fetched by the worker through the proxy
+    await c.schedule('digest', 'sha256sum "$BUILDER_INPUT/upload.bin"\n');
+    const digest = await c.client(['execute', 'digest', '--input', file, '--follow'], { timeoutMs: LONG });
+    expect(digest.code, digest.stderr).toBe(0);
+    expect(digest.stdout).toContain(
+      createHash('sha256')
+        .update(Buffer.alloc(50 * MiB, 'y'))
+        .digest('hex'),
+    );
+
     // /metrics is not served to the public side
     expect((await httpsGet(`${nginx.url}/metrics`, ca.cert)).status).toBe(403);
   });
@@ -171,7 +181,7 @@ describe.skipIf(!haveNginx || !haveOpenssl)(`behind nginx (${NGINX})`, { timeout
       edits: [['client_max_body_size 0;', 'client_max_body_size 1m;']],
     });
     const proxy413 =
-      'a proxy answered HTTP 413 (Payload Too Large), not builder-server: the request is larger than the proxy allows: lift its body limit for /artifacts/, /upload/ and /blobs/ (nginx: client_max_body_size 0; see debian/nginx.conf)';
+      'a proxy answered HTTP 413 (Payload Too Large), not builder-server: the request is larger than the proxy allows: lift its body limit for /artifacts/, /upload/, /inputs and /blobs/ (nginx: client_max_body_size 0; see debian/nginx.conf)';
 
     await c.schedule('files', 'head -c 3000000 /dev/zero > "$BUILDER_OUTPUT/three-mb.bin"\n');
     const file = join(dir, 'three-mb.bin');

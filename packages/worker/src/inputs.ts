@@ -32,7 +32,7 @@ export class InputError extends Error {
 export async function fetchInputs(
   job: Pick<Assignment, 'runId' | 'attempt' | 'attemptSecret' | 'inputs'>,
   dir: string,
-  target: Pick<ArtifactTarget, 'base' | 'token' | 'attempts' | 'retryBaseMs'>,
+  target: Pick<ArtifactTarget, 'base' | 'token' | 'trust' | 'attempts' | 'retryBaseMs'>,
   opts: { signal?: AbortSignal; note?: (text: string) => void } = {},
 ): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o755 });
@@ -43,7 +43,7 @@ export async function fetchInputs(
     const url = `${target.base}/inputs/${job.runId}/${job.attempt}/${artifactUrlPath(f.name)}`;
     for (let i = 1; ; i++) {
       try {
-        await fetchOne(url, f, join(dir, f.name), target.token, job.attemptSecret, opts.signal);
+        await fetchOne(url, f, join(dir, f.name), target, job.attemptSecret, opts.signal);
         break;
       } catch (err) {
         // a refusal or a wrong hash is final; a broken connection or a server error may pass
@@ -65,13 +65,13 @@ async function fetchOne(
   url: string,
   f: InputFile,
   target: string,
-  token: string,
+  server: Pick<ArtifactTarget, 'token' | 'trust'>,
   secret: string,
   signal: AbortSignal | undefined,
 ): Promise<void> {
   await mkdir(dirname(target), { recursive: true, mode: 0o755 });
   const part = `${target}.part`;
-  const res = await get(url, token, secret, signal);
+  const res = await get(url, server, secret, signal);
   if (res.statusCode !== 200) {
     const text = await readText(res);
     let error = text.slice(0, 300);
@@ -111,13 +111,20 @@ async function fetchOne(
   await rename(part, target);
 }
 
-function get(url: string, token: string, secret: string, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+function get(
+  url: string,
+  server: Pick<ArtifactTarget, 'token' | 'trust'>,
+  secret: string,
+  signal: AbortSignal | undefined,
+): Promise<IncomingMessage> {
   const u = new URL(url);
   const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request(u, {
       method: 'GET',
-      headers: { authorization: `Bearer ${token}`, [ATTEMPT_SECRET_HEADER]: secret },
+      headers: { authorization: `Bearer ${server.token}`, [ATTEMPT_SECRET_HEADER]: secret },
+      // a private CA given with --ca
+      ...(server.trust?.ca && { ca: [...server.trust.ca] }),
       ...(signal && { signal }),
     });
     req.on('response', resolve);

@@ -62,8 +62,14 @@ export async function sendInputs(ctx: Context, files: readonly OutgoingFile[]): 
     token,
     files,
     onProgress: (sent) => bar.update(sent),
+    trust: ctx.trust,
   });
   bar.finish();
+  // nothing refused these: the certificate, the network or a proxy stood in the way
+  if (!r.ok && r.code === 'CERTIFICATE') throw new CliError(ExitCode.Unreachable, r.error);
+  if (!r.ok && (r.code === 'NETWORK' || r.code === 'PROXY')) {
+    throw new CliError(ExitCode.Unreachable, `cannot send inputs to ${ctx.globals.remote}: ${r.error}`);
+  }
   if (!r.ok) {
     const code =
       r.status === 0 || r.status === 401 || r.status === 403 || r.status === 507

@@ -7,7 +7,7 @@ export const SERVER_HEADER = 'x-builder-server';
 function hint(status: number, body: string, websocket: boolean): string {
   switch (status) {
     case 413:
-      return 'the request is larger than the proxy allows: lift its body limit for /artifacts/, /upload/ and /blobs/ (nginx: client_max_body_size 0; see debian/nginx.conf)';
+      return 'the request is larger than the proxy allows: lift its body limit for /artifacts/, /upload/, /inputs and /blobs/ (nginx: client_max_body_size 0; see debian/nginx.conf)';
     case 502:
       return "the proxy cannot reach builder-server: is it running, and does the proxy's upstream (nginx: proxy_pass) name its --listen address?";
     case 503:

@@ -12,7 +12,7 @@ describe('foreignAnswer', () => {
     const page = '<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>nginx</body></html>';
     const line = foreignAnswer(413, { 'content-type': 'text/html' }, page)!;
     expect(line).toBe(
-      'a proxy answered HTTP 413 (Payload Too Large), not builder-server: the request is larger than the proxy allows: lift its body limit for /artifacts/, /upload/ and /blobs/ (nginx: client_max_body_size 0; see debian/nginx.conf)',
+      'a proxy answered HTTP 413 (Payload Too Large), not builder-server: the request is larger than the proxy allows: lift its body limit for /artifacts/, /upload/, /inputs and /blobs/ (nginx: client_max_body_size 0; see debian/nginx.conf)',
     );
     expect(foreignAnswer(504, {}, page)).toContain('proxy_read_timeout');
     expect(foreignAnswer(400, {}, 'The plain HTTP request was sent to HTTPS port')).toContain('use https://');
