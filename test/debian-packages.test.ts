@@ -15,6 +15,7 @@
  * and Debian's archive (the base's apt sources: deb.debian.org).
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
@@ -118,7 +119,10 @@ describe.skipIf(skip !== undefined)('Debian packages on the chroot worker', () =
   it(
     'refreshes a base while a job runs on it: the job keeps its base, the next job gets the new one',
     async () => {
-      const show = `echo "$1: refreshed $(grep -c '"refreshed"' /etc/builder-root.json), indexes $(ls /var/lib/apt/lists | grep -c '_Packages$')"`;
+      // which base a job sees: its record (rewritten by every refresh) by hash, and apt's indexes
+      const show = `echo "$1: record $(md5sum < /etc/builder-root.json | cut -c1-12), indexes $(ls /var/lib/apt/lists | grep -c '_Packages$')"`;
+      const recordHash = (path: string) => createHash('md5').update(readFileSync(path)).digest('hex').slice(0, 12);
+      const original = recordHash(join(base, 'etc/builder-root.json'));
       await c.schedule(
         'hold',
         `show() { ${show}; }
@@ -158,13 +162,16 @@ show after
       }
       await waitFor(async () => (await c.run('hold/1')).state === 'succeeded', 'hold/1 to succeed');
       const held = (await c.client(['observe', 'hold/1'])).stdout;
-      expect(held).toContain('before: refreshed 0, indexes 0\n');
-      expect(held).toContain('after: refreshed 0, indexes 0\n');
+      // the same base before and after the refresh: the one the job started on
+      expect(held).toContain(`before: record ${original},`);
+      expect(held).toContain(`after: record ${original},`);
 
       await c.schedule('peek', `show() { ${show}; }\nshow next\n`);
       const next = await c.client(['execute', 'peek', '--follow']);
       expect(next.code, next.stdout).toBe(0);
-      expect(next.stdout).toMatch(/next: refreshed 1, indexes [1-9]/);
+      expect(next.stdout).toMatch(/next: record [0-9a-f]{12}, indexes [1-9]/);
+      expect(next.stdout).toContain(`next: record ${recordHash(join(base, 'etc/builder-root.json'))},`);
+      expect(next.stdout).not.toContain(`next: record ${original},`);
       // once no job uses them, a refresh removes the bases before the one it replaces
       const third = await promisify(execFile)(MKROOT, ['--refresh', base], { maxBuffer: 64 << 20 });
       expect(third.stdout.match(/: removed \S*\/bookworm\.\d{8}T\d{6}Z/g)).toHaveLength(2);
