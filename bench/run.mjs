@@ -231,12 +231,12 @@ async function artifactUpload() {
     const t2 = performance.now();
     if (!r.ok) throw new Error(`upload refused: ${r.error}`);
     const mb = bytes / 1e6;
-    const size = quick ? '64mib' : '1gib';
-    report(`artifact_${size}_upload`, mb / ((t2 - t1) / 1000), 'MB/s', { seconds: Math.round(t2 - t1) / 1000 });
-    report(`artifact_${size}_hash_and_upload`, mb / ((t2 - t0) / 1000), 'MB/s', {
+    const label = quick ? '64mib' : '1gib';
+    report(`artifact_${label}_upload`, mb / ((t2 - t1) / 1000), 'MB/s', { seconds: Math.round(t2 - t1) / 1000 });
+    report(`artifact_${label}_hash_and_upload`, mb / ((t2 - t0) / 1000), 'MB/s', {
       hashSeconds: Math.round(t1 - t0) / 1000,
     });
-    report(`artifact_${size}_server_peak_rss`, c.serverPeakRssMiB(), 'MiB');
+    report(`artifact_${label}_server_peak_rss`, c.serverPeakRssMiB(), 'MiB');
   } finally {
     await c.stop();
   }
