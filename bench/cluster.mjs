@@ -7,7 +7,7 @@ import WebSocket from '../packages/client/node_modules/ws/index.js';
 import { bin, createToken, startServerProcess } from '../scripts/local-server.mjs';
 
 // BENCH_PROFILE=DIR writes a CPU profile of the server and workers there
-const nodeFlags = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+export const nodeFlags = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
 
 export async function startCluster({ workers = 1, capacity = 1, platform = 'bench' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'builder-bench-'));

@@ -1,7 +1,7 @@
 // A long history: 100,000 finished runs written into a real SQLite file through the server's own
 // store (RunStore: insert, assign, start, finish; a few big transactions), then the pages and RPC
 // answers that grow with history timed over HTTP and WebSocket against a real server on that file.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobSpecSchema } from '../packages/protocol/dist/index.js';
@@ -9,14 +9,18 @@ import { JobStore } from '../packages/server/dist/store/jobs.js';
 import { openDb } from '../packages/server/dist/store/db.js';
 import { RunStore } from '../packages/server/dist/store/runs.js';
 import { createToken, startServerProcess } from '../scripts/local-server.mjs';
-import { connect, percentile, report } from './cluster.mjs';
+import { connect, nodeFlags, percentile, report } from './cluster.mjs';
 
 const JOBS = 10;
 const PLATFORMS = ['bench-a', 'bench-b'];
 
-/** The data dir is built once per `bench` invocation and timed in each repetition. */
+/**
+ * The data dir is built once per `bench` invocation and timed in each repetition; with
+ * BENCH_HISTORY_DIR it is kept there for the next invocation (when investigating a page).
+ */
 let prepared;
-process.on('exit', () => prepared && rmSync(prepared.dir, { recursive: true, force: true }));
+const keep = process.env.BENCH_HISTORY_DIR;
+process.on('exit', () => prepared && !keep && rmSync(prepared.dir, { recursive: true, force: true }));
 
 function dbBytes(data) {
   let n = 0;
@@ -31,8 +35,10 @@ function dbBytes(data) {
 }
 
 function prepare(total) {
-  const dir = mkdtempSync(join(tmpdir(), 'builder-bench-history-'));
+  const dir = keep ? join(keep, String(total)) : mkdtempSync(join(tmpdir(), 'builder-bench-history-'));
   const data = join(dir, 'data');
+  const saved = join(dir, 'prepared.json');
+  if (keep && existsSync(saved)) return JSON.parse(readFileSync(saved, 'utf8'));
   const admin = createToken(data, 'admin'); // also creates the database
   const db = openDb(data);
   const emptyBytes = dbBytes(data);
@@ -81,7 +87,9 @@ function prepare(total) {
   }
   const insertSeconds = (performance.now() - t0) / 1000;
   db.close();
-  return { dir, data, admin, total, insertSeconds, bytesPerRun: (dbBytes(data) - emptyBytes) / total };
+  const done = { dir, data, admin, total, insertSeconds, bytesPerRun: (dbBytes(data) - emptyBytes) / total };
+  if (keep) writeFileSync(saved, JSON.stringify(done));
+  return done;
 }
 
 async function timed(n, fn) {
@@ -99,7 +107,7 @@ export async function longHistory({ quick }) {
   const total = quick ? 10_000 : 100_000;
   if (!prepared || prepared.total !== total) prepared = prepare(total);
   const { data, admin, insertSeconds, bytesPerRun } = prepared;
-  const { server, url } = await startServerProcess(data);
+  const { server, url } = await startServerProcess(data, nodeFlags);
   const rpc = await connect(url, admin);
   try {
     const job = 'job3';
@@ -127,7 +135,7 @@ export async function longHistory({ quick }) {
     report('history_store_insert_rate', total / insertSeconds, 'runs/s', { runs: total });
   } finally {
     rpc.close();
-    server.kill('SIGKILL');
+    server.kill(nodeFlags.length ? 'SIGINT' : 'SIGKILL');
     await new Promise((r) => (server.exitCode !== null ? r() : server.on('exit', r)));
   }
 }
