@@ -22,9 +22,11 @@ export async function thousandWorkers({ quick }) {
       concurrency: 1000,
     });
     const tq = performance.now();
+    let last;
     for (let queued = 0; queued < total; queued += 500) {
       const n = Math.min(500, total - queued);
-      await Promise.all(Array.from({ length: n }, () => c.rpc.call('execute', { name: 'many' })));
+      const created = await Promise.all(Array.from({ length: n }, () => c.rpc.call('execute', { name: 'many' })));
+      last = created.at(-1).runs[0].id;
     }
     const queueSeconds = (performance.now() - tq) / 1000;
 
@@ -51,11 +53,13 @@ export async function thousandWorkers({ quick }) {
     }
     await Promise.all(welcomed);
     const connectSeconds = (performance.now() - t0) / 1000;
+    // the last queued run is among the last to end (FIFO); then make sure nothing is left
+    await waitForEnd(c.rpc, last);
     for (;;) {
       const info = await c.rpc.call('info', {});
       const busy = info.platforms.reduce((n, p) => n + p.queued + p.running, 0);
       if (busy === 0) break;
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 10));
     }
     const seconds = (performance.now() - t0) / 1000;
     const rssAfterRuns = c.serverRssMiB();

@@ -36,7 +36,7 @@ export function latestSucceededPerPlatform(db: Db, jobId: number): RunRow[] {
       `${JOB_PLATFORMS} SELECT runs.*, jobs.name AS job FROM runs JOIN jobs ON jobs.id = runs.job_id
        WHERE runs.id IN (
          SELECT (SELECT r2.id FROM runs r2 WHERE r2.job_id = @job AND r2.platform = p AND r2.state = 'succeeded'
-                 ORDER BY r2.finished_at DESC LIMIT 1)
+                 AND r2.finished_at IS NOT NULL ORDER BY r2.finished_at DESC LIMIT 1)
          FROM platforms WHERE p IS NOT NULL)
        ORDER BY runs.platform`,
     )
