@@ -14,7 +14,7 @@ import { GroupCommit } from '../store/group-commit.ts';
 import { JobStore } from '../store/jobs.ts';
 import { RunStore } from '../store/runs.ts';
 import { ActiveRuns } from './active.ts';
-import { ConsoleIntake, HURRY_ACK_BYTES } from './console-intake.ts';
+import { ConsoleIntake } from './console-intake.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { resumeRuns, resyncRuns } from './resync.ts';
 import { writeToFullDisk } from '../test-support/full-disk.ts';
@@ -175,40 +175,5 @@ describe('console intake across a batch that could not be committed', () => {
     expect(sent).toEqual([]);
     expect(ctx.active.get(runId)?.nextSeq).toBe(1);
     expect(ctx.storage.refusing).toBe(true);
-  });
-  it('acknowledges a batch holding a window’s worth of output at once, a small one lazily, in order', async () => {
-    // a lazy delay no test outlives: only a hurried batch commits before the explicit flush
-    const slow = new GroupCommit(db, 3_600_000);
-    ctx.commit = slow;
-    ctx.events = new RunEvents({ commit: slow, logger: quiet });
-    intake = new ConsoleIntake({ ...ctx, lifecycle: new Lifecycle(ctx) }, () => false);
-    const runId = assigned('chatty');
-    const size = 256 * 1024;
-    const out = (seq: number) =>
-      intake.output(
-        worker,
-        { type: 'output', runId, attempt: 1, seq, ts: 0, stream: 'stdout' },
-        Buffer.alloc(size, 97 + seq),
-      );
-    const acks = () => sent.filter((m) => m.type === 'ack').map((m) => (m as { seq: number }).seq);
-    const turn = () => new Promise((r) => setImmediate(r));
-
-    for (let seq = 1; seq < HURRY_ACK_BYTES / size; seq++) expect(out(seq)).toBeUndefined();
-    await turn();
-    expect(acks()).toEqual([]); // below the threshold: waits for the lazy commit
-    out(HURRY_ACK_BYTES / size);
-    await turn();
-    expect(acks()).toEqual([HURRY_ACK_BYTES / size]);
-
-    out(HURRY_ACK_BYTES / size + 1);
-    await turn();
-    expect(acks()).toEqual([HURRY_ACK_BYTES / size]);
-    slow.flush();
-    expect(acks()).toEqual([HURRY_ACK_BYTES / size, HURRY_ACK_BYTES / size + 1]);
-    const text = file(runId);
-    expect(text.length).toBe(size * (HURRY_ACK_BYTES / size + 1));
-    for (let seq = 1; seq <= HURRY_ACK_BYTES / size + 1; seq++) {
-      expect(text.charCodeAt((seq - 1) * size)).toBe(97 + seq);
-    }
   });
 });

@@ -28,14 +28,6 @@ export interface ConsoleIntakeDeps {
   lifecycle: Pick<Lifecycle, 'stale'>;
 }
 
-/**
- * A batch holding this much output commits at once rather than after GroupCommit's lazy delay:
- * the worker stops sending when its window of unacknowledged output (8 MiB by default) is full, so
- * the ack must not wait out the delay (the writeback of those bytes is already under way:
- * LogStore's WRITEBACK_BYTES).
- */
-export const HURRY_ACK_BYTES = 2 * 1024 * 1024;
-
 interface PendingAck {
   worker: ConnectedWorker;
   attempt: number;
@@ -54,8 +46,6 @@ export class ConsoleIntake {
   private durable = new Map<string, PendingAck>();
   /** The batch's chunks, published (readers, output events) only once it commits: nobody sees what may be undone. */
   private unpublished: { runId: string; buf: Buffer | undefined; end: number }[] = [];
-  /** Output bytes taken into the open batch. */
-  private batchBytes = 0;
   /** Whether anyone listens to output events as they come (else their bytes are not kept). */
   private readonly watching: (runId: string) => boolean;
 
@@ -114,20 +104,16 @@ export class ConsoleIntake {
           this.pending = new Map();
           this.durable = new Map();
           this.unpublished = [];
-          this.batchBytes = 0;
         },
       );
     }
     this.pending.set(msg.runId, { worker, attempt: msg.attempt, seq: msg.seq });
-    this.batchBytes += bytes.length;
-    if (this.batchBytes >= HURRY_ACK_BYTES) ctx.commit.hurry();
     return undefined;
   }
 
   private makeDurable(): void {
     const { ctx } = this;
     ctx.logs.syncDirty();
-    this.batchBytes = 0;
     this.durable = this.pending;
     this.pending = new Map();
     for (const [runId, p] of this.durable) {
