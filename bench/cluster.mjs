@@ -7,7 +7,7 @@ import WebSocket from '../packages/client/node_modules/ws/index.js';
 import { bin, createToken, startServerProcess } from '../scripts/local-server.mjs';
 
 // BENCH_PROFILE=DIR writes a CPU profile of the server and workers there
-const nodeFlags = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+export const nodeFlags = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
 
 export async function startCluster({ workers = 1, capacity = 1, platform = 'bench' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'builder-bench-'));
@@ -54,10 +54,17 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
     rpc,
     dir,
     adminToken: admin,
+    /** A worker token for any name starting with `bw`. */
+    workerToken: wtoken,
     server,
     /** Peak resident memory of the server process so far, in MiB (Linux VmHWM). */
     serverPeakRssMiB() {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) / 1024 : NaN;
+    },
+    /** Resident memory of the server process now, in MiB (VmRSS). */
+    serverRssMiB() {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
       return m ? Number(m[1]) / 1024 : NaN;
     },
     async stop() {
@@ -123,8 +130,25 @@ export async function waitForEnd(rpc, runId) {
   });
 }
 
+/** Where `report` puts figures while a repetition runs (run.mjs); null: print each at once. */
+let sink = null;
+
+/** Run `fn` collecting its figures instead of printing them; resolves with them. */
+export async function collectFigures(fn) {
+  const figures = [];
+  sink = figures;
+  try {
+    await fn();
+  } finally {
+    sink = null;
+  }
+  return figures;
+}
+
 export function report(name, value, unit, extra = {}) {
-  process.stdout.write(`${JSON.stringify({ name, value: Math.round(value * 100) / 100, unit, ...extra })}\n`);
+  const figure = { name, value: value === null ? null : Math.round(value * 100) / 100, unit, ...extra };
+  if (sink) sink.push(figure);
+  else process.stdout.write(`${JSON.stringify(figure)}\n`);
 }
 
 export function percentile(sorted, p) {

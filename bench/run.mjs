@@ -1,21 +1,29 @@
 #!/usr/bin/env node
-// `pnpm bench`: one JSON object per line, {"name", "value", "unit"}. Targets and the last measured figures:
-// README.md, "Measured here".
+// `pnpm bench [NAME] [--quick]`: one JSON object per figure and line, {"name", "value", "unit", ...}:
+// `value` is the median over BENCH_REPEAT repetitions (default 3), with `min`, `max` and every
+// repetition's `values`. NAME runs one bench; --quick runs small sizes once, as a smoke test.
+// Targets and the last measured figures: README.md, "Measured here".
 import { hashFile, sendArtifacts } from '../packages/protocol/dist/transfer/index.js';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { percentile, report, startCluster, waitForEnd } from './cluster.mjs';
+import { collectFigures, percentile, report, startCluster, waitForEnd } from './cluster.mjs';
+import { longHistory } from './history.mjs';
+import { thousandWorkers } from './thousand.mjs';
 
-const only = process.argv[2];
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.find((a) => !a.startsWith('--'));
+const repeat = Number(process.env.BENCH_REPEAT ?? (quick ? 1 : 3));
 
 async function dispatchLatency() {
   const c = await startCluster({ workers: 1, capacity: 1 });
+  const n = quick ? 60 : 220;
   try {
     await c.rpc.call('schedule', { name: 'lat', platforms: ['bench'], script: 'true', schedule: null });
     const samples = [];
-    for (let i = 0; i < 220; i++) {
+    for (let i = 0; i < n; i++) {
       const { runs } = await c.rpc.call('execute', { name: 'lat' });
       const run = await waitForEnd(c.rpc, runs[0].id);
       if (i >= 20) samples.push(run.startedAt - run.queuedAt); // first 20: warm-up
@@ -28,9 +36,42 @@ async function dispatchLatency() {
   }
 }
 
+/**
+ * The machine's limit for trivial jobs: `workers` Node processes (bench/spawner.mjs) that do nothing
+ * but spawn `sh -c true` with piped output, `capacity` at a time each, `total` in all; jobs/s.
+ */
+async function bareSpawnRate(total, workers, capacity) {
+  const procs = Array.from({ length: workers }, (_, i) =>
+    spawn(process.execPath, [
+      join(import.meta.dirname, 'spawner.mjs'),
+      String(Math.floor(total / workers) + (i < total % workers ? 1 : 0)),
+      String(capacity),
+    ]),
+  );
+  const lines = procs.map(
+    (p) =>
+      new Promise((ok, fail) => {
+        let out = '';
+        p.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('ready\n')) (ok(), (out = out.replace('ready\n', '')));
+        });
+        p.once('exit', (code) => (code === 0 ? null : fail(new Error(`spawner exited with ${code}`))));
+      }),
+  );
+  await Promise.all(lines);
+  const done = procs.map((p) => new Promise((ok) => p.once('exit', ok)));
+  const t0 = performance.now();
+  for (const p of procs) p.stdin.write('go\n');
+  await Promise.all(done);
+  return total / ((performance.now() - t0) / 1000);
+}
+
 async function throughput() {
-  const total = 2000;
+  const total = quick ? 400 : 2000;
   const capacity = Number(process.env.BENCH_CAPACITY ?? 1);
+  // measured right before, on the same machine state: builder's figure is reported as a share of it
+  const bare = await bareSpawnRate(total, 4, capacity);
   const c = await startCluster({ workers: 4, capacity });
   try {
     await c.rpc.call('schedule', {
@@ -43,15 +84,20 @@ async function throughput() {
     const t0 = performance.now();
     const created = await Promise.all(Array.from({ length: total }, () => c.rpc.call('execute', { name: 'tp' })));
     const last = created.at(-1).runs[0].id;
+    // FIFO: the last queued run is among the last to end; watching it costs the server nothing
+    // per run, where polling `info` meanwhile would (100 queued runs described per call)
+    await waitForEnd(c.rpc, last);
     for (;;) {
       const info = await c.rpc.call('info', {});
       const busy = info.platforms.reduce((n, p) => n + p.queued + p.running, 0);
       if (busy === 0) break;
-      await new Promise((r) => setTimeout(r, 100)); // polling is not free for the server: keep it rare
+      await new Promise((r) => setTimeout(r, 10));
     }
     const seconds = (performance.now() - t0) / 1000;
     const lastRun = await c.rpc.call('run', { run: last });
     const failed = (await c.rpc.call('runs', { job: 'tp', state: 'failed', limit: 1000 })).length;
+    report('throughput_bare_spawn', bare, 'jobs/s', { jobs: total, processes: 4, capacity });
+    report('throughput_share_of_bare_spawn', (100 * total) / seconds / bare, '%');
     report('throughput_trivial_jobs', total / seconds, 'jobs/s', {
       jobs: total,
       workers: 4,
@@ -67,7 +113,7 @@ async function throughput() {
 }
 
 async function bigConsole() {
-  const bytes = 200 * 1024 * 1024;
+  const bytes = (quick ? 20 : 200) * 1024 * 1024;
   const gen = `yes 'builder console line: the quick brown fox jumps over the lazy dog 0123456789' | head -c ${bytes}`;
   const dir = mkdtempSync(join(tmpdir(), 'builder-bench-file-'));
   const t0 = performance.now();
@@ -81,12 +127,12 @@ async function bigConsole() {
     const { runs } = await c.rpc.call('execute', { name: 'big' });
     const run = await waitForEnd(c.rpc, runs[0].id);
     const seconds = (performance.now() - t1) / 1000;
-    report('console_200mb_to_file', fileSeconds, 's');
-    report('console_200mb_through_builder', seconds, 's', {
-      state: run.state,
-      ratio: Math.round((seconds / fileSeconds) * 100) / 100,
-    });
-    report('console_200mb_server_peak_rss', c.serverPeakRssMiB(), 'MiB');
+    if (run.state !== 'succeeded') throw new Error(`console bench: the run ended ${run.state}`);
+    const mib = bytes / 1024 / 1024;
+    report(`console_${mib}mib_to_file`, fileSeconds, 's');
+    report(`console_${mib}mib_through_builder`, seconds, 's');
+    report(`console_${mib}mib_ratio_to_file`, seconds / fileSeconds, '×');
+    report(`console_${mib}mib_server_peak_rss`, c.serverPeakRssMiB(), 'MiB');
   } finally {
     await c.stop();
   }
@@ -100,8 +146,7 @@ async function bigConsole() {
 async function chrootOverhead() {
   const root = process.env.BENCH_CHROOT_ROOT ?? join(import.meta.dirname, '../.build/roots/bookworm');
   if (process.getuid?.() !== 0 || !existsSync(join(root, 'etc/os-release'))) {
-    const skipped = `needs root and a rootfs at ${root} (debian/mkroot)`;
-    process.stdout.write(`${JSON.stringify({ name: 'chroot_overhead_median', value: null, unit: 'ms', skipped })}\n`);
+    report('chroot_overhead_median', null, 'ms', { skipped: `needs root and a rootfs at ${root} (debian/mkroot)` });
     return;
   }
   const { ChrootExecutor } = await import('../packages/worker/dist/executors/chroot.js');
@@ -120,7 +165,7 @@ async function chrootOverhead() {
       chroot: compileChrootOptions({ root, idRange: process.env.BENCH_ID_RANGE ?? '1000000:65536' }),
     }),
   };
-  const jobs = 60;
+  const jobs = quick ? 10 : 60;
   const medians = {};
   try {
     for (const [name, executor] of Object.entries(executors)) {
@@ -171,7 +216,7 @@ async function chrootOverhead() {
  * and staging every byte before it is stored), and the server's peak RSS meanwhile.
  */
 async function artifactUpload() {
-  const bytes = 1024 ** 3;
+  const bytes = quick ? 64 * 1024 ** 2 : 1024 ** 3;
   const c = await startCluster({ workers: 0 });
   const file = join(c.dir, 'big.bin');
   try {
@@ -189,18 +234,55 @@ async function artifactUpload() {
     const t2 = performance.now();
     if (!r.ok) throw new Error(`upload refused: ${r.error}`);
     const mb = bytes / 1e6;
-    report('artifact_1gib_upload', mb / ((t2 - t1) / 1000), 'MB/s', { seconds: Math.round(t2 - t1) / 1000 });
-    report('artifact_1gib_hash_and_upload', mb / ((t2 - t0) / 1000), 'MB/s', {
+    const label = quick ? '64mib' : '1gib';
+    report(`artifact_${label}_upload`, mb / ((t2 - t1) / 1000), 'MB/s', { seconds: Math.round(t2 - t1) / 1000 });
+    report(`artifact_${label}_hash_and_upload`, mb / ((t2 - t0) / 1000), 'MB/s', {
       hashSeconds: Math.round(t1 - t0) / 1000,
     });
-    report('artifact_1gib_server_peak_rss', c.serverPeakRssMiB(), 'MiB');
+    report(`artifact_${label}_server_peak_rss`, c.serverPeakRssMiB(), 'MiB');
   } finally {
     await c.stop();
   }
 }
 
-const benches = { dispatchLatency, throughput, bigConsole, chrootOverhead, artifactUpload };
+const benches = {
+  dispatchLatency,
+  throughput,
+  bigConsole,
+  thousandWorkers: () => thousandWorkers({ quick }),
+  longHistory: () => longHistory({ quick }),
+  chrootOverhead,
+  artifactUpload,
+};
+if (only && !(only in benches)) {
+  process.stderr.write(`no bench ${only}: one of ${Object.keys(benches).join(', ')}\n`);
+  process.exit(2);
+}
+
+const median = (sorted) =>
+  sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+
 for (const [name, fn] of Object.entries(benches)) {
   if (only && only !== name) continue;
-  await fn();
+  const t0 = performance.now();
+  const byName = new Map();
+  for (let i = 0; i < repeat; i++) {
+    for (const f of await collectFigures(fn)) {
+      if (!byName.has(f.name)) byName.set(f.name, []);
+      byName.get(f.name).push(f);
+    }
+  }
+  for (const [figure, reps] of byName) {
+    const { value, ...last } = reps.at(-1);
+    if (value === null) {
+      process.stdout.write(`${JSON.stringify(reps.at(-1))}\n`);
+      continue;
+    }
+    const values = reps.map((r) => r.value);
+    const sorted = [...values].sort((a, b) => a - b);
+    const { name: _, unit, ...extra } = last;
+    const out = { name: figure, value: median(sorted), unit, min: sorted[0], max: sorted.at(-1), values, ...extra };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  }
+  process.stderr.write(`bench ${name}: ${repeat} repetition(s) in ${Math.round((performance.now() - t0) / 1000)} s\n`);
 }

@@ -1,5 +1,6 @@
 import {
   closeSync,
+  fdatasync,
   fdatasyncSync,
   ftruncateSync,
   mkdirSync,
@@ -21,7 +22,22 @@ interface OpenLog {
   /** Vouched for by a committed batch: what readers see. */
   durable: number;
   dirty: boolean;
+  /** Bytes appended since the last background sync started. */
+  unsynced: number;
+  /** A background fdatasync is under way (the fd is closed only once it is over). */
+  syncing: boolean;
+  /** What a background fdatasync failed with: the next synchronous one reports it (the kernel told us once). */
+  syncError: Error | undefined;
+  /** close() came while a background sync was under way: its callback closes the fd. */
+  closing: boolean;
 }
+
+/**
+ * Like RocksDB's bytes_per_sync: once this much is appended to a console, its writeback starts in
+ * the background (the thread pool), so the fdatasync that precedes a batch's commit finds little
+ * left to write instead of blocking the event loop on megabytes of a chatty job's output.
+ */
+export const WRITEBACK_BYTES = 1024 * 1024;
 
 /** A compressed console's layout and the block last inflated (readers go through a log in order). */
 interface Compressed {
@@ -121,7 +137,29 @@ export class LogStore {
     }
     log.bytes += buf.length;
     log.dirty = true;
+    log.unsynced += buf.length;
+    if (log.unsynced >= WRITEBACK_BYTES && !log.syncing) this.syncInBackground(log);
     return log.bytes;
+  }
+
+  /** Durability is unchanged: the batch's own fdatasync still runs; this one only starts the writing early. */
+  private syncInBackground(log: OpenLog): void {
+    log.unsynced = 0;
+    log.syncing = true;
+    fdatasync(log.fd, (err) => {
+      log.syncing = false;
+      // a failed writeback is reported once per file by the kernel: keep it for the batch's sync
+      if (err) log.syncError ??= err;
+      if (log.closing) closeSync(log.fd);
+    });
+  }
+
+  /** fdatasync now, reporting a failure of a background sync since the last call as its own. */
+  private syncNow(log: OpenLog): void {
+    const failed = log.syncError;
+    log.syncError = undefined;
+    fdatasyncSync(log.fd);
+    if (failed) throw failed;
   }
 
   /** Bytes readers may see: committed ones while the file is open, the whole file once closed. */
@@ -178,8 +216,13 @@ export class LogStore {
   syncDirty(): void {
     for (const log of this.open.values()) {
       if (log.dirty) {
-        fdatasyncSync(log.fd);
         log.dirty = false;
+        try {
+          this.syncNow(log);
+        } catch (err) {
+          log.dirty = true;
+          throw err;
+        }
       }
     }
   }
@@ -188,8 +231,9 @@ export class LogStore {
   close(runId: string): void {
     const log = this.open.get(runId);
     if (!log) return;
-    if (log.dirty) fdatasyncSync(log.fd);
-    closeSync(log.fd);
+    if (log.dirty) this.syncNow(log);
+    if (log.syncing) log.closing = true;
+    else closeSync(log.fd);
     this.open.delete(runId);
     for (const fn of this.closedListeners) fn(runId);
   }
@@ -205,7 +249,16 @@ export class LogStore {
       const fd = openSync(this.path(runId), 'a+');
       const bytes = statSync(this.path(runId)).size;
       // at start every byte is recorded or is cut by recovery before anyone reads
-      log = { fd, bytes, durable: bytes, dirty: false };
+      log = {
+        fd,
+        bytes,
+        durable: bytes,
+        dirty: false,
+        unsynced: 0,
+        syncing: false,
+        syncError: undefined,
+        closing: false,
+      };
       this.open.set(runId, log);
     }
     return log;

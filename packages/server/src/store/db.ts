@@ -17,6 +17,10 @@ export function openDb(dataDir: string): Db {
   // pages stay in memory until COMMIT (batches are small): a full disk then fails the commit, which
   // GroupCommit rolls back as a whole, rather than some statement halfway through a batch
   db.pragma('cache_spill = OFF');
+  // each GroupCommit.write is a savepoint, whose undo journal SQLite writes to a temp file once it
+  // passes 16 pages (an enqueue touches a page of every index on runs): keep it in memory, it is
+  // never needed after a crash (the WAL is what makes a commit atomic)
+  db.pragma('temp_store = MEMORY');
   migrate(db);
   return db;
 }

@@ -331,6 +331,24 @@ CREATE TABLE repo_generations (
 `,
   },
   {
+    version: 16,
+    name: 'history-indexes',
+    // what the pages and answers that grow with history read, so none of them scans a job's runs
+    // (each found by EXPLAIN QUERY PLAN on 100,000 runs: bench longHistory, store/history-plans.test.ts)
+    sql: `
+-- runs newest first, of every job (the runs answer) or of one (latest, runs --job)
+CREATE INDEX runs_by_queued ON runs (queued_at, number);
+CREATE INDEX runs_by_job_queued ON runs (job_id, queued_at, number);
+-- the newest run of a job on each platform (the jobs page), the run before and after on the run page
+CREATE INDEX runs_by_job_platform ON runs (job_id, platform, number);
+-- the newest success per platform (latest links), the run finished before (a recovery? at every
+-- run's end); only finished runs, so a run enters it once, when it ends
+CREATE INDEX runs_by_job_platform_finished ON runs (job_id, platform, finished_at, number) WHERE finished_at IS NOT NULL;
+-- a job's rebuilds (the job and run pages)
+CREATE INDEX runs_rebuilds ON runs (job_id, rebuild_of, number) WHERE rebuild_of IS NOT NULL;
+`,
+  },
+  {
     version: 17,
     name: 'run-trigger-kinds',
     // runs.trigger's CHECK predates push hooks, after: chains, rebuilds and uploads: those runs keep

@@ -20,7 +20,7 @@ export function rebuildCounts(db: Db, jobId: number): RebuildCounts {
            (SELECT COUNT(*) FROM artifacts ar JOIN artifacts ao
               ON ao.run_id = o.id AND ao.path = ar.path AND ao.sha256 = ar.sha256
             WHERE ar.run_id = r.id) AS n_same
-         FROM runs r JOIN runs o ON o.job_id = r.job_id AND o.number = r.rebuild_of
+         FROM runs r INDEXED BY runs_rebuilds JOIN runs o ON o.job_id = r.job_id AND o.number = r.rebuild_of
          WHERE r.job_id = ? AND r.rebuild_of IS NOT NULL AND r.state = 'succeeded')`,
     )
     .get(jobId)!;

@@ -1,5 +1,6 @@
 import type { Db } from './db.ts';
 import { runFromRaw, type RawRun, type RunRow } from './rows.ts';
+import { JOB_PLATFORMS } from './site-queries.ts';
 
 /** The run before and after `number` of the same job on the same platform (null at either end). */
 export function neighbours(
@@ -29,15 +30,16 @@ export function lastRuns(db: Db, jobId: number, limit: number): RunRow[] {
 
 /** The newest succeeded run of the job on each platform (what `/job/J/latest/PATH?platform=P` serves from). */
 export function latestSucceededPerPlatform(db: Db, jobId: number): RunRow[] {
+  // a platform without a success gives NULL, which no id equals
   const rows = db
     .prepare(
-      `SELECT runs.*, jobs.name AS job FROM runs JOIN jobs ON jobs.id = runs.job_id
+      `${JOB_PLATFORMS} SELECT runs.*, jobs.name AS job FROM runs JOIN jobs ON jobs.id = runs.job_id
        WHERE runs.id IN (
-         SELECT (SELECT r2.id FROM runs r2 WHERE r2.job_id = ? AND r2.platform = p.platform AND r2.state = 'succeeded'
-                 ORDER BY r2.finished_at DESC LIMIT 1)
-         FROM (SELECT DISTINCT platform FROM runs WHERE job_id = ? AND state = 'succeeded') p)
+         SELECT (SELECT r2.id FROM runs r2 WHERE r2.job_id = @job AND r2.platform = p AND r2.state = 'succeeded'
+                 AND r2.finished_at IS NOT NULL ORDER BY r2.finished_at DESC LIMIT 1)
+         FROM platforms WHERE p IS NOT NULL)
        ORDER BY runs.platform`,
     )
-    .all(jobId, jobId) as RawRun[];
+    .all({ job: jobId }) as RawRun[];
   return rows.map(runFromRaw);
 }

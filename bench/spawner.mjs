@@ -1,0 +1,32 @@
+// The bare spawn rate's worker stand-in (bench/run.mjs, throughput): a Node process that does
+// nothing but start `sh -c true` with piped output, `concurrency` at a time, as a host worker would
+// (own process group, output read to the end), no server. Waits for "go" on stdin so the parent
+// times all of them together; prints the number of jobs done when finished.
+import { spawn } from 'node:child_process';
+
+const [jobs, concurrency] = process.argv.slice(2).map(Number);
+
+function one() {
+  return new Promise((ok, fail) => {
+    const child = spawn('/bin/sh', ['-c', 'true'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.resume();
+    child.stderr.resume();
+    child.once('error', fail);
+    child.once('close', (code) => (code === 0 ? ok() : fail(new Error(`sh exited with ${code}`))));
+  });
+}
+
+let next = 0;
+async function lane() {
+  while (next < jobs) {
+    next++;
+    await one();
+  }
+}
+
+process.stdout.write('ready\n');
+process.stdin.once('data', async () => {
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  process.stdout.write(`done ${next}\n`);
+  process.exit(0);
+});

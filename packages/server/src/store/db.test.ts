@@ -1,0 +1,63 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { JobSpecSchema } from '@builder/protocol';
+import { openDb, type Db } from './db.ts';
+import { GroupCommit } from './group-commit.ts';
+import { JobStore } from './jobs.ts';
+import { RunStore } from './runs.ts';
+
+describe('the server database', () => {
+  let dir: string;
+  let db: Db;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'builder-db-'));
+    db = openDb(dir);
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('commits durably (WAL, synchronous=FULL) and keeps savepoint journals in memory', () => {
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(db.pragma('temp_store', { simple: true })).toBe(2); // MEMORY
+
+    // a batch of enqueues, each its own savepoint touching every index on runs, commits whole
+    const jobs = new JobStore(db);
+    const runs = new RunStore(db);
+    const commit = new GroupCommit(db);
+    const { job } = jobs.upsert(
+      JobSpecSchema.parse({ name: 'j', platforms: ['p'], script: 'true', schedule: null }),
+      null,
+      0,
+    );
+    for (let i = 0; i < 200; i++) {
+      commit.write(() =>
+        runs.insert({
+          jobId: job.id,
+          number: jobs.allocateNumber(job.id),
+          platform: 'p',
+          script: 'true',
+          params: {},
+          trigger: 'manual',
+          maxAttempts: 1,
+          retryBackoffSec: 0,
+          timeoutSec: 60,
+          killGraceSec: 1,
+          priority: 0,
+          queuedAt: i,
+        }),
+      );
+    }
+    expect(() => commit.write(() => db.prepare('INSERT INTO runs (id) VALUES (NULL)').run())).toThrow();
+    expect(commit.flush()).toBe(true);
+    expect(runs.list({ job: job.id, limit: 1000 }).map((r) => r.number)).toEqual(
+      Array.from({ length: 200 }, (_, i) => 200 - i),
+    );
+    // nothing but the database, its WAL and shared memory in the data dir
+    expect(readdirSync(dir).sort()).toEqual(['builder.sqlite', 'builder.sqlite-shm', 'builder.sqlite-wal']);
+  });
+});
