@@ -14,7 +14,14 @@ import {
   type RunView,
 } from '@builder/protocol';
 import { certificateProblem, foreignAnswer, type Trust } from '@builder/protocol/net';
-import { hashFile, scanOutputDir, sendArtifacts, type OutgoingFile, OutputRefused } from '@builder/protocol/transfer';
+import {
+  hashFile,
+  scanOutputDir,
+  sendArtifacts,
+  type OutgoingFile,
+  OutputRefused,
+  type SendResult,
+} from '@builder/protocol/transfer';
 import type { Context } from '../cli/context.ts';
 import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
@@ -151,23 +158,7 @@ async function upload(ctx: Context, job: string, args: string[], platform: strin
     trust: ctx.trust,
   });
   bar.finish();
-  // nothing refused these: the certificate, the network or a proxy stood in the way
-  if (!r.ok && r.code === 'CERTIFICATE') throw new CliError(ExitCode.Unreachable, r.error);
-  if (!r.ok && (r.code === 'NETWORK' || r.code === 'PROXY')) {
-    throw new CliError(ExitCode.Unreachable, `cannot upload to ${ctx.globals.remote}: ${r.error}`);
-  }
-  if (!r.ok) {
-    const code =
-      // 507: the server's disk is full (STORAGE_FULL), like an unreachable server: try again later
-      r.status === 0 || r.status === 401 || r.status === 403 || r.status === 507
-        ? ExitCode.Unreachable
-        : r.status === 404
-          ? ExitCode.NotFound
-          : r.status === 400
-            ? ExitCode.Usage
-            : ExitCode.RunFailed;
-    throw new CliError(code, `upload refused: ${r.error}`);
-  }
+  if (!r.ok) throw transferFailure(r, { remote: ctx.globals.remote, doing: 'upload to', refused: 'upload refused' });
   const answer = r as typeof r & { job?: string; number?: number };
   if (ctx.json) ctx.printJson(answer);
   else {
@@ -220,4 +211,29 @@ async function readSmall(res: IncomingMessage): Promise<string> {
 
 function runName(run: RunView): string {
   return `${run.job}#${run.number}`;
+}
+
+/**
+ * A transfer the server did not take, as the CLI says it. Nothing refused it when the certificate,
+ * the network or a proxy stood in the way (exit 4, "cannot DOING REMOTE"); otherwise the server's
+ * answer decides: 507 (its disk is full: try again later), 401/403 exit 4, 404 exit 3, a bad
+ * request exit 2, anything else exit 1.
+ */
+export function transferFailure(
+  r: SendResult & { ok: false },
+  what: { remote: string; doing: string; refused: string },
+): CliError {
+  if (r.code === 'CERTIFICATE') return new CliError(ExitCode.Unreachable, r.error);
+  if (r.code === 'NETWORK' || r.code === 'PROXY') {
+    return new CliError(ExitCode.Unreachable, `cannot ${what.doing} ${what.remote}: ${r.error}`);
+  }
+  const code =
+    r.status === 0 || r.status === 401 || r.status === 403 || r.status === 507
+      ? ExitCode.Unreachable
+      : r.status === 404
+        ? ExitCode.NotFound
+        : r.status === 400 || r.status === 413 || r.status === 422
+          ? ExitCode.Usage
+          : ExitCode.RunFailed;
+  return new CliError(code, `${what.refused}: ${r.error}`);
 }

@@ -5,6 +5,7 @@ import { hashFile, sendArtifacts, type OutgoingFile } from '@builder/protocol/tr
 import type { Context } from '../cli/context.ts';
 import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
+import { transferFailure } from './artifacts.ts';
 import { progressBar } from '../progress.ts';
 
 /** `execute --input FILE… --input-from JOB[/N]:PATH`: what the server is asked to give the runs. */
@@ -65,19 +66,11 @@ export async function sendInputs(ctx: Context, files: readonly OutgoingFile[]): 
     trust: ctx.trust,
   });
   bar.finish();
-  // nothing refused these: the certificate, the network or a proxy stood in the way
-  if (!r.ok && r.code === 'CERTIFICATE') throw new CliError(ExitCode.Unreachable, r.error);
-  if (!r.ok && (r.code === 'NETWORK' || r.code === 'PROXY')) {
-    throw new CliError(ExitCode.Unreachable, `cannot send inputs to ${ctx.globals.remote}: ${r.error}`);
-  }
-  if (!r.ok) {
-    const code =
-      r.status === 0 || r.status === 401 || r.status === 403 || r.status === 507
-        ? ExitCode.Unreachable
-        : r.status === 400 || r.status === 413 || r.status === 422
-          ? ExitCode.Usage
-          : ExitCode.RunFailed;
-    throw new CliError(code, `sending the inputs failed: ${r.error}`);
-  }
+  if (!r.ok)
+    throw transferFailure(r, {
+      remote: ctx.globals.remote,
+      doing: 'send inputs to',
+      refused: 'sending the inputs failed',
+    });
   return files.map(({ path, size, sha256 }) => ({ name: path, size, sha256 }));
 }

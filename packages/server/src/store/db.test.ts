@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { insertRun } from '../test-support/runs.ts';
 import { JobSpecSchema } from '@builder/protocol';
 import { openDb, type Db } from './db.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -35,22 +36,7 @@ describe('the server database', () => {
       0,
     );
     for (let i = 0; i < 200; i++) {
-      commit.write(() =>
-        runs.insert({
-          jobId: job.id,
-          number: jobs.allocateNumber(job.id),
-          platform: 'p',
-          script: 'true',
-          params: {},
-          trigger: 'manual',
-          maxAttempts: 1,
-          retryBackoffSec: 0,
-          timeoutSec: 60,
-          killGraceSec: 1,
-          priority: 0,
-          queuedAt: i,
-        }),
-      );
+      commit.write(() => insertRun({ runs, jobs }, job, { queuedAt: i }));
     }
     expect(() => commit.write(() => db.prepare('INSERT INTO runs (id) VALUES (NULL)').run())).toThrow();
     expect(commit.flush()).toBe(true);

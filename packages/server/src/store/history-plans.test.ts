@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { insertRun } from '../test-support/runs.ts';
 import { JobSpecSchema, type RunResult } from '@builder/protocol';
 import { openDb, type Db } from './db.ts';
 import { JobStore } from './jobs.ts';
@@ -27,21 +28,7 @@ describe('queries over a long history use indexes', () => {
   let traced: Db;
 
   const add = (jobId: number, platform: string, t: number, result: RunResult, rebuildOf: number | null = null) => {
-    const queued = runs.insert({
-      jobId,
-      number: jobs.allocateNumber(jobId),
-      platform,
-      script: 'true',
-      params: {},
-      trigger: 'manual',
-      maxAttempts: 1,
-      retryBackoffSec: 0,
-      timeoutSec: 60,
-      killGraceSec: 1,
-      priority: 0,
-      queuedAt: t,
-      rebuildOf,
-    });
+    const queued = insertRun({ runs, jobs }, { id: jobId }, { platform, queuedAt: t, rebuildOf });
     return runs.finish(runs.start(runs.assign(queued, 'w', t + 1), t + 2), result, t + 10, t + 10);
   };
   const ok: RunResult = { kind: 'exited', code: 0 };
