@@ -1,10 +1,13 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, privateEncrypt, constants } from 'node:crypto';
 import { promisify } from 'node:util';
-import * as openpgp from 'openpgp';
+import type * as OpenPGP from 'openpgp';
 import type { Db } from '../store/db.ts';
 import { keepKey, storedKey } from '../store/keys.ts';
 
 const OPENPGP_KEY = 'repo-openpgp';
+
+/** openpgp takes ~16 MiB of memory: loaded the first time a repository needs its key, not at every start. */
+const loadOpenpgp = (): Promise<typeof OpenPGP> => import('openpgp');
 const PKG_KEY = 'repo-pkg-rsa';
 
 /**
@@ -14,7 +17,8 @@ const PKG_KEY = 'repo-pkg-rsa';
  */
 export class RepoKeys {
   private constructor(
-    private readonly pgp: openpgp.PrivateKey,
+    private readonly openpgp: typeof OpenPGP,
+    private readonly pgp: OpenPGP.PrivateKey,
     /** The public key, ASCII-armored (`/repo/key.asc`). */
     readonly armored: string,
     /** The same, binary (`/repo/key.gpg`, for `signed-by`). */
@@ -26,6 +30,7 @@ export class RepoKeys {
   ) {}
 
   static async load(db: Db, now: number, name = 'builder'): Promise<RepoKeys> {
+    const openpgp = await loadOpenpgp();
     let armoredPrivate = storedKey(db, OPENPGP_KEY)?.toString('utf8');
     if (armoredPrivate === undefined) {
       const made = await openpgp.generateKey({
@@ -50,6 +55,7 @@ export class RepoKeys {
     }
     const pkgPublicPem = createPublicKey(createPrivateKey(rsa)).export({ type: 'spki', format: 'pem' }).toString();
     return new RepoKeys(
+      openpgp,
       pgp,
       pub.armor(),
       Buffer.from(pub.write()),
@@ -61,14 +67,14 @@ export class RepoKeys {
 
   /** InRelease: the Release text in an OpenPGP cleartext signature. */
   async clearsign(text: string): Promise<string> {
-    const message = await openpgp.createCleartextMessage({ text });
-    return openpgp.sign({ message, signingKeys: this.pgp, format: 'armored' });
+    const message = await this.openpgp.createCleartextMessage({ text });
+    return this.openpgp.sign({ message, signingKeys: this.pgp, format: 'armored' });
   }
 
   /** Release.gpg: a detached, armored signature over the exact bytes. */
   async detachSign(bytes: Buffer): Promise<string> {
-    const message = await openpgp.createMessage({ binary: bytes });
-    return openpgp.sign({ message, signingKeys: this.pgp, detached: true, format: 'armored' });
+    const message = await this.openpgp.createMessage({ binary: bytes });
+    return this.openpgp.sign({ message, signingKeys: this.pgp, detached: true, format: 'armored' });
   }
 
   /**

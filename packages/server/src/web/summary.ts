@@ -1,4 +1,6 @@
-import MarkdownIt, { type Token } from 'markdown-it';
+import { createRequire } from 'node:module';
+import type MarkdownIt from 'markdown-it';
+import type { Token } from 'markdown-it';
 import { contentTypeFor } from '../http/content.ts';
 import { html, raw, type Html } from './html.ts';
 
@@ -8,15 +10,25 @@ import { html, raw, type Html } from './html.ts';
  * images come only from the run's artifacts (a relative path, rewritten to the artifact's URL).
  * Anything else is shown as its text: the page never loads or links what the CSP would refuse.
  */
-const md = new MarkdownIt({ html: false, linkify: false, typographer: false });
+type Parser = InstanceType<typeof MarkdownIt>;
+
+let parser: Parser | undefined;
+
+/** markdown-it takes ~10 MiB of memory: made the first time a page shows a summary, not at every start. */
+function markdownIt(): Parser {
+  if (!parser) {
+    const MarkdownItClass = createRequire(import.meta.url)('markdown-it') as typeof MarkdownIt;
+    parser = new MarkdownItClass({ html: false, linkify: false, typographer: false });
+    // markdown-it's own check refuses javascript:, vbscript:, file: and most data:; ours is narrower
+    // and runs in the rewrite below, so let every URL through to it
+    parser.validateLink = () => true;
+  }
+  return parser;
+}
 
 const EXTERNAL = /^(https?:\/\/|mailto:)/i;
 /** A scheme (`javascript:`, `data:`…) or a host (`//x`): not a path inside the run's artifacts. */
 const NOT_RELATIVE = /^([a-z][a-z0-9+.-]*:|\/)/i;
-
-// markdown-it's own check refuses javascript:, vbscript:, file: and most data:; ours is narrower
-// and runs in the rewrite below, so let every URL through to it
-md.validateLink = () => true;
 
 /** Where a relative path in the summary leads: the artifact's URL, or undefined when there is no such file. */
 export type ArtifactResolver = (path: string) => string | undefined;
@@ -29,6 +41,7 @@ export interface RenderedSummary {
 
 export function renderSummary(markdown: string, artifact: ArtifactResolver): RenderedSummary {
   const env = {};
+  const md = markdownIt();
   const tokens = md.parse(markdown, env);
   const dropped: string[] = [];
   for (const block of tokens) {
