@@ -59,6 +59,12 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       ),
     )
     .addOption(
+      new Option(
+        '--git-mirror-days <days>',
+        `remove a source mirror no run used for this many days, at start and daily; 0: never (default ${DEFAULTS.gitMirrorDays})`,
+      ),
+    )
+    .addOption(
       new Option('--reconnect-max-ms <ms>', `longest wait between reconnects (default ${DEFAULTS.reconnectMaxMs})`),
     )
     .addOption(
@@ -130,6 +136,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     labels: Array.isArray(o.label) ? o.label : [],
     workDir: str(o.workDir),
     gitTimeoutSec: str(o.gitTimeout),
+    gitMirrorDays: str(o.gitMirrorDays),
     jail: {
       zfsSnapshot: str(o.jailZfsSnapshot),
       baseDir: str(o.jailBaseDir),

@@ -36,6 +36,8 @@ export interface WorkerOptionsInput {
   shutdownAckTimeoutMs?: number | undefined;
   /** `--git-timeout`: longest a fetch of a job's source may take, in seconds. */
   gitTimeoutSec?: number | string | undefined;
+  /** `--git-mirror-days`: a source mirror no run used for this long is removed (0: never). */
+  gitMirrorDays?: number | string | undefined;
   /** `--ca FILE`: a CA to trust for an https:// remote. */
   ca?: string | undefined;
   /** `--keepalive SECONDS`: ping the server at least this often (default 25). */
@@ -60,6 +62,8 @@ export interface WorkerOptions {
   readonly console: ConsoleOptions;
   readonly shutdownAckTimeoutMs: number;
   readonly gitTimeoutMs: number;
+  /** A source mirror unused for this long is removed (at start, then daily); 0: kept forever. */
+  readonly gitMirrorMaxAgeMs: number;
   /** Where the runs' output dirs are sent. */
   readonly artifacts: ArtifactTarget;
 }
@@ -75,6 +79,7 @@ export const DEFAULTS = {
   helloTimeoutMs: 10_000,
   shutdownAckTimeoutMs: 5_000,
   gitTimeoutSec: 600,
+  gitMirrorDays: 30,
   // under the idle timeouts of common proxies (nginx: 60 s) whatever the server's lease
   keepaliveSec: 25,
 } as const;
@@ -142,6 +147,8 @@ export function compileOptions(input: WorkerOptionsInput): WorkerOptions {
     },
     shutdownAckTimeoutMs: input.shutdownAckTimeoutMs ?? DEFAULTS.shutdownAckTimeoutMs,
     gitTimeoutMs: integer(input.gitTimeoutSec ?? DEFAULTS.gitTimeoutSec, '--git-timeout', 1, 86_400) * 1000,
+    gitMirrorMaxAgeMs:
+      integer(input.gitMirrorDays ?? DEFAULTS.gitMirrorDays, '--git-mirror-days', 0, 36_500) * 86_400_000,
     artifacts: {
       base: httpBase(remote),
       token,

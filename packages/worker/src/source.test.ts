@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SourceError, Sources } from './source.ts';
 import { git, gitDaemon, looseObjects } from './test-support/git.ts';
@@ -93,5 +93,31 @@ describe('Sources', () => {
       sources.fetch({ git: url, ref: 'main' }),
     ]);
     expect(both).toEqual([head, head]);
+  });
+
+  it('expires mirrors no run used for the given time, and what an interrupted clone left', async () => {
+    await commit('a.txt', 'one\n');
+    const other = join(dir, 'other');
+    execFileSync('git', ['init', '-q', '-b', 'main', other]);
+    git(other, 'commit', '-q', '--allow-empty', '-m', 'empty');
+    const sources = new Sources({ workDir: join(dir, 'work'), timeoutMs: 60_000 });
+    const [used, unused] = [`file://${repo}`, `file://${other}`];
+    await sources.fetch({ git: unused, ref: 'main' });
+    await sources.fetch({ git: used, ref: 'main' });
+    const day = 86_400_000;
+    // the unused one was last fetched 31 days ago; a clone was interrupted
+    const old = new Date(Date.now() - 31 * day);
+    await utimes(sources.mirrorPath(unused), old, old);
+    await mkdir(`${sources.mirrorPath(used)}.partial`);
+
+    expect((await sources.expire(30 * day)).sort()).toEqual(
+      [sources.mirrorPath(unused), `${sources.mirrorPath(used)}.partial`].sort(),
+    );
+    expect(readdirSync(join(dir, 'work', 'git-mirrors'))).toEqual([basename(sources.mirrorPath(used))]);
+    // a fetch renews a mirror's time: 31 days on, the one in use is still there
+    expect(await sources.expire(30 * day, Date.now() + 29 * day)).toEqual([]);
+    // and a removed mirror is cloned again by the next run that needs it
+    await sources.fetch({ git: unused, ref: 'main' });
+    expect(readdirSync(join(dir, 'work', 'git-mirrors'))).toHaveLength(2);
   });
 });

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, mkdir, rename, rm } from 'node:fs/promises';
+import { access, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Where a job's source comes from: a repository git can fetch and a ref in it. */
@@ -68,8 +68,45 @@ export class Sources {
         ['--git-dir', mirror, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${spec.ref}^{commit}`],
         `${what}: no commit for ref ${JSON.stringify(spec.ref)}`,
       );
+      // the mirror's own time says when a run last used it (expire() goes by it)
+      const now = new Date();
+      await utimes(mirror, now, now);
       return out.trim();
     });
+  }
+
+  /**
+   * Remove the mirrors no run used for `maxAgeMs` (a repository jobs no longer build would be kept
+   * forever otherwise) and what an interrupted clone left; each under its lock, so a fetch that
+   * starts meanwhile waits and then clones anew. Returns the paths removed.
+   */
+  async expire(maxAgeMs: number, now = Date.now()): Promise<string[]> {
+    const dir = join(this.#deps.workDir, 'git-mirrors');
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return []; // no source fetched yet
+    }
+    const removed: string[] = [];
+    for (const name of names) {
+      const path = join(dir, name);
+      if (name.endsWith('.git.partial')) {
+        if (!this.#locks.has(path.slice(0, -'.partial'.length))) {
+          await rm(path, { recursive: true, force: true });
+          removed.push(path);
+        }
+        continue;
+      }
+      if (!name.endsWith('.git')) continue;
+      await this.#locked(path, async () => {
+        const st = await stat(path).catch(() => undefined);
+        if (!st || now - st.mtimeMs < maxAgeMs) return;
+        await rm(path, { recursive: true, force: true });
+        removed.push(path);
+      });
+    }
+    return removed;
   }
 
   /** Writes the tree of `commit` into `dir` (created; no .git inside: the job builds files, not history). */

@@ -53,10 +53,15 @@ const STOP_SLACK_MS = 3000;
  * The worker: the registry of runs and what every server message does to it.
  * It knows nothing of sockets (Connection) or processes (Executor).
  */
+/** How often unused source mirrors are looked for, besides at start. */
+const MIRROR_SWEEP_MS = 86_400_000;
+
 export class Worker {
   readonly #o: WorkerOptions;
   readonly #executor: Executor;
   readonly #sources: Sources;
+  /** Daily removal of source mirrors no run used for --git-mirror-days. */
+  #mirrorTimer: NodeJS.Timeout | undefined;
   readonly #environment: EnvironmentRecorder;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -118,6 +123,21 @@ export class Worker {
       server: this.#o.connection.url,
     });
     this.#connection.start();
+    if (this.#o.gitMirrorMaxAgeMs > 0) {
+      void this.#expireMirrors();
+      this.#mirrorTimer = setInterval(() => void this.#expireMirrors(), MIRROR_SWEEP_MS);
+      this.#mirrorTimer.unref();
+    }
+  }
+
+  async #expireMirrors(): Promise<void> {
+    try {
+      const removed = await this.#sources.expire(this.#o.gitMirrorMaxAgeMs);
+      for (const mirror of removed)
+        this.#log.info('source.mirror_removed', { mirror, unusedDays: this.#o.gitMirrorMaxAgeMs / 86_400_000 });
+    } catch (err) {
+      this.#log.warn('source.mirror_expiry_failed', { error: err });
+    }
   }
 
   /** Take no new runs; exit 0 once every run finished and its result was acknowledged. */
@@ -169,6 +189,7 @@ export class Worker {
     this.#exitCode = code;
     this.#state = WorkerState.Stopped;
     this.#onRunDone = undefined;
+    clearInterval(this.#mirrorTimer);
     await this.#connection.close();
     for (const run of this.#runs.values()) run.discard();
     this.#log.info('worker.stopped', { exitCode: code });
