@@ -67,7 +67,15 @@ tar -C fbsd -cJf "$BUILDER_OUTPUT/hello-$v.pkg" +COMPACT_MANIFEST +MANIFEST
 `;
 
 async function get(url: string): Promise<{ status: number; body: Buffer; type: string }> {
-  const r = await fetch(url);
+  let r: Response;
+  try {
+    r = await fetch(url);
+  } catch (err) {
+    // a kept-alive connection the server closed as it idled (the base can take minutes to make):
+    // a GET is asked again, as any HTTP client does
+    if ((err as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw err;
+    r = await fetch(url);
+  }
   return { status: r.status, body: Buffer.from(await r.arrayBuffer()), type: r.headers.get('content-type') ?? '' };
 }
 
