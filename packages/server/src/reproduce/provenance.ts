@@ -6,15 +6,13 @@ import {
   SLSA_PROVENANCE_TYPE,
   keyId,
   preAuthEncoding,
-  type ArtifactFile,
   type DsseEnvelope,
-  type Environment,
-  type RunInputView,
   type Statement,
 } from '@builder/protocol';
 import type { Db } from '../store/db.ts';
 import { serverKey } from '../store/keys.ts';
-import type { JobRow, RunRow } from '../store/rows.ts';
+import type { JobRow } from '../store/rows.ts';
+import type { RunSide } from './compare.ts';
 
 /** The server's provenance signing key: Ed25519, its public half published at /provenance-key.pem. */
 export interface ProvenanceKey {
@@ -44,13 +42,9 @@ export function provenanceKey(db: Db, now: number): ProvenanceKey {
   };
 }
 
-export interface ProvenanceInput {
-  run: RunRow;
+/** The run as compare reads it (its row, environment, files and inputs), its job and where it is served. */
+export interface ProvenanceInput extends RunSide {
   job: JobRow | undefined;
-  environment: Environment | null;
-  artifacts: ArtifactFile[];
-  /** The files the run built from ($BUILDER_INPUT), each with its SHA-256 and where it came from. */
-  inputs: RunInputView[];
   /** The server's public URL ('' when unknown): the builder's id. */
   serverUrl: string;
   runUrl: string;

@@ -1,6 +1,7 @@
 import { isTerminal, type DsseEnvelope } from '@builder/protocol';
 import type { SiteDeps } from '../deps.ts';
 import { provenanceStatement, signStatement } from '../../reproduce/provenance.ts';
+import { runSide } from '../../reproduce/sides.ts';
 import { links } from '../links.ts';
 import { findRun } from './run.ts';
 import { PageError } from './page.ts';
@@ -12,15 +13,14 @@ import { PageError } from './page.ts';
 export function provenanceEnvelope(ctx: SiteDeps, job: string, number: number): DsseEnvelope {
   const run = findRun(ctx, job, number);
   if (!isTerminal(run.state)) throw new PageError(404, `run ${job}#${number} has not finished: no provenance yet`);
-  const artifacts = ctx.artifacts.forRun(run.id);
-  if (artifacts.length === 0) throw new PageError(404, `run ${job}#${number} made no files: there is no provenance`);
+  // what it made, where, and from which inputs: read as compare reads a run
+  const side = runSide(ctx, run);
+  if (side.artifacts.length === 0)
+    throw new PageError(404, `run ${job}#${number} made no files: there is no provenance`);
   const base = ctx.publicUrl ?? '';
   const statement = provenanceStatement({
-    run,
+    ...side,
     job: ctx.jobs.getById(run.jobId),
-    environment: ctx.runs.environments.forRun(run.id),
-    artifacts,
-    inputs: ctx.inputs.forRun(run.id),
     serverUrl: base,
     runUrl: `${base}${links.run(run.job, run.number)}`,
   });
