@@ -1,5 +1,5 @@
-import { constants } from 'node:fs';
-import { lstat, open, unlink } from 'node:fs/promises';
+import { constants, lstatSync, type Stats } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LIMITS, type RunSummary } from '@builder/protocol';
 import { describeError } from './errors.ts';
@@ -18,7 +18,13 @@ export const SUMMARY_FILE = '.builder-summary.md';
  */
 export async function takeSummary(outputDir: string, note: (text: string) => void): Promise<RunSummary | undefined> {
   const path = join(outputDir, SUMMARY_FILE);
-  const st = await lstat(path).catch(() => undefined);
+  // synchronous: most jobs write none, and a missing file must cost no thread-pool round trip
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    st = undefined;
+  }
   if (!st) return undefined;
   try {
     if (!st.isFile()) {

@@ -212,6 +212,27 @@ describe('worker against a fake server', () => {
     expect(failed.result).toMatchObject({ kind: 'error', message: expect.stringContaining('ENOENT') });
   });
 
+  it('removes the run directory whatever the job left in it, never what a symlink there points to', async () => {
+    const server = await startServer();
+    const outside = await tempDir();
+    writeFileSync(join(outside, 'precious'), 'keep');
+    const { workDir } = await startWorker(server);
+    const conn = await server.connection(0);
+    const jobs = [
+      assignment({ script: 'true' }),
+      assignment({ script: 'mkdir -p a/b && echo x > a/b/c && echo y > left-behind' }),
+      // a symlink out of the run dir, and the script swapped for a dir
+      assignment({ script: `ln -s ${outside} link && rm script.sh && mkdir script.sh` }),
+    ];
+    for (const job of jobs) {
+      conn.send({ type: 'assign', run: job });
+      expect((await conn.waitFor(finishedOf(job.runId), 'finished')).result).toEqual({ kind: 'exited', code: 0 });
+      conn.send({ type: 'finished-ack', runId: job.runId, attempt: 1 });
+    }
+    await eventually(() => readdirSync(workDir).length === 0, 'every run directory to be removed');
+    expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
+  });
+
   it('removes stale run directories at start and leaves other files alone', async () => {
     const server = await startServer();
     const workDir = join(await tempDir(), 'work');

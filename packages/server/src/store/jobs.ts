@@ -11,6 +11,8 @@ export class JobStore {
   private readonly earliest;
   private readonly bumpNumber;
   private readonly setNext;
+  private readonly webhooksOf;
+  private readonly followersOf;
 
   constructor(private readonly db: Db) {
     this.byName = db.prepare<[string], RawJob>('SELECT * FROM jobs WHERE name = ?');
@@ -27,6 +29,10 @@ export class JobStore {
     );
     this.setNext = db.prepare<[number | null, number, number]>(
       'UPDATE jobs SET next_run_at = ?, updated_at = ? WHERE id = ?',
+    );
+    this.webhooksOf = db.prepare<[number], { hooks: string }>('SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?');
+    this.followersOf = db.prepare<[string], RawJob>(
+      'SELECT * FROM jobs WHERE after = ? AND deleted_at IS NULL ORDER BY name',
     );
   }
 
@@ -129,18 +135,13 @@ export class JobStore {
 
   /** The job's own alert webhooks (cheaper than the whole row, on the path of every finished run). */
   alertWebhooks(id: number): string[] {
-    const row = this.db
-      .prepare<[number], { hooks: string }>('SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?')
-      .get(id);
+    const row = this.webhooksOf.get(id);
     return JSON.parse(row?.hooks ?? '[]') as string[];
   }
 
   /** The live jobs that run after each success of `name` (`after:`). */
   followers(name: string): JobRow[] {
-    return this.db
-      .prepare<[string], RawJob>('SELECT * FROM jobs WHERE after = ? AND deleted_at IS NULL ORDER BY name')
-      .all(name)
-      .map(jobFromRaw);
+    return this.followersOf.all(name).map(jobFromRaw);
   }
 
   /** Platforms of the jobs not deleted. */

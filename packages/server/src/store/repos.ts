@@ -70,42 +70,46 @@ export interface Generation {
 
 /** Repositories, the jobs that feed them, what their package files are, and the indices published. */
 export class RepoStore {
-  constructor(private readonly db: Db) {}
+  private readonly byName;
+  private readonly all;
+  private readonly sourcesOf;
+  private readonly fedBy;
+
+  constructor(private readonly db: Db) {
+    const columns =
+      'SELECT id, name, suite, component, keep, created_at AS createdAt, updated_at AS updatedAt FROM repos';
+    this.byName = db.prepare<[string], Omit<RepoRow, 'sources'>>(`${columns} WHERE name = ?`);
+    this.all = db.prepare<[], Omit<RepoRow, 'sources'>>(`${columns} ORDER BY name`);
+    this.sourcesOf = db.prepare<[number], RepoSource>(
+      `SELECT j.name AS job, s.job_id AS jobId, s.platform FROM repo_sources s JOIN jobs j ON j.id = s.job_id
+       WHERE s.repo_id = ? ORDER BY j.name, s.platform`,
+    );
+    // on the path of every finished run: most runs feed no repository, and then nothing more is read
+    this.fedBy = db.prepare<[number, string], { n: number }>(
+      `SELECT COUNT(*) AS n FROM repo_sources WHERE job_id = ? AND (platform = '' OR platform = ?)`,
+    );
+  }
 
   get(name: string): RepoRow | undefined {
-    const row = this.db
-      .prepare<[string], Omit<RepoRow, 'sources'>>(
-        `SELECT id, name, suite, component, keep, created_at AS createdAt, updated_at AS updatedAt
-         FROM repos WHERE name = ?`,
-      )
-      .get(name);
+    const row = this.byName.get(name);
     return row && { ...row, sources: this.sources(row.id) };
   }
 
   list(): RepoRow[] {
-    const rows = this.db
-      .prepare<[], Omit<RepoRow, 'sources'>>(
-        `SELECT id, name, suite, component, keep, created_at AS createdAt, updated_at AS updatedAt
-         FROM repos ORDER BY name`,
-      )
-      .all();
+    const rows = this.all.all();
     return rows.map((r) => ({ ...r, sources: this.sources(r.id) }));
   }
 
   /** Repositories one of whose sources is this job (on this platform or on every one). */
   forRun(jobId: number, platform: string): RepoRow[] {
+    if (this.fedBy.get(jobId, platform)?.n === 0) return [];
     return this.list().filter((r) =>
       r.sources.some((s) => s.jobId === jobId && (s.platform === '' || s.platform === platform)),
     );
   }
 
   private sources(repoId: number): RepoSource[] {
-    return this.db
-      .prepare<[number], RepoSource>(
-        `SELECT j.name AS job, s.job_id AS jobId, s.platform FROM repo_sources s JOIN jobs j ON j.id = s.job_id
-         WHERE s.repo_id = ? ORDER BY j.name, s.platform`,
-      )
-      .all(repoId);
+    return this.sourcesOf.all(repoId);
   }
 
   /** Create or replace a repository's settings and sources; true when it is new. Call inside a write batch. */

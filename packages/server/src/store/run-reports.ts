@@ -1,4 +1,5 @@
 import type { RunSummary, RunUsage } from '@builder/protocol';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
 
 /** What a run's final attempt reported about itself besides its result. */
@@ -21,16 +22,12 @@ interface RawReport {
  * attempt kept either.
  */
 export function saveRunReport(db: Db, runId: string, report: RunReport): void {
+  const { save, drop } = writes(db);
   if (!report.summary && !report.usage) {
-    db.prepare('DELETE FROM run_reports WHERE run_id = ?').run(runId);
+    drop.run(runId);
     return;
   }
-  db.prepare(
-    `INSERT INTO run_reports (run_id, summary, summary_truncated, cpu_ms, peak_memory, usage_source)
-     VALUES (?, ?, ?, ?, ?, ?)
-     ON CONFLICT (run_id) DO UPDATE SET summary = excluded.summary, summary_truncated = excluded.summary_truncated,
-       cpu_ms = excluded.cpu_ms, peak_memory = excluded.peak_memory, usage_source = excluded.usage_source`,
-  ).run(
+  save.run(
     runId,
     report.summary?.markdown ?? null,
     report.summary?.truncated ? 1 : 0,
@@ -38,6 +35,26 @@ export function saveRunReport(db: Db, runId: string, report: RunReport): void {
     report.usage?.peakMemoryBytes ?? null,
     report.usage?.source ?? null,
   );
+}
+
+/** Prepared once per database: saving is on the path of every finished run. */
+const prepared = new WeakMap<Db, { save: Statement; drop: Statement }>();
+
+function writes(db: Db): { save: Statement; drop: Statement } {
+  let w = prepared.get(db);
+  if (!w) {
+    w = {
+      save: db.prepare(
+        `INSERT INTO run_reports (run_id, summary, summary_truncated, cpu_ms, peak_memory, usage_source)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run_id) DO UPDATE SET summary = excluded.summary, summary_truncated = excluded.summary_truncated,
+           cpu_ms = excluded.cpu_ms, peak_memory = excluded.peak_memory, usage_source = excluded.usage_source`,
+      ),
+      drop: db.prepare('DELETE FROM run_reports WHERE run_id = ?'),
+    };
+    prepared.set(db, w);
+  }
+  return w;
 }
 
 export function runReport(db: Db, runId: string): RunReport {

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Assignment, RunResult } from '@builder/protocol';
@@ -82,9 +82,7 @@ export class HostExecutor implements Executor {
       await collectOutput(io, outputDir);
       return result;
     } finally {
-      await rm(dir, { recursive: true, force: true }).catch((err: unknown) =>
-        io.log.warn('executor.run_dir_not_removed', { dir, error: err }),
-      );
+      await removeRunDir(dir).catch((err: unknown) => io.log.warn('executor.run_dir_not_removed', { dir, error: err }));
     }
   }
 
@@ -119,4 +117,22 @@ export class HostExecutor implements Executor {
 
     return runJobProcess(command, args, { cwd: dir, env }, io);
   }
+}
+
+/**
+ * Remove a run's directory. Most jobs leave only what #prepare made (the script and an empty output
+ * dir, whose artifacts were sent): three synchronous syscalls then, rather than a recursive walk of
+ * thread-pool round trips between the job's exit and its result. Anything else (files left behind,
+ * a symlink where a dir was) is left to the thorough rm, which follows no symlink.
+ */
+async function removeRunDir(dir: string): Promise<void> {
+  try {
+    unlinkSync(join(dir, 'script.sh'));
+    rmdirSync(join(dir, 'output'));
+    rmdirSync(dir);
+    return;
+  } catch {
+    // more than the usual three entries: the thorough way below
+  }
+  await rm(dir, { recursive: true, force: true });
 }
