@@ -62,6 +62,8 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
       return m ? Number(m[1]) / 1024 : NaN;
     },
+    /** The worker processes' pids, in the order they were started. */
+    workerPids: procs.slice(1).map((p) => p.pid),
     /** Resident memory of the server process now, in MiB (VmRSS). */
     serverRssMiB() {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectFigures, percentile, report, startCluster, waitForEnd } from './cluster.mjs';
+import { cpuSeconds } from './proc-cpu.mjs';
 import { longHistory } from './history.mjs';
 import { thousandWorkers } from './thousand.mjs';
 
@@ -38,7 +39,8 @@ async function dispatchLatency() {
 
 /**
  * The machine's limit for trivial jobs: `workers` Node processes (bench/spawner.mjs) that do nothing
- * but spawn `sh -c true` with piped output, `capacity` at a time each, `total` in all; jobs/s.
+ * but spawn `sh -c true` with piped output, `capacity` at a time each, `total` in all; jobs/s, and
+ * the CPU seconds the spawners and their children used.
  */
 async function bareSpawnRate(total, workers, capacity) {
   const procs = Array.from({ length: workers }, (_, i) =>
@@ -48,6 +50,7 @@ async function bareSpawnRate(total, workers, capacity) {
       String(capacity),
     ]),
   );
+  const cpu = { own: 0, children: 0 };
   const lines = procs.map(
     (p) =>
       new Promise((ok, fail) => {
@@ -55,6 +58,8 @@ async function bareSpawnRate(total, workers, capacity) {
         p.stdout.on('data', (d) => {
           out += d;
           if (out.includes('ready\n')) (ok(), (out = out.replace('ready\n', '')));
+          const m = /cpu ([\d.]+) ([\d.]+)\n/.exec(out);
+          if (m) ((cpu.own += Number(m[1])), (cpu.children += Number(m[2])), (out = ''));
         });
         p.once('exit', (code) => (code === 0 ? null : fail(new Error(`spawner exited with ${code}`))));
       }),
@@ -64,15 +69,23 @@ async function bareSpawnRate(total, workers, capacity) {
   const t0 = performance.now();
   for (const p of procs) p.stdin.write('go\n');
   await Promise.all(done);
-  return total / ((performance.now() - t0) / 1000);
+  return { rate: total / ((performance.now() - t0) / 1000), cpu };
 }
 
 async function throughput() {
   const total = quick ? 400 : 2000;
   const capacity = Number(process.env.BENCH_CAPACITY ?? 1);
   // measured right before, on the same machine state: builder's figure is reported as a share of it
-  const bare = await bareSpawnRate(total, 4, capacity);
+  const { rate: bare, cpu: bareCpu } = await bareSpawnRate(total, 4, capacity);
   const c = await startCluster({ workers: 4, capacity });
+  const cpuOf = () => {
+    const workers = c.workerPids.map(cpuSeconds);
+    return {
+      server: cpuSeconds(c.server.pid).own,
+      workers: workers.reduce((n, w) => n + w.own, 0),
+      jobs: workers.reduce((n, w) => n + w.children, 0),
+    };
+  };
   try {
     await c.rpc.call('schedule', {
       name: 'tp',
@@ -81,6 +94,7 @@ async function throughput() {
       schedule: null,
       concurrency: 1000,
     });
+    const cpu0 = cpuOf();
     const t0 = performance.now();
     const created = await Promise.all(Array.from({ length: total }, () => c.rpc.call('execute', { name: 'tp' })));
     const last = created.at(-1).runs[0].id;
@@ -94,6 +108,7 @@ async function throughput() {
       await new Promise((r) => setTimeout(r, 10));
     }
     const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = cpuOf();
     const lastRun = await c.rpc.call('run', { run: last });
     const failed = (await c.rpc.call('runs', { job: 'tp', state: 'failed', limit: 1000 })).length;
     report('throughput_bare_spawn', bare, 'jobs/s', { jobs: total, processes: 4, capacity });
@@ -107,6 +122,14 @@ async function throughput() {
       last: lastRun.state,
     });
     report('throughput_server_peak_rss', c.serverPeakRssMiB(), 'MiB');
+    // where the time goes, in CPU per job (less sensitive to the machine's load than the rates):
+    // the bare spawners and their `sh`, then builder's server, workers and job processes
+    const perJob = (s) => (1000 * s) / total;
+    report('cpu_per_job_bare_spawner', perJob(bareCpu.own), 'ms');
+    report('cpu_per_job_bare_sh', perJob(bareCpu.children), 'ms');
+    report('cpu_per_job_server', perJob(cpu1.server - cpu0.server), 'ms');
+    report('cpu_per_job_workers', perJob(cpu1.workers - cpu0.workers), 'ms');
+    report('cpu_per_job_job_processes', perJob(cpu1.jobs - cpu0.jobs), 'ms');
   } finally {
     await c.stop();
   }

@@ -1,8 +1,10 @@
 // The bare spawn rate's worker stand-in (bench/run.mjs, throughput): a Node process that does
 // nothing but start `sh -c true` with piped output, `concurrency` at a time, as a host worker would
 // (own process group, output read to the end), no server. Waits for "go" on stdin so the parent
-// times all of them together; prints the number of jobs done when finished.
+// times all of them together; prints the number of jobs done when finished, and the CPU seconds
+// it used and its (reaped) children used.
 import { spawn } from 'node:child_process';
+import { cpuSeconds } from './proc-cpu.mjs';
 
 const [jobs, concurrency] = process.argv.slice(2).map(Number);
 
@@ -27,6 +29,7 @@ async function lane() {
 process.stdout.write('ready\n');
 process.stdin.once('data', async () => {
   await Promise.all(Array.from({ length: concurrency }, lane));
-  process.stdout.write(`done ${next}\n`);
+  const cpu = cpuSeconds('self');
+  process.stdout.write(`done ${next} cpu ${cpu.own} ${cpu.children}\n`);
   process.exit(0);
 });
