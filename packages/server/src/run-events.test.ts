@@ -4,6 +4,7 @@ import type { Logger } from './log.ts';
 import { RunEvents, type RunEvent } from './run-events.ts';
 import { migrate, type Db } from './store/db.ts';
 import { GroupCommit } from './store/group-commit.ts';
+import type { RunRow } from './store/rows.ts';
 import { writeToFullDisk } from './test-support/full-disk.ts';
 
 function recordingLogger() {
@@ -34,6 +35,21 @@ describe('RunEvents', () => {
   afterEach(() => {
     commit.abandon();
     db.close();
+  });
+
+  it('commits a state change at once, but lets a start wait for the lazy delay (a job end joins it)', async () => {
+    const run = { id: 'r' } as RunRow;
+    const turn = () => new Promise((r) => setImmediate(r));
+    commit.write(() => undefined);
+    events.emit({ type: 'started', run });
+    await turn();
+    expect(commit.pending).toBe(true); // nobody waits on a start: it rides along
+    expect(told).toEqual([]);
+    commit.write(() => undefined);
+    events.emit(ready('w'));
+    await turn();
+    expect(commit.pending).toBe(false); // one commit for both
+    expect(told).toEqual(['started', 'w']);
   });
 
   it('tells an event after its batch commits, in order, and at once when no batch is open', () => {

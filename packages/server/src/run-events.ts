@@ -78,7 +78,9 @@ export class RunEvents {
   /**
    * Told once the current batch is durable (at once if none is open). Call it after the write that
    * made the change returned, not inside it. State changes hurry the commit, as someone may wait on
-   * them; output rides along with the batch's acks.
+   * them; output rides along with the batch's acks, and so does a start: nothing waits on it (the
+   * dispatcher does not, a watcher sees it at most GroupCommit's lazy delay later), and a trivial
+   * job's end usually arrives within that delay, so start and end share one fsync, not two.
    */
   emit(event: RunEvent): void {
     const { commit } = this.deps;
@@ -88,7 +90,7 @@ export class RunEvents {
       if (this.staged.push(event) === 1) commit.beforeFlush(() => this.deliverStaged());
     }
     commit.thenLazily(() => this.deliver(event, this.listeners));
-    if (event.type !== 'output') commit.hurry();
+    if (event.type !== 'output' && event.type !== 'started') commit.hurry();
   }
 
   private deliverStaged(): void {
