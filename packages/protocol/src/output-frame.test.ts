@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, LIMITS, type OutputHeader, ProtocolError, decodeOutputFrame, encodeOutputFrame } from './index.ts';
+import {
+  ErrorCode,
+  LIMITS,
+  OUTPUT_FRAME_HEADROOM,
+  type OutputHeader,
+  ProtocolError,
+  decodeOutputFrame,
+  encodeOutputFrame,
+  encodeOutputFrameInPlace,
+} from './index.ts';
 
 const header: OutputHeader = {
   type: 'output',
@@ -29,6 +38,31 @@ function refusal(fn: () => unknown): ProtocolError {
 }
 
 describe('output frames', () => {
+  it('builds the same frame in place, around a payload with room before it, without copying it', () => {
+    const payload = Buffer.from('built in place\n');
+    const buf = Buffer.alloc(OUTPUT_FRAME_HEADROOM + payload.length, 0xee);
+    payload.copy(buf, OUTPUT_FRAME_HEADROOM);
+    const view = buf.subarray(OUTPUT_FRAME_HEADROOM);
+    const frame = encodeOutputFrameInPlace(header, view, OUTPUT_FRAME_HEADROOM);
+    expect(frame.equals(encodeOutputFrame(header, payload))).toBe(true);
+    expect(frame.buffer).toBe(buf.buffer); // the payload was not copied
+    expect(decodeOutputFrame(frame).payload.equals(payload)).toBe(true);
+    // sent again (a resend): the same bytes, the payload untouched
+    expect(encodeOutputFrameInPlace(header, view, OUTPUT_FRAME_HEADROOM).equals(frame)).toBe(true);
+    expect(view.equals(payload)).toBe(true);
+  });
+
+  it('copies into a new frame when the room before the payload is too small for the header', () => {
+    const buf = Buffer.alloc(40 + 3, 0xee);
+    buf.write('abc', 40);
+    const view = buf.subarray(40);
+    const frame = encodeOutputFrameInPlace(header, view, 40);
+    expect(frame.buffer).not.toBe(buf.buffer);
+    expect(buf.subarray(0, 40).every((b) => b === 0xee)).toBe(true); // nothing written before it
+    expect(decodeOutputFrame(frame)).toEqual({ header, payload: Buffer.from('abc') });
+    expect(encodeOutputFrameInPlace(header, Buffer.from('abc'), 0).equals(frame)).toBe(true);
+  });
+
   it('round-trips header and payload', () => {
     const payload = Buffer.from('hello, wörld €\n');
     const buf = encodeOutputFrame(header, payload);

@@ -38,6 +38,31 @@ export function encodeOutputFrame(header: OutputHeader, payload: Buffer | Uint8A
 }
 
 /**
+ * Bytes a sender leaves free in front of a payload so `encodeOutputFrameInPlace` can write the
+ * header there: a header is about 130 bytes (a UUID, three numbers, the stream).
+ */
+export const OUTPUT_FRAME_HEADROOM = 256;
+
+/**
+ * Like encodeOutputFrame, without copying the payload: the length and header are written into the
+ * `headroom` bytes right before `payload` in its ArrayBuffer, which the caller owns and keeps free
+ * for this (the worker builds each batch at OUTPUT_FRAME_HEADROOM into its buffer). The frame is a
+ * view from there to the payload's end. Writing it again (a resend) writes the same bytes as long
+ * as the header is the same. A header longer than the room falls back to the copying encode.
+ */
+export function encodeOutputFrameInPlace(header: OutputHeader, payload: Buffer, headroom: number): Buffer {
+  const { type, runId, attempt, seq, ts, stream } = header;
+  const json = JSON.stringify({ type, runId, attempt, seq, ts, stream });
+  const headerBytes = Buffer.byteLength(json);
+  const start = payload.byteOffset - LENGTH_BYTES - headerBytes;
+  if (LENGTH_BYTES + headerBytes > headroom || start < 0) return encodeOutputFrame(header, payload);
+  const frame = Buffer.from(payload.buffer, start, LENGTH_BYTES + headerBytes + payload.length);
+  frame.writeUInt32BE(headerBytes, 0);
+  frame.write(json, LENGTH_BYTES, 'utf8');
+  return frame;
+}
+
+/**
  * Parse and validate one output frame. Throws ProtocolError BAD_MESSAGE on a buffer too short for
  * its header, a header length out of range, a header that is not UTF-8 JSON or not of the schema,
  * and a payload over LIMITS.maxChunkBytes. The payload is a view of `raw`, not a copy.

@@ -1,7 +1,7 @@
 import {
   ErrorCode,
   encode,
-  encodeOutputFrame,
+  encodeOutputFrameInPlace,
   type Hello,
   type OutputHeader,
   PROTOCOL_VERSIONS,
@@ -130,10 +130,11 @@ export class Connection implements Link {
     return true;
   }
 
-  sendOutput(header: OutputHeader, payload: Buffer): boolean {
+  sendOutput(header: OutputHeader, payload: Buffer, headroom = 0): boolean {
     const ws = this.#ws;
     if (!this.#ready || !ws || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(encodeOutputFrame(header, payload), { binary: true });
+    // ws masks a copy (never our buffer in place), so a chunk held for a resend stays as it is
+    ws.send(encodeOutputFrameInPlace(header, payload, headroom), { binary: true });
     return true;
   }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { OUTPUT_FRAME_HEADROOM, decodeOutputFrame, encodeOutputFrameInPlace } from '@builder/protocol';
 import { type Chunk, ConsoleBuffer, type ConsoleOptions, incompleteTail } from './console.ts';
 
 function make(options: Partial<ConsoleOptions> = {}) {
@@ -133,6 +134,47 @@ describe('ConsoleBuffer', () => {
     expect(completed).toBe(2);
     expect(console.bufferedBytes).toBe(10);
     console.discard();
+  });
+});
+
+describe('ConsoleBuffer chunks as frames', () => {
+  it('fills each chunk to flushBytes in a buffer with room for the frame header, cutting between characters', async () => {
+    const { console, chunks } = make({ flushBytes: 1000, flushMs: 1000 });
+    const text = Buffer.from('€'.repeat(1500)); // 4500 bytes, in writes that split characters
+    for (let i = 0; i < text.length; i += 700) await write(console.stdout, text.subarray(i, i + 700));
+    await console.close();
+    // sent at flushBytes, or cut at the buffer's end (a quarter more) between characters
+    for (const c of chunks.slice(0, -1)) expect(c.bytes).toBeGreaterThanOrEqual(1000);
+    expect(chunks.every((c) => c.bytes <= 1250)).toBe(true);
+    expect(chunks.map((c) => c.bytes)).toEqual([1248, 1248, 1002, 1002]);
+    expect(Buffer.concat(chunks.map((c) => c.data)).equals(text)).toBe(true);
+    for (const c of chunks) {
+      expect(() => strict.decode(c.data)).not.toThrow();
+      expect(c.headroom).toBe(OUTPUT_FRAME_HEADROOM);
+      expect(c.data.byteOffset).toBeGreaterThanOrEqual(OUTPUT_FRAME_HEADROOM);
+    }
+    // the frame is built around the held bytes and leaves them as they are for a resend
+    const header = {
+      type: 'output',
+      runId: '0f8fad5b-d9cb-469f-a165-70867728950e',
+      attempt: 1,
+      seq: 1,
+      ts: 42,
+    } as const;
+    const first = chunks[0] as Chunk;
+    const frame = encodeOutputFrameInPlace({ ...header, stream: 'out' }, first.data, first.headroom);
+    expect(frame.buffer).toBe(first.data.buffer);
+    expect(decodeOutputFrame(frame).payload.equals(text.subarray(0, 1248))).toBe(true);
+  });
+
+  it('keeps a small chunk in a buffer of its size, not in one for a full batch', async () => {
+    const { console, chunks } = make({ flushMs: 1 });
+    await write(console.stdout, 'tick\n');
+    await new Promise((r) => setTimeout(r, 20));
+    await write(console.stdout, 'tock\n');
+    await console.close();
+    expect(chunks.map(textOf)).toEqual(['tick\n', 'tock\n']);
+    for (const c of chunks) expect(c.data.buffer.byteLength).toBeLessThan(64 * 1024);
   });
 });
 

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { Stream } from '@builder/protocol';
+import { OUTPUT_FRAME_HEADROOM, type Stream } from '@builder/protocol';
 
 /** One numbered piece of console output, kept until the server acknowledges it. */
 export interface Chunk {
@@ -11,6 +11,11 @@ export interface Chunk {
   readonly data: Buffer;
   /** `data.length`. */
   readonly bytes: number;
+  /**
+   * Bytes right before `data` in its buffer that belong to the chunk and are free for the frame
+   * header (encodeOutputFrameInPlace): the frame is sent without another copy of the output.
+   */
+  readonly headroom: number;
 }
 
 export interface ConsoleOptions {
@@ -35,7 +40,8 @@ export interface ConsoleDeps {
 type JobStream = 'out' | 'err';
 interface Batch {
   stream: Stream;
-  parts: Buffer[];
+  /** OUTPUT_FRAME_HEADROOM bytes kept free for the frame header, then the batch's bytes. */
+  buf: Buffer;
   bytes: number;
   ts: number;
 }
@@ -46,6 +52,7 @@ interface Blocked {
 }
 
 const NO_BYTES = Buffer.alloc(0);
+const HEADROOM = OUTPUT_FRAME_HEADROOM;
 
 /**
  * The console of one attempt: takes the raw bytes of stdout and stderr,
@@ -65,6 +72,14 @@ export class ConsoleBuffer {
   readonly #held: Chunk[] = [];
   #heldBytes = 0;
   #batch: Batch | undefined;
+  /**
+   * Bytes a batch's buffer holds. A batch is sent once it holds flushBytes; the quarter more is
+   * room for the write that gets it there, so that write is rarely split into a small next chunk
+   * (every chunk costs both sides per frame). A write beyond it is cut at the buffer's end.
+   */
+  readonly #capacity: number;
+  /** A batch buffer to fill next: the one a small batch was copied out of. */
+  #spare: Buffer | undefined;
   #timer: NodeJS.Timeout | undefined;
   #seq = 0;
   #acked = 0;
@@ -77,6 +92,8 @@ export class ConsoleBuffer {
   constructor(deps: ConsoleDeps) {
     this.#deps = deps;
     this.#opts = deps.options;
+    const { flushBytes, maxChunkBytes } = this.#opts;
+    this.#capacity = Math.max(1, Math.min(flushBytes + Math.floor(flushBytes / 4), maxChunkBytes));
     this.stdout = this.#sink('out');
     this.stderr = this.#sink('err');
   }
@@ -144,6 +161,7 @@ export class ConsoleBuffer {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#batch = undefined;
+    this.#spare = undefined;
     this.#held.length = 0;
     this.#heldBytes = 0;
     this.#carry.out = NO_BYTES;
@@ -205,19 +223,53 @@ export class ConsoleBuffer {
     if (head.length + body.length > 0) this.#append(stream, head, body);
   }
 
-  /** Add bytes to the batch; `more` is added too before the batch may be flushed. */
+  /**
+   * Add bytes to the batch; `more` is added too before the batch may be flushed. The bytes are
+   * copied into the batch's buffer behind the room for the frame header: the one copy of the
+   * output on the worker before the WebSocket masks it (no concatenation of the pipe's reads, no
+   * copy into a frame).
+   */
   #append(stream: Stream, bytes: Buffer, more: Buffer = NO_BYTES): void {
     if (this.#batch && this.#batch.stream !== stream) this.#flush();
-    if (!this.#batch) {
-      this.#batch = { stream, parts: [], bytes: 0, ts: this.#deps.now() };
-      this.#timer = setTimeout(() => this.#flush(), this.#opts.flushMs);
-    }
-    const batch = this.#batch;
-    if (bytes.length > 0) batch.parts.push(bytes);
-    if (more.length > 0) batch.parts.push(more);
-    batch.bytes += bytes.length + more.length;
+    this.#copy(stream, bytes);
+    this.#copy(stream, more);
     this.#maxBuffered = Math.max(this.#maxBuffered, this.bufferedBytes);
-    if (batch.bytes >= this.#opts.flushBytes) this.#flush();
+    if (this.#batch && this.#batch.bytes >= this.#opts.flushBytes) this.#flush();
+  }
+
+  #copy(stream: Stream, src: Buffer): void {
+    for (let off = 0; off < src.length;) {
+      const batch = this.#batch ?? this.#open(stream);
+      const n = src.copy(batch.buf, HEADROOM + batch.bytes, off);
+      batch.bytes += n;
+      off += n;
+      if (batch.bytes >= this.#capacity) this.#flushFull(stream);
+    }
+  }
+
+  #open(stream: Stream): Batch {
+    const buf = this.#spare ?? Buffer.allocUnsafe(HEADROOM + this.#capacity);
+    this.#spare = undefined;
+    this.#batch = { stream, buf, bytes: 0, ts: this.#deps.now() };
+    this.#timer = setTimeout(() => this.#flush(), this.#opts.flushMs);
+    return this.#batch;
+  }
+
+  /**
+   * The batch is full, possibly in the middle of a write: send it up to its last whole character
+   * and start the next batch with the rest of that character (at most 3 bytes).
+   */
+  #flushFull(stream: Stream): void {
+    const batch = this.#batch as Batch;
+    const end = HEADROOM + batch.bytes;
+    const tail = incompleteTail(batch.buf.subarray(HEADROOM, end));
+    if (tail === 0 || tail === batch.bytes) return this.#flush();
+    batch.bytes -= tail;
+    this.#flush();
+    // the flushed chunk's view ends before these bytes: reading them from its buffer is safe
+    const next = this.#open(stream);
+    batch.buf.copy(next.buf, HEADROOM, end - tail, end);
+    next.bytes = tail;
   }
 
   #flush(): void {
@@ -226,13 +278,22 @@ export class ConsoleBuffer {
     const batch = this.#batch;
     if (!batch) return;
     this.#batch = undefined;
-    const data = batch.parts.length === 1 ? (batch.parts[0] as Buffer) : Buffer.concat(batch.parts, batch.bytes);
-    this.#emit(batch.stream, data, batch.ts);
+    let buf = batch.buf;
+    const { bytes } = batch;
+    if (bytes < this.#capacity / 4) {
+      // a small batch (the timer, a change of stream) is held in a buffer of its size, not in one
+      // for a full batch; that one is filled by the next batch
+      buf = Buffer.allocUnsafe(HEADROOM + bytes);
+      batch.buf.copy(buf, HEADROOM, HEADROOM, HEADROOM + bytes);
+      this.#spare = batch.buf;
+    }
+    const data = buf.subarray(HEADROOM, HEADROOM + bytes);
+    this.#push({ seq: ++this.#seq, ts: batch.ts, stream: batch.stream, data, bytes, headroom: HEADROOM });
   }
 
   #emit(stream: Stream, data: Buffer, ts: number): void {
     const max = this.#opts.maxChunkBytes;
-    if (data.length <= max) return this.#push({ seq: ++this.#seq, ts, stream, data, bytes: data.length });
+    if (data.length <= max) return this.#push({ seq: ++this.#seq, ts, stream, data, bytes: data.length, headroom: 0 });
     // Rare (a batch grown past the limit by one large write): cut between UTF-8 characters.
     for (let start = 0; start < data.length;) {
       let end = Math.min(start + max, data.length);
@@ -240,7 +301,7 @@ export class ConsoleBuffer {
         const cut = end - incompleteTail(data.subarray(start, end));
         if (cut > start) end = cut;
       }
-      this.#push({ seq: ++this.#seq, ts, stream, data: data.subarray(start, end), bytes: end - start });
+      this.#push({ seq: ++this.#seq, ts, stream, data: data.subarray(start, end), bytes: end - start, headroom: 0 });
       start = end;
     }
   }

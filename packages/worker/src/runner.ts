@@ -24,8 +24,11 @@ export interface Link {
   readonly ready: boolean;
   /** A JSON message; false when it could not be sent (no connection). */
   send(message: WorkerToServer): boolean;
-  /** One console chunk as a binary output frame; false when it could not be sent. */
-  sendOutput(header: OutputHeader, payload: Buffer): boolean;
+  /**
+   * One console chunk as a binary output frame; false when it could not be sent. `headroom`: bytes
+   * before `payload` in its buffer that are free for the header (encodeOutputFrameInPlace).
+   */
+  sendOutput(header: OutputHeader, payload: Buffer, headroom?: number): boolean;
 }
 
 export const RunPhase = {
@@ -340,8 +343,8 @@ export class Run {
 
   #sendOutput(chunk: Chunk): boolean {
     const { runId, attempt } = this.job;
-    const { seq, ts, stream, data } = chunk;
-    return this.#deps.link.sendOutput({ type: 'output', runId, attempt, seq, ts, stream }, data);
+    const { seq, ts, stream, data, headroom } = chunk;
+    return this.#deps.link.sendOutput({ type: 'output', runId, attempt, seq, ts, stream }, data, headroom);
   }
 }
 
