@@ -11,6 +11,7 @@ export class JobStore {
   private readonly earliest;
   private readonly bumpNumber;
   private readonly setNext;
+  private readonly webhooksOf;
 
   constructor(private readonly db: Db) {
     this.byName = db.prepare<[string], RawJob>('SELECT * FROM jobs WHERE name = ?');
@@ -28,6 +29,8 @@ export class JobStore {
     this.setNext = db.prepare<[number | null, number, number]>(
       'UPDATE jobs SET next_run_at = ?, updated_at = ? WHERE id = ?',
     );
+    // read with every run that ends (alerts)
+    this.webhooksOf = db.prepare<[number], { hooks: string }>('SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?');
   }
 
   /** A live (not unscheduled) job by name. */
@@ -129,9 +132,7 @@ export class JobStore {
 
   /** The job's own alert webhooks (cheaper than the whole row, on the path of every finished run). */
   alertWebhooks(id: number): string[] {
-    const row = this.db
-      .prepare<[number], { hooks: string }>('SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?')
-      .get(id);
+    const row = this.webhooksOf.get(id);
     return JSON.parse(row?.hooks ?? '[]') as string[];
   }
 
