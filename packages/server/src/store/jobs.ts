@@ -12,6 +12,7 @@ export class JobStore {
   private readonly bumpNumber;
   private readonly setNext;
   private readonly webhooksOf;
+  private readonly followersOf;
 
   constructor(private readonly db: Db) {
     this.byName = db.prepare<[string], RawJob>('SELECT * FROM jobs WHERE name = ?');
@@ -29,7 +30,10 @@ export class JobStore {
     this.setNext = db.prepare<[number | null, number, number]>(
       'UPDATE jobs SET next_run_at = ?, updated_at = ? WHERE id = ?',
     );
-    // read with every run that ends (alerts)
+    // read with every run that ends (alerts, chains)
+    this.followersOf = db.prepare<[string], RawJob>(
+      'SELECT * FROM jobs WHERE after = ? AND deleted_at IS NULL ORDER BY name',
+    );
     this.webhooksOf = db.prepare<[number], { hooks: string }>('SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?');
   }
 
@@ -138,10 +142,7 @@ export class JobStore {
 
   /** The live jobs that run after each success of `name` (`after:`). */
   followers(name: string): JobRow[] {
-    return this.db
-      .prepare<[string], RawJob>('SELECT * FROM jobs WHERE after = ? AND deleted_at IS NULL ORDER BY name')
-      .all(name)
-      .map(jobFromRaw);
+    return this.followersOf.all(name).map(jobFromRaw);
   }
 
   /** Platforms of the jobs not deleted. */

@@ -70,7 +70,20 @@ export interface Generation {
 
 /** Repositories, the jobs that feed them, what their package files are, and the indices published. */
 export class RepoStore {
-  constructor(private readonly db: Db) {}
+  // read with every run that succeeds (which repositories it feeds): prepared once
+  private readonly listStmt;
+  private readonly sourcesStmt;
+
+  constructor(private readonly db: Db) {
+    this.listStmt = db.prepare<[], Omit<RepoRow, 'sources'>>(
+      `SELECT id, name, suite, component, keep, created_at AS createdAt, updated_at AS updatedAt
+         FROM repos ORDER BY name`,
+    );
+    this.sourcesStmt = db.prepare<[number], RepoSource>(
+      `SELECT j.name AS job, s.job_id AS jobId, s.platform FROM repo_sources s JOIN jobs j ON j.id = s.job_id
+         WHERE s.repo_id = ? ORDER BY j.name, s.platform`,
+    );
+  }
 
   get(name: string): RepoRow | undefined {
     const row = this.db
@@ -83,12 +96,7 @@ export class RepoStore {
   }
 
   list(): RepoRow[] {
-    const rows = this.db
-      .prepare<[], Omit<RepoRow, 'sources'>>(
-        `SELECT id, name, suite, component, keep, created_at AS createdAt, updated_at AS updatedAt
-         FROM repos ORDER BY name`,
-      )
-      .all();
+    const rows = this.listStmt.all();
     return rows.map((r) => ({ ...r, sources: this.sources(r.id) }));
   }
 
@@ -100,12 +108,7 @@ export class RepoStore {
   }
 
   private sources(repoId: number): RepoSource[] {
-    return this.db
-      .prepare<[number], RepoSource>(
-        `SELECT j.name AS job, s.job_id AS jobId, s.platform FROM repo_sources s JOIN jobs j ON j.id = s.job_id
-         WHERE s.repo_id = ? ORDER BY j.name, s.platform`,
-      )
-      .all(repoId);
+    return this.sourcesStmt.all(repoId);
   }
 
   /** Create or replace a repository's settings and sources; true when it is new. Call inside a write batch. */
