@@ -9,6 +9,7 @@ import { JobStore } from './jobs.ts';
 import { RunStore } from './runs.ts';
 import { RepoStore } from './repos.ts';
 import { saveRunReport } from './run-reports.ts';
+import { createToken, grantOfToken } from './tokens.ts';
 
 /**
  * What the server does with every run that ends prepares no SQL: a statement prepared per call
@@ -66,5 +67,14 @@ describe('statements on the path of every run', () => {
     expect(prepare.mock.calls.map((c) => c[0])).toEqual([]);
     // and what they wrote is there
     expect(db.prepare('SELECT cpu_ms FROM run_reports WHERE run_id = ?').get(run.id)).toEqual({ cpu_ms: 1 });
+  });
+
+  it('and so is the token lookup of every connection', () => {
+    const token = createToken(db, 'worker', null, 0, 'w1');
+    expect(grantOfToken(db, token)).toEqual({ role: 'worker', worker: 'w1' });
+    const prepare = vi.spyOn(db, 'prepare');
+    for (let i = 0; i < 3; i++) expect(grantOfToken(db, token)?.role).toBe('worker');
+    expect(grantOfToken(db, 'bld_nonsense')).toBeUndefined();
+    expect(prepare).not.toHaveBeenCalled();
   });
 });
