@@ -9,6 +9,9 @@ import { bin, createToken, startServerProcess } from '../scripts/local-server.mj
 // BENCH_PROFILE=DIR writes a CPU profile of the server and workers there
 export const nodeFlags = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
 
+/** USER_HZ: /proc/PID/stat counts CPU time in these (100 on Linux everywhere it matters). */
+const CLOCK_TICKS = 100;
+
 export async function startCluster({ workers = 1, capacity = 1, platform = 'bench' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'builder-bench-'));
   const data = join(dir, 'data');
@@ -68,6 +71,17 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
     serverRssMiB() {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
       return m ? Number(m[1]) / 1024 : NaN;
+    },
+    /** Resident memory of the server's malloc heap (the `[heap]` mapping: SQLite, sockets, Buffers), in MiB. */
+    serverMallocHeapMiB() {
+      const m = /\[heap\]\n(?:.*\n)*?Rss:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/smaps`, 'utf8'));
+      return m ? Number(m[1]) / 1024 : NaN;
+    },
+    /** CPU time the server process has used so far (user + system), in seconds. */
+    serverCpuSeconds() {
+      // fields 14 and 15 (utime, stime) after the command name, which may hold spaces
+      const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
     },
     async stop() {
       rpc.close();

@@ -162,7 +162,7 @@ export class Dispatcher {
   }
 }
 
-function mostFree(workers: ConnectedWorker[]): ConnectedWorker | undefined {
+function mostFree(workers: readonly ConnectedWorker[]): ConnectedWorker | undefined {
   let best: ConnectedWorker | undefined;
   let bestFree = 0;
   for (const w of workers) {
@@ -173,6 +173,6 @@ function mostFree(workers: ConnectedWorker[]): ConnectedWorker | undefined {
 }
 
 /** The worker with the most free slots that is not `avoid`; undefined when only `avoid` has room. */
-function otherThan(workers: ConnectedWorker[], avoid: string | null): ConnectedWorker | undefined {
+function otherThan(workers: readonly ConnectedWorker[], avoid: string | null): ConnectedWorker | undefined {
   return avoid === null ? undefined : mostFree(workers.filter((w) => w.name !== avoid));
 }

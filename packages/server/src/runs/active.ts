@@ -39,8 +39,11 @@ export class ActiveRuns {
     return [...this.runs.values()];
   }
 
+  /** Asked with every heartbeat of every worker: no copy of all active runs made for it. */
   ofWorker(name: string): ActiveRun[] {
-    return this.all().filter((r) => r.worker === name);
+    const out: ActiveRun[] = [];
+    for (const r of this.runs.values()) if (r.worker === name) out.push(r);
+    return out;
   }
 
   renew(worker: string, until: number): void {
@@ -48,6 +51,8 @@ export class ActiveRuns {
   }
 
   expired(now: number): ActiveRun[] {
-    return this.all().filter((r) => r.leaseUntil <= now);
+    const out: ActiveRun[] = [];
+    for (const r of this.runs.values()) if (r.leaseUntil <= now) out.push(r);
+    return out;
   }
 }

@@ -30,10 +30,11 @@ export class JobStore {
     this.setNext = db.prepare<[number | null, number, number]>(
       'UPDATE jobs SET next_run_at = ?, updated_at = ? WHERE id = ?',
     );
-    this.webhooksOf = db.prepare<[number], { hooks: string }>('SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?');
+    // read with every run that ends (alerts, chains)
     this.followersOf = db.prepare<[string], RawJob>(
       'SELECT * FROM jobs WHERE after = ? AND deleted_at IS NULL ORDER BY name',
     );
+    this.webhooksOf = db.prepare<[number], { hooks: string }>('SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?');
   }
 
   /** A live (not unscheduled) job by name. */

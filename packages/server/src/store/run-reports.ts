@@ -1,5 +1,4 @@
 import type { RunSummary, RunUsage } from '@builder/protocol';
-import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.ts';
 
 /** What a run's final attempt reported about itself besides its result. */
@@ -16,18 +15,40 @@ interface RawReport {
   usage_source: string | null;
 }
 
+/** The statements of `saveRunReport`, prepared once per database (it runs with every finished run). */
+const saveStatements = new WeakMap<Db, ReturnType<typeof prepareSave>>();
+type SaveArgs = [string, string | null, number, number | null, number | null, string | null];
+
+function prepareSave(db: Db) {
+  return {
+    clear: db.prepare<[string]>('DELETE FROM run_reports WHERE run_id = ?'),
+    upsert: db.prepare<SaveArgs>(
+      `INSERT INTO run_reports (run_id, summary, summary_truncated, cpu_ms, peak_memory, usage_source)
+     VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (run_id) DO UPDATE SET summary = excluded.summary, summary_truncated = excluded.summary_truncated,
+       cpu_ms = excluded.cpu_ms, peak_memory = excluded.peak_memory, usage_source = excluded.usage_source`,
+    ),
+  };
+}
+
+function statementsFor(db: Db) {
+  let s = saveStatements.get(db);
+  if (!s) saveStatements.set(db, (s = prepareSave(db)));
+  return s;
+}
+
 /**
  * Record an attempt's summary and usage; a later attempt replaces an earlier one's (the page shows
  * the attempt that decided the run). Nothing reported: nothing stored, and nothing of an earlier
  * attempt kept either.
  */
 export function saveRunReport(db: Db, runId: string, report: RunReport): void {
-  const { save, drop } = writes(db);
+  const { clear, upsert } = statementsFor(db);
   if (!report.summary && !report.usage) {
-    drop.run(runId);
+    clear.run(runId);
     return;
   }
-  save.run(
+  upsert.run(
     runId,
     report.summary?.markdown ?? null,
     report.summary?.truncated ? 1 : 0,
@@ -35,26 +56,6 @@ export function saveRunReport(db: Db, runId: string, report: RunReport): void {
     report.usage?.peakMemoryBytes ?? null,
     report.usage?.source ?? null,
   );
-}
-
-/** Prepared once per database: saving is on the path of every finished run. */
-const prepared = new WeakMap<Db, { save: Statement; drop: Statement }>();
-
-function writes(db: Db): { save: Statement; drop: Statement } {
-  let w = prepared.get(db);
-  if (!w) {
-    w = {
-      save: db.prepare(
-        `INSERT INTO run_reports (run_id, summary, summary_truncated, cpu_ms, peak_memory, usage_source)
-         VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (run_id) DO UPDATE SET summary = excluded.summary, summary_truncated = excluded.summary_truncated,
-           cpu_ms = excluded.cpu_ms, peak_memory = excluded.peak_memory, usage_source = excluded.usage_source`,
-      ),
-      drop: db.prepare('DELETE FROM run_reports WHERE run_id = ?'),
-    };
-    prepared.set(db, w);
-  }
-  return w;
 }
 
 export function runReport(db: Db, runId: string): RunReport {

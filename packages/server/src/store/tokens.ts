@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Role } from '@builder/protocol';
+import type Database from 'better-sqlite3';
 import type { Db } from './db.ts';
 
 const hash = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -45,8 +46,17 @@ export function createToken(
   return token;
 }
 
+/** Asked with every connection and HTTP request that carries a token: prepared once per database. */
+const grantStatements = new WeakMap<Db, Database.Statement<[string], TokenGrant>>();
+
 export function grantOfToken(db: Db, token: string): TokenGrant | undefined {
-  return db.prepare('SELECT role, worker FROM tokens WHERE hash = ?').get(hash(token)) as TokenGrant | undefined;
+  let stmt = grantStatements.get(db);
+  if (!stmt)
+    grantStatements.set(
+      db,
+      (stmt = db.prepare<[string], TokenGrant>('SELECT role, worker FROM tokens WHERE hash = ?')),
+    );
+  return stmt.get(hash(token));
 }
 
 export function roleOfToken(db: Db, token: string): Role | undefined {

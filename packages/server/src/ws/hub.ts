@@ -68,7 +68,7 @@ export class Hub {
       socket.end(`HTTP/1.1 404 Not Found\r\n${SERVER_HEADER}: 1\r\nConnection: close\r\n\r\n`);
       return;
     }
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 
@@ -165,6 +165,15 @@ export class Hub {
     send(ws, welcome(ctx, version, role, []));
     return s;
   }
+}
+
+/**
+ * A socket's error listener for as long as it is connected. Not a closure in `upgrade`: that would
+ * share its scope with the one given to handleUpgrade, and so keep the upgrade request (headers and
+ * all) alive with every connection.
+ */
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 /** The worker name a refused hello claimed, for the log line (undefined if it is not there). */
