@@ -10,6 +10,7 @@ import { RunStore } from './runs.ts';
 import { RepoStore } from './repos.ts';
 import { saveRunReport } from './run-reports.ts';
 import { createToken, grantOfToken } from './tokens.ts';
+import { insertRun } from '../test-support/runs.ts';
 
 /**
  * What the server does with every run that ends prepares no SQL: a statement prepared per call
@@ -37,20 +38,7 @@ describe('statements on the path of every run', () => {
       null,
       0,
     );
-    const run = new RunStore(db).insert({
-      jobId: job.id,
-      number: 1,
-      platform: 'p',
-      script: 'true',
-      params: {},
-      trigger: 'manual',
-      maxAttempts: 1,
-      retryBackoffSec: 0,
-      timeoutSec: 60,
-      killGraceSec: 5,
-      priority: 0,
-      queuedAt: 0,
-    });
+    const run = insertRun({ runs: new RunStore(db), jobs }, job, { queuedAt: 0 });
     const once = () => {
       commit.write(() => saveRunReport(db, run.id, { summary: null, usage: null }));
       commit.write(() =>
