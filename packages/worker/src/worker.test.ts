@@ -233,6 +233,23 @@ describe('worker against a fake server', () => {
     expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
   });
 
+  it('refuses an output dir the job swapped for a symlink: nothing it points to is sent', async () => {
+    const server = await startServer();
+    const outside = await tempDir();
+    writeFileSync(join(outside, 'precious'), 'keep');
+    await startWorker(server);
+    const conn = await server.connection(0);
+    const job = assignment({ script: `rm -rf output && ln -s ${outside} output` });
+    conn.send({ type: 'assign', run: job });
+    const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
+    expect(finished.result).toEqual({
+      kind: 'error',
+      message: 'artifacts refused: the output dir was replaced by a symbolic link',
+    });
+    expect(server.text(job.runId, 'system')).toContain('the output dir was replaced by a symbolic link');
+    expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
+  });
+
   it('removes stale run directories at start and leaves other files alone', async () => {
     const server = await startServer();
     const workDir = join(await tempDir(), 'work');
