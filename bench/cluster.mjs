@@ -5,12 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from '../packages/client/node_modules/ws/index.js';
 import { bin, createToken, startServerProcess } from '../scripts/local-server.mjs';
+import { cpuSeconds } from './proc-cpu.mjs';
 
 // BENCH_PROFILE=DIR writes a CPU profile of the server and workers there
 export const nodeFlags = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-
-/** USER_HZ: /proc/PID/stat counts CPU time in these (100 on Linux everywhere it matters). */
-const CLOCK_TICKS = 100;
 
 export async function startCluster({ workers = 1, capacity = 1, platform = 'bench' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'builder-bench-'));
@@ -79,9 +77,7 @@ export async function startCluster({ workers = 1, capacity = 1, platform = 'benc
     },
     /** CPU time the server process has used so far (user + system), in seconds. */
     serverCpuSeconds() {
-      // fields 14 and 15 (utime, stime) after the command name, which may hold spaces
-      const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+      return cpuSeconds(server.pid).own;
     },
     async stop() {
       rpc.close();
@@ -125,6 +121,19 @@ export async function connect(url, token) {
     },
     close: () => ws.close(),
   };
+}
+
+/**
+ * Resolve once nothing is queued or running any more. Call it after waitForEnd on the last queued
+ * run (FIFO: it is among the last to end), not instead: each `info` describes up to 100 queued runs.
+ */
+export async function waitForIdle(rpc) {
+  for (;;) {
+    const info = await rpc.call('info', {});
+    const busy = info.platforms.reduce((n, p) => n + p.queued + p.running, 0);
+    if (busy === 0) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** Resolve when the run ends (observe without console). */

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { collectFigures, percentile, report, startCluster, waitForEnd } from './cluster.mjs';
+import { collectFigures, percentile, report, startCluster, waitForEnd, waitForIdle } from './cluster.mjs';
 import { cpuSeconds } from './proc-cpu.mjs';
 import { longHistory } from './history.mjs';
 import { thousandWorkers } from './thousand.mjs';
@@ -101,12 +101,7 @@ async function throughput() {
     // FIFO: the last queued run is among the last to end; watching it costs the server nothing
     // per run, where polling `info` meanwhile would (100 queued runs described per call)
     await waitForEnd(c.rpc, last);
-    for (;;) {
-      const info = await c.rpc.call('info', {});
-      const busy = info.platforms.reduce((n, p) => n + p.queued + p.running, 0);
-      if (busy === 0) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitForIdle(c.rpc);
     const seconds = (performance.now() - t0) / 1000;
     const cpu1 = cpuOf();
     const lastRun = await c.rpc.call('run', { run: last });

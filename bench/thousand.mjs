@@ -5,7 +5,7 @@
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import Database from '../packages/server/node_modules/better-sqlite3/lib/index.js';
-import { percentile, report, startCluster, waitForEnd } from './cluster.mjs';
+import { percentile, report, startCluster, waitForEnd, waitForIdle } from './cluster.mjs';
 
 export async function thousandWorkers({ quick }) {
   const workers = quick ? 100 : 1000;
@@ -56,12 +56,7 @@ export async function thousandWorkers({ quick }) {
     const connectSeconds = (performance.now() - t0) / 1000;
     // the last queued run is among the last to end (FIFO); then make sure nothing is left
     await waitForEnd(c.rpc, last);
-    for (;;) {
-      const info = await c.rpc.call('info', {});
-      const busy = info.platforms.reduce((n, p) => n + p.queued + p.running, 0);
-      if (busy === 0) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitForIdle(c.rpc);
     const seconds = (performance.now() - t0) / 1000;
     const rssAfterRuns = c.serverRssMiB();
     const mallocAfterRuns = c.serverMallocHeapMiB();
