@@ -60,24 +60,14 @@ export class HostExecutor implements Executor {
       return { kind: 'error', message: `cannot set up the run directory: ${describeError(err)}` };
     }
     const sourceDir = join(dir, 'source');
-    if (io.source) {
-      try {
-        await io.source.checkout(sourceDir);
-      } catch (err) {
-        await rm(dir, { recursive: true, force: true });
-        return { kind: 'error', message: describeError(err) };
-      }
-    }
     const inputDir = join(dir, 'input');
-    if (io.inputs) {
+    try {
       try {
-        await io.inputs.place(inputDir);
+        if (io.source) await io.source.checkout(sourceDir);
+        if (io.inputs) await io.inputs.place(inputDir);
       } catch (err) {
-        await rm(dir, { recursive: true, force: true });
         return { kind: 'error', message: describeError(err) };
       }
-    }
-    try {
       const result = await this.#execute(job, dir, outputDir, io, sourceDir, io.inputs && inputDir);
       await collectOutput(io, outputDir);
       return result;
