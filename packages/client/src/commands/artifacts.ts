@@ -142,23 +142,15 @@ async function upload(ctx: Context, job: string, args: string[], platform: strin
   if (platform !== undefined && !NAME_PATTERN.test(platform)) {
     throw new CliError(ExitCode.Usage, `"${platform}" is not a valid platform name`);
   }
-  const token = ctx.globals.token;
-  if (!token) throw new CliError(ExitCode.Usage, 'no token: pass --token TOKEN or set BUILDER_TOKEN');
+  if (!ctx.globals.token) throw new CliError(ExitCode.Usage, 'no token: pass --token TOKEN or set BUILDER_TOKEN');
   const files = await collect(args);
-  const total = files.reduce((n, f) => n + f.size, 0);
   const query = platform === undefined ? '' : `?platform=${encodeURIComponent(platform)}`;
-  const bar = progressBar(ctx.io.stderr, `upload ${job}`, total);
-  const base = httpBase(ctx.globals.remote);
-  const r = await sendArtifacts({
-    url: `${base}/upload/${encodeURIComponent(job)}${query}`,
-    missingUrl: `${base}/blobs/missing`,
-    token,
-    files,
-    onProgress: (sent) => bar.update(sent),
-    trust: ctx.trust,
+  const r = await sendFiles(ctx, files, {
+    path: `/upload/${encodeURIComponent(job)}${query}`,
+    label: `upload ${job}`,
+    doing: 'upload to',
+    refused: 'upload refused',
   });
-  bar.finish();
-  if (!r.ok) throw transferFailure(r, { remote: ctx.globals.remote, doing: 'upload to', refused: 'upload refused' });
   const answer = r as typeof r & { job?: string; number?: number };
   if (ctx.json) ctx.printJson(answer);
   else {
@@ -219,6 +211,36 @@ function runName(run: RunView): string {
  * answer decides: 507 (its disk is full: try again later), 401/403 exit 4, 404 exit 3, a bad
  * request exit 2, anything else exit 1.
  */
+/**
+ * Send `files` to the server's `path` (`PUT`, only what its store lacks) with a progress bar on
+ * stderr; a failure is the CliError transferFailure makes of it (`doing`/`refused` name the action).
+ */
+export async function sendFiles(
+  ctx: Context,
+  files: readonly OutgoingFile[],
+  what: { path: string; label: string; doing: string; refused: string },
+): Promise<SendResult & { ok: true }> {
+  const token = ctx.globals.token;
+  if (!token) throw new CliError(ExitCode.Usage, 'no token: pass --token TOKEN or set BUILDER_TOKEN');
+  const base = httpBase(ctx.globals.remote);
+  const bar = progressBar(
+    ctx.io.stderr,
+    what.label,
+    files.reduce((n, f) => n + f.size, 0),
+  );
+  const r = await sendArtifacts({
+    url: `${base}${what.path}`,
+    missingUrl: `${base}/blobs/missing`,
+    token,
+    files,
+    onProgress: (sent) => bar.update(sent),
+    trust: ctx.trust,
+  });
+  bar.finish();
+  if (!r.ok) throw transferFailure(r, { remote: ctx.globals.remote, doing: what.doing, refused: what.refused });
+  return r;
+}
+
 export function transferFailure(
   r: SendResult & { ok: false },
   what: { remote: string; doing: string; refused: string },

@@ -1,12 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { httpBase, inputName, parseInputFrom, type InputFile, type InputFrom } from '@builder/protocol';
-import { hashFile, sendArtifacts, type OutgoingFile } from '@builder/protocol/transfer';
+import { inputName, parseInputFrom, type InputFile, type InputFrom } from '@builder/protocol';
+import { hashFile, type OutgoingFile } from '@builder/protocol/transfer';
 import type { Context } from '../cli/context.ts';
 import { CliError } from '../errors.ts';
 import { ExitCode } from '../exit.ts';
-import { transferFailure } from './artifacts.ts';
-import { progressBar } from '../progress.ts';
+import { sendFiles } from './artifacts.ts';
 
 /** `execute --input FILE… --input-from JOB[/N]:PATH`: what the server is asked to give the runs. */
 export interface PreparedInputs {
@@ -52,25 +51,11 @@ export async function prepareInputs(files: readonly string[], from: readonly str
 /** Send the files the server lacks to `PUT /inputs`; resolves to how `execute` names them. */
 export async function sendInputs(ctx: Context, files: readonly OutgoingFile[]): Promise<InputFile[]> {
   if (files.length === 0) return [];
-  const token = ctx.globals.token;
-  if (!token) throw new CliError(ExitCode.Usage, 'no token: pass --token TOKEN or set BUILDER_TOKEN');
-  const base = httpBase(ctx.globals.remote);
-  const total = files.reduce((n, f) => n + f.size, 0);
-  const bar = progressBar(ctx.io.stderr, 'inputs', total);
-  const r = await sendArtifacts({
-    url: `${base}/inputs`,
-    missingUrl: `${base}/blobs/missing`,
-    token,
-    files,
-    onProgress: (sent) => bar.update(sent),
-    trust: ctx.trust,
+  await sendFiles(ctx, files, {
+    path: '/inputs',
+    label: 'inputs',
+    doing: 'send inputs to',
+    refused: 'sending the inputs failed',
   });
-  bar.finish();
-  if (!r.ok)
-    throw transferFailure(r, {
-      remote: ctx.globals.remote,
-      doing: 'send inputs to',
-      refused: 'sending the inputs failed',
-    });
   return files.map(({ path, size, sha256 }) => ({ name: path, size, sha256 }));
 }
