@@ -1,4 +1,3 @@
-import { lstatSync } from 'node:fs';
 import type {
   Assignment,
   Environment,
@@ -147,18 +146,16 @@ export class Run {
       },
       collectOutput: async (dir) => {
         if (this.#discarded) return;
-        // the job may have swapped its output dir for a symlink to anywhere the worker can read
-        const replaced = outputDirReplaced(dir);
-        if (replaced) {
-          this.#artifactProblem = `artifacts refused: the output dir was replaced by ${replaced}`;
-          this.#console.note(`[builder] ${this.#artifactProblem}`);
-          return;
-        }
         this.#summary = await takeSummary(dir, io.note);
         const target = this.#deps.artifacts;
         if (!target) return;
         this.#artifactProblem = await uploadOutput(dir, job, target, { note: io.note, log: this.log });
         if (this.#artifactProblem) this.#console.note(`[builder] ${this.#artifactProblem}`);
+      },
+      refuseOutput: (reason) => {
+        if (this.#discarded) return;
+        this.#artifactProblem = `artifacts refused: ${reason}`;
+        this.#console.note(`[builder] ${this.#artifactProblem}`);
       },
       usage: (usage) => {
         this.#usage = usage;
@@ -354,18 +351,6 @@ export class Run {
     const { seq, ts, stream, data, headroom } = chunk;
     return this.#deps.link.sendOutput({ type: 'output', runId, attempt, seq, ts, stream }, data, headroom);
   }
-}
-
-/** What the job left in place of its output dir if that is not a directory (absent is fine: no artifacts). */
-function outputDirReplaced(dir: string): string | undefined {
-  let st;
-  try {
-    st = lstatSync(dir, { throwIfNoEntry: false });
-  } catch {
-    return undefined; // unreadable: uploadOutput says why
-  }
-  if (!st || st.isDirectory()) return undefined;
-  return st.isSymbolicLink() ? 'a symbolic link' : 'something that is not a directory';
 }
 
 export function runKey(runId: string, attempt: number): string {

@@ -296,7 +296,7 @@ const log = { info() {}, warn() {}, error() {}, debug() {}, child() { return log
 const ex = new ChrootExecutor({ workDir: ${JSON.stringify(dir)}, platform: 'debian-12', log, env: {}, chroot: compileChrootOptions({ root: ${JSON.stringify(ROOTFS)}, idRange: ${JSON.stringify(TEST_ID_RANGE)} }) });
 const out = new PassThrough(); out.on('data', (c) => process.stdout.write(c));
 await ex.run({ runId: '${RUN_ID.slice(0, -4)}9999', attempt: 1, job: 'crash', number: 1, platform: 'debian-12', script: 'echo up; setsid sleep 1001 & sleep 1001', params: {}, timeoutSec: 60, killGraceSec: 1, attemptSecret: 'a'.repeat(64), secrets: {}, missingSecrets: [] },
-  { stdout: out, stderr: new PassThrough(), note() {}, signal: new AbortController().signal, killGraceMs: 500, started() {}, collectOutput: async () => {}, log });
+  { stdout: out, stderr: new PassThrough(), note() {}, signal: new AbortController().signal, killGraceMs: 500, started() {}, collectOutput: async () => {}, refuseOutput() {}, log });
 `,
     );
     const { spawn } = await import('node:child_process');

@@ -4,7 +4,6 @@ import {
   chownSync,
   existsSync,
   lchownSync,
-  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -195,12 +194,11 @@ export class ChrootExecutor implements Executor {
       const usage = cgroupUsage(cg, sampled);
       if (usage) io.usage?.(usage);
       // nothing of the sandbox may run while its output is read: a root job owns /builder and
-      // could swap output/ for a link into the host between the check below and the reading
-      await this.#removeCgroup(cg, io.log, (text) => io.note(text));
+      // could swap output/ for a link into the host between collectOutput's check and the reading
+      const gone = await this.#removeCgroup(cg, io.log, (text) => io.note(text));
       cg = undefined;
-      const outputDir = join(dir, 'builder', 'output');
-      if (lstatSync(outputDir, { throwIfNoEntry: false })?.isDirectory()) await collectOutput(io, outputDir);
-      else io.note(`[builder] ${INSIDE.output} is not a directory any more (the job replaced it): nothing collected`);
+      if (gone) await collectOutput(io, join(dir, 'builder', 'output'));
+      else io.refuseOutput('the sandbox could not be stopped, so processes of the job may still change its output');
       return result;
     } finally {
       await this.#tearDown(dir, cg, io.log, (text) => io.note(text));
@@ -328,13 +326,14 @@ export class ChrootExecutor implements Executor {
     await this.#removeRunDir(dir, log, note);
   }
 
-  async #removeCgroup(cg: RunCgroup | undefined, log: Logger, note: (text: string) => void): Promise<void> {
-    if (!cg) return;
+  /** Kill every process of the run and remove its cgroup; false if some of it is left. */
+  async #removeCgroup(cg: RunCgroup | undefined, log: Logger, note: (text: string) => void): Promise<boolean> {
+    if (!cg) return true;
     const left = await killAndRemoveCgroup(cg);
-    if (left.length) {
-      log.error('chroot.cgroup_not_removed', { cgroups: left });
-      note(`[builder] teardown: cannot remove cgroup ${left.join(', ')}; see the worker log`);
-    }
+    if (left.length === 0) return true;
+    log.error('chroot.cgroup_not_removed', { cgroups: left });
+    note(`[builder] teardown: cannot remove cgroup ${left.join(', ')}; see the worker log`);
+    return false;
   }
 
   async #removeRunDir(dir: string, log: Logger, note: (text: string) => void): Promise<void> {

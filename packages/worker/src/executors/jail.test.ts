@@ -175,12 +175,33 @@ describe('jail executor, against fake FreeBSD tools', () => {
     expect(fakes.log().slice(-3)).toEqual(teardownLines(path));
   });
 
-  it('a failed teardown step is reported, the rest still runs, the result stands', async () => {
+  it('removes the jail, and with it every process of the job, before reading its output from the host', async () => {
+    const { executor, path } = setup();
+    const t = io();
+    let ranBefore: string[] = [];
+    const result = await executor.run(job('echo built > ../output/result.txt'), {
+      ...t.runIO,
+      collectOutput: async (dir) => {
+        ranBefore = fakes.log();
+        await t.runIO.collectOutput(dir);
+      },
+    });
+    expect(result).toEqual({ kind: 'exited', code: 0 });
+    expect(ranBefore.slice(-2)).toEqual([JEXEC, `jail -r ${NAME}`]);
+    expect(t.collected).toEqual([[`${path}/builder/output`, 'built\n']]);
+    // removed once: teardown goes on with the rest
+    expect(fakes.log().filter((l) => l.startsWith('jail -r'))).toHaveLength(1);
+  });
+
+  it('a jail that cannot be removed: its output is refused, teardown tries again and goes on', async () => {
     const { executor, path } = setup({}, { FAKE_FAIL: 'jail -r' });
     const t = io();
-    expect(await executor.run(job('exit 0'), t.runIO)).toEqual({ kind: 'exited', code: 0 });
-    expect(fakes.log().slice(-3)).toEqual(teardownLines(path));
-    expect(t.notes).toEqual([`[builder] teardown: \`jail -r ${NAME}\` failed; see the worker log`]);
+    expect(await executor.run(job('echo built > ../output/result.txt'), t.runIO)).toEqual({ kind: 'exited', code: 0 });
+    expect(fakes.log().slice(-4)).toEqual([`jail -r ${NAME}`, ...teardownLines(path)]);
+    expect(t.collected).toEqual([]);
+    expect(t.refused).toEqual(['the jail could not be removed, so processes of the job may still change its output']);
+    const failed = `[builder] teardown: \`jail -r ${NAME}\` failed; see the worker log`;
+    expect(t.notes).toEqual([failed, failed]);
   });
 
   it('gives concurrent jobs different addresses and frees them after', async () => {

@@ -104,8 +104,12 @@ export class JailExecutor implements Executor {
       }
       const [command, ...args] = this.#jexec(s, job) as [string, ...string[]];
       const result = await runJobProcess(command, args, { cwd: '/', env: this.#jobEnv(job) }, io);
-      const outputDir = join(s.path, INSIDE.output);
-      await collectOutput(io, outputDir);
+      // Nothing of the job may run while its output is read from the host: a process that left
+      // the job's group (setsid, a daemon) could swap a file there for a symlink into the host
+      // between the check and the read. jail -r kills every process in the jail; the files stay.
+      if (await this.#removeJail(s, io.log, (text) => io.note(text)))
+        await collectOutput(io, join(s.path, INSIDE.output));
+      else io.refuseOutput('the jail could not be removed, so processes of the job may still change its output');
       return result;
     } finally {
       await this.#tearDown(s, io.log, (text) => io.note(text));
@@ -191,12 +195,8 @@ export class JailExecutor implements Executor {
 
   /** Undo what exists, last made first. A failed step is reported and the rest still tried. */
   async #tearDown(s: Sandbox, log: Logger, note: (text: string) => void): Promise<void> {
-    const step = async (argv: string[]): Promise<boolean> => {
-      const ok = await this.#try(argv, log);
-      if (!ok) note(`[builder] teardown: \`${argv.join(' ')}\` failed; see the worker log`);
-      return ok;
-    };
-    if (s.jail && (await step(['jail', '-r', s.name]))) s.jail = false;
+    const step = (argv: string[]) => this.#step(argv, log, note);
+    await this.#removeJail(s, log, note);
     if (s.alias && (await step(['ifconfig', this.#o.interface as string, 'inet', s.address as string, '-alias'])))
       s.alias = false;
     if (s.devfs && (await step(['umount', '-f', join(s.path, 'dev')]))) s.devfs = false;
@@ -206,6 +206,19 @@ export class JailExecutor implements Executor {
       if (s.devfs) note(`[builder] teardown: not removing ${s.path}: its devfs is still mounted`);
       else if ((await step(['chflags', '-R', '0', s.path])) && (await step(['rm', '-rf', s.path]))) s.copied = false;
     }
+  }
+
+  /** `jail -r`: every process in the jail killed, the jail gone (its files stay); true if it is gone. */
+  async #removeJail(s: Sandbox, log: Logger, note: (text: string) => void): Promise<boolean> {
+    if (s.jail && (await this.#step(['jail', '-r', s.name], log, note))) s.jail = false;
+    return !s.jail;
+  }
+
+  /** One teardown command; a failure is said in the console (details in the worker log). */
+  async #step(argv: string[], log: Logger, note: (text: string) => void): Promise<boolean> {
+    const ok = await this.#try(argv, log);
+    if (!ok) note(`[builder] teardown: \`${argv.join(' ')}\` failed; see the worker log`);
+    return ok;
   }
 
   async #try(argv: string[], log: Logger): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { lstatSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { RunResult } from '@builder/protocol';
 import { describeError } from '../errors.ts';
@@ -116,11 +117,29 @@ export function runJobProcess(
   });
 }
 
-/** Hand the output dir to the artifact hook; a failure there is a console note, not a job result. */
+/**
+ * Hand the output dir to the artifact hook, once nothing of the job runs that could still change
+ * it (the executor's duty): refused if the job replaced it by anything but a directory; a failure
+ * of the hook itself is a console note, not a job result.
+ */
 export async function collectOutput(io: RunIO, outputDir: string): Promise<void> {
+  const replaced = outputDirReplaced(outputDir);
+  if (replaced) return io.refuseOutput(`the output dir was replaced by ${replaced}`);
   try {
     await io.collectOutput(outputDir);
   } catch (err) {
     io.note(`[builder] collecting ${outputDir} failed: ${describeError(err)}`);
   }
+}
+
+/** What the job left in place of its output dir if that is not a directory (absent is fine: no artifacts). */
+function outputDirReplaced(dir: string): string | undefined {
+  let st;
+  try {
+    st = lstatSync(dir, { throwIfNoEntry: false });
+  } catch {
+    return undefined; // unreadable: the upload says why
+  }
+  if (!st || st.isDirectory()) return undefined;
+  return st.isSymbolicLink() ? 'a symbolic link' : 'something that is not a directory';
 }

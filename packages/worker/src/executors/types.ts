@@ -32,6 +32,12 @@ export interface RunIO {
    */
   collectOutput(outputDir: string): Promise<void>;
   /**
+   * The output dir cannot be handed over safely (replaced by a link, or the sandbox could not be
+   * stopped): the run's artifacts are refused for `reason`, which the core says in the console,
+   * and a run that otherwise succeeded ends as an error, as for any artifact refusal.
+   */
+  refuseOutput(reason: string): void;
+  /**
    * What the job cost (CPU time, peak memory), measured by the executor; a later call replaces an
    * earlier one (the chroot executor's cgroup figures replace the sampled ones).
    */

@@ -14,6 +14,8 @@ export function recordingIO(killGraceMs: number) {
   const notes: string[] = [];
   /** `[output dir as the worker sees it, contents of result.txt there ('' when absent)]` */
   const collected: [string, string][] = [];
+  /** Why the executor refused to hand over the output dir, if it did. */
+  const refused: string[] = [];
   const abort = new AbortController();
   let started = 0;
   const runIO: RunIO = {
@@ -27,6 +29,7 @@ export function recordingIO(killGraceMs: number) {
       const file = join(dir, 'result.txt');
       collected.push([dir, existsSync(file) ? readFileSync(file, 'utf8') : '']);
     },
+    refuseOutput: (reason) => void refused.push(reason),
     log: silentLogger,
   };
   return {
@@ -34,6 +37,7 @@ export function recordingIO(killGraceMs: number) {
     abort,
     notes,
     collected,
+    refused,
     stdout: () => Buffer.concat(out).toString(),
     stderr: () => Buffer.concat(err).toString(),
     started: () => started,
