@@ -2,6 +2,7 @@ import { formatBytes, SHA256_PATTERN } from '@builder/protocol';
 import type { SiteDeps } from '../deps.ts';
 import { time } from '../format.ts';
 import { html } from '../html.ts';
+import { scrollTable } from '../scroll-table.ts';
 import { links } from '../links.ts';
 import { PageError, type Page } from './page.ts';
 
@@ -18,31 +19,19 @@ export function hashPage(ctx: SiteDeps, query: URLSearchParams): Page {
     ${
       files.length === 0
         ? html`<p class="muted">No run produced a file with this hash.</p>`
-        : html`<div class="scroll" tabindex="0">
-            <table>
-              <thead>
-                <tr>
-                  <th>run</th>
-                  <th>platform</th>
-                  <th>path</th>
-                  <th>size</th>
-                  <th>finished</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${files.map(
-                  (f) =>
-                    html`<tr>
-                      <td><a href="${links.run(f.job, f.number)}">${f.job}/${f.number}</a></td>
-                      <td>${f.platform}</td>
-                      <td><a href="${f.url}" download>${f.path}</a></td>
-                      <td>${formatBytes(f.size)}</td>
-                      <td>${time(f.finishedAt)}</td>
-                    </tr> `,
-                )}
-              </tbody>
-            </table>
-          </div>`
+        : scrollTable(
+            ['run', 'platform', 'path', 'size', 'finished'],
+            files.map(
+              (f) =>
+                html`<tr>
+                  <td><a href="${links.run(f.job, f.number)}">${f.job}/${f.number}</a></td>
+                  <td>${f.platform}</td>
+                  <td><a href="${f.url}" download>${f.path}</a></td>
+                  <td>${formatBytes(f.size)}</td>
+                  <td>${time(f.finishedAt)}</td>
+                </tr> `,
+            ),
+          )
     }`;
   return { meta: { title: `SHA-256 ${sha256.slice(0, 12)}…` }, data: { sha256, files }, body };
 }

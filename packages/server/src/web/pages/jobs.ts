@@ -4,6 +4,7 @@ import { latestPerPlatform } from '../../store/site-queries.ts';
 import { durationNote, resultText, stateLabel, time } from '../format.ts';
 import { renderSparkline, SPARK_RUNS } from '../chart.ts';
 import { html, raw } from '../html.ts';
+import { scrollTable } from '../scroll-table.ts';
 import { links } from '../links.ts';
 import { chartRuns } from './job-history.ts';
 import type { Page } from './page.ts';
@@ -32,49 +33,36 @@ export function jobsPage(ctx: SiteDeps): Page {
     ${
       entries.length === 0
         ? html`<p class="muted">No jobs yet. Create one with <code>builder-client schedule</code>.</p>`
-        : html`<div class="scroll" tabindex="0">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">job</th>
-                  <th scope="col">schedule</th>
-                  <th scope="col">latest run per platform</th>
-                  <th scope="col">recent runs</th>
-                  <th scope="col">status</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${entries.map(
-                  (e) =>
-                    html`<tr>
-                      <td><a href="${links.job(e.job.name)}">${e.job.name}</a></td>
-                      <td>${e.job.schedule ?? html`<span class="muted">on demand</span>`}</td>
-                      <td>
-                        <div class="platforms">
-                          ${e.ordered.map((o) =>
-                            o.run
-                              ? html`<span
-                                  >${o.platform}:
-                                  <a href="${links.run(o.run.job, o.run.number)}">#${o.run.number}</a>
-                                  ${stateLabel(o.run.state)} ${o.run.result ? resultText(o.run) : ''}
-                                  ${time(o.run.finishedAt ?? o.run.queuedAt)}
-                                  ${durationNote(o.run, ctx.clock.now())}</span
-                                >`
-                              : html`<span>${o.platform}: <span class="muted">never ran</span></span>`,
-                          )}
-                        </div>
-                      </td>
-                      <td>${raw(renderSparkline(e.job.name, e.history))}</td>
-                      <td>
-                        <a href="${links.job(e.job.name)}"
-                          ><img src="${links.badge(e.job.name)}" alt="${e.job.name} status" height="20"
-                        /></a>
-                      </td>
-                    </tr> `,
-                )}
-              </tbody>
-            </table>
-          </div>`
+        : scrollTable(
+            ['job', 'schedule', 'latest run per platform', 'recent runs', 'status'],
+            entries.map(
+              (e) =>
+                html`<tr>
+                  <td><a href="${links.job(e.job.name)}">${e.job.name}</a></td>
+                  <td>${e.job.schedule ?? html`<span class="muted">on demand</span>`}</td>
+                  <td>
+                    <div class="platforms">
+                      ${e.ordered.map((o) =>
+                        o.run
+                          ? html`<span
+                              >${o.platform}:
+                              <a href="${links.run(o.run.job, o.run.number)}">#${o.run.number}</a>
+                              ${stateLabel(o.run.state)} ${o.run.result ? resultText(o.run) : ''}
+                              ${time(o.run.finishedAt ?? o.run.queuedAt)} ${durationNote(o.run, ctx.clock.now())}</span
+                            >`
+                          : html`<span>${o.platform}: <span class="muted">never ran</span></span>`,
+                      )}
+                    </div>
+                  </td>
+                  <td>${raw(renderSparkline(e.job.name, e.history))}</td>
+                  <td>
+                    <a href="${links.job(e.job.name)}"
+                      ><img src="${links.badge(e.job.name)}" alt="${e.job.name} status" height="20"
+                    /></a>
+                  </td>
+                </tr> `,
+            ),
+          )
     }`;
   return { meta: { title: 'Jobs' }, data, body };
 }

@@ -2,6 +2,7 @@ import type { RepoKeys } from '../../repos/signing.ts';
 import type { PublishedPackage, RepoRow, RepoStore } from '../../store/repos.ts';
 import { time } from '../format.ts';
 import { html } from '../html.ts';
+import { scrollTable } from '../scroll-table.ts';
 import { links } from '../links.ts';
 import { PageError, type Page } from './page.ts';
 
@@ -25,31 +26,19 @@ export function reposPage(ctx: RepoPageDeps, base: string): Page {
         ? html`<p class="muted">
             No repository yet: <code>builder-client repo create NAME --suite bookworm --job JOB</code>.
           </p>`
-        : html`<div class="scroll" tabindex="0">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">name</th>
-                  <th scope="col">suite</th>
-                  <th scope="col">jobs</th>
-                  <th scope="col">packages</th>
-                  <th scope="col">published</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${repos.map(
-                  ({ repo, gen }) =>
-                    html`<tr>
-                      <td><a href="${repoLink(repo.name)}">${repo.name}</a></td>
-                      <td>${repo.suite}</td>
-                      <td>${sourcesText(repo)}</td>
-                      <td>${gen?.packages.length ?? 0}</td>
-                      <td>${gen ? time(gen.createdAt) : 'not yet'}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-          </div>`
+        : scrollTable(
+            ['name', 'suite', 'jobs', 'packages', 'published'],
+            repos.map(
+              ({ repo, gen }) =>
+                html`<tr>
+                  <td><a href="${repoLink(repo.name)}">${repo.name}</a></td>
+                  <td>${repo.suite}</td>
+                  <td>${sourcesText(repo)}</td>
+                  <td>${gen?.packages.length ?? 0}</td>
+                  <td>${gen ? time(gen.createdAt) : 'not yet'}</td>
+                </tr>`,
+            ),
+          )
     }`;
   return { meta: { title: 'Package repositories' }, data: { repos: data }, body };
 }
@@ -102,23 +91,10 @@ export function repoPage(ctx: RepoPageDeps, name: string, base: string): Page {
           ? html`<p class="muted">
               No package yet: a succeeded run of its jobs that leaves .deb or .pkg files adds them.
             </p>`
-          : html`<div class="scroll" tabindex="0">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">package</th>
-                    <th scope="col">version</th>
-                    <th scope="col">architecture</th>
-                    <th scope="col">built by</th>
-                    <th scope="col">provenance</th>
-                    <th scope="col">SHA-256</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${[...debs, ...pkgs].map((p) => packageRow(p, summary.url))}
-                </tbody>
-              </table>
-            </div>`
+          : scrollTable(
+              ['package', 'version', 'architecture', 'built by', 'provenance', 'SHA-256'],
+              [...debs, ...pkgs].map((p) => packageRow(p, summary.url)),
+            )
       }
     </section>
     ${

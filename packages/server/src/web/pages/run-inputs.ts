@@ -1,5 +1,6 @@
 import { formatBytes, type RunView } from '@builder/protocol';
 import { html, type Html } from '../html.ts';
+import { scrollTable } from '../scroll-table.ts';
 import { links } from '../links.ts';
 
 /** Rows shown on the page; the run's JSON lists them all. */
@@ -22,37 +23,27 @@ export function inputsSection(view: RunView): Html | string {
     <p class="muted">
       ${all.length} file${all.length === 1 ? '' : 's'}, ${formatBytes(total)}, in <code>$BUILDER_INPUT</code>
     </p>
-    <div class="scroll">
-      <table id="inputs">
-        <thead>
-          <tr>
-            <th>name</th>
-            <th>size</th>
-            <th>SHA-256</th>
-            <th>from</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${all.slice(0, MAX_ROWS).map(
-            (f) =>
-              html`<tr>
-                <td>${f.name}</td>
-                <td><span title="${f.size} bytes">${formatBytes(f.size)}</span></td>
-                <td>
-                  <a href="${links.hash(f.sha256)}"><code class="hash">${f.sha256}</code></a>
-                </td>
-                <td>
-                  ${
-                    f.from === null
-                      ? html`<span class="muted">sent with execute</span>`
-                      : html`<a href="${links.artifact(f.from.job, f.from.number, f.from.path)}"
-                          >${f.from.job} #${f.from.number}: ${f.from.path}</a
-                        >`
-                  }
-                </td>
-              </tr> `,
-          )}
-        </tbody>
-      </table>
-    </div>`;
+    ${scrollTable(
+      ['name', 'size', 'SHA-256', 'from'],
+      all.slice(0, MAX_ROWS).map(
+        (f) =>
+          html`<tr>
+            <td>${f.name}</td>
+            <td><span title="${f.size} bytes">${formatBytes(f.size)}</span></td>
+            <td>
+              <a href="${links.hash(f.sha256)}"><code class="hash">${f.sha256}</code></a>
+            </td>
+            <td>
+              ${
+                f.from === null
+                  ? html`<span class="muted">sent with execute</span>`
+                  : html`<a href="${links.artifact(f.from.job, f.from.number, f.from.path)}"
+                      >${f.from.job} #${f.from.number}: ${f.from.path}</a
+                    >`
+              }
+            </td>
+          </tr> `,
+      ),
+      { id: 'inputs' },
+    )}`;
 }

@@ -8,6 +8,7 @@ import { renderConsoleSection } from '../console-view.ts';
 import { renderSummary, summarySection } from '../summary.ts';
 import { queueWait, resultText, runDuration, stateLabel, time } from '../format.ts';
 import { html, raw, type Html } from '../html.ts';
+import { scrollTable } from '../scroll-table.ts';
 import { links } from '../links.ts';
 import { definitionFact } from './definition.ts';
 import { environmentSection, rebuildFact, rebuildsFact, rebuildsOfRun, rebuildVerdict } from './run-environment.ts';
@@ -205,25 +206,17 @@ function usageFacts(usage: RunUsage | null): Html | string {
 }
 
 function keyValueTable(rows: [string, string][], what: string): Html {
-  return html`<div class="scroll" tabindex="0">
-    <table class="kv">
-      <thead>
-        <tr>
-          <th scope="col">${what}</th>
-          <th scope="col">value</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${rows.map(
-          ([k, v]) =>
-            html`<tr>
-              <th scope="row"><code>${k}</code></th>
-              <td><code class="value">${v}</code></td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
-  </div>`;
+  return scrollTable(
+    [what, 'value'],
+    rows.map(
+      ([k, v]) =>
+        html`<tr>
+          <th scope="row"><code>${k}</code></th>
+          <td><code class="value">${v}</code></td>
+        </tr>`,
+    ),
+    { className: 'kv' },
+  );
 }
 
 /** The BUILDER_* variables the job saw (as the worker sets them), and which secrets it got. */
@@ -255,36 +248,25 @@ function artifactTable(run: RunRow, all: { path: string; size: number; sha256: s
       ? html`; the first ${MAX_ROWS} are shown, <a href="/api${links.run(run.job, run.number)}">all in JSON</a>`
       : '';
   return html`<p class="muted">${all.length} file${all.length === 1 ? '' : 's'}, ${formatBytes(total)}${more}</p>
-    <div class="scroll" tabindex="0">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">path</th>
-            <th scope="col">size</th>
-            <th scope="col">stable link</th>
-            <th scope="col">SHA-256</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${files.map(
-            (f) =>
-              html`<tr>
-                <td><a href="${links.artifact(run.job, run.number, f.path)}" download>${f.path}</a></td>
-                <td><span title="${f.size} bytes">${formatBytes(f.size)}</span></td>
-                <td>
-                  <a
-                    class="latest"
-                    href="${links.latest(run.job, f.path, run.platform)}"
-                    title="always the newest successful run's ${f.path}"
-                    >latest</a
-                  >
-                </td>
-                <td>
-                  <a href="${links.hash(f.sha256)}"><code class="hash">${f.sha256}</code></a>
-                </td>
-              </tr> `,
-          )}
-        </tbody>
-      </table>
-    </div>`;
+    ${scrollTable(
+      ['path', 'size', 'stable link', 'SHA-256'],
+      files.map(
+        (f) =>
+          html`<tr>
+            <td><a href="${links.artifact(run.job, run.number, f.path)}" download>${f.path}</a></td>
+            <td><span title="${f.size} bytes">${formatBytes(f.size)}</span></td>
+            <td>
+              <a
+                class="latest"
+                href="${links.latest(run.job, f.path, run.platform)}"
+                title="always the newest successful run's ${f.path}"
+                >latest</a
+              >
+            </td>
+            <td>
+              <a href="${links.hash(f.sha256)}"><code class="hash">${f.sha256}</code></a>
+            </td>
+          </tr> `,
+      ),
+    )}`;
 }

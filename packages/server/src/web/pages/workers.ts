@@ -3,6 +3,7 @@ import { runView, workerView } from '../../runs/views.ts';
 import type { RunRow } from '../../store/rows.ts';
 import { durationNote, time } from '../format.ts';
 import { html } from '../html.ts';
+import { scrollTable } from '../scroll-table.ts';
 import { links } from '../links.ts';
 import type { Page } from './page.ts';
 
@@ -38,43 +39,28 @@ export function workersPage(ctx: SiteDeps): Page {
       ${
         workers.length === 0
           ? html`<p class="muted">No worker is connected.</p>`
-          : html`<div class="scroll" tabindex="0">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">name</th>
-                    <th scope="col">platform</th>
-                    <th scope="col">executor</th>
-                    <th scope="col">busy / slots</th>
-                    <th scope="col">labels</th>
-                    <th scope="col">connected</th>
-                    <th scope="col">last seen</th>
-                    <th scope="col">running</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${workers.map(
-                    (w) =>
-                      html`<tr>
-                        <td>${w.name}</td>
-                        <td>${w.platform}</td>
-                        <td>${w.executor}</td>
-                        <td class="slots">${w.runs.size} / ${w.capacity}</td>
-                        <td>${w.labels.join(', ')}</td>
-                        <td>${time(w.connectedAt)}</td>
-                        <td>${time(w.lastSeenAt)}</td>
-                        <td>
-                          ${(running.get(w.name) ?? []).map(
-                            (r) =>
-                              html`<a href="${links.run(r.job, r.number)}">${r.job}/${r.number}</a>
-                                ${durationNote(r, ctx.clock.now())} `,
-                          )}
-                        </td>
-                      </tr> `,
-                  )}
-                </tbody>
-              </table>
-            </div>`
+          : scrollTable(
+              ['name', 'platform', 'executor', 'busy / slots', 'labels', 'connected', 'last seen', 'running'],
+              workers.map(
+                (w) =>
+                  html`<tr>
+                    <td>${w.name}</td>
+                    <td>${w.platform}</td>
+                    <td>${w.executor}</td>
+                    <td class="slots">${w.runs.size} / ${w.capacity}</td>
+                    <td>${w.labels.join(', ')}</td>
+                    <td>${time(w.connectedAt)}</td>
+                    <td>${time(w.lastSeenAt)}</td>
+                    <td>
+                      ${(running.get(w.name) ?? []).map(
+                        (r) =>
+                          html`<a href="${links.run(r.job, r.number)}">${r.job}/${r.number}</a>
+                            ${durationNote(r, ctx.clock.now())} `,
+                      )}
+                    </td>
+                  </tr> `,
+              ),
+            )
       }
     </section>
     <section aria-labelledby="disconnected-heading">
@@ -82,33 +68,20 @@ export function workersPage(ctx: SiteDeps): Page {
       ${
         gone.length === 0
           ? html`<p class="muted">None: every worker that ever connected is connected.</p>`
-          : html`<div class="scroll" tabindex="0">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">name</th>
-                    <th scope="col">platform</th>
-                    <th scope="col">executor</th>
-                    <th scope="col">slots</th>
-                    <th scope="col">labels</th>
-                    <th scope="col">disconnected since</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${gone.map(
-                    (w) =>
-                      html`<tr>
-                        <td>${w.name}</td>
-                        <td>${w.platform}</td>
-                        <td>${w.executor}</td>
-                        <td>${w.capacity}</td>
-                        <td>${w.labels.join(', ')}</td>
-                        <td>${time(w.lastSeenAt)}</td>
-                      </tr> `,
-                  )}
-                </tbody>
-              </table>
-            </div>`
+          : scrollTable(
+              ['name', 'platform', 'executor', 'slots', 'labels', 'disconnected since'],
+              gone.map(
+                (w) =>
+                  html`<tr>
+                    <td>${w.name}</td>
+                    <td>${w.platform}</td>
+                    <td>${w.executor}</td>
+                    <td>${w.capacity}</td>
+                    <td>${w.labels.join(', ')}</td>
+                    <td>${time(w.lastSeenAt)}</td>
+                  </tr> `,
+              ),
+            )
       }
     </section>`;
   return { meta: { title: 'Workers' }, data, body };
