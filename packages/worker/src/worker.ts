@@ -11,6 +11,7 @@ import {
 import { Sources } from './source.ts';
 import { type Connect, Connection } from './connection.ts';
 import { ExitCode, type ServerRefusedError, type UntrustedServerError } from './errors.ts';
+import { nativeSpawn } from './executors/job-child.ts';
 import type { Executor } from './executors/types.ts';
 import type { WorkerOptions } from './options.ts';
 import { Run, RunPhase, runKey } from './runner.ts';
@@ -121,6 +122,8 @@ export class Worker {
       capacity: this.#o.capacity,
       executor: this.#executor.name,
       server: this.#o.connection.url,
+      // posix_spawn (native/spawn.c) when it was built at install, else Node's slower fork
+      jobSpawn: nativeSpawn ? 'posix_spawn' : 'child_process',
     });
     this.#connection.start();
     if (this.#o.gitMirrorMaxAgeMs > 0) {

@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { lstatSync } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
 import type { RunResult } from '@builder/protocol';
 import { describeError } from '../errors.ts';
+import { type JobChild, startJobChild } from './job-child.ts';
 import { groupStopper } from './process-group.ts';
 import type { RunIO } from './types.ts';
 import { ProcUsageSampler } from './usage.ts';
@@ -34,38 +33,28 @@ export function runJobProcess(
   io: RunIO,
 ): Promise<RunResult> {
   return new Promise<RunResult>((resolve) => {
-    let child: ChildProcess;
+    let child: JobChild;
     try {
-      const stdio =
-        opts.fd6 === undefined
-          ? ['ignore', 'pipe', 'pipe']
-          : ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'pipe'];
-      child = spawn(command, args, {
-        cwd: opts.cwd,
-        env: opts.env,
-        detached: true,
-        stdio: stdio as ['ignore', 'pipe', 'pipe'],
-      });
+      child = startJobChild(command, args, { cwd: opts.cwd, env: opts.env, fd6: opts.fd6 !== undefined });
     } catch (err) {
       resolve({ kind: 'error', message: `cannot start ${command}: ${describeError(err)}` });
       return;
     }
     const pid = child.pid;
     if (pid === undefined) {
-      child.once('error', (err) =>
+      child.once('error', (err: Error) =>
         resolve({ kind: 'error', message: `cannot start ${command}: ${describeError(err)}` }),
       );
       return;
     }
     io.started();
     const usage = new ProcUsageSampler(pid);
-    const fd6 = (child.stdio as readonly unknown[])[6] as Writable | null | undefined;
+    const fd6 = child.fd6;
     if (fd6 && opts.fd6 !== undefined) {
       fd6.on('error', () => undefined); // a job that ends before reading it: nothing to deliver
       fd6.end(opts.fd6);
     }
-    const stdout = child.stdout as Readable;
-    const stderr = child.stderr as Readable;
+    const { stdout, stderr } = child;
     stdout.pipe(io.stdout, { end: opts.more !== true });
     stderr.pipe(io.stderr, { end: opts.more !== true });
 
@@ -80,7 +69,7 @@ export function runJobProcess(
     };
     stdout.on('error', onReadError('stdout'));
     stderr.on('error', onReadError('stderr'));
-    child.on('error', (err) => io.log.warn('run.process_error', { error: err }));
+    child.on('error', (err: Error) => io.log.warn('run.process_error', { error: err }));
 
     const onAbort = () => group.stop();
     if (io.signal.aborted) onAbort();
@@ -104,7 +93,7 @@ export function runJobProcess(
       if (group.stop()) io.note('[builder] the job exited but left processes running in its group; stopping them');
       lingerTimer = setTimeout(checkLinger, io.killGraceMs + PIPE_LINGER_MS);
     });
-    child.once('close', (code, signal) => {
+    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
       if (lingerTimer) clearTimeout(lingerTimer);
       io.signal.removeEventListener('abort', onAbort);
       void group.settled().then(() => {

@@ -1,0 +1,139 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type JobChild, type JobSpawnOptions, nativeSpawn, startJobChild } from './job-child.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'builder-job-child-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  err: string;
+  events: string[];
+}
+
+/** Run to the end: what the child printed, how it ended, and in which order exit and close came. */
+function finish(child: JobChild, fd6?: string): Promise<Ended> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const events: string[] = [];
+  child.stdout.on('data', (c: Buffer) => out.push(c));
+  child.stderr.on('data', (c: Buffer) => err.push(c));
+  if (fd6 !== undefined) child.fd6?.on('error', () => undefined).end(fd6);
+  child.on('exit', () => events.push('exit'));
+  return new Promise((resolve) =>
+    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+      events.push('close');
+      resolve({ code, signal, out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString(), events });
+    }),
+  );
+}
+
+const opts = (over: Partial<JobSpawnOptions> = {}): JobSpawnOptions => ({
+  cwd: dir,
+  env: { PATH: '/usr/bin:/bin', ONLY: 'this' },
+  fd6: false,
+  ...over,
+});
+
+/** Descriptors above 2 this process has without close-on-exec: any exec passes those on. */
+function inheritable(): number[] {
+  const O_CLOEXEC = 0o2000000;
+  const fds: number[] = [];
+  for (const fd of readdirSync('/proc/self/fdinfo')) {
+    let info: string;
+    try {
+      info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue; // the listing's own descriptor, closed since
+    }
+    if (Number(fd) > 2 && !(parseInt(/flags:\s+(\d+)/.exec(info)![1]!, 8) & O_CLOEXEC)) fds.push(Number(fd));
+  }
+  return fds;
+}
+
+it('on Linux the worker starts jobs with its posix_spawn (built at install by native/build.mjs)', () => {
+  if (process.platform !== 'linux') return;
+  expect(nativeSpawn, 'packages/worker/native/spawn.node is missing: run `node native/build.mjs` there').toBeDefined();
+});
+
+// Both ways of starting a job must look the same to the job and to runJobProcess.
+describe.each([['child_process', undefined] as const, ...(nativeSpawn ? [['posix_spawn', nativeSpawn] as const] : [])])(
+  'a job started through %s',
+  (_name, native) => {
+    const sh = (script: string, over?: Partial<JobSpawnOptions>) =>
+      startJobChild('/bin/sh', ['-c', script], opts(over), native);
+
+    it('gets its cwd, exactly its environment, /dev/null as stdin, stdout and stderr apart', async () => {
+      expect(await finish(sh('pwd; env | sort; cat; echo to-err >&2; exit 3'))).toEqual({
+        code: 3,
+        signal: null,
+        out: `${dir}\nONLY=this\nPATH=/usr/bin:/bin\nPWD=${dir}\n`,
+        err: 'to-err\n',
+        events: ['exit', 'close'],
+      });
+    });
+
+    it('leads its own session and process group', async () => {
+      const child = sh('ps -o pid=,pgid=,sid= -p $$');
+      const r = await finish(child);
+      expect(r.out.trim().split(/\s+/).map(Number)).toEqual([child.pid, child.pid, child.pid]);
+    });
+
+    it('starts with no signal blocked, and SIGPIPE not ignored (Node ignores it)', async () => {
+      const r = await finish(startJobChild('/bin/grep', ['-E', '^Sig(Blk|Ign)', '/proc/self/status'], opts(), native));
+      const [blocked, ignored] = [/SigBlk:\s+(\w+)/, /SigIgn:\s+(\w+)/].map((re) => BigInt(`0x${re.exec(r.out)![1]}`));
+      expect(blocked).toBe(0n);
+      expect(ignored! & (1n << BigInt(constants.signals.SIGPIPE - 1))).toBe(0n);
+    });
+
+    it('gets no descriptor of the worker but 0-2, and 6 with what is written there when asked', async () => {
+      const passed = inheritable();
+      const fds = (out: string) =>
+        out
+          .split('\n')
+          .filter(Boolean)
+          .map(Number)
+          .filter((fd) => !passed.includes(fd))
+          .sort((a, b) => a - b);
+      expect(fds((await finish(sh('ls /proc/$$/fd'))).out)).toEqual([0, 1, 2]);
+      const six = await finish(sh('ls /proc/$$/fd; cat <&6 >&2', { fd6: true }), 'secret=1');
+      expect(fds(six.out)).toEqual([0, 1, 2, 6]);
+      expect(six.err).toBe('secret=1');
+    });
+
+    it('reports a signal by name', async () => {
+      const r = await finish(sh('kill -TERM $$'));
+      expect([r.code, r.signal]).toEqual([null, 'SIGTERM']);
+    });
+
+    it('cannot start what does not exist: an ENOENT error', async () => {
+      let err: unknown;
+      try {
+        const child = startJobChild(join(dir, 'missing'), [], opts(), native);
+        // Node says so on an event, the native spawn at once
+        err = await new Promise((resolve) => child.once('error', resolve));
+      } catch (thrown) {
+        err = thrown;
+      }
+      expect(err).toMatchObject({ code: 'ENOENT' });
+    });
+  },
+);
+
+describe.skipIf(!nativeSpawn)('the native spawn', () => {
+  it('refuses a NUL byte in an argument or variable rather than cut the string there', () => {
+    expect(() => startJobChild('/bin/sh', ['-c', 'true'], opts({ env: { A: 'x\0y' } }))).toThrow(/NUL byte/);
+    expect(() => startJobChild('/bin/sh', ['-c', 'a\0b'], opts())).toThrow(/NUL byte/);
+  });
+
+  it('reaps what it started: no zombie is left', async () => {
+    const child = startJobChild('/bin/sh', ['-c', 'exit 0'], opts());
+    await finish(child);
+    expect(() => readFileSync(`/proc/${child.pid}/status`)).toThrow(/ENOENT/);
+  });
+});

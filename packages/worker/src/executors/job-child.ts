@@ -1,0 +1,128 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+
+/** What runJobProcess needs of the job's process, however it was started. */
+export interface JobChild extends EventEmitter {
+  /** undefined: Node could not start it; an 'error' event follows. */
+  readonly pid?: number | undefined;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** The write end of the child's fd 6, when asked for. */
+  readonly fd6: Writable | undefined;
+  // events as ChildProcess: 'exit' (code, signal) once reaped, 'close' (code, signal) once also
+  // its stdout and stderr are closed, 'error' (Node only)
+}
+
+export interface JobSpawnOptions {
+  cwd: string;
+  env: Readonly<Record<string, string>>;
+  /** Give the child a pipe on fd 6 (its read end). */
+  fd6: boolean;
+}
+
+interface Addon {
+  spawn(
+    file: string,
+    argv: string[],
+    env: string[],
+    cwd: string,
+    extraFd: number,
+    onExit: (code: number | null, signal: number | null) => void,
+  ): [pid: number, stdout: number, stderr: number, extra: number];
+}
+
+/** native/spawn.c, built at install on Linux (native/build.mjs); undefined where it was not. */
+export const nativeSpawn: Addon | undefined = loadAddon();
+
+function loadAddon(): Addon | undefined {
+  try {
+    const addon = createRequire(import.meta.url)('../../native/spawn.node') as Partial<Addon>;
+    // a kernel without pidfds gets a module without spawn
+    return typeof addon.spawn === 'function' ? (addon as Addon) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Start a job's process in its own session (a process group the worker signals as a whole), in
+ * `cwd`, with exactly `env`, stdin on /dev/null, stdout and stderr piped. Through posix_spawn
+ * (native/spawn.c) when it is built: Node's child_process forks the whole worker first, which
+ * costs a millisecond of CPU and of dispatch latency per job. Throws if the native spawn cannot
+ * start it; Node's reports that with a pid of undefined and an 'error' event.
+ */
+export function startJobChild(
+  command: string,
+  args: readonly string[],
+  opts: JobSpawnOptions,
+  addon: Addon | undefined = nativeSpawn,
+): JobChild {
+  return addon ? new NativeJobChild(addon, command, args, opts) : nodeJobChild(command, args, opts);
+}
+
+function nodeJobChild(command: string, args: readonly string[], opts: JobSpawnOptions): JobChild {
+  const stdio = opts.fd6
+    ? ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'pipe']
+    : ['ignore', 'pipe', 'pipe'];
+  const child: ChildProcess = spawn(command, args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    detached: true,
+    stdio: stdio as ['ignore', 'pipe', 'pipe'],
+  });
+  return Object.assign(child, {
+    stdout: child.stdout as Readable,
+    stderr: child.stderr as Readable,
+    fd6: ((child.stdio as readonly unknown[])[6] ?? undefined) as Writable | undefined,
+  });
+}
+
+const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name]));
+
+class NativeJobChild extends EventEmitter implements JobChild {
+  readonly pid: number;
+  readonly stdout: Socket;
+  readonly stderr: Socket;
+  readonly fd6: Socket | undefined;
+  #open = 3; // the exit and both output streams: 'close' when all three are done
+  #result: [number | null, NodeJS.Signals | null] = [null, null];
+
+  constructor(addon: Addon, command: string, args: readonly string[], opts: JobSpawnOptions) {
+    super();
+    const env: string[] = [];
+    for (const [k, v] of Object.entries(opts.env)) env.push(`${k}=${v}`);
+    // what Node refuses too: C strings end at the first NUL, so the job would get something else
+    for (const s of [command, ...args, ...env, opts.cwd]) {
+      if (s.includes('\0')) throw new TypeError(`cannot start ${command}: an argument or variable contains a NUL byte`);
+    }
+    const [pid, out, err, extra] = addon.spawn(
+      command,
+      [command, ...args],
+      env,
+      opts.cwd,
+      opts.fd6 ? 6 : -1,
+      (code, signal) => {
+        this.#result = [
+          code,
+          signal === null ? null : ((SIGNAL_NAMES.get(signal) ?? `SIG${signal}`) as NodeJS.Signals),
+        ];
+        this.emit('exit', ...this.#result);
+        this.#closed();
+      },
+    );
+    this.pid = pid;
+    this.stdout = new Socket({ fd: out, readable: true, writable: false });
+    this.stderr = new Socket({ fd: err, readable: true, writable: false });
+    this.fd6 = extra >= 0 ? new Socket({ fd: extra, readable: false, writable: true }) : undefined;
+    this.stdout.once('close', () => this.#closed());
+    this.stderr.once('close', () => this.#closed());
+  }
+
+  #closed(): void {
+    if (--this.#open === 0) this.emit('close', ...this.#result);
+  }
+}
