@@ -40,14 +40,16 @@ async function dispatchLatency() {
 /**
  * The machine's limit for trivial jobs: `workers` Node processes (bench/spawner.mjs) that do nothing
  * but spawn `sh -c true` with piped output, `capacity` at a time each, `total` in all; jobs/s, and
- * the CPU seconds the spawners and their children used.
+ * the CPU seconds the spawners and their children used. `how`: Node's child_process (the issue's
+ * yardstick), or 'posix' for the worker's own posix_spawn.
  */
-async function bareSpawnRate(total, workers, capacity) {
+async function bareSpawnRate(total, workers, capacity, how = 'node') {
   const procs = Array.from({ length: workers }, (_, i) =>
     spawn(process.execPath, [
       join(import.meta.dirname, 'spawner.mjs'),
       String(Math.floor(total / workers) + (i < total % workers ? 1 : 0)),
       String(capacity),
+      how,
     ]),
   );
   const cpu = { own: 0, children: 0 };
@@ -77,6 +79,8 @@ async function throughput() {
   const capacity = Number(process.env.BENCH_CAPACITY ?? 1);
   // measured right before, on the same machine state: builder's figure is reported as a share of it
   const { rate: bare, cpu: bareCpu } = await bareSpawnRate(total, 4, capacity);
+  // the same with the spawn builder's workers use: what is left to gain beyond how jobs start
+  const { rate: barePosix } = await bareSpawnRate(total, 4, capacity, 'posix');
   const c = await startCluster({ workers: 4, capacity });
   const cpuOf = () => {
     const workers = c.workerPids.map(cpuSeconds);
@@ -108,6 +112,8 @@ async function throughput() {
     const failed = (await c.rpc.call('runs', { job: 'tp', state: 'failed', limit: 1000 })).length;
     report('throughput_bare_spawn', bare, 'jobs/s', { jobs: total, processes: 4, capacity });
     report('throughput_share_of_bare_spawn', (100 * total) / seconds / bare, '%');
+    report('throughput_bare_posix_spawn', barePosix, 'jobs/s', { jobs: total, processes: 4, capacity });
+    report('throughput_share_of_bare_posix_spawn', (100 * total) / seconds / barePosix, '%');
     report('throughput_trivial_jobs', total / seconds, 'jobs/s', {
       jobs: total,
       workers: 4,

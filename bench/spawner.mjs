@@ -2,15 +2,21 @@
 // nothing but start `sh -c true` with piped output, `concurrency` at a time, as a host worker would
 // (own process group, output read to the end), no server. Waits for "go" on stdin so the parent
 // times all of them together; prints the number of jobs done when finished, and the CPU seconds
-// it used and its (reaped) children used.
+// it used and its (reaped) children used. With `posix` as third argument it starts them as the
+// worker does (posix_spawn, packages/worker/native), else with Node's child_process.
 import { spawn } from 'node:child_process';
+import { nativeSpawn, startJobChild } from '../packages/worker/dist/executors/job-child.js';
 import { cpuSeconds } from './proc-cpu.mjs';
 
-const [jobs, concurrency] = process.argv.slice(2).map(Number);
+const [jobs, concurrency] = process.argv.slice(2, 4).map(Number);
+const posix = process.argv[4] === 'posix';
+if (posix && !nativeSpawn) throw new Error("the worker's posix_spawn is not built (packages/worker/native/build.mjs)");
 
 function one() {
   return new Promise((ok, fail) => {
-    const child = spawn('/bin/sh', ['-c', 'true'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = posix
+      ? startJobChild('/bin/sh', ['-c', 'true'], { cwd: process.cwd(), env: process.env, fd6: false })
+      : spawn('/bin/sh', ['-c', 'true'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.resume();
     child.stderr.resume();
     child.once('error', fail);
