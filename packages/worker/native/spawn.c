@@ -11,7 +11,8 @@
  * child also gets the read end of a third pair there (a sandbox's secrets). Returns
  * [pid, stdoutFd, stderrFd, extraFd or -1]: the worker's ends, close-on-exec. onExit(code,
  * signal) is called once, from the event loop, when the child is reaped (through a pidfd, so
- * libuv's own SIGCHLD handling and this never take each other's children).
+ * libuv's own SIGCHLD handling and this never take each other's children); (null, null) if
+ * something else reaped it first.
  * Failure to start throws an Error with `code` (e.g. ENOENT) and `syscall` 'spawn'. On a kernel
  * without pidfd_open (before 5.3) the module exports nothing.
  */
@@ -106,14 +107,19 @@ static void onReadable(uv_poll_t *poll, int status, int events) {
   Child *c = poll->data;
   siginfo_t info;
   memset(&info, 0, sizeof info);
-  if (waitid(P_PID, c->pid, &info, WEXITED | WNOHANG) != 0 || info.si_pid == 0) return;
+  // reaped by someone else (ECHILD) counts as ended, how unknown: never poll a readable pidfd again
+  int gone = waitid(P_PID, c->pid, &info, WEXITED | WNOHANG) != 0;
+  if (!gone && info.si_pid == 0) return;
   uv_poll_stop(&c->poll);
   close(c->pidfd);
   napi_env env = c->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) == napi_ok) {
     napi_value onExit, global, args[2], result;
-    if (info.si_code == CLD_EXITED) {
+    if (gone) {
+      napi_get_null(env, &args[0]);
+      napi_get_null(env, &args[1]);
+    } else if (info.si_code == CLD_EXITED) {
       napi_create_int32(env, info.si_status, &args[0]);
       napi_get_null(env, &args[1]);
     } else {
@@ -185,6 +191,12 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   out[1] = err[1] = extra[0] = -1;
 
   c = calloc(1, sizeof *c);
+  if (!c) {
+    kill(-pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    throwErrno(env, ENOMEM, file);
+    goto fail;
+  }
   uv_loop_t *loop;
   napi_value name;
   c->pid = pid;
