@@ -8,7 +8,8 @@
  * spawn(file, argv, env, cwd, extraFd, onExit) starts `file` in its own session (setsid), in
  * `cwd`, with exactly `env`, signal mask empty and every signal at its default, stdin on
  * /dev/null and stdout/stderr on new socket pairs (as libuv's 'pipe'). With extraFd > 2 the
- * child also gets the read end of a third pair there (a sandbox's secrets). Returns
+ * child also gets the read end of a third pair there (a sandbox's secrets). With glibc 2.34 or
+ * later every other descriptor is closed in the child. Returns
  * [pid, stdoutFd, stderrFd, extraFd or -1]: the worker's ends, close-on-exec. onExit(code,
  * signal) is called once, from the event loop, when the child is reaped (through a pidfd, so
  * libuv's own SIGCHLD handling and this never take each other's children); (null, null) if
@@ -170,6 +171,11 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err[1], 2);
   if (extraFd > 2) posix_spawn_file_actions_adddup2(&actions, extra[0], extraFd);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+  // nothing else reaches the job, not even what the worker itself inherited without close-on-exec
+  for (int fd = 3; fd < (extraFd > 2 ? extraFd : 3); fd++) posix_spawn_file_actions_addclose(&actions, fd);
+  posix_spawn_file_actions_addclosefrom_np(&actions, extraFd > 2 ? extraFd + 1 : 3);
+#endif
   posix_spawn_file_actions_addchdir_np(&actions, cwd);
   sigset_t none, all;
   sigemptyset(&none);

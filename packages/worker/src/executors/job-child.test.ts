@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -129,6 +130,24 @@ describe.skipIf(!nativeSpawn)('the native spawn', () => {
   it('refuses a NUL byte in an argument or variable rather than cut the string there', () => {
     expect(() => startJobChild('/bin/sh', ['-c', 'true'], opts({ env: { A: 'x\0y' } }))).toThrow(/NUL byte/);
     expect(() => startJobChild('/bin/sh', ['-c', 'a\0b'], opts())).toThrow(/NUL byte/);
+  });
+
+  it('passes on no other descriptor, not even one the worker inherited without close-on-exec', () => {
+    // a worker started with fd 3 open (as by a supervisor), which lists its job's descriptors
+    const addon = join(import.meta.dirname, '../../native/spawn.node');
+    const script = `
+      const { Socket } = require('node:net');
+      const fds = require('node:fs').readdirSync('/proc/self/fd').join(' ');
+      const [, out] = require(${JSON.stringify(addon)}).spawn(
+        '/bin/sh', ['sh', '-c', 'ls /proc/$$/fd | tr "\\n" " "'], [], '/', -1, () => {});
+      let listed = '';
+      new Socket({ fd: out, readable: true, writable: false })
+        .on('data', (d) => (listed += d))
+        .on('close', () => console.log(fds + '|' + listed.trim()));`;
+    const r = spawnSync(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
+    const [own, job] = r.stdout.toString().trim().split('|');
+    expect(own!.split(' ')).toContain('3');
+    expect(job).toBe('0 1 2');
   });
 
   it('reaps what it started: no zombie is left', async () => {
