@@ -97,7 +97,7 @@ class NativeJobChild extends EventEmitter implements JobChild {
     for (const [k, v] of Object.entries(opts.env)) env.push(`${k}=${v}`);
     // what Node refuses too: C strings end at the first NUL, so the job would get something else
     for (const s of [command, ...args, ...env, opts.cwd]) {
-      if (s.includes('\0')) throw new TypeError(`cannot start ${command}: an argument or variable contains a NUL byte`);
+      if (s.includes('\0')) throw new TypeError('an argument or variable contains a NUL byte');
     }
     const [pid, out, err, extra] = addon.spawn(
       command,
