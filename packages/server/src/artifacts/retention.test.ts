@@ -1,15 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { LogFields, Logger } from '../log.ts';
-import { openDb, type Db } from '../store/db.ts';
+import type { Db } from '../store/db.ts';
 import type { BlobStore } from './blob-store.ts';
 import { LocalBlobStore } from './local-blobs.ts';
 import { formatVacuumReport, startRetention, vacuum, type RetentionPolicy } from './retention.ts';
 import { S3BlobStore } from './s3-blobs.ts';
 import { startS3rver } from '../test-support/s3rver.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -76,14 +76,12 @@ describe('vacuum', () => {
   const go = (policy: RetentionPolicy, at = now) => vacuum({ db, blobs, now: at }, policy);
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-retention-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-retention-'));
     blobs = new LocalBlobStore(join(dir, 'blobs'));
     now = Date.now() + 2 * HOUR;
   });
   afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   it('keeps the newest N runs with artifacts per job and platform', async () => {

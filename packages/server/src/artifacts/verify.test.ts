@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../store/artifacts.ts';
-import { openDb, type Db } from '../store/db.ts';
+import type { Db } from '../store/db.ts';
 import type { BlobInfo } from './blob-store.ts';
 import { LocalBlobStore } from './local-blobs.ts';
 import { formatVerifyReport, verifyBlobs } from './verify.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 const sha = (data: string) => createHash('sha256').update(data).digest('hex');
 
@@ -46,13 +46,11 @@ describe('verifyBlobs next to a running server', () => {
   };
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-verify-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-verify-'));
     store = new BusyStore(join(dir, 'blobs'), join(dir, 'quarantine'));
   });
   afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   it('skips a blob vacuum deletes meanwhile and leaves a good copy a transfer stores meanwhile', async () => {

@@ -1,6 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { insertRun } from '../test-support/runs.ts';
 import { JobSpecSchema, type RunView, type ServerToWorker } from '@builder/protocol';
@@ -10,7 +8,7 @@ import { Observers } from '../console/observers.ts';
 import type { Context } from '../context.ts';
 import { Registry, type ConnectedWorker } from '../workers/registry.ts';
 import { StorageOutage } from '../storage/outage.ts';
-import { openDb, type Db } from '../store/db.ts';
+import type { Db } from '../store/db.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { JobStore } from '../store/jobs.ts';
 import { RunStore } from '../store/runs.ts';
@@ -19,6 +17,7 @@ import { ConsoleIntake } from './console-intake.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { resumeRuns, resyncRuns } from './resync.ts';
 import { writeToFullDisk } from '../test-support/full-disk.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -51,8 +50,7 @@ describe('console intake across a batch that could not be committed', () => {
   const file = (runId: string) => readFileSync(ctx.logs.path(runId), 'utf8');
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-intake-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-intake-'));
     const logs = new LogStore(dir);
     const clock = { now: () => Date.now() };
     ctx = {
@@ -97,8 +95,7 @@ describe('console intake across a batch that could not be committed', () => {
   afterEach(() => {
     ctx.storage.stop();
     ctx.logs.closeAll();
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   it('acknowledges nothing of it, expects the same chunks again and stores them exactly once', () => {

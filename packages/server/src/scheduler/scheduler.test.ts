@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobSpecSchema, ProtocolError } from '@builder/protocol';
 import { silentLogger } from '../log.ts';
@@ -9,6 +6,7 @@ import { JobStore } from '../store/jobs.ts';
 import type { JobRow } from '../store/rows.ts';
 import { nextAfter, normalizeSchedule, validateTimezone } from './cron.ts';
 import { Scheduler } from './scheduler.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 const at = (iso: string) => new Date(iso).getTime();
 
@@ -66,8 +64,7 @@ describe('Scheduler', () => {
   };
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-sched-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-sched-'));
     jobs = new JobStore(db);
     now = at('2026-01-10T12:00:00Z');
     fired = [];
@@ -82,8 +79,7 @@ describe('Scheduler', () => {
   });
   afterEach(() => {
     scheduler.stop();
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   it('fires on time and moves to the next slot without drift', () => {

@@ -1,24 +1,21 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { insertRun } from '../test-support/runs.ts';
 import { JobSpecSchema } from '@builder/protocol';
-import { openDb, type Db } from './db.ts';
+import type { Db } from './db.ts';
 import { GroupCommit } from './group-commit.ts';
 import { JobStore } from './jobs.ts';
 import { RunStore } from './runs.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 describe('the server database', () => {
   let dir: string;
   let db: Db;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-db-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-db-'));
   });
   afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   it('commits durably (WAL, synchronous=FULL) and keeps savepoint journals in memory', () => {

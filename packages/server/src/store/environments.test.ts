@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobSpecSchema, type Environment } from '@builder/protocol';
-import { openDb, type Db } from './db.ts';
+import type { Db } from './db.ts';
 import { JobStore } from './jobs.ts';
 import { RunStore } from './runs.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 describe('EnvironmentStore on a real SQLite file', () => {
   let dir: string;
@@ -14,14 +12,12 @@ describe('EnvironmentStore on a real SQLite file', () => {
   let jobs: JobStore;
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-env-store-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-env-store-'));
     jobs = new JobStore(db);
     runs = new RunStore(db);
   });
   afterEach(() => {
-    if (db.open) db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   const started = (env: Environment | undefined) => {

@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isStorageFull } from '../storage/full.ts';
-import { openDb, type Db } from './db.ts';
+import type { Db } from './db.ts';
 import { GroupCommit } from './group-commit.ts';
 import { writeToFullDisk } from '../test-support/full-disk.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 describe('GroupCommit when the disk is full', () => {
   let dir: string;
@@ -15,16 +13,14 @@ describe('GroupCommit when the disk is full', () => {
   const notes = () => (db.prepare('SELECT text FROM t ORDER BY text').all() as { text: string }[]).map((r) => r.text);
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-commit-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-commit-'));
     db.exec('CREATE TABLE t (text TEXT NOT NULL)');
     commit = new GroupCommit(db);
     told = [];
     commit.onStorageFull = (err, rolledBack) => told.push({ rolledBack, full: isStorageFull(err) });
   });
   afterEach(() => {
-    if (db.open) db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   it('rolls back a batch whose flush hits ENOSPC, sends none of its replies, and commits the next one', () => {

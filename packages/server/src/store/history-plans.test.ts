@@ -1,16 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { insertRun } from '../test-support/runs.ts';
 import { JobSpecSchema, type RunResult } from '@builder/protocol';
-import { openDb, type Db } from './db.ts';
+import type { Db } from './db.ts';
 import { JobStore } from './jobs.ts';
 import { rebuildCounts, rebuildsOf } from './rebuilds.ts';
 import { RunHistory } from './run-history.ts';
 import { RunStore } from './runs.ts';
 import { lastRuns, latestSucceededPerPlatform, neighbours } from './site-history.ts';
 import { badgeRun, JOB_PLATFORMS, latestPerPlatform, runsPage } from './site-queries.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 /**
  * The statements whose cost grows with history (the jobs, job and run pages, the runs answer, the
@@ -35,8 +34,7 @@ describe('queries over a long history use indexes', () => {
   const failed: RunResult = { kind: 'exited', code: 1 };
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-plans-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-plans-'));
     jobs = new JobStore(db);
     runs = new RunStore(db);
     ran = [];
@@ -60,8 +58,7 @@ describe('queries over a long history use indexes', () => {
     });
   });
   afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   const plan = (q: { sql: string; args: unknown[] }) =>

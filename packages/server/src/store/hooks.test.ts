@@ -1,13 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { insertRun } from '../test-support/runs.ts';
 import { JobSpecSchema } from '@builder/protocol';
-import { openDb, type Db } from './db.ts';
+import type { Db } from './db.ts';
 import { HookStore } from './hooks.ts';
 import { JobStore } from './jobs.ts';
 import { RunStore } from './runs.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 const A = 'a'.repeat(40);
 const B = 'ab'.repeat(20);
@@ -35,15 +34,13 @@ describe('push hooks and the runs of a commit, on a real SQLite file', () => {
     insertRun({ runs, jobs }, { id: jobId }, { queuedAt, ref });
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-hooks-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-hooks-'));
     jobs = new JobStore(db);
     runs = new RunStore(db);
     hooks = new HookStore(db);
   });
   afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   it('finds the runs of a commit by full SHA or prefix: asked for by SHA, or resolved to it on start', () => {

@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { JobSpecSchema } from '@builder/protocol';
-import { openDb, type Db } from './db.ts';
+import type { Db } from './db.ts';
 import { GroupCommit } from './group-commit.ts';
 import { JobStore } from './jobs.ts';
 import { RunStore } from './runs.ts';
@@ -11,6 +8,7 @@ import { RepoStore } from './repos.ts';
 import { saveRunReport } from './run-reports.ts';
 import { createToken, grantOfToken } from './tokens.ts';
 import { insertRun } from '../test-support/runs.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 /**
  * What the server does with every run that ends prepares no SQL: a statement prepared per call
@@ -21,12 +19,10 @@ describe('statements on the path of every run', () => {
   let dir: string;
   let db: Db;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-stmts-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-stmts-'));
   });
   afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   it('are prepared once, not per call', () => {

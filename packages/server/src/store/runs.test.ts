@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobSpecSchema } from '@builder/protocol';
 import { openDb, type Db } from './db.ts';
@@ -8,6 +5,7 @@ import { GroupCommit } from './group-commit.ts';
 import { JobStore } from './jobs.ts';
 import { IllegalTransitionError, RunStore } from './runs.ts';
 import { prepareFor } from './rows.ts';
+import { removeTempDb, tempDb } from '../test-support/temp-db.ts';
 
 describe('RunStore and GroupCommit on a real SQLite file', () => {
   let dir: string;
@@ -39,15 +37,13 @@ describe('RunStore and GroupCommit on a real SQLite file', () => {
   };
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'builder-store-'));
-    db = openDb(dir);
+    ({ dir, db } = tempDb('builder-store-'));
     jobs = new JobStore(db);
     runs = new RunStore(db);
     commit = new GroupCommit(db);
   });
   afterEach(() => {
-    if (db.open) db.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDb(dir, db);
   });
 
   it("keeps a job's source, a run's ref and the commit its start reported", () => {
