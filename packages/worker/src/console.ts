@@ -291,10 +291,11 @@ export class ConsoleBuffer {
     this.#push({ seq: ++this.#seq, ts: batch.ts, stream: batch.stream, data, bytes, headroom: HEADROOM });
   }
 
+  /** A chunk of its own for `data` (the worker's notes; batches of job output never exceed a chunk). */
   #emit(stream: Stream, data: Buffer, ts: number): void {
     const max = this.#opts.maxChunkBytes;
     if (data.length <= max) return this.#push({ seq: ++this.#seq, ts, stream, data, bytes: data.length, headroom: 0 });
-    // Rare (a batch grown past the limit by one large write): cut between UTF-8 characters.
+    // Rare (a note longer than a chunk): cut between UTF-8 characters.
     for (let start = 0; start < data.length;) {
       let end = Math.min(start + max, data.length);
       if (end < data.length) {
