@@ -5,6 +5,20 @@ import { MIGRATIONS } from './migrations.ts';
 
 export type Db = Database.Database;
 
+/**
+ * `make`'s result for each database, made on first use and kept as long as the database: for
+ * statements of a store function that runs often (a statement prepared per call keeps its
+ * compiled program in native memory until V8 collects it).
+ */
+export function perDatabase<T>(make: (db: Db) => T): (db: Db) => T {
+  const made = new WeakMap<Db, T>();
+  return (db) => {
+    let value = made.get(db);
+    if (value === undefined) made.set(db, (value = make(db)));
+    return value;
+  };
+}
+
 /** Open (creating if needed) the server's SQLite file in WAL mode and bring its schema up to date. */
 export function openDb(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });

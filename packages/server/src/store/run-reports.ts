@@ -1,5 +1,5 @@
 import type { RunSummary, RunUsage } from '@builder/protocol';
-import type { Db } from './db.ts';
+import { type Db, perDatabase } from './db.ts';
 
 /** What a run's final attempt reported about itself besides its result. */
 export interface RunReport {
@@ -15,27 +15,18 @@ interface RawReport {
   usage_source: string | null;
 }
 
-/** The statements of `saveRunReport`, prepared once per database (it runs with every finished run). */
-const saveStatements = new WeakMap<Db, ReturnType<typeof prepareSave>>();
 type SaveArgs = [string, string | null, number, number | null, number | null, string | null];
 
-function prepareSave(db: Db) {
-  return {
-    clear: db.prepare<[string]>('DELETE FROM run_reports WHERE run_id = ?'),
-    upsert: db.prepare<SaveArgs>(
-      `INSERT INTO run_reports (run_id, summary, summary_truncated, cpu_ms, peak_memory, usage_source)
+/** The statements of `saveRunReport`, prepared once per database (it runs with every finished run). */
+const statementsFor = perDatabase((db) => ({
+  clear: db.prepare<[string]>('DELETE FROM run_reports WHERE run_id = ?'),
+  upsert: db.prepare<SaveArgs>(
+    `INSERT INTO run_reports (run_id, summary, summary_truncated, cpu_ms, peak_memory, usage_source)
      VALUES (?, ?, ?, ?, ?, ?)
      ON CONFLICT (run_id) DO UPDATE SET summary = excluded.summary, summary_truncated = excluded.summary_truncated,
        cpu_ms = excluded.cpu_ms, peak_memory = excluded.peak_memory, usage_source = excluded.usage_source`,
-    ),
-  };
-}
-
-function statementsFor(db: Db) {
-  let s = saveStatements.get(db);
-  if (!s) saveStatements.set(db, (s = prepareSave(db)));
-  return s;
-}
+  ),
+}));
 
 /**
  * Record an attempt's summary and usage; a later attempt replaces an earlier one's (the page shows

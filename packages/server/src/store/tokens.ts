@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Role } from '@builder/protocol';
-import type Database from 'better-sqlite3';
-import type { Db } from './db.ts';
+import { type Db, perDatabase } from './db.ts';
 
 const hash = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -47,16 +46,12 @@ export function createToken(
 }
 
 /** Asked with every connection and HTTP request that carries a token: prepared once per database. */
-const grantStatements = new WeakMap<Db, Database.Statement<[string], TokenGrant>>();
+const grantQuery = perDatabase((db) =>
+  db.prepare<[string], TokenGrant>('SELECT role, worker FROM tokens WHERE hash = ?'),
+);
 
 export function grantOfToken(db: Db, token: string): TokenGrant | undefined {
-  let stmt = grantStatements.get(db);
-  if (!stmt)
-    grantStatements.set(
-      db,
-      (stmt = db.prepare<[string], TokenGrant>('SELECT role, worker FROM tokens WHERE hash = ?')),
-    );
-  return stmt.get(hash(token));
+  return grantQuery(db).get(hash(token));
 }
 
 export function roleOfToken(db: Db, token: string): Role | undefined {
