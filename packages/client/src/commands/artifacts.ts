@@ -206,12 +206,6 @@ function runName(run: RunView): string {
 }
 
 /**
- * A transfer the server did not take, as the CLI says it. Nothing refused it when the certificate,
- * the network or a proxy stood in the way (exit 4, "cannot DOING REMOTE"); otherwise the server's
- * answer decides: 507 (its disk is full: try again later), 401/403 exit 4, 404 exit 3, a bad
- * request exit 2, anything else exit 1.
- */
-/**
  * Send `files` to the server's `path` (`PUT`, only what its store lacks) with a progress bar on
  * stderr; a failure is the CliError transferFailure makes of it (`doing`/`refused` name the action).
  */
@@ -241,6 +235,12 @@ export async function sendFiles(
   return r;
 }
 
+/**
+ * A transfer the server did not take, as the CLI says it. Nothing refused it when the certificate,
+ * the network or a proxy stood in the way (exit 4, "cannot DOING REMOTE"); otherwise the server's
+ * answer decides: 507 (its disk is full: try again later), 401/403 exit 4, 404 exit 3, a bad
+ * request exit 2, anything else exit 1.
+ */
 export function transferFailure(
   r: SendResult & { ok: false },
   what: { remote: string; doing: string; refused: string },
