@@ -241,7 +241,7 @@ export async function sendFiles(
  * answer decides: 507 (its disk is full: try again later), 401/403 exit 4, 404 exit 3, a bad
  * request exit 2, anything else exit 1.
  */
-export function transferFailure(
+function transferFailure(
   r: SendResult & { ok: false },
   what: { remote: string; doing: string; refused: string },
 ): CliError {
