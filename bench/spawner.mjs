@@ -5,11 +5,12 @@
 // it used and its (reaped) children used. With `posix` as third argument it starts them as the
 // worker does (posix_spawn, packages/worker/native), else with Node's child_process.
 import { spawn } from 'node:child_process';
-import { nativeSpawn, startJobChild } from '../packages/worker/dist/executors/job-child.js';
 import { cpuSeconds } from './proc-cpu.mjs';
 
 const [jobs, concurrency] = process.argv.slice(2, 4).map(Number);
 const posix = process.argv[4] === 'posix';
+// loaded only for that: the child_process baseline stays the small process it always was
+const { nativeSpawn, startJobChild } = posix ? await import('../packages/worker/dist/executors/job-child.js') : {};
 if (posix && !nativeSpawn) throw new Error("the worker's posix_spawn is not built (packages/worker/native/build.mjs)");
 
 function one() {
