@@ -63,7 +63,7 @@ it('on Linux the worker starts jobs with its posix_spawn (built at install by na
 });
 
 // Both ways of starting a job must look the same to the job and to runJobProcess.
-describe.each([['child_process', undefined] as const, ...(nativeSpawn ? [['posix_spawn', nativeSpawn] as const] : [])])(
+describe.each([['child_process', null] as const, ...(nativeSpawn ? [['posix_spawn', nativeSpawn] as const] : [])])(
   'a job started through %s',
   (_name, native) => {
     const sh = (script: string, over?: Partial<JobSpawnOptions>) =>
@@ -112,6 +112,13 @@ describe.each([['child_process', undefined] as const, ...(nativeSpawn ? [['posix
       expect([r.code, r.signal]).toEqual([null, 'SIGTERM']);
     });
 
+    it("brings the kernel's CPU and memory figures with its exit only when started natively", async () => {
+      const child = sh('true');
+      expect(child.reportsExitUsage).toBe(native !== null);
+      await finish(child);
+      expect(child.exitUsage === undefined).toBe(native === null);
+    });
+
     it('cannot start what does not exist: an ENOENT error', async () => {
       let err: unknown;
       try {
@@ -148,6 +155,15 @@ describe.skipIf(!nativeSpawn)('the native spawn', () => {
     const [own, job] = r.stdout.toString().trim().split('|');
     expect(own!.split(' ')).toContain('3');
     expect(job).toBe('0 1 2');
+  });
+
+  it('hands over what the reaped job cost: CPU of every descendant it waited for, the largest resident size', async () => {
+    // a job shorter than one /proc sample: the shell waits for a Node that fills 96 MiB and spins 150 ms
+    const node = `${JSON.stringify(process.execPath)} -e "const b = Buffer.alloc(96 << 20, 1); const t = Date.now(); while (Date.now() - t < 150);"`;
+    const child = startJobChild('/bin/sh', ['-c', `${node}; true`], opts());
+    await finish(child);
+    expect(child.exitUsage!.cpuMs).toBeGreaterThanOrEqual(150);
+    expect(child.exitUsage!.peakMemoryBytes).toBeGreaterThanOrEqual(96 * 1024 * 1024);
   });
 
   it('reaps what it started: no zombie is left', async () => {

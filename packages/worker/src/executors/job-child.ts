@@ -13,8 +13,20 @@ export interface JobChild extends EventEmitter {
   readonly stderr: Readable;
   /** The write end of the child's fd 6, when asked for. */
   readonly fd6: Writable | undefined;
+  /**
+   * Whether the 'exit' event comes with `exitUsage` (the native spawn: the kernel's figures for the
+   * reaped child); Node's child_process has no such figures.
+   */
+  readonly reportsExitUsage: boolean;
+  /** Set before 'exit' when reportsExitUsage: CPU time of the child and every descendant it waited for, the largest resident size among them. */
+  readonly exitUsage?: ExitUsage | undefined;
   // events as ChildProcess: 'exit' (code, signal) once reaped, 'close' (code, signal) once also
   // its stdout and stderr are closed, 'error' (Node only)
+}
+
+export interface ExitUsage {
+  readonly cpuMs: number;
+  readonly peakMemoryBytes: number;
 }
 
 export interface JobSpawnOptions {
@@ -31,7 +43,7 @@ interface Addon {
     env: string[],
     cwd: string,
     extraFd: number,
-    onExit: (code: number | null, signal: number | null) => void,
+    onExit: (code: number | null, signal: number | null, cpuMs: number | null, maxRssBytes: number | null) => void,
   ): [pid: number, stdout: number, stderr: number, extra: number];
 }
 
@@ -59,7 +71,8 @@ export function startJobChild(
   command: string,
   args: readonly string[],
   opts: JobSpawnOptions,
-  addon: Addon | undefined = nativeSpawn,
+  /** null: Node's child_process even where the native spawn is built (tests run both). */
+  addon: Addon | null = nativeSpawn ?? null,
 ): JobChild {
   return addon ? new NativeJobChild(addon, command, args, opts) : nodeJobChild(command, args, opts);
 }
@@ -75,6 +88,7 @@ function nodeJobChild(command: string, args: readonly string[], opts: JobSpawnOp
     stdio: stdio as ['ignore', 'pipe', 'pipe'],
   });
   return Object.assign(child, {
+    reportsExitUsage: false,
     stdout: child.stdout as Readable,
     stderr: child.stderr as Readable,
     fd6: ((child.stdio as readonly unknown[])[6] ?? undefined) as Writable | undefined,
@@ -88,6 +102,8 @@ class NativeJobChild extends EventEmitter implements JobChild {
   readonly stdout: Socket;
   readonly stderr: Socket;
   readonly fd6: Socket | undefined;
+  readonly reportsExitUsage = true;
+  exitUsage: ExitUsage | undefined;
   #open = 3; // the exit and both output streams: 'close' when all three are done
   #result: [number | null, NodeJS.Signals | null] = [null, null];
 
@@ -105,7 +121,8 @@ class NativeJobChild extends EventEmitter implements JobChild {
       env,
       opts.cwd,
       opts.fd6 ? 6 : -1,
-      (code, signal) => {
+      (code, signal, cpuMs, maxRssBytes) => {
+        if (cpuMs !== null && maxRssBytes !== null) this.exitUsage = { cpuMs, peakMemoryBytes: maxRssBytes };
         this.#result = [
           code,
           signal === null ? null : ((SIGNAL_NAMES.get(signal) ?? `SIG${signal}`) as NodeJS.Signals),

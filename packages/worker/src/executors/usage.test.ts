@@ -32,6 +32,24 @@ describe.skipIf(process.platform !== 'linux')('CPU time and memory from /proc', 
   it('measures nothing for a process that is gone', () => {
     expect(new ProcUsageSampler(2 ** 22 + 12345).stop()).toBeUndefined();
   });
+
+  it("takes the kernel's figures for the reaped job where they come, the larger of each pair", async () => {
+    // not sampled yet (the first sample waits when exact figures will come): those figures alone
+    const child = spawn('/bin/sh', ['-c', 'sleep 0.4'], { stdio: 'ignore' });
+    const sampler = new ProcUsageSampler(child.pid!, false);
+    expect(sampler.stop({ cpuMs: 12.5, peakMemoryBytes: 4096 })).toEqual({
+      cpuMs: 12.5,
+      peakMemoryBytes: 4096,
+      source: 'proc',
+    });
+    // sampled (the shell and its sleep hold more than a page resident): the sample's peak is larger
+    const sampled = new ProcUsageSampler(child.pid!);
+    const usage = sampled.stop({ cpuMs: 12.5, peakMemoryBytes: 4096 })!;
+    expect(usage.cpuMs).toBe(12.5);
+    expect(usage.peakMemoryBytes).toBeGreaterThan(4096);
+    child.kill();
+    await new Promise((r) => child.once('exit', r));
+  });
 });
 
 describe("a cgroup's figures", () => {

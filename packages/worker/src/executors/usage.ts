@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import type { RunUsage } from '@builder/protocol';
+import type { ExitUsage } from './job-child.ts';
 
 /** How often the job's processes are sampled where there is no cgroup to ask. */
 export const SAMPLE_MS = 250;
@@ -11,7 +12,11 @@ const TICKS_PER_SECOND = 100;
  * measures nothing). Each sample walks the tree from the job's first process through
  * /proc/PID/task/TID/children and sums utime+stime+cutime+cstime (a reaped child's time moves
  * into its parent's cutime/cstime, so finished processes still count) and the resident sizes;
- * the largest sums seen are the answer. What ran between the last sample and the end is missed.
+ * the largest sums seen are the answer. What ran between the last sample and the end is missed,
+ * unless the kernel's figures for the reaped job come along (`stop(atExit)`, the native spawn):
+ * they count the job's first process and every descendant it waited for to the end, exactly, so
+ * then the first sample waits SAMPLE_MS (a short job costs no /proc walk at all) and the samples
+ * only add what those figures miss, processes nobody waited for and several alive at once.
  */
 export class ProcUsageSampler {
   readonly #root: number;
@@ -20,9 +25,10 @@ export class ProcUsageSampler {
   #samples = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(pid: number) {
+  /** `sampleNow`: take the first sample at once (false when the job's end brings exact figures). */
+  constructor(pid: number, sampleNow = true) {
     this.#root = pid;
-    this.sample();
+    if (sampleNow) this.sample();
     this.#timer = setInterval(() => this.sample(), SAMPLE_MS);
     this.#timer.unref();
   }
@@ -71,14 +77,17 @@ export class ProcUsageSampler {
     this.#peakBytes = Math.max(this.#peakBytes, rss, hwm);
   }
 
-  /** Stop sampling; undefined when not one sample found the job (no /proc: not Linux). */
-  stop(): RunUsage | undefined {
+  /**
+   * Stop sampling; with `atExit`, the kernel's figures for the reaped job, the larger of each pair
+   * (each is a lower bound). Undefined when neither measured anything (no /proc: not Linux).
+   */
+  stop(atExit?: ExitUsage): RunUsage | undefined {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    if (this.#samples === 0) return undefined;
+    if (this.#samples === 0 && !atExit) return undefined;
     return {
-      cpuMs: (this.#cpuTicks * 1000) / TICKS_PER_SECOND,
-      peakMemoryBytes: this.#peakBytes,
+      cpuMs: Math.max((this.#cpuTicks * 1000) / TICKS_PER_SECOND, atExit?.cpuMs ?? 0),
+      peakMemoryBytes: Math.max(this.#peakBytes, atExit?.peakMemoryBytes ?? 0),
       source: 'proc',
     };
   }
