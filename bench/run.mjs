@@ -2,7 +2,8 @@
 // `pnpm bench [NAME] [--quick]`: one JSON object per figure and line, {"name", "value", "unit", ...}:
 // `value` is the median over BENCH_REPEAT repetitions (default 3), with `min`, `max` and every
 // repetition's `values`. NAME runs one bench; --quick runs small sizes once, as a smoke test.
-// Targets and the last measured figures: README.md, "Measured here".
+// A figure with a target (bench/targets.mjs) also has `target` and `met`, and the run ends with a
+// summary of the targets on stderr. The last measured figures: README.md, "Measured here".
 import { hashFile, sendArtifacts } from '../packages/protocol/dist/transfer/index.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { collectFigures, percentile, report, startCluster, waitForEnd, waitForIdle } from './cluster.mjs';
 import { cpuSeconds } from './proc-cpu.mjs';
 import { longHistory } from './history.mjs';
+import { checkTarget, summarizeTargets } from './targets.mjs';
 import { thousandWorkers } from './thousand.mjs';
 
 const args = process.argv.slice(2);
@@ -286,6 +288,7 @@ if (only && !(only in benches)) {
 const median = (sorted) =>
   sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
 
+const printed = [];
 for (const [name, fn] of Object.entries(benches)) {
   if (only && only !== name) continue;
   const t0 = performance.now();
@@ -306,7 +309,11 @@ for (const [name, fn] of Object.entries(benches)) {
     const sorted = [...values].sort((a, b) => a - b);
     const { name: _, unit, ...extra } = last;
     const out = { name: figure, value: median(sorted), unit, min: sorted[0], max: sorted.at(-1), values, ...extra };
+    if (!quick) Object.assign(out, checkTarget(figure, out.value));
+    printed.push(out);
     process.stdout.write(`${JSON.stringify(out)}\n`);
   }
   process.stderr.write(`bench ${name}: ${repeat} repetition(s) in ${Math.round((performance.now() - t0) / 1000)} s\n`);
 }
+const summary = summarizeTargets(printed);
+if (summary) process.stderr.write(`${summary}\n`);
