@@ -38,7 +38,8 @@ describe("the job's summary and cost, through a real worker", () => {
     expect(data.artifacts.map((f: { path: string }) => f.path)).toEqual(['out.txt']);
     expect(data.usage.source).toBe('proc');
     expect(data.usage.cpuMs).toBeGreaterThan(50);
-    expect(data.usage.peakMemoryBytes).toBeGreaterThan(0);
+    // no /proc sample found it running: no memory figure rather than a guess
+    expect(data.usage.peakMemoryBytes).toBeNull();
     const page = await (await fetch(`${c.url}/job/summarised/run/1`)).text();
     expect(page).toContain('<h3>Done</h3>');
     expect(page).toContain('id="run-cpu"');

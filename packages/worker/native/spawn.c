@@ -11,11 +11,12 @@
  * child also gets the read end of a third pair there (a sandbox's secrets). With glibc 2.34 or
  * later every other descriptor is closed in the child. Returns
  * [pid, stdoutFd, stderrFd, extraFd or -1]: the worker's ends, close-on-exec. onExit(code,
- * signal, cpuMs, maxRssBytes) is called once, from the event loop, when the child is reaped
- * (through a pidfd, so libuv's own SIGCHLD handling and this never take each other's children);
- * (null, null, null, null) if something else reaped it first. cpuMs and maxRssBytes are what the
- * kernel hands over with the reaped child (wait4's rusage): its user+system CPU time including
- * every descendant it waited for, and the largest resident size among them.
+ * signal, cpuMs) is called once, from the event loop, when the child is reaped (through a pidfd,
+ * so libuv's own SIGCHLD handling and this never take each other's children); (null, null, null)
+ * if something else reaped it first. cpuMs is what the kernel hands over with the reaped child
+ * (wait4's rusage): its user+system CPU time and that of every descendant it waited for. Not its
+ * ru_maxrss: a child that shared the worker's memory until its execve (as this one did) keeps the
+ * worker's resident high-water mark as its own.
  * Failure to start throws an Error with `code` (e.g. ENOENT) and `syscall` 'spawn'. On a kernel
  * without pidfd_open (before 5.3) the module exports nothing.
  */
@@ -122,9 +123,9 @@ static void onReadable(uv_poll_t *poll, int status, int events) {
   napi_env env = c->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) == napi_ok) {
-    napi_value onExit, global, args[4], result;
+    napi_value onExit, global, args[3], result;
     if (gone) {
-      for (int i = 0; i < 4; i++) napi_get_null(env, &args[i]);
+      for (int i = 0; i < 3; i++) napi_get_null(env, &args[i]);
     } else {
       if (info.si_code == CLD_EXITED) {
         napi_create_int32(env, info.si_status, &args[0]);
@@ -136,10 +137,9 @@ static void onReadable(uv_poll_t *poll, int status, int events) {
       double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
       napi_create_double(env, cpu, &args[2]);
-      napi_create_double(env, (double)ru.ru_maxrss * 1024, &args[3]); // Linux counts it in KiB
     }
     if (napi_get_reference_value(env, c->onExit, &onExit) == napi_ok && napi_get_global(env, &global) == napi_ok)
-      napi_make_callback(env, c->async, global, onExit, 4, args, &result);
+      napi_make_callback(env, c->async, global, onExit, 3, args, &result);
     napi_close_handle_scope(env, scope);
   }
   napi_delete_reference(env, c->onExit);

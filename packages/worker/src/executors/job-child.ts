@@ -14,19 +14,14 @@ export interface JobChild extends EventEmitter {
   /** The write end of the child's fd 6, when asked for. */
   readonly fd6: Writable | undefined;
   /**
-   * Whether the 'exit' event comes with `exitUsage` (the native spawn: the kernel's figures for the
-   * reaped child); Node's child_process has no such figures.
+   * Whether `exitCpuMs` is set before 'exit' (the native spawn: the kernel's figure for the reaped
+   * child); Node's child_process has none.
    */
-  readonly reportsExitUsage: boolean;
-  /** Set before 'exit' when reportsExitUsage: CPU time of the child and every descendant it waited for, the largest resident size among them. */
-  readonly exitUsage?: ExitUsage | undefined;
+  readonly reportsExitCpu: boolean;
+  /** CPU time of the child and of every descendant it waited for, as the kernel counted it. */
+  readonly exitCpuMs?: number | undefined;
   // events as ChildProcess: 'exit' (code, signal) once reaped, 'close' (code, signal) once also
   // its stdout and stderr are closed, 'error' (Node only)
-}
-
-export interface ExitUsage {
-  readonly cpuMs: number;
-  readonly peakMemoryBytes: number;
 }
 
 export interface JobSpawnOptions {
@@ -43,7 +38,7 @@ interface Addon {
     env: string[],
     cwd: string,
     extraFd: number,
-    onExit: (code: number | null, signal: number | null, cpuMs: number | null, maxRssBytes: number | null) => void,
+    onExit: (code: number | null, signal: number | null, cpuMs: number | null) => void,
   ): [pid: number, stdout: number, stderr: number, extra: number];
 }
 
@@ -88,7 +83,7 @@ function nodeJobChild(command: string, args: readonly string[], opts: JobSpawnOp
     stdio: stdio as ['ignore', 'pipe', 'pipe'],
   });
   return Object.assign(child, {
-    reportsExitUsage: false,
+    reportsExitCpu: false,
     stdout: child.stdout as Readable,
     stderr: child.stderr as Readable,
     fd6: ((child.stdio as readonly unknown[])[6] ?? undefined) as Writable | undefined,
@@ -102,8 +97,8 @@ class NativeJobChild extends EventEmitter implements JobChild {
   readonly stdout: Socket;
   readonly stderr: Socket;
   readonly fd6: Socket | undefined;
-  readonly reportsExitUsage = true;
-  exitUsage: ExitUsage | undefined;
+  readonly reportsExitCpu = true;
+  exitCpuMs: number | undefined;
   #open = 3; // the exit and both output streams: 'close' when all three are done
   #result: [number | null, NodeJS.Signals | null] = [null, null];
 
@@ -121,8 +116,8 @@ class NativeJobChild extends EventEmitter implements JobChild {
       env,
       opts.cwd,
       opts.fd6 ? 6 : -1,
-      (code, signal, cpuMs, maxRssBytes) => {
-        if (cpuMs !== null && maxRssBytes !== null) this.exitUsage = { cpuMs, peakMemoryBytes: maxRssBytes };
+      (code, signal, cpuMs) => {
+        this.exitCpuMs = cpuMs ?? undefined;
         this.#result = [
           code,
           signal === null ? null : ((SIGNAL_NAMES.get(signal) ?? `SIG${signal}`) as NodeJS.Signals),

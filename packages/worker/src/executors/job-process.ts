@@ -48,7 +48,7 @@ export function runJobProcess(
       return;
     }
     io.started();
-    const usage = new ProcUsageSampler(pid, !child.reportsExitUsage);
+    const usage = new ProcUsageSampler(pid, !child.reportsExitCpu);
     const fd6 = child.fd6;
     if (fd6 && opts.fd6 !== undefined) {
       fd6.on('error', () => undefined); // a job that ends before reading it: nothing to deliver
@@ -88,7 +88,7 @@ export function runJobProcess(
     };
 
     child.once('exit', () => {
-      const measured = usage.stop(child.exitUsage);
+      const measured = usage.stop(child.exitCpuMs);
       if (measured) io.usage?.(measured);
       if (group.stop()) io.note('[builder] the job exited but left processes running in its group; stopping them');
       lingerTimer = setTimeout(checkLinger, io.killGraceMs + PIPE_LINGER_MS);

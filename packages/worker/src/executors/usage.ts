@@ -1,6 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import type { RunUsage } from '@builder/protocol';
-import type { ExitUsage } from './job-child.ts';
 
 /** How often the job's processes are sampled where there is no cgroup to ask. */
 export const SAMPLE_MS = 250;
@@ -13,10 +12,12 @@ const TICKS_PER_SECOND = 100;
  * /proc/PID/task/TID/children and sums utime+stime+cutime+cstime (a reaped child's time moves
  * into its parent's cutime/cstime, so finished processes still count) and the resident sizes;
  * the largest sums seen are the answer. What ran between the last sample and the end is missed,
- * unless the kernel's figures for the reaped job come along (`stop(atExit)`, the native spawn):
- * they count the job's first process and every descendant it waited for to the end, exactly, so
- * then the first sample waits SAMPLE_MS (a short job costs no /proc walk at all) and the samples
- * only add what those figures miss, processes nobody waited for and several alive at once.
+ * unless the kernel's CPU figure for the reaped job comes along (`stop(exitCpuMs)`, the native
+ * spawn): it counts the job's first process and every descendant it waited for, to the end, so
+ * then the first sample waits SAMPLE_MS (a short job costs no /proc walk) and the samples only add
+ * the CPU of processes nobody waited for, and the memory figure. A job over before its first
+ * sample has no memory figure then (null): the one sample taken as it exec'd showed only a shell
+ * starting, not what the job used.
  */
 export class ProcUsageSampler {
   readonly #root: number;
@@ -25,7 +26,7 @@ export class ProcUsageSampler {
   #samples = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  /** `sampleNow`: take the first sample at once (false when the job's end brings exact figures). */
+  /** `sampleNow`: take the first sample at once (false when the job's end brings its CPU time). */
   constructor(pid: number, sampleNow = true) {
     this.#root = pid;
     if (sampleNow) this.sample();
@@ -78,16 +79,16 @@ export class ProcUsageSampler {
   }
 
   /**
-   * Stop sampling; with `atExit`, the kernel's figures for the reaped job, the larger of each pair
-   * (each is a lower bound). Undefined when neither measured anything (no /proc: not Linux).
+   * Stop sampling; with `exitCpuMs`, the kernel's figure for the reaped job, the larger of it and
+   * the sampled one (each is a lower bound). Undefined when nothing was measured (no /proc: not Linux).
    */
-  stop(atExit?: ExitUsage): RunUsage | undefined {
+  stop(exitCpuMs?: number): RunUsage | undefined {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    if (this.#samples === 0 && !atExit) return undefined;
+    if (this.#samples === 0 && exitCpuMs === undefined) return undefined;
     return {
-      cpuMs: Math.max((this.#cpuTicks * 1000) / TICKS_PER_SECOND, atExit?.cpuMs ?? 0),
-      peakMemoryBytes: Math.max(this.#peakBytes, atExit?.peakMemoryBytes ?? 0),
+      cpuMs: Math.max((this.#cpuTicks * 1000) / TICKS_PER_SECOND, exitCpuMs ?? 0),
+      peakMemoryBytes: this.#samples > 0 ? this.#peakBytes : null,
       source: 'proc',
     };
   }
