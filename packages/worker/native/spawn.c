@@ -262,13 +262,153 @@ fail:;
   return NULL;
 }
 
+/*
+ * The job's output, read here rather than through a net.Socket per stream: wrapping a socket pair
+ * in one (handle type probes, a Pipe handle, a Duplex) and taking it down again cost the worker
+ * about 0.3 ms of CPU per job, a tenth of all it spends on one.
+ *
+ * watch(fd, onData) makes fd non-blocking and reads it whenever it is readable, up to 256 KiB per
+ * wakeup, calling onData(buffer) with a copy of what it read, then onData(null, 0) at the end of
+ * the stream or onData(null, errno) when a read fails; after that the fd is closed and the handle
+ * is gone. pause(handle) and resume(handle) stop and restart the reading (backpressure);
+ * close(handle) closes it without a further call. No call may follow the end or a close.
+ */
+typedef struct {
+  uv_poll_t poll;
+  int fd;
+  int closing;
+  napi_env env;
+  napi_ref onData;
+  napi_async_context async;
+} Output;
+
+#define OUTPUT_READ_MAX (256 * 1024)
+static _Thread_local char outputScratch[OUTPUT_READ_MAX];
+
+static void onOutputClosed(uv_handle_t *handle) {
+  Output *o = handle->data;
+  close(o->fd);
+  free(o);
+}
+
+static void closeOutput(Output *o) {
+  if (o->closing) return;
+  o->closing = 1;
+  uv_poll_stop(&o->poll);
+  napi_delete_reference(o->env, o->onData);
+  napi_async_destroy(o->env, o->async);
+  uv_close((uv_handle_t *)&o->poll, onOutputClosed);
+}
+
+/** onData(buffer) or onData(null, err); false if the handle was closed meanwhile (by the callback). */
+static int deliver(Output *o, const char *data, size_t length, int err) {
+  napi_env env = o->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
+  napi_value onData, global, args[2], result;
+  if (data) {
+    void *copy;
+    napi_create_buffer_copy(env, length, data, &copy, &args[0]);
+    napi_get_undefined(env, &args[1]);
+  } else {
+    napi_get_null(env, &args[0]);
+    napi_create_int32(env, err, &args[1]);
+  }
+  if (napi_get_reference_value(env, o->onData, &onData) == napi_ok && napi_get_global(env, &global) == napi_ok)
+    napi_make_callback(env, o->async, global, onData, 2, args, &result);
+  napi_close_handle_scope(env, scope);
+  return !o->closing;
+}
+
+static void onOutputReadable(uv_poll_t *poll, int status, int events) {
+  (void)events;
+  Output *o = poll->data;
+  size_t total = 0;
+  int end = 0, err = status < 0 ? -status : 0;
+  while (!err && total < OUTPUT_READ_MAX) {
+    size_t want = OUTPUT_READ_MAX - total;
+    ssize_t n = read(o->fd, outputScratch + total, want);
+    if (n > 0) {
+      total += (size_t)n;
+      if ((size_t)n < want) break; // drained for now (as libuv does: no read just to see EAGAIN)
+    } else if (n == 0) {
+      end = 1;
+    } else if (errno != EINTR) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+      break;
+    }
+    if (end) break;
+  }
+  if (total > 0 && !deliver(o, outputScratch, total, 0)) return;
+  if (end || err) {
+    deliver(o, NULL, 0, err);
+    closeOutput(o);
+  }
+}
+
+static Output *outputOf(napi_env env, napi_value v) {
+  void *o = NULL;
+  if (napi_get_value_external(env, v, &o) != napi_ok || !o) napi_throw_type_error(env, NULL, "not an output handle");
+  return o;
+}
+
+static napi_value Watch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2], handle, name;
+  int32_t fd;
+  uv_loop_t *loop;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc != 2 ||
+      napi_get_value_int32(env, a[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "watch(fd, onData)");
+    return NULL;
+  }
+  Output *o = calloc(1, sizeof *o);
+  int flags = fcntl(fd, F_GETFL);
+  if (!o || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || napi_get_uv_event_loop(env, &loop) != napi_ok ||
+      uv_poll_init(loop, &o->poll, fd) != 0) {
+    free(o);
+    napi_throw_error(env, NULL, "builder spawn: cannot watch the job's output");
+    return NULL;
+  }
+  o->fd = fd;
+  o->env = env;
+  o->poll.data = o;
+  napi_create_reference(env, a[1], 1, &o->onData);
+  napi_create_string_utf8(env, "builder.output", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &o->async);
+  uv_poll_start(&o->poll, UV_READABLE, onOutputReadable);
+  napi_create_external(env, o, NULL, NULL, &handle);
+  return handle;
+}
+
+static napi_value OutputCall(napi_env env, napi_callback_info info, int what) {
+  size_t argc = 1;
+  napi_value a[1];
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc != 1) return NULL;
+  Output *o = outputOf(env, a[0]);
+  if (!o || o->closing) return NULL;
+  if (what == 0) uv_poll_stop(&o->poll);
+  else if (what == 1) uv_poll_start(&o->poll, UV_READABLE, onOutputReadable);
+  else closeOutput(o);
+  return NULL;
+}
+static napi_value Pause(napi_env env, napi_callback_info info) { return OutputCall(env, info, 0); }
+static napi_value Resume(napi_env env, napi_callback_info info) { return OutputCall(env, info, 1); }
+static napi_value Close(napi_env env, napi_callback_info info) { return OutputCall(env, info, 2); }
+
 NAPI_MODULE_INIT() {
   // pidfds came with Linux 5.3: on an older kernel export nothing, and the worker uses child_process
   int probe = (int)syscall(SYS_pidfd_open, getpid(), 0);
   if (probe < 0) return exports;
   close(probe);
-  napi_value fn;
-  if (napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, Spawn, NULL, &fn) != napi_ok) return NULL;
-  napi_set_named_property(env, exports, "spawn", fn);
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {{"spawn", Spawn}, {"watch", Watch}, {"pause", Pause}, {"resume", Resume}, {"close", Close}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value fn;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok) return NULL;
+    napi_set_named_property(env, exports, fns[i].name, fn);
+  }
   return exports;
 }

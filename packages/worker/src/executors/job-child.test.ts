@@ -107,6 +107,43 @@ describe.each([['child_process', null] as const, ...(nativeSpawn ? [['posix_spaw
       expect(six.err).toBe('secret=1');
     });
 
+    it('hands over megabytes of output byte for byte, stdout and stderr each whole', async () => {
+      // 3 MB on each stream at once, interleaved: many reads, some of the most a wakeup takes
+      const r = await finish(
+        sh('head -c 3000000 /dev/zero | tr "\\0" o & head -c 3000000 /dev/zero | tr "\\0" e >&2; wait'),
+      );
+      expect(r.code).toBe(0);
+      expect(r.out.length).toBe(3_000_000);
+      expect(r.err.length).toBe(3_000_000);
+      expect(/^o+$/.test(r.out) && /^e+$/.test(r.err)).toBe(true);
+    });
+
+    it('stops reading while its reader is full, so the job waits on its own output, and loses nothing', async () => {
+      const child = sh('head -c 8000000 /dev/zero; echo done >&2');
+      const err: Buffer[] = [];
+      child.stderr.on('data', (c: Buffer) => err.push(c));
+      let exited = false;
+      child.on('exit', () => (exited = true));
+      // nobody reads stdout for a while: far more than any socket buffer holds is still to come
+      await new Promise((r) => setTimeout(r, 300));
+      expect(exited).toBe(false);
+      expect(Buffer.concat(err).toString()).toBe('');
+      let bytes = 0;
+      child.stdout.on('data', (c: Buffer) => (bytes += c.length));
+      await new Promise((r) => child.once('close', r));
+      expect(bytes).toBe(8_000_000);
+      expect(Buffer.concat(err).toString()).toBe('done\n');
+    });
+
+    it('lets its reader stop early: the job writing on gets an error (or SIGPIPE) and ends', async () => {
+      const child = sh('yes');
+      await new Promise((r) => child.stdout.once('data', r));
+      child.stdout.destroy();
+      const r = await finish(child);
+      // a socket whose reader left with bytes unread answers ECONNRESET: `yes` says so and exits 1
+      expect(r.signal === 'SIGPIPE' || (r.code !== null && r.code > 0)).toBe(true);
+    });
+
     it('reports a signal by name', async () => {
       const r = await finish(sh('kill -TERM $$'));
       expect([r.code, r.signal]).toEqual([null, 'SIGTERM']);
@@ -140,17 +177,18 @@ describe.skipIf(!nativeSpawn)('the native spawn', () => {
   });
 
   it('passes on no other descriptor, not even one the worker inherited without close-on-exec', () => {
-    // a worker started with fd 3 open (as by a supervisor), which lists its job's descriptors
+    // a worker started with fd 3 open (as by a supervisor), which lists its job's descriptors (no
+    // pipe in the job's shell: its own ends of one would show while `ls` runs)
     const addon = join(import.meta.dirname, '../../native/spawn.node');
     const script = `
       const { Socket } = require('node:net');
       const fds = require('node:fs').readdirSync('/proc/self/fd').join(' ');
       const [, out] = require(${JSON.stringify(addon)}).spawn(
-        '/bin/sh', ['sh', '-c', 'ls /proc/$$/fd | tr "\\n" " "'], [], '/', -1, () => {});
+        '/bin/sh', ['sh', '-c', 'ls /proc/$$/fd'], [], '/', -1, () => {});
       let listed = '';
       new Socket({ fd: out, readable: true, writable: false })
         .on('data', (d) => (listed += d))
-        .on('close', () => console.log(fds + '|' + listed.trim()));`;
+        .on('close', () => console.log(fds + '|' + listed.trim().split('\\n').join(' ')));`;
     const r = spawnSync(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
     const [own, job] = r.stdout.toString().trim().split('|');
     expect(own!.split(' ')).toContain('3');

@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
 
 /** What runJobProcess needs of the job's process, however it was started. */
 export interface JobChild extends EventEmitter {
@@ -40,7 +41,14 @@ interface Addon {
     extraFd: number,
     onExit: (code: number | null, signal: number | null, cpuMs: number | null) => void,
   ): [pid: number, stdout: number, stderr: number, extra: number];
+  watch(fd: number, onData: (chunk: Buffer | null, errno?: number) => void): OutputHandle;
+  pause(handle: OutputHandle): void;
+  resume(handle: OutputHandle): void;
+  close(handle: OutputHandle): void;
 }
+
+/** A job output stream the addon reads (native/spawn.c, watch). */
+type OutputHandle = { readonly __brand: 'OutputHandle' };
 
 /** native/spawn.c, built at install on Linux (native/build.mjs); undefined where it was not. */
 export const nativeSpawn: Addon | undefined = loadAddon();
@@ -92,10 +100,54 @@ function nodeJobChild(command: string, args: readonly string[], opts: JobSpawnOp
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name]));
 
+/**
+ * One of the job's output streams as the addon reads it: a plain Readable, cheaper to make and to
+ * end than the net.Socket Node would wrap the descriptor in. Backpressure as for any Readable: a
+ * full buffer pauses the reading, the next _read resumes it.
+ */
+class NativeOutput extends Readable {
+  readonly #addon: Addon;
+  readonly #handle: OutputHandle;
+  /** The addon is done with the descriptor (its end, a failed read, or a close from here). */
+  #closed = false;
+
+  constructor(addon: Addon, fd: number) {
+    super({ highWaterMark: 64 * 1024 });
+    this.#addon = addon;
+    this.#handle = addon.watch(fd, (chunk, errno) => {
+      if (chunk) {
+        if (!this.push(chunk) && !this.#closed) addon.pause(this.#handle);
+        return;
+      }
+      this.#closed = true;
+      if (errno) this.destroy(readError(errno));
+      else this.push(null);
+    });
+  }
+
+  override _read(): void {
+    if (!this.#closed) this.#addon.resume(this.#handle);
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#addon.close(this.#handle);
+    }
+    done(err);
+  }
+}
+
+/** What Node's own failed read would be: `read EIO`, with code, errno and syscall. */
+function readError(errno: number): NodeJS.ErrnoException {
+  const code = getSystemErrorName(-errno);
+  return Object.assign(new Error(`read ${code}`), { code, errno: -errno, syscall: 'read' });
+}
+
 class NativeJobChild extends EventEmitter implements JobChild {
   readonly pid: number;
-  readonly stdout: Socket;
-  readonly stderr: Socket;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
   readonly fd6: Socket | undefined;
   readonly reportsExitCpu = true;
   exitCpuMs: number | undefined;
@@ -127,8 +179,8 @@ class NativeJobChild extends EventEmitter implements JobChild {
       },
     );
     this.pid = pid;
-    this.stdout = new Socket({ fd: out, readable: true, writable: false });
-    this.stderr = new Socket({ fd: err, readable: true, writable: false });
+    this.stdout = new NativeOutput(addon, out);
+    this.stderr = new NativeOutput(addon, err);
     this.fd6 = extra >= 0 ? new Socket({ fd: extra, readable: false, writable: true }) : undefined;
     this.stdout.once('close', () => this.#closed());
     this.stderr.once('close', () => this.#closed());
