@@ -99,6 +99,8 @@ function expectContiguous(seqs: number[], from = 1): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The host executor's run dir made ahead for the next run (this process is the worker's). */
+const NEXT = `.next-${process.pid}`;
 
 describe('worker against a fake server', () => {
   it('runs a job: hello, started, contiguous exact output, finished exited 3, then forgets it', async () => {
@@ -154,7 +156,8 @@ describe('worker against a fake server', () => {
     expect(server.text(job.runId, 'err')).toBe('to stderr\n');
     expect(conn.errors).toEqual([]);
     await eventually(() => worker.snapshot().length === 0, 'the run to be forgotten after finished-ack');
-    expect(readdirSync(workDir)).toEqual([]);
+    // the run's dir is gone; what is left is the next run's, made ahead
+    expect(readdirSync(workDir)).toEqual([NEXT]);
 
     // the same log line shape as the server's: event names, and the run under `run`
     const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -229,7 +232,35 @@ describe('worker against a fake server', () => {
       expect((await conn.waitFor(finishedOf(job.runId), 'finished')).result).toEqual({ kind: 'exited', code: 0 });
       conn.send({ type: 'finished-ack', runId: job.runId, attempt: 1 });
     }
-    await eventually(() => readdirSync(workDir).length === 0, 'every run directory to be removed');
+    await eventually(() => readdirSync(workDir).join() === NEXT, 'every run directory to be removed');
+    expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
+  });
+
+  it('gives each run a dir made for it alone: made ahead, or afresh when the one made ahead was tampered with', async () => {
+    const server = await startServer();
+    const outside = await tempDir();
+    writeFileSync(join(outside, 'precious'), 'keep');
+    const { workDir } = await startWorker(server);
+    const conn = await server.connection(0);
+    const run = async (script: string) => {
+      const job = assignment({ script });
+      conn.send({ type: 'assign', run: job });
+      expect((await conn.waitFor(finishedOf(job.runId), 'finished')).result).toEqual({ kind: 'exited', code: 0 });
+      conn.send({ type: 'finished-ack', runId: job.runId, attempt: 1 });
+      return server.text(job.runId, 'out');
+    };
+    const next = join(workDir, NEXT);
+    const look = 'ls -A; ls -A output; cat script.sh';
+    // a job (as the worker's user, like everything on the host executor) reaching for the next
+    // run's dir: plants a file in its output
+    expect(await run(`${look}; touch ${next}/output/planted`)).toBe(
+      `output\nscript.sh\n${look}; touch ${next}/output/planted`,
+    );
+    // the next run gets a clean dir of its own anyway; it swaps the script for a link to outside
+    const swap = `ln -s ${outside}/precious ${next}/link && mv ${next}/link ${next}/script.sh`;
+    expect(await run(`${look}; ${swap}`)).toBe(`output\nscript.sh\n${look}; ${swap}`);
+    // not written through: the file outside is as it was, and this run's dir is clean again
+    expect(await run(`${look}; echo .`)).toBe(`output\nscript.sh\n${look}; echo ..\n`);
     expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
   });
 
@@ -255,9 +286,11 @@ describe('worker against a fake server', () => {
     const workDir = join(await tempDir(), 'work');
     const stale = join(workDir, `${randomUUID()}-2`);
     mkdirSync(join(stale, 'output'), { recursive: true });
+    // a crashed worker's run dir made ahead
+    mkdirSync(join(workDir, '.next-99999999', 'output'), { recursive: true });
     writeFileSync(join(workDir, 'keep-me'), '');
     await startWorker(server, { workDir });
-    expect(readdirSync(workDir)).toEqual(['keep-me']);
+    expect(readdirSync(workDir).sort()).toEqual([NEXT, 'keep-me']);
   });
 
   it('answers resend with the held chunks from fromSeq, then the result again', async () => {

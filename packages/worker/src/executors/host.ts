@@ -1,4 +1,16 @@
-import { mkdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Assignment, RunResult } from '@builder/protocol';
@@ -7,11 +19,13 @@ import { jobVariables, passedEnv, secretVariables } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
-/** `<runId>-<attempt>`: the only names cleanup() may delete. */
-const RUN_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-\d+$/i;
+/** `<runId>-<attempt>`, and a run dir made ahead (NEXT_DIR): the only names cleanup() may delete. */
+const RUN_DIR = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-\d+|\.next-\d+)$/i;
 /** Worker environment a job may see; everything else (BUILDER_TOKEN!) stays out. */
 const PASSED_ENV = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|TZ|TMPDIR|LC_[A-Z_]+)$/;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Writing the script into the empty script.sh of a run dir made ahead: it must be there, no link, no FIFO. */
+const SCRIPT_OVER = constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * Runs the script as the worker's user in a fresh directory: for development,
@@ -23,10 +37,18 @@ export class HostExecutor implements Executor {
   readonly #platform: string;
   readonly #baseEnv: Readonly<Record<string, string>>;
   readonly #deps: ExecutorDeps;
+  /**
+   * A run dir made ahead, as #prepare makes one (an empty output dir, an empty script.sh), under a
+   * name of this process's: the next run renames it to its own name and writes its script there,
+   * so making three inodes is not on the way from `assign` to the job's start.
+   */
+  readonly #next: string;
+  #nextReady = false;
 
   constructor(deps: ExecutorDeps) {
     this.#deps = deps;
     this.#workDir = deps.workDir;
+    this.#next = join(deps.workDir, `.next-${process.pid}`);
     this.#platform = deps.platform;
     this.#baseEnv = { PATH: DEFAULT_PATH, ...passedEnv(deps.env, PASSED_ENV) };
   }
@@ -38,6 +60,7 @@ export class HostExecutor implements Executor {
       this.#deps.log.info('executor.stale_run_dir_removed', { dir: join(this.#workDir, entry) });
       await rm(join(this.#workDir, entry), { recursive: true, force: true });
     }
+    this.#makeNext();
   }
 
   async run(job: Assignment, io: RunIO): Promise<RunResult> {
@@ -59,6 +82,8 @@ export class HostExecutor implements Executor {
     } catch (err) {
       return { kind: 'error', message: `cannot set up the run directory: ${describeError(err)}` };
     }
+    // the next run's dir, while this one's job starts (the event loop turns before it can end)
+    setImmediate(() => this.#makeNext());
     const sourceDir = join(dir, 'source');
     const inputDir = join(dir, 'input');
     try {
@@ -77,6 +102,27 @@ export class HostExecutor implements Executor {
   }
 
   #prepare(dir: string, outputDir: string, script: string): void {
+    if (this.#nextReady) {
+      this.#nextReady = false;
+      try {
+        renameSync(this.#next, dir);
+        // A job runs as the worker's user and may have reached for it: taken only as it was made
+        // (an empty output dir and script.sh, nothing else), and the script goes into that file,
+        // never through a link or into a FIFO put there meanwhile.
+        if (asMade(dir, outputDir)) {
+          const fd = openSync(join(dir, 'script.sh'), SCRIPT_OVER);
+          try {
+            writeFileSync(fd, script);
+          } finally {
+            closeSync(fd);
+          }
+          return;
+        }
+      } catch {
+        // gone (another worker's cleanup in a shared work dir) or tampered with: made afresh below
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
     try {
       mkdirSync(dir);
     } catch (err) {
@@ -88,6 +134,20 @@ export class HostExecutor implements Executor {
     }
     mkdirSync(outputDir);
     writeFileSync(join(dir, 'script.sh'), script, { mode: 0o755 });
+  }
+
+  /** Make the next run's dir ahead if there is none; a failure only means the next run makes its own. */
+  #makeNext(): void {
+    if (this.#nextReady) return;
+    try {
+      rmSync(this.#next, { recursive: true, force: true });
+      mkdirSync(this.#next);
+      mkdirSync(join(this.#next, 'output'));
+      writeFileSync(join(this.#next, 'script.sh'), '', { mode: 0o755 });
+      this.#nextReady = true;
+    } catch (err) {
+      this.#deps.log.warn('executor.next_run_dir_failed', { dir: this.#next, error: err });
+    }
   }
 
   #execute(
@@ -107,6 +167,18 @@ export class HostExecutor implements Executor {
 
     return runJobProcess(command, args, { cwd: dir, env }, io);
   }
+}
+
+/** A run dir made ahead holds what #makeNext put there and nothing more: an empty output dir and script.sh. */
+function asMade(dir: string, outputDir: string): boolean {
+  const entries = readdirSync(dir);
+  return (
+    entries.length === 2 &&
+    entries.includes('output') &&
+    entries.includes('script.sh') &&
+    lstatSync(outputDir).isDirectory() &&
+    readdirSync(outputDir).length === 0
+  );
 }
 
 /**
