@@ -396,6 +396,25 @@ static napi_value Pause(napi_env env, napi_callback_info info) { return OutputCa
 static napi_value Resume(napi_env env, napi_callback_info info) { return OutputCall(env, info, 1); }
 static napi_value Close(napi_env env, napi_callback_info info) { return OutputCall(env, info, 2); }
 
+/*
+ * killGroup(pgid, signal): kill(-pgid, signal), returning 0 or the errno. The worker signals every
+ * job's group when its first process ends (to stop what it left behind); nearly always nothing is
+ * left, and process.kill reports that ESRCH by building an exception.
+ */
+static napi_value KillGroup(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2], result;
+  int32_t pgid, sig;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc != 2 ||
+      napi_get_value_int32(env, a[0], &pgid) != napi_ok || napi_get_value_int32(env, a[1], &sig) != napi_ok ||
+      pgid <= 1) {
+    napi_throw_type_error(env, NULL, "killGroup(pgid > 1, signal)");
+    return NULL;
+  }
+  napi_create_int32(env, kill(-pgid, sig) == 0 ? 0 : errno, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   // pidfds came with Linux 5.3: on an older kernel export nothing, and the worker uses child_process
   int probe = (int)syscall(SYS_pidfd_open, getpid(), 0);
@@ -404,7 +423,7 @@ NAPI_MODULE_INIT() {
   const struct {
     const char *name;
     napi_callback fn;
-  } fns[] = {{"spawn", Spawn}, {"watch", Watch}, {"pause", Pause}, {"resume", Resume}, {"close", Close}};
+  } fns[] = {{"spawn", Spawn}, {"watch", Watch}, {"pause", Pause}, {"resume", Resume}, {"close", Close}, {"killGroup", KillGroup}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok) return NULL;

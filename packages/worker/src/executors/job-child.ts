@@ -45,6 +45,7 @@ interface Addon {
   pause(handle: OutputHandle): void;
   resume(handle: OutputHandle): void;
   close(handle: OutputHandle): void;
+  killGroup(pgid: number, signal: number): number;
 }
 
 /** A job output stream the addon reads (native/spawn.c, watch). */

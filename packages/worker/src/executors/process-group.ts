@@ -1,10 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { nativeSpawn } from './job-child.ts';
 
 /**
  * Signal a whole process group (the job and everything it started that did not
  * leave the group). Returns false when no process of the group is left.
  */
 export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  // the native module answers ESRCH (the usual case, at every job's end) without an exception
+  if (nativeSpawn) return nativeSpawn.killGroup(pgid, signal === 0 ? 0 : constants.signals[signal]) === 0;
   try {
     process.kill(-pgid, signal);
     return true;
