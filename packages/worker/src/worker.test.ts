@@ -102,6 +102,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The host executor's run dir made ahead for the next run (this process is the worker's). */
 const NEXT = `.next-${process.pid}`;
 
+/** A dir outside every run's with a file `precious` ("keep") that no job may reach through a link. */
+async function outsideDir(): Promise<string> {
+  const outside = await tempDir();
+  writeFileSync(join(outside, 'precious'), 'keep');
+  return outside;
+}
+const untouched = (outside: string) => expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
+
+/** Assign `script`, expect it to exit 0, acknowledge its end; its stdout. */
+async function runToEnd(server: FakeServer, conn: FakeConnection, script: string): Promise<string> {
+  const job = assignment({ script });
+  conn.send({ type: 'assign', run: job });
+  expect((await conn.waitFor(finishedOf(job.runId), 'finished')).result).toEqual({ kind: 'exited', code: 0 });
+  conn.send({ type: 'finished-ack', runId: job.runId, attempt: 1 });
+  return server.text(job.runId, 'out');
+}
+
 describe('worker against a fake server', () => {
   it('runs a job: hello, started, contiguous exact output, finished exited 3, then forgets it', async () => {
     const server = await startServer();
@@ -217,38 +234,23 @@ describe('worker against a fake server', () => {
 
   it('removes the run directory whatever the job left in it, never what a symlink there points to', async () => {
     const server = await startServer();
-    const outside = await tempDir();
-    writeFileSync(join(outside, 'precious'), 'keep');
+    const outside = await outsideDir();
     const { workDir } = await startWorker(server);
     const conn = await server.connection(0);
-    const jobs = [
-      assignment({ script: 'true' }),
-      assignment({ script: 'mkdir -p a/b && echo x > a/b/c && echo y > left-behind' }),
-      // a symlink out of the run dir, and the script swapped for a dir
-      assignment({ script: `ln -s ${outside} link && rm script.sh && mkdir script.sh` }),
-    ];
-    for (const job of jobs) {
-      conn.send({ type: 'assign', run: job });
-      expect((await conn.waitFor(finishedOf(job.runId), 'finished')).result).toEqual({ kind: 'exited', code: 0 });
-      conn.send({ type: 'finished-ack', runId: job.runId, attempt: 1 });
-    }
+    await runToEnd(server, conn, 'true');
+    await runToEnd(server, conn, 'mkdir -p a/b && echo x > a/b/c && echo y > left-behind');
+    // a symlink out of the run dir, and the script swapped for a dir
+    await runToEnd(server, conn, `ln -s ${outside} link && rm script.sh && mkdir script.sh`);
     await eventually(() => readdirSync(workDir).join() === NEXT, 'every run directory to be removed');
-    expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
+    untouched(outside);
   });
 
   it('gives each run a dir made for it alone: made ahead, or afresh when the one made ahead was tampered with', async () => {
     const server = await startServer();
-    const outside = await tempDir();
-    writeFileSync(join(outside, 'precious'), 'keep');
+    const outside = await outsideDir();
     const { workDir } = await startWorker(server);
     const conn = await server.connection(0);
-    const run = async (script: string) => {
-      const job = assignment({ script });
-      conn.send({ type: 'assign', run: job });
-      expect((await conn.waitFor(finishedOf(job.runId), 'finished')).result).toEqual({ kind: 'exited', code: 0 });
-      conn.send({ type: 'finished-ack', runId: job.runId, attempt: 1 });
-      return server.text(job.runId, 'out');
-    };
+    const run = (script: string) => runToEnd(server, conn, script);
     const next = join(workDir, NEXT);
     const look = 'ls -A; ls -A output; cat script.sh';
     // a job (as the worker's user, like everything on the host executor) reaching for the next
@@ -261,13 +263,12 @@ describe('worker against a fake server', () => {
     expect(await run(`${look}; ${swap}`)).toBe(`output\nscript.sh\n${look}; ${swap}`);
     // not written through: the file outside is as it was, and this run's dir is clean again
     expect(await run(`${look}; echo .`)).toBe(`output\nscript.sh\n${look}; echo ..\n`);
-    expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
+    untouched(outside);
   });
 
   it('refuses an output dir the job swapped for a symlink: nothing it points to is sent', async () => {
     const server = await startServer();
-    const outside = await tempDir();
-    writeFileSync(join(outside, 'precious'), 'keep');
+    const outside = await outsideDir();
     await startWorker(server);
     const conn = await server.connection(0);
     const job = assignment({ script: `rm -rf output && ln -s ${outside} output` });
@@ -278,7 +279,7 @@ describe('worker against a fake server', () => {
       message: 'artifacts refused: the output dir was replaced by a symbolic link',
     });
     expect(server.text(job.runId, 'system')).toContain('the output dir was replaced by a symbolic link');
-    expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
+    untouched(outside);
   });
 
   it('removes stale run directories at start and leaves other files alone', async () => {
