@@ -261,8 +261,15 @@ describe('worker against a fake server', () => {
     // the next run gets a clean dir of its own anyway; it swaps the script for a link to outside
     const swap = `ln -s ${outside}/precious ${next}/link && mv ${next}/link ${next}/script.sh`;
     expect(await run(`${look}; ${swap}`)).toBe(`output\nscript.sh\n${look}; ${swap}`);
-    // not written through: the file outside is as it was, and this run's dir is clean again
-    expect(await run(`${look}; echo .`)).toBe(`output\nscript.sh\n${look}; echo ..\n`);
+    // not written through: the file outside is as it was, and this run's dir is clean again; it
+    // makes the script a hard link to a file outside, the next one takes its script's mode away
+    const hard = `ln -f ${outside}/precious ${next}/script.sh`;
+    expect(await run(`${look}; ${hard}`)).toBe(`output\nscript.sh\n${look}; ${hard}`);
+    expect(await run(`${look}; chmod 0 ${next}/script.sh`)).toBe(
+      `output\nscript.sh\n${look}; chmod 0 ${next}/script.sh`,
+    );
+    // a script with its own interpreter runs as the file itself: still executable
+    expect(await run('#!/bin/sh\necho interpreted')).toBe('interpreted\n');
     untouched(outside);
   });
 

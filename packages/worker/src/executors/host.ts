@@ -1,6 +1,7 @@
 import {
   closeSync,
   constants,
+  fstatSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -19,13 +20,17 @@ import { jobVariables, passedEnv, secretVariables } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
-/** `<runId>-<attempt>`, and a run dir made ahead (NEXT_DIR): the only names cleanup() may delete. */
+/** `<runId>-<attempt>`, and a run dir made ahead (`.next-<pid>`): the only names cleanup() may delete. */
 const RUN_DIR = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-\d+|\.next-\d+)$/i;
 /** Worker environment a job may see; everything else (BUILDER_TOKEN!) stays out. */
 const PASSED_ENV = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|TZ|TMPDIR|LC_[A-Z_]+)$/;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-/** Writing the script into the empty script.sh of a run dir made ahead: it must be there, no link, no FIFO. */
-const SCRIPT_OVER = constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/**
+ * Opening the empty script.sh of a run dir made ahead to write the script: it must be there, no
+ * symlink, no FIFO; and no O_TRUNC, which would cut another file hard-linked there before fstat
+ * could tell.
+ */
+const SCRIPT_INTO = constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * Runs the script as the worker's user in a fresh directory: for development,
@@ -44,6 +49,8 @@ export class HostExecutor implements Executor {
    */
   readonly #next: string;
   #nextReady = false;
+  /** The mode its script.sh got (0755 less the umask): what a run finds there if nothing touched it. */
+  #nextScriptMode = 0;
 
   constructor(deps: ExecutorDeps) {
     this.#deps = deps;
@@ -107,16 +114,20 @@ export class HostExecutor implements Executor {
       try {
         renameSync(this.#next, dir);
         // A job runs as the worker's user and may have reached for it: taken only as it was made
-        // (an empty output dir and script.sh, nothing else), and the script goes into that file,
-        // never through a link or into a FIFO put there meanwhile.
+        // (an empty output dir and the empty script.sh, nothing else), and the script goes into
+        // that file, never through a link or into a FIFO put there meanwhile.
         if (asMade(dir, outputDir)) {
-          const fd = openSync(join(dir, 'script.sh'), SCRIPT_OVER);
+          const fd = openSync(join(dir, 'script.sh'), SCRIPT_INTO);
           try {
-            writeFileSync(fd, script);
+            // still the empty file made ahead: not a hard link to another, not chmodded
+            const st = fstatSync(fd);
+            if (st.isFile() && st.nlink === 1 && st.size === 0 && st.mode === this.#nextScriptMode) {
+              writeFileSync(fd, script);
+              return;
+            }
           } finally {
             closeSync(fd);
           }
-          return;
         }
       } catch {
         // gone (another worker's cleanup in a shared work dir) or tampered with: made afresh below
@@ -144,6 +155,7 @@ export class HostExecutor implements Executor {
       mkdirSync(this.#next);
       mkdirSync(join(this.#next, 'output'));
       writeFileSync(join(this.#next, 'script.sh'), '', { mode: 0o755 });
+      this.#nextScriptMode = lstatSync(join(this.#next, 'script.sh')).mode;
       this.#nextReady = true;
     } catch (err) {
       this.#deps.log.warn('executor.next_run_dir_failed', { dir: this.#next, error: err });
