@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -271,6 +272,24 @@ describe('worker against a fake server', () => {
     // a script with its own interpreter runs as the file itself: still executable
     expect(await run('#!/bin/sh\necho interpreted')).toBe('interpreted\n');
     untouched(outside);
+  });
+
+  it("closes the job's output when a process that left its group holds it open after the job ended", async () => {
+    const server = await startServer();
+    await startWorker(server);
+    const conn = await server.connection(0);
+    // a daemon of its own session keeps the job's stdout; the group signal at the end misses it
+    const daemon = `sleep 30.${process.pid}${Date.now() % 100000}`; // a command line of its own, to end it by
+    cleanups.push(() => spawnSync('pkill', ['-x', '-f', daemon]));
+    const job = assignment({
+      // the job ends only once the daemon is out of its group (setsid done)
+      script: `setsid sh -c ': > left; exec ${daemon}' & while [ ! -e left ]; do sleep 0.01; done; echo started`,
+    });
+    conn.send({ type: 'assign', run: job });
+    const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
+    expect(finished.result).toEqual({ kind: 'exited', code: 0 });
+    expect(server.text(job.runId, 'out')).toBe('started\n');
+    expect(server.text(job.runId, 'system')).toContain('its output is still held open by a process outside its group');
   });
 
   it('refuses an output dir the job swapped for a symlink: nothing it points to is sent', async () => {
