@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -201,6 +201,29 @@ describe.skipIf(!nativeSpawn)('the native spawn', () => {
     const child = startJobChild('/bin/sh', ['-c', `${node}; true`], opts());
     await finish(child);
     expect(child.exitCpuMs).toBeGreaterThanOrEqual(150);
+  });
+
+  it('stops a job whose output it cannot read, and says why', async () => {
+    const broken = {
+      ...nativeSpawn!,
+      watch: () => {
+        throw new Error("cannot watch the job's output");
+      },
+    };
+    let pid = 0;
+    const spy = {
+      ...broken,
+      spawn: (...a: Parameters<typeof broken.spawn>) => {
+        const r = broken.spawn(...a);
+        pid = r[0];
+        return r;
+      },
+    };
+    expect(() => startJobChild('/bin/sleep', ['30'], opts(), spy)).toThrow(/cannot watch/);
+    // killed, and reaped by the module: gone
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(pid).toBeGreaterThan(0);
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
   });
 
   it('reaps what it started: no zombie is left', async () => {

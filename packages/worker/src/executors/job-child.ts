@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
@@ -180,8 +181,20 @@ class NativeJobChild extends EventEmitter implements JobChild {
       },
     );
     this.pid = pid;
-    this.stdout = new NativeOutput(addon, out);
-    this.stderr = new NativeOutput(addon, err);
+    let stdout: NativeOutput | undefined;
+    try {
+      stdout = new NativeOutput(addon, out);
+      this.stderr = new NativeOutput(addon, err);
+    } catch (e) {
+      // started, but its output cannot be read: stop it rather than leave it blocked on a full pipe
+      addon.killGroup(pid, constants.signals.SIGKILL);
+      if (stdout) stdout.destroy();
+      else closeSync(out);
+      closeSync(err);
+      if (extra >= 0) closeSync(extra);
+      throw e;
+    }
+    this.stdout = stdout;
     this.fd6 = extra >= 0 ? new Socket({ fd: extra, readable: false, writable: true }) : undefined;
     this.stdout.once('close', () => this.#closed());
     this.stderr.once('close', () => this.#closed());
