@@ -79,8 +79,10 @@ async function bareSpawnRate(total, workers, capacity, how = 'node') {
 async function throughput() {
   const total = quick ? 400 : 2000;
   const capacity = Number(process.env.BENCH_CAPACITY ?? 1);
-  // measured right before, on the same machine state: builder's figure is reported as a share of it
-  const { rate: bare, cpu: bareCpu } = await bareSpawnRate(total, 4, capacity);
+  // The yardstick is measured right before builder's run and again right after it, and builder's
+  // figure is reported as a share of the mean of the two: the machine's speed drifts by the
+  // minute, and one measurement seconds before would carry that drift into the share.
+  const before = await bareSpawnRate(total, 4, capacity);
   // the same with the spawn builder's workers use: what is left to gain beyond how jobs start
   const { rate: barePosix } = await bareSpawnRate(total, 4, capacity, 'posix');
   const c = await startCluster({ workers: 4, capacity });
@@ -92,6 +94,7 @@ async function throughput() {
       jobs: workers.reduce((n, w) => n + w.children, 0),
     };
   };
+  let run;
   try {
     await c.rpc.call('schedule', {
       name: 'tp',
@@ -110,32 +113,47 @@ async function throughput() {
     await waitForIdle(c.rpc);
     const seconds = (performance.now() - t0) / 1000;
     const cpu1 = cpuOf();
-    const lastRun = await c.rpc.call('run', { run: last });
-    const failed = (await c.rpc.call('runs', { job: 'tp', state: 'failed', limit: 1000 })).length;
-    report('throughput_bare_spawn', bare, 'jobs/s', { jobs: total, processes: 4, capacity });
-    report('throughput_share_of_bare_spawn', (100 * total) / seconds / bare, '%');
-    report('throughput_bare_posix_spawn', barePosix, 'jobs/s', { jobs: total, processes: 4, capacity });
-    report('throughput_share_of_bare_posix_spawn', (100 * total) / seconds / barePosix, '%');
-    report('throughput_trivial_jobs', total / seconds, 'jobs/s', {
-      jobs: total,
-      workers: 4,
-      capacity,
-      seconds: Math.round(seconds * 100) / 100,
-      failed,
-      last: lastRun.state,
-    });
-    report('throughput_server_peak_rss', c.serverPeakRssMiB(), 'MiB');
-    // where the time goes, in CPU per job (less sensitive to the machine's load than the rates):
-    // the bare spawners and their `sh`, then builder's server, workers and job processes
-    const perJob = (s) => (1000 * s) / total;
-    report('cpu_per_job_bare_spawner', perJob(bareCpu.own), 'ms');
-    report('cpu_per_job_bare_sh', perJob(bareCpu.children), 'ms');
-    report('cpu_per_job_server', perJob(cpu1.server - cpu0.server), 'ms');
-    report('cpu_per_job_workers', perJob(cpu1.workers - cpu0.workers), 'ms');
-    report('cpu_per_job_job_processes', perJob(cpu1.jobs - cpu0.jobs), 'ms');
+    run = {
+      seconds,
+      cpu: { server: cpu1.server - cpu0.server, workers: cpu1.workers - cpu0.workers, jobs: cpu1.jobs - cpu0.jobs },
+      last: (await c.rpc.call('run', { run: last })).state,
+      failed: (await c.rpc.call('runs', { job: 'tp', state: 'failed', limit: 1000 })).length,
+      peakRss: c.serverPeakRssMiB(),
+    };
   } finally {
     await c.stop();
   }
+  const after = await bareSpawnRate(total, 4, capacity);
+  const bare = (before.rate + after.rate) / 2;
+  const rate = total / run.seconds;
+  const round = (x) => Math.round(x * 100) / 100;
+  report('throughput_bare_spawn', bare, 'jobs/s', {
+    before: round(before.rate),
+    after: round(after.rate),
+    jobs: total,
+    processes: 4,
+    capacity,
+  });
+  report('throughput_share_of_bare_spawn', (100 * rate) / bare, '%');
+  report('throughput_bare_posix_spawn', barePosix, 'jobs/s', { jobs: total, processes: 4, capacity });
+  report('throughput_share_of_bare_posix_spawn', (100 * rate) / barePosix, '%');
+  report('throughput_trivial_jobs', rate, 'jobs/s', {
+    jobs: total,
+    workers: 4,
+    capacity,
+    seconds: round(run.seconds),
+    failed: run.failed,
+    last: run.last,
+  });
+  report('throughput_server_peak_rss', run.peakRss, 'MiB');
+  // where the time goes, in CPU per job (less sensitive to the machine's load than the rates):
+  // the bare spawners and their `sh` (both measurements), then builder's server, workers and jobs
+  const perJob = (s) => (1000 * s) / total;
+  report('cpu_per_job_bare_spawner', perJob((before.cpu.own + after.cpu.own) / 2), 'ms');
+  report('cpu_per_job_bare_sh', perJob((before.cpu.children + after.cpu.children) / 2), 'ms');
+  report('cpu_per_job_server', perJob(run.cpu.server), 'ms');
+  report('cpu_per_job_workers', perJob(run.cpu.workers), 'ms');
+  report('cpu_per_job_job_processes', perJob(run.cpu.jobs), 'ms');
 }
 
 async function bigConsole() {
