@@ -82,7 +82,7 @@ export class HostExecutor implements Executor {
     }
     const dir = join(this.#workDir, `${job.runId}-${job.attempt}`);
     const outputDir = join(dir, 'output');
-    // Synchronous on purpose: three tiny syscalls are cheaper than thread-pool round trips
+    // Synchronous on purpose: a few tiny syscalls are cheaper than thread-pool round trips
     // on the path from assign to spawn.
     try {
       this.#prepare(dir, outputDir, job.script);
@@ -111,27 +111,7 @@ export class HostExecutor implements Executor {
   #prepare(dir: string, outputDir: string, script: string): void {
     if (this.#nextReady) {
       this.#nextReady = false;
-      try {
-        renameSync(this.#next, dir);
-        // A job runs as the worker's user and may have reached for it: taken only as it was made
-        // (an empty output dir and the empty script.sh, nothing else), and the script goes into
-        // that file, never through a link or into a FIFO put there meanwhile.
-        if (asMade(dir, outputDir)) {
-          const fd = openSync(join(dir, 'script.sh'), SCRIPT_INTO);
-          try {
-            // still the empty file made ahead: not a hard link to another, not chmodded
-            const st = fstatSync(fd);
-            if (st.isFile() && st.nlink === 1 && st.size === 0 && st.mode === this.#nextScriptMode) {
-              writeFileSync(fd, script);
-              return;
-            }
-          } finally {
-            closeSync(fd);
-          }
-        }
-      } catch {
-        // gone (another worker's cleanup in a shared work dir) or tampered with: made afresh below
-      }
+      if (this.#takeNext(dir, outputDir, script)) return;
       rmSync(dir, { recursive: true, force: true });
     }
     try {
@@ -143,8 +123,33 @@ export class HostExecutor implements Executor {
       else throw err;
       mkdirSync(dir);
     }
-    mkdirSync(outputDir);
-    writeFileSync(join(dir, 'script.sh'), script, { mode: 0o755 });
+    fillRunDir(dir, script);
+  }
+
+  /**
+   * Rename the run dir made ahead to `dir` and write the script into it. A job runs as the worker's
+   * user and may have reached for it: taken only as it was made (an empty output dir and the empty
+   * script.sh, nothing else), and the script goes into that file, never through a link or into a
+   * FIFO put there meanwhile. False: gone (another worker's cleanup in a shared work dir) or
+   * tampered with; whatever is at `dir` then is the caller's to remove.
+   */
+  #takeNext(dir: string, outputDir: string, script: string): boolean {
+    try {
+      renameSync(this.#next, dir);
+      if (!asMade(dir, outputDir)) return false;
+      const fd = openSync(join(dir, 'script.sh'), SCRIPT_INTO);
+      try {
+        // still the empty file made ahead: not a hard link to another, not chmodded
+        const st = fstatSync(fd);
+        if (!(st.isFile() && st.nlink === 1 && st.size === 0 && st.mode === this.#nextScriptMode)) return false;
+        writeFileSync(fd, script);
+        return true;
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return false;
+    }
   }
 
   /** Make the next run's dir ahead if there is none; a failure only means the next run makes its own. */
@@ -153,8 +158,7 @@ export class HostExecutor implements Executor {
     try {
       rmSync(this.#next, { recursive: true, force: true });
       mkdirSync(this.#next);
-      mkdirSync(join(this.#next, 'output'));
-      writeFileSync(join(this.#next, 'script.sh'), '', { mode: 0o755 });
+      fillRunDir(this.#next, '');
       this.#nextScriptMode = lstatSync(join(this.#next, 'script.sh')).mode;
       this.#nextReady = true;
     } catch (err) {
@@ -179,6 +183,12 @@ export class HostExecutor implements Executor {
 
     return runJobProcess(command, args, { cwd: dir, env }, io);
   }
+}
+
+/** What a new run dir holds: its empty output dir and the script (0755 less the umask). */
+function fillRunDir(dir: string, script: string): void {
+  mkdirSync(join(dir, 'output'));
+  writeFileSync(join(dir, 'script.sh'), script, { mode: 0o755 });
 }
 
 /** A run dir made ahead holds what #makeNext put there and nothing more: an empty output dir and script.sh. */
