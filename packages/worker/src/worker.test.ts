@@ -100,13 +100,19 @@ function expectContiguous(seqs: number[], from = 1): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** The host executor's run dir made ahead for the next run (this process is the worker's). */
-const NEXT = `.next-${process.pid}`;
+/** A spare run dir of the host executor's, for the next run (this process is the worker's). */
+const SPARE = new RegExp(`^\\.next-${process.pid}-\\d+$`);
+/** Nothing in the work dir but one spare run dir. */
+const onlySpare = (workDir: string) => {
+  const entries = readdirSync(workDir);
+  return entries.length === 1 && SPARE.test(entries[0]!);
+};
 
 /** A dir outside every run's with a file `precious` ("keep") that no job may reach through a link. */
 async function outsideDir(): Promise<string> {
   const outside = await tempDir();
-  writeFileSync(join(outside, 'precious'), 'keep');
+  // as a script's mode: only its link count tells it from one
+  writeFileSync(join(outside, 'precious'), 'keep', { mode: 0o755 });
   return outside;
 }
 const untouched = (outside: string) => expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
@@ -174,8 +180,8 @@ describe('worker against a fake server', () => {
     expect(server.text(job.runId, 'err')).toBe('to stderr\n');
     expect(conn.errors).toEqual([]);
     await eventually(() => worker.snapshot().length === 0, 'the run to be forgotten after finished-ack');
-    // the run's dir is gone; what is left is the next run's, made ahead
-    expect(readdirSync(workDir)).toEqual([NEXT]);
+    // the run's dir is gone, or kept for the next run: what is left is one spare
+    expect(readdirSync(workDir)).toEqual([expect.stringMatching(SPARE)]);
 
     // the same log line shape as the server's: event names, and the run under `run`
     const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -242,36 +248,41 @@ describe('worker against a fake server', () => {
     await runToEnd(server, conn, 'mkdir -p a/b && echo x > a/b/c && echo y > left-behind');
     // a symlink out of the run dir, and the script swapped for a dir
     await runToEnd(server, conn, `ln -s ${outside} link && rm script.sh && mkdir script.sh`);
-    await eventually(() => readdirSync(workDir).join() === NEXT, 'every run directory to be removed');
+    await eventually(() => onlySpare(workDir), 'every run directory to be removed');
     untouched(outside);
   });
 
-  it('gives each run a dir made for it alone: made ahead, or afresh when the one made ahead was tampered with', async () => {
+  it('gives each run a dir of its own: the one before kept only as it was made, its script cut to the new one', async () => {
     const server = await startServer();
     const outside = await outsideDir();
     const { workDir } = await startWorker(server);
     const conn = await server.connection(0);
     const run = (script: string) => runToEnd(server, conn, script);
-    const next = join(workDir, NEXT);
-    const look = 'ls -A; ls -A output; cat script.sh';
-    // a job (as the worker's user, like everything on the host executor) reaching for the next
-    // run's dir: plants a file in its output
-    expect(await run(`${look}; touch ${next}/output/planted`)).toBe(
-      `output\nscript.sh\n${look}; touch ${next}/output/planted`,
-    );
-    // the next run gets a clean dir of its own anyway; it swaps the script for a link to outside
-    const swap = `ln -s ${outside}/precious ${next}/link && mv ${next}/link ${next}/script.sh`;
-    expect(await run(`${look}; ${swap}`)).toBe(`output\nscript.sh\n${look}; ${swap}`);
-    // not written through: the file outside is as it was, and this run's dir is clean again; it
-    // makes the script a hard link to a file outside, the next one takes its script's mode away
-    const hard = `ln -f ${outside}/precious ${next}/script.sh`;
-    expect(await run(`${look}; ${hard}`)).toBe(`output\nscript.sh\n${look}; ${hard}`);
-    expect(await run(`${look}; chmod 0 ${next}/script.sh`)).toBe(
-      `output\nscript.sh\n${look}; chmod 0 ${next}/script.sh`,
-    );
+    const look = 'ls -A; ls -A output; stat -c %a . output script.sh; cat script.sh';
+    const made = await run('stat -c %a . output script.sh');
+    const clean = (script: string) => `output\nscript.sh\n${made}${script}`;
+    // a trivial job's dir is kept for the next run (the time the job gave it shows that), holding
+    // only the new script
+    await run(`touch -d @1000000000 .; echo ${'a much longer script than the next one '.repeat(20)}`);
+    expect(await run(`stat -c %Y .; ${look}`)).toBe(`1000000000\n${clean(`stat -c %Y .; ${look}`)}`);
+    // a job (as the worker's user, like everything on the host executor) leaves a file, swaps its
+    // script for a symlink to a file outside, makes it a hard link to one, takes its mode away,
+    // changes the dirs' modes: each time the next run gets a dir as made, nothing is written through
+    for (const tamper of [
+      'touch planted',
+      `ln -s ${outside}/precious link && mv link script.sh`,
+      `ln -f ${outside}/precious script.sh`,
+      'chmod 0 script.sh',
+      'chmod 0777 .',
+      'chmod 0700 output',
+    ]) {
+      expect(await run(`${look}; ${tamper}`)).toBe(clean(`${look}; ${tamper}`));
+    }
+    expect(await run(look)).toBe(clean(look));
     // a script with its own interpreter runs as the file itself: still executable
     expect(await run('#!/bin/sh\necho interpreted')).toBe('interpreted\n');
     untouched(outside);
+    expect(onlySpare(workDir)).toBe(true);
   });
 
   it("closes the job's output when a process that left its group holds it open after the job ended", async () => {
@@ -313,11 +324,12 @@ describe('worker against a fake server', () => {
     const workDir = join(await tempDir(), 'work');
     const stale = join(workDir, `${randomUUID()}-2`);
     mkdirSync(join(stale, 'output'), { recursive: true });
-    // a crashed worker's run dir made ahead
+    // a crashed worker's spare run dirs (and one of an earlier version's)
+    mkdirSync(join(workDir, '.next-99999999-3', 'output'), { recursive: true });
     mkdirSync(join(workDir, '.next-99999999', 'output'), { recursive: true });
     writeFileSync(join(workDir, 'keep-me'), '');
     await startWorker(server, { workDir });
-    expect(readdirSync(workDir).sort()).toEqual([NEXT, 'keep-me']);
+    expect(readdirSync(workDir).sort()).toEqual([expect.stringMatching(SPARE), 'keep-me']);
   });
 
   it('answers resend with the held chunks from fromSeq, then the result again', async () => {

@@ -2,6 +2,7 @@ import {
   closeSync,
   constants,
   fstatSync,
+  ftruncateSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -11,6 +12,7 @@ import {
   rmSync,
   unlinkSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,15 +22,14 @@ import { jobVariables, passedEnv, secretVariables } from './job-env.ts';
 import { collectOutput, runJobProcess } from './job-process.ts';
 import type { Executor, ExecutorDeps, RunIO } from './types.ts';
 
-/** `<runId>-<attempt>`, and a run dir made ahead (`.next-<pid>`): the only names cleanup() may delete. */
-const RUN_DIR = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-\d+|\.next-\d+)$/i;
+/** `<runId>-<attempt>`, and a spare run dir (`.next-<pid>-<n>`): the only names cleanup() may delete. */
+const RUN_DIR = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-\d+|\.next-\d+(-\d+)?)$/i;
 /** Worker environment a job may see; everything else (BUILDER_TOKEN!) stays out. */
 const PASSED_ENV = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|TZ|TMPDIR|LC_[A-Z_]+)$/;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /**
- * Opening the empty script.sh of a run dir made ahead to write the script: it must be there, no
- * symlink, no FIFO; and no O_TRUNC, which would cut another file hard-linked there before fstat
- * could tell.
+ * Opening the script.sh of a spare run dir to write the script: it must be there, no symlink, no
+ * FIFO; and no O_TRUNC, which would cut another file hard-linked there before fstat could tell.
  */
 const SCRIPT_INTO = constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
@@ -43,19 +44,25 @@ export class HostExecutor implements Executor {
   readonly #baseEnv: Readonly<Record<string, string>>;
   readonly #deps: ExecutorDeps;
   /**
-   * A run dir made ahead, as #prepare makes one (an empty output dir, an empty script.sh), under a
-   * name of this process's: the next run renames it to its own name and writes its script there,
-   * so making three inodes is not on the way from `assign` to the job's start.
+   * Run dirs ready for the next runs, as #prepare makes one (an empty output dir and script.sh), under
+   * names of this process's (`.next-PID-N`): made ahead at start, then each run's own dir when its
+   * job left it as it was made. A run renames one to its own name and writes its script there, so
+   * no inode is made between `assign` and the job's start, and a trivial job's end removes none
+   * (on ext4 making and removing them was a tenth of a busy worker's CPU).
    */
-  readonly #next: string;
-  #nextReady = false;
-  /** The mode its script.sh got (0755 less the umask): what a run finds there if nothing touched it. */
-  #nextScriptMode = 0;
+  readonly #spare: string[] = [];
+  /** Names given to spare dirs so far. */
+  #spareNames = 0;
+  /** Runs in run() now, and the most there have been at once: how many spare dirs are kept. */
+  #running = 0;
+  #mostRunning = 1;
+  /** The modes #prepare gives the dirs and script.sh (less the umask): what a run finds if nothing touched them. */
+  #dirMode = 0;
+  #scriptMode = 0;
 
   constructor(deps: ExecutorDeps) {
     this.#deps = deps;
     this.#workDir = deps.workDir;
-    this.#next = join(deps.workDir, `.next-${process.pid}`);
     this.#platform = deps.platform;
     this.#baseEnv = { PATH: DEFAULT_PATH, ...passedEnv(deps.env, PASSED_ENV) };
   }
@@ -67,7 +74,7 @@ export class HostExecutor implements Executor {
       this.#deps.log.info('executor.stale_run_dir_removed', { dir: join(this.#workDir, entry) });
       await rm(join(this.#workDir, entry), { recursive: true, force: true });
     }
-    this.#makeNext();
+    this.#makeSpare();
   }
 
   async run(job: Assignment, io: RunIO): Promise<RunResult> {
@@ -89,8 +96,7 @@ export class HostExecutor implements Executor {
     } catch (err) {
       return { kind: 'error', message: `cannot set up the run directory: ${describeError(err)}` };
     }
-    // the next run's dir, while this one's job starts (the event loop turns before it can end)
-    setImmediate(() => this.#makeNext());
+    this.#mostRunning = Math.max(this.#mostRunning, ++this.#running);
     const sourceDir = join(dir, 'source');
     const inputDir = join(dir, 'input');
     try {
@@ -104,14 +110,21 @@ export class HostExecutor implements Executor {
       await collectOutput(io, outputDir);
       return result;
     } finally {
-      await removeRunDir(dir).catch((err: unknown) => io.log.warn('executor.run_dir_not_removed', { dir, error: err }));
+      this.#running--;
+      if (!this.#keepAsSpare(dir, outputDir)) {
+        await removeRunDir(dir).catch((err: unknown) =>
+          io.log.warn('executor.run_dir_not_removed', { dir, error: err }),
+        );
+        // none left for the next run (a job left files here): made after this run's result is out
+        if (this.#spare.length === 0) setImmediate(() => this.#makeSpare());
+      }
     }
   }
 
   #prepare(dir: string, outputDir: string, script: string): void {
-    if (this.#nextReady) {
-      this.#nextReady = false;
-      if (this.#takeNext(dir, outputDir, script)) return;
+    const spare = this.#spare.pop();
+    if (spare !== undefined) {
+      if (this.#takeSpare(spare, dir, outputDir, script)) return;
       rmSync(dir, { recursive: true, force: true });
     }
     try {
@@ -127,22 +140,27 @@ export class HostExecutor implements Executor {
   }
 
   /**
-   * Rename the run dir made ahead to `dir` and write the script into it. A job runs as the worker's
-   * user and may have reached for it: taken only as it was made (an empty output dir and the empty
-   * script.sh, nothing else), and the script goes into that file, never through a link or into a
-   * FIFO put there meanwhile. False: gone (another worker's cleanup in a shared work dir) or
-   * tampered with; whatever is at `dir` then is the caller's to remove.
+   * Rename a spare run dir to `dir` and write the script into it. A job runs as the worker's user
+   * and may have reached for it (its own dir, kept as a spare, or a spare it found): taken only as
+   * it was made (an empty output dir and script.sh, nothing else), and the script goes into that
+   * file, never through a link or into a FIFO put there meanwhile. False: gone (another worker's
+   * cleanup in a shared work dir) or tampered with; whatever is at `dir` then is the caller's to
+   * remove.
    */
-  #takeNext(dir: string, outputDir: string, script: string): boolean {
+  #takeSpare(spare: string, dir: string, outputDir: string, script: string): boolean {
     try {
-      renameSync(this.#next, dir);
-      if (!asMade(dir, outputDir)) return false;
+      renameSync(spare, dir);
+      if (!asMade(dir, outputDir, this.#dirMode)) return false;
       const fd = openSync(join(dir, 'script.sh'), SCRIPT_INTO);
       try {
-        // still the empty file made ahead: not a hard link to another, not chmodded
+        // still the file made for a run: not a hard link to another, not chmodded
         const st = fstatSync(fd);
-        if (!(st.isFile() && st.nlink === 1 && st.size === 0 && st.mode === this.#nextScriptMode)) return false;
-        writeFileSync(fd, script);
+        if (!(st.isFile() && st.nlink === 1 && st.mode === this.#scriptMode)) return false;
+        const bytes = Buffer.from(script);
+        writeSync(fd, bytes, 0, bytes.length, 0);
+        // a kept dir still holds the script before: cut what is left of it after writing (not
+        // before: a script as long as that one then frees no block, which ext4 here would discard)
+        if (st.size > bytes.length) ftruncateSync(fd, bytes.length);
         return true;
       } finally {
         closeSync(fd);
@@ -152,18 +170,46 @@ export class HostExecutor implements Executor {
     }
   }
 
-  /** Make the next run's dir ahead if there is none; a failure only means the next run makes its own. */
-  #makeNext(): void {
-    if (this.#nextReady) return;
+  /**
+   * Keep a finished run's dir as a spare if its job left it as it was made and fewer are kept than
+   * runs have been going at once; false: the caller removes it.
+   */
+  #keepAsSpare(dir: string, outputDir: string): boolean {
+    // no spare made yet (#makeSpare learns the script's mode): the take would refuse it anyway
+    if (this.#spare.length >= this.#mostRunning || this.#scriptMode === 0) return false;
     try {
-      rmSync(this.#next, { recursive: true, force: true });
-      mkdirSync(this.#next);
-      fillRunDir(this.#next, '');
-      this.#nextScriptMode = lstatSync(join(this.#next, 'script.sh')).mode;
-      this.#nextReady = true;
-    } catch (err) {
-      this.#deps.log.warn('executor.next_run_dir_failed', { dir: this.#next, error: err });
+      if (!asMade(dir, outputDir, this.#dirMode)) return false;
+      const spare = this.#spareName();
+      renameSync(dir, spare);
+      this.#spare.push(spare);
+      return true;
+    } catch {
+      return false;
     }
+  }
+
+  /** Make a spare run dir; a failure only means the next run makes its own. */
+  #makeSpare(): void {
+    if (this.#spare.length > 0) return;
+    const spare = this.#spareName();
+    try {
+      mkdirSync(spare);
+      fillRunDir(spare, '');
+      this.#dirMode = lstatSync(spare).mode;
+      this.#scriptMode = lstatSync(join(spare, 'script.sh')).mode;
+      this.#spare.push(spare);
+    } catch (err) {
+      this.#deps.log.warn('executor.spare_run_dir_failed', { dir: spare, error: err });
+      try {
+        rmSync(spare, { recursive: true, force: true });
+      } catch {
+        // left for cleanup() at the next start, which removes every name of this kind
+      }
+    }
+  }
+
+  #spareName(): string {
+    return join(this.#workDir, `.next-${process.pid}-${++this.#spareNames}`);
   }
 
   #execute(
@@ -191,14 +237,15 @@ function fillRunDir(dir: string, script: string): void {
   writeFileSync(join(dir, 'script.sh'), script, { mode: 0o755 });
 }
 
-/** A run dir made ahead holds what #makeNext put there and nothing more: an empty output dir and script.sh. */
-function asMade(dir: string, outputDir: string): boolean {
+/** A run dir as #prepare made it: an empty output dir and script.sh, nothing more, the dirs of `dirMode`. */
+function asMade(dir: string, outputDir: string, dirMode: number): boolean {
   const entries = readdirSync(dir);
   return (
     entries.length === 2 &&
     entries.includes('output') &&
     entries.includes('script.sh') &&
-    lstatSync(outputDir).isDirectory() &&
+    lstatSync(dir).mode === dirMode &&
+    lstatSync(outputDir).mode === dirMode &&
     readdirSync(outputDir).length === 0
   );
 }
