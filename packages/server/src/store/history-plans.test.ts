@@ -46,7 +46,9 @@ describe('queries over a long history use indexes', () => {
           return new Proxy(stmt, {
             get(s, k) {
               const v = Reflect.get(s, k, s) as unknown;
-              if (typeof v !== 'function' || !['get', 'all', 'run', 'iterate'].includes(String(k))) return v;
+              if (typeof v !== 'function') return v;
+              // columns(), raw(): native methods that want the statement itself as `this`
+              if (!['get', 'all', 'run', 'iterate'].includes(String(k))) return (v as () => unknown).bind(s);
               return (...args: unknown[]) => {
                 ran.push({ sql, args });
                 return (v as (...a: unknown[]) => unknown).apply(s, args);

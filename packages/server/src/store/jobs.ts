@@ -1,5 +1,5 @@
 import type { JobSpec } from '@builder/protocol';
-import type { Db } from './db.ts';
+import { readRows, type Db } from './db.ts';
 import { jobFromRaw, type JobRow, type RawJob } from './rows.ts';
 
 /** Job definitions. Unscheduling keeps the row (soft delete) so runs and numbering survive. */
@@ -15,8 +15,8 @@ export class JobStore {
   private readonly followersOf;
 
   constructor(private readonly db: Db) {
-    this.byName = db.prepare<[string], RawJob>('SELECT * FROM jobs WHERE name = ?');
-    this.byId = db.prepare<[number], RawJob>('SELECT * FROM jobs WHERE id = ?');
+    this.byName = readRows(db.prepare<[string], RawJob>('SELECT * FROM jobs WHERE name = ?'));
+    this.byId = readRows(db.prepare<[number], RawJob>('SELECT * FROM jobs WHERE id = ?'));
     this.all = db.prepare<[], RawJob>('SELECT * FROM jobs WHERE deleted_at IS NULL ORDER BY name');
     this.due = db.prepare<[number], RawJob>(
       'SELECT * FROM jobs WHERE deleted_at IS NULL AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at',
@@ -31,8 +31,8 @@ export class JobStore {
       'UPDATE jobs SET next_run_at = ?, updated_at = ? WHERE id = ?',
     );
     // read with every run that ends (alerts, chains)
-    this.followersOf = db.prepare<[string], RawJob>(
-      'SELECT * FROM jobs WHERE after = ? AND deleted_at IS NULL ORDER BY name',
+    this.followersOf = readRows(
+      db.prepare<[string], RawJob>('SELECT * FROM jobs WHERE after = ? AND deleted_at IS NULL ORDER BY name'),
     );
     this.webhooksOf = db.prepare<[number], { hooks: string }>('SELECT alert_webhooks AS hooks FROM jobs WHERE id = ?');
   }

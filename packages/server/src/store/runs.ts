@@ -7,7 +7,7 @@ import {
   type RunResult,
   type RunState,
 } from '@builder/protocol';
-import type { Db } from './db.ts';
+import { readRows, type Db } from './db.ts';
 import { EnvironmentStore } from './environments.ts';
 import { runFromRaw, type RawRun, type RunRow } from './rows.ts';
 
@@ -69,8 +69,8 @@ export class RunStore {
 
   constructor(private readonly db: Db) {
     this.environments = new EnvironmentStore(db);
-    this.byId = db.prepare<[string], RawRun>(`${SELECT} WHERE runs.id = ?`);
-    this.byNumber = db.prepare<[string, number], RawRun>(`${SELECT} WHERE jobs.name = ? AND runs.number = ?`);
+    this.byId = readRows(db.prepare<[string], RawRun>(`${SELECT} WHERE runs.id = ?`));
+    this.byNumber = readRows(db.prepare<[string, number], RawRun>(`${SELECT} WHERE jobs.name = ? AND runs.number = ?`));
     this.insertStmt = db.prepare(
       `INSERT INTO runs (id, job_id, number, platform, script, params, trigger, state, attempt, max_attempts,
        retry_backoff_s, timeout_s, kill_grace_s, priority, queued_at, ref, after_run, rebuild_of, prepare, trigger_kind)
@@ -78,10 +78,12 @@ export class RunStore {
        @retryBackoffSec, @timeoutSec, @killGraceSec, @priority, @queuedAt, @ref, @afterRun, @rebuildOf, @prepare,
        @triggerKind)`,
     );
-    this.nextQueuedStmt = db.prepare<[string, number], RawRun>(
-      `${SELECT} WHERE runs.state = 'queued' AND runs.platform = ? AND (runs.not_before IS NULL OR runs.not_before <= ?)
+    this.nextQueuedStmt = readRows(
+      db.prepare<[string, number], RawRun>(
+        `${SELECT} WHERE runs.state = 'queued' AND runs.platform = ? AND (runs.not_before IS NULL OR runs.not_before <= ?)
        AND (SELECT COUNT(*) FROM runs a WHERE a.job_id = runs.job_id AND a.state IN ('assigned', 'running')) < jobs.concurrency
        ORDER BY runs.priority DESC, runs.queued_at, runs.number LIMIT 1`,
+      ),
     );
     this.setAssigned = db.prepare(
       `UPDATE runs SET state = 'assigned', worker = ?, assigned_at = ?, log_seq = 0 WHERE id = ? AND state = 'queued'`,
@@ -100,7 +102,7 @@ export class RunStore {
     this.insertAttempt = db.prepare(
       'INSERT OR REPLACE INTO attempts (run_id, attempt, worker, started_at, finished_at, result) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.activeStmt = db.prepare<[], RawRun>(`${SELECT} WHERE runs.state IN ('assigned', 'running')`);
+    this.activeStmt = readRows(db.prepare<[], RawRun>(`${SELECT} WHERE runs.state IN ('assigned', 'running')`));
     this.nextBackoffStmt = db.prepare<[number], { t: number | null }>(
       `SELECT MIN(not_before) AS t FROM runs INDEXED BY runs_backoff WHERE state = 'queued' AND not_before IS NOT NULL AND not_before > ?`,
     );
