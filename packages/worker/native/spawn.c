@@ -300,24 +300,29 @@ static void closeOutput(Output *o) {
   uv_close((uv_handle_t *)&o->poll, onOutputClosed);
 }
 
-/** onData(buffer) or onData(null, err); false if the handle was closed meanwhile (by the callback). */
+/**
+ * onData(buffer) or onData(null, err). 1: delivered; 0: the handle was closed meanwhile (by the
+ * callback); -1: no Buffer could be made for the bytes (out of memory), told as a failed read
+ * (ENOMEM): the caller closes the handle, the bytes are lost.
+ */
 static int deliver(Output *o, const char *data, size_t length, int err) {
   napi_env env = o->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
   napi_value onData, global, args[2], result;
-  if (data) {
-    void *copy;
-    napi_create_buffer_copy(env, length, data, &copy, &args[0]);
+  int lost = 0;
+  void *copy;
+  if (data && napi_create_buffer_copy(env, length, data, &copy, &args[0]) == napi_ok) {
     napi_get_undefined(env, &args[1]);
   } else {
+    lost = data != NULL;
     napi_get_null(env, &args[0]);
-    napi_create_int32(env, err, &args[1]);
+    napi_create_int32(env, lost ? ENOMEM : err, &args[1]);
   }
   if (napi_get_reference_value(env, o->onData, &onData) == napi_ok && napi_get_global(env, &global) == napi_ok)
     napi_make_callback(env, o->async, global, onData, 2, args, &result);
   napi_close_handle_scope(env, scope);
-  return !o->closing;
+  return lost ? -1 : !o->closing;
 }
 
 static void onOutputReadable(uv_poll_t *poll, int status, int events) {
@@ -339,7 +344,11 @@ static void onOutputReadable(uv_poll_t *poll, int status, int events) {
       break;
     }
   }
-  if (total > 0 && !deliver(o, outputScratch, total, 0)) return;
+  if (total > 0) {
+    int delivered = deliver(o, outputScratch, total, 0);
+    if (delivered < 0) closeOutput(o);
+    if (delivered <= 0) return;
+  }
   if (end || err) {
     deliver(o, NULL, 0, err);
     closeOutput(o);
