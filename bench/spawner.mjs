@@ -10,7 +10,8 @@ import { cpuSeconds } from './proc-cpu.mjs';
 const [jobs, concurrency] = process.argv.slice(2, 4).map(Number);
 const posix = process.argv[4] === 'posix';
 // loaded only for that: the child_process baseline stays the small process it always was
-const { nativeSpawn, startJobChild } = posix ? await import('../packages/worker/dist/executors/job-child.js') : {};
+const { nativeSpawn } = posix ? await import('../packages/worker/dist/executors/native.js') : {};
+const { startJobChild } = posix ? await import('../packages/worker/dist/executors/job-child.js') : {};
 if (posix && !nativeSpawn) throw new Error("the worker's posix_spawn is not built (packages/worker/native/build.mjs)");
 
 function one() {

@@ -11,7 +11,7 @@ import {
 import { Sources } from './source.ts';
 import { type Connect, Connection } from './connection.ts';
 import { ExitCode, type ServerRefusedError, type UntrustedServerError } from './errors.ts';
-import { nativeSpawn } from './executors/job-child.ts';
+import { nativeSpawn } from './executors/native.ts';
 import type { Executor } from './executors/types.ts';
 import type { WorkerOptions } from './options.ts';
 import { Run, RunPhase, runKey } from './runner.ts';

@@ -4,7 +4,8 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type JobChild, type JobSpawnOptions, nativeSpawn, startJobChild } from './job-child.ts';
+import { type JobChild, type JobSpawnOptions, startJobChild } from './job-child.ts';
+import { nativeSpawn } from './native.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'builder-job-child-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { Readable, type Writable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
+import { type Addon, nativeSpawn, type OutputHandle } from './native.ts';
 
 /** What runJobProcess needs of the job's process, however it was started. */
 export interface JobChild extends EventEmitter {
@@ -31,38 +31,6 @@ export interface JobSpawnOptions {
   env: Readonly<Record<string, string>>;
   /** Give the child a pipe on fd 6 (its read end). */
   fd6: boolean;
-}
-
-interface Addon {
-  spawn(
-    file: string,
-    argv: string[],
-    env: string[],
-    cwd: string,
-    extraFd: number,
-    onExit: (code: number | null, signal: number | null, cpuMs: number | null) => void,
-  ): [pid: number, stdout: number, stderr: number, extra: number];
-  watch(fd: number, onData: (chunk: Buffer | null, errno?: number) => void): OutputHandle;
-  pause(handle: OutputHandle): void;
-  resume(handle: OutputHandle): void;
-  close(handle: OutputHandle): void;
-  killGroup(pgid: number, signal: number): number;
-}
-
-/** A job output stream the addon reads (native/spawn.c, watch). */
-type OutputHandle = { readonly __brand: 'OutputHandle' };
-
-/** native/spawn.c, built at install on Linux (native/build.mjs); undefined where it was not. */
-export const nativeSpawn: Addon | undefined = loadAddon();
-
-function loadAddon(): Addon | undefined {
-  try {
-    const addon = createRequire(import.meta.url)('../../native/spawn.node') as Partial<Addon>;
-    // a kernel without pidfds gets a module without spawn
-    return typeof addon.spawn === 'function' ? (addon as Addon) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

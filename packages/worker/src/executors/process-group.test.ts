@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { nativeSpawn } from './job-child.ts';
+import { nativeSpawn } from './native.ts';
 import { groupAlive, signalGroup } from './process-group.ts';
 
 describe.skipIf(process.platform !== 'linux')("signalling a job's process group", () => {

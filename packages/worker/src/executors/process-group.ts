@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { nativeSpawn } from './job-child.ts';
+import { nativeSpawn } from './native.ts';
 
 /**
  * Signal a whole process group (the job and everything it started that did not
