@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -284,6 +284,37 @@ describe('worker against a fake server', () => {
     untouched(outside);
     expect(onlySpare(workDir)).toBe(true);
   });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'on a full work dir ends a run in error without running part of its script, and goes on once there is room (tmpfs: root)',
+    async () => {
+      const server = await startServer();
+      const workDir = join(await tempDir(), 'work');
+      mkdirSync(workDir);
+      expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', workDir]).status).toBe(0);
+      cleanups.push(() => spawnSync('umount', ['-l', workDir]));
+      await startWorker(server, { workDir, capacity: 1 });
+      const conn = await server.connection(0);
+      // a run leaves its dir as made: kept for the next, its script.sh holding one page
+      expect(await runToEnd(server, conn, `echo first # ${'x'.repeat(3000)}`)).toBe('first\n');
+      const filler = join(workDir, 'filler');
+      expect(() => writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024))).toThrow(/ENOSPC/);
+      // a script longer than that page: the disk takes its first part only, which alone would run
+      const job = assignment({ script: `echo part\n# ${'y'.repeat(5000)}\necho whole\n` });
+      conn.send({ type: 'assign', run: job });
+      const finished = await conn.waitFor(finishedOf(job.runId), 'finished');
+      expect(finished.result).toEqual({
+        kind: 'error',
+        message: expect.stringMatching(/^cannot set up the run directory: ENOSPC/) as string,
+      });
+      expect(server.text(job.runId, 'out')).toBe('');
+      conn.send({ type: 'finished-ack', runId: job.runId, attempt: 1 });
+      // room again: the next run runs, and nothing of the failed one's dir is left
+      rmSync(filler);
+      expect(await runToEnd(server, conn, 'echo again')).toBe('again\n');
+      await eventually(() => onlySpare(workDir), 'only a spare run dir to be left');
+    },
+  );
 
   it("closes the job's output when a process that left its group holds it open after the job ended", async () => {
     const server = await startServer();

@@ -94,6 +94,13 @@ export class HostExecutor implements Executor {
     try {
       this.#prepare(dir, outputDir, job.script);
     } catch (err) {
+      // what was made of it goes (a full disk may take a dir but not the script)
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // left for cleanup() at the next start
+      }
+      if (this.#spare.length === 0) setImmediate(() => this.#makeSpare());
       return { kind: 'error', message: `cannot set up the run directory: ${describeError(err)}` };
     }
     this.#mostRunning = Math.max(this.#mostRunning, ++this.#running);
@@ -157,7 +164,8 @@ export class HostExecutor implements Executor {
         const st = fstatSync(fd);
         if (!(st.isFile() && st.nlink === 1 && st.mode === this.#scriptMode)) return false;
         const bytes = Buffer.from(script);
-        writeSync(fd, bytes, 0, bytes.length, 0);
+        // a full disk may take only part of it: never leave half a script to run
+        if (writeSync(fd, bytes, 0, bytes.length, 0) !== bytes.length) return false;
         // a kept dir still holds the script before: cut what is left of it after writing (not
         // before: a script as long as that one then frees no block, which ext4 here would discard)
         if (st.size > bytes.length) ftruncateSync(fd, bytes.length);
