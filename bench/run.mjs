@@ -41,9 +41,10 @@ async function dispatchLatency() {
 
 /**
  * The machine's limit for trivial jobs: `workers` Node processes (bench/spawner.mjs) that do nothing
- * but spawn `sh -c true` with piped output, `capacity` at a time each, `total` in all; jobs/s, and
- * the CPU seconds the spawners and their children used. `how`: Node's child_process (the issue's
- * yardstick), or 'posix' for the worker's own posix_spawn.
+ * but spawn `sh -c true` with piped output, `capacity` at a time each, `total` in all, twice: fresh
+ * (`cold`), then again (`warm`). For each round: jobs/s, and the CPU seconds the spawners and their
+ * children used. `how`: Node's child_process (the issue's yardstick), or 'posix' for the worker's
+ * own posix_spawn.
  */
 async function bareSpawnRate(total, workers, capacity, how = 'node') {
   const procs = Array.from({ length: workers }, (_, i) =>
@@ -54,26 +55,63 @@ async function bareSpawnRate(total, workers, capacity, how = 'node') {
       how,
     ]),
   );
-  const cpu = { own: 0, children: 0 };
-  const lines = procs.map(
-    (p) =>
-      new Promise((ok, fail) => {
-        let out = '';
-        p.stdout.on('data', (d) => {
-          out += d;
-          if (out.includes('ready\n')) (ok(), (out = out.replace('ready\n', '')));
-          const m = /cpu ([\d.]+) ([\d.]+)\n/.exec(out);
-          if (m) ((cpu.own += Number(m[1])), (cpu.children += Number(m[2])), (out = ''));
-        });
-        p.once('exit', (code) => (code === 0 ? null : fail(new Error(`spawner exited with ${code}`))));
-      }),
-  );
-  await Promise.all(lines);
-  const done = procs.map((p) => new Promise((ok) => p.once('exit', ok)));
+  // each process's lines, as promises of the next one
+  const next = procs.map((p) => {
+    const waiting = [];
+    const lines = [];
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+      for (let i = out.indexOf('\n'); i >= 0; i = out.indexOf('\n')) {
+        lines.push(out.slice(0, i));
+        out = out.slice(i + 1);
+      }
+      while (lines.length > 0 && waiting.length > 0) waiting.shift().ok(lines.shift());
+    });
+    p.once('exit', (code) => {
+      if (code !== 0) for (const w of waiting.splice(0)) w.fail(new Error(`spawner exited with ${code}`));
+    });
+    return () =>
+      lines.length > 0 ? Promise.resolve(lines.shift()) : new Promise((ok, fail) => waiting.push({ ok, fail }));
+  });
+  await Promise.all(next.map((line) => line()));
+  const rounds = {};
+  for (const round of ['cold', 'warm']) {
+    const t0 = performance.now();
+    for (const p of procs) p.stdin.write('go\n');
+    const results = await Promise.all(next.map((line) => line()));
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = { own: 0, children: 0 };
+    for (const r of results) {
+      const m = /^\w+ \d+ cpu ([\d.e-]+) ([\d.e-]+)$/.exec(r);
+      if (!m) throw new Error(`spawner: unexpected line ${r}`);
+      cpu.own += Number(m[1]);
+      cpu.children += Number(m[2]);
+    }
+    rounds[round] = { rate: total / seconds, cpu };
+  }
+  await Promise.all(procs.map((p) => (p.exitCode !== null ? null : new Promise((ok) => p.once('exit', ok)))));
+  return rounds;
+}
+
+/** `total` trivial jobs through the cluster, timed from the first execute to the end of the last. */
+async function jobsThrough(c, total, cpuOf) {
+  const cpu0 = cpuOf();
   const t0 = performance.now();
-  for (const p of procs) p.stdin.write('go\n');
-  await Promise.all(done);
-  return { rate: total / ((performance.now() - t0) / 1000), cpu };
+  const created = await Promise.all(Array.from({ length: total }, () => c.rpc.call('execute', { name: 'tp' })));
+  const last = created.at(-1).runs[0].id;
+  // FIFO: the last queued run is among the last to end; watching it costs the server nothing
+  // per run, where polling `info` meanwhile would (100 queued runs described per call)
+  await waitForEnd(c.rpc, last);
+  await waitForIdle(c.rpc);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = cpuOf();
+  return {
+    rate: total / seconds,
+    seconds,
+    cpu: { server: cpu1.server - cpu0.server, workers: cpu1.workers - cpu0.workers, jobs: cpu1.jobs - cpu0.jobs },
+    last: (await c.rpc.call('run', { run: last })).state,
+  };
 }
 
 async function throughput() {
@@ -81,10 +119,13 @@ async function throughput() {
   const capacity = Number(process.env.BENCH_CAPACITY ?? 1);
   // The yardstick is measured right before builder's run and again right after it, and builder's
   // figure is reported as a share of the mean of the two: the machine's speed drifts by the
-  // minute, and one measurement seconds before would carry that drift into the share.
+  // minute, and one measurement seconds before would carry that drift into the share. Each side
+  // runs its jobs twice: in fresh processes (`cold`, the figure with the target, as measured from
+  // the start), then again in the same, warm processes (V8 has compiled and optimised by then:
+  // what a long-running server and workers see).
   const before = await bareSpawnRate(total, 4, capacity);
   // the same with the spawn builder's workers use: what is left to gain beyond how jobs start
-  const { rate: barePosix } = await bareSpawnRate(total, 4, capacity, 'posix');
+  const barePosix = await bareSpawnRate(total, 4, capacity, 'posix');
   const c = await startCluster({ workers: 4, capacity });
   const cpuOf = () => {
     const workers = c.workerPids.map(cpuSeconds);
@@ -94,7 +135,7 @@ async function throughput() {
       jobs: workers.reduce((n, w) => n + w.children, 0),
     };
   };
-  let run;
+  const run = {};
   try {
     await c.rpc.call('schedule', {
       name: 'tp',
@@ -103,57 +144,53 @@ async function throughput() {
       schedule: null,
       concurrency: 1000,
     });
-    const cpu0 = cpuOf();
-    const t0 = performance.now();
-    const created = await Promise.all(Array.from({ length: total }, () => c.rpc.call('execute', { name: 'tp' })));
-    const last = created.at(-1).runs[0].id;
-    // FIFO: the last queued run is among the last to end; watching it costs the server nothing
-    // per run, where polling `info` meanwhile would (100 queued runs described per call)
-    await waitForEnd(c.rpc, last);
-    await waitForIdle(c.rpc);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = cpuOf();
-    run = {
-      seconds,
-      cpu: { server: cpu1.server - cpu0.server, workers: cpu1.workers - cpu0.workers, jobs: cpu1.jobs - cpu0.jobs },
-      last: (await c.rpc.call('run', { run: last })).state,
-      failed: (await c.rpc.call('runs', { job: 'tp', state: 'failed', limit: 1000 })).length,
-      peakRss: c.serverPeakRssMiB(),
-    };
+    run.cold = await jobsThrough(c, total, cpuOf);
+    run.warm = await jobsThrough(c, total, cpuOf);
+    run.failed = (await c.rpc.call('runs', { job: 'tp', state: 'failed', limit: 1000 })).length;
+    run.peakRss = c.serverPeakRssMiB();
   } finally {
     await c.stop();
   }
   const after = await bareSpawnRate(total, 4, capacity);
-  const bare = (before.rate + after.rate) / 2;
-  const rate = total / run.seconds;
   const round = (x) => Math.round(x * 100) / 100;
-  report('throughput_bare_spawn', bare, 'jobs/s', {
-    before: round(before.rate),
-    after: round(after.rate),
-    jobs: total,
-    processes: 4,
-    capacity,
-  });
-  report('throughput_share_of_bare_spawn', (100 * rate) / bare, '%');
-  report('throughput_bare_posix_spawn', barePosix, 'jobs/s', { jobs: total, processes: 4, capacity });
-  report('throughput_share_of_bare_posix_spawn', (100 * rate) / barePosix, '%');
-  report('throughput_trivial_jobs', rate, 'jobs/s', {
-    jobs: total,
-    workers: 4,
-    capacity,
-    seconds: round(run.seconds),
-    failed: run.failed,
-    last: run.last,
-  });
-  report('throughput_server_peak_rss', run.peakRss, 'MiB');
-  // where the time goes, in CPU per job (less sensitive to the machine's load than the rates):
-  // the bare spawners and their `sh` (both measurements), then builder's server, workers and jobs
   const perJob = (s) => (1000 * s) / total;
-  report('cpu_per_job_bare_spawner', perJob((before.cpu.own + after.cpu.own) / 2), 'ms');
-  report('cpu_per_job_bare_sh', perJob((before.cpu.children + after.cpu.children) / 2), 'ms');
-  report('cpu_per_job_server', perJob(run.cpu.server), 'ms');
-  report('cpu_per_job_workers', perJob(run.cpu.workers), 'ms');
-  report('cpu_per_job_job_processes', perJob(run.cpu.jobs), 'ms');
+  for (const phase of ['cold', 'warm']) {
+    // cold: the names the figures have had from the start; warm: the same with `_warm`
+    const name = (n) => (phase === 'cold' ? n : `${n}_warm`);
+    const bare = (before[phase].rate + after[phase].rate) / 2;
+    const { rate } = run[phase];
+    report(name('throughput_bare_spawn'), bare, 'jobs/s', {
+      before: round(before[phase].rate),
+      after: round(after[phase].rate),
+      jobs: total,
+      processes: 4,
+      capacity,
+    });
+    report(name('throughput_share_of_bare_spawn'), (100 * rate) / bare, '%');
+    report(name('throughput_bare_posix_spawn'), barePosix[phase].rate, 'jobs/s', {
+      jobs: total,
+      processes: 4,
+      capacity,
+    });
+    report(name('throughput_share_of_bare_posix_spawn'), (100 * rate) / barePosix[phase].rate, '%');
+    report(name('throughput_trivial_jobs'), rate, 'jobs/s', {
+      jobs: total,
+      workers: 4,
+      capacity,
+      seconds: round(run[phase].seconds),
+      ...(phase === 'warm' && { failed: run.failed }),
+      last: run[phase].last,
+    });
+    // where the time goes, in CPU per job (less sensitive to the machine's load than the rates):
+    // the bare spawners and their `sh` (both measurements), then builder's server, workers and jobs
+    const bareCpu = (k) => perJob((before[phase].cpu[k] + after[phase].cpu[k]) / 2);
+    report(name('cpu_per_job_bare_spawner'), bareCpu('own'), 'ms');
+    report(name('cpu_per_job_bare_sh'), bareCpu('children'), 'ms');
+    report(name('cpu_per_job_server'), perJob(run[phase].cpu.server), 'ms');
+    report(name('cpu_per_job_workers'), perJob(run[phase].cpu.workers), 'ms');
+    report(name('cpu_per_job_job_processes'), perJob(run[phase].cpu.jobs), 'ms');
+  }
+  report('throughput_server_peak_rss', run.peakRss, 'MiB');
 }
 
 async function bigConsole() {

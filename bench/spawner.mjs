@@ -1,9 +1,11 @@
 // The bare spawn rate's worker stand-in (bench/run.mjs, throughput): a Node process that does
 // nothing but start `sh -c true` with piped output, `concurrency` at a time, as a host worker would
-// (own process group, output read to the end), no server. Waits for "go" on stdin so the parent
-// times all of them together; prints the number of jobs done when finished, and the CPU seconds
-// it used and its (reaped) children used. With `posix` as third argument it starts them as the
-// worker does (posix_spawn, packages/worker/native), else with Node's child_process.
+// (own process group, output read to the end), no server. Starts `jobs` of them twice: in a fresh
+// process, then again warm (as builder's workers are measured). Before each round it waits for a
+// line on stdin so the parent times all of them together; after each it prints the jobs done and
+// the CPU seconds it and its (reaped) children used in that round. With `posix` as third argument
+// it starts them as the worker does (posix_spawn, packages/worker/native), else with Node's
+// child_process.
 import { spawn } from 'node:child_process';
 import { cpuSeconds } from './proc-cpu.mjs';
 
@@ -34,10 +36,14 @@ async function lane() {
   }
 }
 
+const line = () => new Promise((ok) => process.stdin.once('data', ok));
 process.stdout.write('ready\n');
-process.stdin.once('data', async () => {
+for (const round of ['cold', 'warm']) {
+  await line();
+  const before = cpuSeconds('self');
+  next = 0;
   await Promise.all(Array.from({ length: concurrency }, lane));
   const cpu = cpuSeconds('self');
-  process.stdout.write(`done ${next} cpu ${cpu.own} ${cpu.children}\n`);
-  process.exit(0);
-});
+  process.stdout.write(`${round} ${next} cpu ${cpu.own - before.own} ${cpu.children - before.children}\n`);
+}
+process.exit(0);

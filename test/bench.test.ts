@@ -63,6 +63,8 @@ describe('pnpm bench --quick', () => {
       'throughput_share_of_bare_spawn',
       'throughput_share_of_bare_posix_spawn',
       'cpu_per_job_workers',
+      'throughput_share_of_bare_spawn_warm',
+      'cpu_per_job_workers_warm',
       'console_20mib_ratio_to_file',
       'console_20mib_server_peak_rss',
       'thousand_workers_run_rate',
