@@ -197,8 +197,11 @@ describe.skipIf(!nativeSpawn)('the native spawn', () => {
   });
 
   it('hands over the CPU time of the reaped job and of every descendant it waited for', async () => {
-    // a job shorter than one /proc sample: the shell waits for a Node that spins 150 ms
-    const node = `${JSON.stringify(process.execPath)} -e "const t = Date.now(); while (Date.now() - t < 150);"`;
+    // a job shorter than one /proc sample: the shell waits for a Node that spins until it has used
+    // 150 ms of CPU (counted in CPU, not on the clock: a busy machine would give it less)
+    const spin =
+      'const t = process.cpuUsage(); for (let u = process.cpuUsage(t); u.user + u.system < 150000; u = process.cpuUsage(t));';
+    const node = `${JSON.stringify(process.execPath)} -e "${spin}"`;
     const child = startJobChild('/bin/sh', ['-c', `${node}; true`], opts());
     await finish(child);
     expect(child.exitCpuMs).toBeGreaterThanOrEqual(150);
