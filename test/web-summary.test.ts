@@ -25,9 +25,10 @@ describe("the job's summary and cost, through a real worker", () => {
       [
         'echo built > "$BUILDER_OUTPUT/out.txt"',
         'printf "# Done\\n\\nSee [out](out.txt)\\n" > "$BUILDER_SUMMARY"',
-        // CPU in the job's own shell, over before the first /proc sample: counted from the
-        // figures the kernel hands over when the worker reaps the job
-        'i=0; while [ $i -lt 60000 ]; do i=$((i+1)); done',
+        // CPU in the job's own shell (30–50 ms here), over before the first /proc sample (at
+        // 250 ms, also on a busy machine): counted from the figures the kernel hands over when the
+        // worker reaps the job
+        'i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done',
       ].join('\n'),
     );
     expect((await c.client(['execute', 'summarised', '--follow'])).code).toBe(0);
@@ -37,7 +38,7 @@ describe("the job's summary and cost, through a real worker", () => {
     // the summary file is the page's text, not an artifact
     expect(data.artifacts.map((f: { path: string }) => f.path)).toEqual(['out.txt']);
     expect(data.usage.source).toBe('proc');
-    expect(data.usage.cpuMs).toBeGreaterThan(50);
+    expect(data.usage.cpuMs).toBeGreaterThan(20);
     // no /proc sample found it running: no memory figure rather than a guess
     expect(data.usage.peakMemoryBytes).toBeNull();
     const page = await (await fetch(`${c.url}/job/summarised/run/1`)).text();
