@@ -95,12 +95,8 @@ export class HostExecutor implements Executor {
       this.#prepare(dir, outputDir, job.script);
     } catch (err) {
       // what was made of it goes (a full disk may take a dir but not the script)
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        // left for cleanup() at the next start
-      }
-      if (this.#spare.length === 0) setImmediate(() => this.#makeSpare());
+      removeLeftover(dir);
+      this.#makeSpareSoon();
       return { kind: 'error', message: `cannot set up the run directory: ${describeError(err)}` };
     }
     this.#mostRunning = Math.max(this.#mostRunning, ++this.#running);
@@ -123,7 +119,7 @@ export class HostExecutor implements Executor {
           io.log.warn('executor.run_dir_not_removed', { dir, error: err }),
         );
         // none left for the next run (a job left files here): made after this run's result is out
-        if (this.#spare.length === 0) setImmediate(() => this.#makeSpare());
+        this.#makeSpareSoon();
       }
     }
   }
@@ -208,12 +204,13 @@ export class HostExecutor implements Executor {
       this.#spare.push(spare);
     } catch (err) {
       this.#deps.log.warn('executor.spare_run_dir_failed', { dir: spare, error: err });
-      try {
-        rmSync(spare, { recursive: true, force: true });
-      } catch {
-        // left for cleanup() at the next start, which removes every name of this kind
-      }
+      removeLeftover(spare);
     }
+  }
+
+  /** A spare for the next run, made on the next turn of the event loop, if none is left. */
+  #makeSpareSoon(): void {
+    if (this.#spare.length === 0) setImmediate(() => this.#makeSpare());
   }
 
   #spareName(): string {
@@ -256,6 +253,15 @@ function asMade(dir: string, outputDir: string, dirMode: number): boolean {
     lstatSync(outputDir).mode === dirMode &&
     readdirSync(outputDir).length === 0
   );
+}
+
+/** Remove a run dir that was not (fully) made; if even that fails, cleanup() removes it at the next start. */
+function removeLeftover(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // its name is one cleanup() removes
+  }
 }
 
 /**
