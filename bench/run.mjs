@@ -8,6 +8,7 @@ import { hashFile, sendArtifacts } from '../packages/protocol/dist/transfer/inde
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { collectFigures, percentile, report, startCluster, waitForEnd, waitForIdle } from './cluster.mjs';
 import { cpuSeconds } from './proc-cpu.mjs';
@@ -55,24 +56,14 @@ async function bareSpawnRate(total, workers, capacity, how = 'node') {
       how,
     ]),
   );
-  // each process's lines, as promises of the next one
+  // each process's next line (readline keeps those not asked for yet)
   const next = procs.map((p) => {
-    const waiting = [];
-    const lines = [];
-    let out = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-      for (let i = out.indexOf('\n'); i >= 0; i = out.indexOf('\n')) {
-        lines.push(out.slice(0, i));
-        out = out.slice(i + 1);
-      }
-      while (lines.length > 0 && waiting.length > 0) waiting.shift().ok(lines.shift());
-    });
-    p.once('exit', (code) => {
-      if (code !== 0) for (const w of waiting.splice(0)) w.fail(new Error(`spawner exited with ${code}`));
-    });
-    return () =>
-      lines.length > 0 ? Promise.resolve(lines.shift()) : new Promise((ok, fail) => waiting.push({ ok, fail }));
+    const lines = createInterface({ input: p.stdout })[Symbol.asyncIterator]();
+    return async () => {
+      const { value, done } = await lines.next();
+      if (done) throw new Error('a spawner ended before its next line');
+      return value;
+    };
   });
   await Promise.all(next.map((line) => line()));
   const rounds = {};
