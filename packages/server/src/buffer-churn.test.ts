@@ -1,0 +1,36 @@
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { BufferChurn, collectYoung } from './buffer-churn.ts';
+
+describe('BufferChurn', () => {
+  it('collects once per everyBytes reported, however the bytes come', () => {
+    let collected = 0;
+    const churn = new BufferChurn(1000, () => collected++);
+    churn.add(999);
+    expect(collected).toBe(0);
+    churn.add(1);
+    expect(collected).toBe(1);
+    for (let i = 0; i < 10; i++) churn.add(300);
+    expect(collected).toBe(3);
+    churn.add(5000);
+    expect(collected).toBe(4);
+  });
+
+  it('collectYoung runs real young-generation collections and leaves no global gc behind', async () => {
+    const kinds: number[] = [];
+    const observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) kinds.push((e.detail as { kind: number }).kind);
+    });
+    observer.observe({ entryTypes: ['gc'] });
+    try {
+      for (let i = 0; i < 5; i++) collectYoung();
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      observer.disconnect();
+    }
+    expect(kinds.filter((k) => k === constants.NODE_PERFORMANCE_GC_MINOR).length).toBeGreaterThanOrEqual(5);
+    expect(runInNewContext('typeof gc')).toBe('undefined');
+    expect(typeof (globalThis as { gc?: unknown }).gc).toBe('undefined');
+  });
+});
