@@ -7,8 +7,8 @@
  *
  * spawn(file, argv, env, cwd, extraFd, onExit) starts `file` in its own session (setsid), in
  * `cwd`, with exactly `env`, signal mask empty and every signal at its default, stdin on
- * /dev/null and stdout/stderr on new socket pairs (as libuv's 'pipe'). With extraFd > 2 the
- * child also gets the read end of a third pair there (a sandbox's secrets). With glibc 2.34 or
+ * /dev/null and stdout/stderr on new pipes (stdout's of STDOUT_PIPE_BYTES). With extraFd > 2 the
+ * child also gets one end of a socket pair there (a sandbox's secrets). With glibc 2.34 or
  * later every other descriptor is closed in the child. Returns
  * [pid, stdoutFd, stderrFd, extraFd or -1]: the worker's ends, close-on-exec. onExit(code,
  * signal, cpuMs) is called once, from the event loop, when the child is reaped (through a pidfd,
@@ -147,6 +147,15 @@ static void onReadable(uv_poll_t *poll, int status, int events) {
   uv_close((uv_handle_t *)&c->poll, onClosed);
 }
 
+/*
+ * The job's stdout pipe holds this much (the kernel's default is 64 KiB): as much as one read
+ * takes (OUTPUT_READ_MAX), so a job writing its console in bulk blocks and wakes a quarter as
+ * often, and the worker reads it in a quarter as many reads. A pipe rather than the socket pair
+ * used before: no buffer allocated per write. Measured with a 200 MiB console (8 alternating
+ * runs, medians): worker CPU 0.61 → 0.53 s, wall 0.82 → 0.75 s.
+ */
+#define STDOUT_PIPE_BYTES (256 * 1024)
+
 static napi_value Spawn(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value a[6];
@@ -168,12 +177,13 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "spawn: file, argv, env and cwd must be strings");
     goto fail;
   }
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out) != 0 ||
-      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, err) != 0 ||
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
       (extraFd > 2 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, extra) != 0)) {
     throwErrno(env, errno, file);
     goto fail;
   }
+  // best effort: the user's pipe quota (fs.pipe-user-pages-soft) or fs.pipe-max-size may refuse it
+  fcntl(out[0], F_SETPIPE_SZ, STDOUT_PIPE_BYTES);
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);

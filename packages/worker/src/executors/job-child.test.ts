@@ -125,7 +125,7 @@ describe.each([['child_process', null] as const, ...(nativeSpawn ? [['posix_spaw
       child.stderr.on('data', (c: Buffer) => err.push(c));
       let exited = false;
       child.on('exit', () => (exited = true));
-      // nobody reads stdout for a while: far more than any socket buffer holds is still to come
+      // nobody reads stdout for a while: far more than its pipe holds is still to come
       await new Promise((r) => setTimeout(r, 300));
       expect(exited).toBe(false);
       expect(Buffer.concat(err).toString()).toBe('');
@@ -141,7 +141,8 @@ describe.each([['child_process', null] as const, ...(nativeSpawn ? [['posix_spaw
       await new Promise((r) => child.stdout.once('data', r));
       child.stdout.destroy();
       const r = await finish(child);
-      // a socket whose reader left with bytes unread answers ECONNRESET: `yes` says so and exits 1
+      // a pipe whose reader left answers SIGPIPE (EPIPE where ignored: `yes` says so and exits 1);
+      // Node's fallback gives a socket pair, which answers ECONNRESET
       expect(r.signal === 'SIGPIPE' || (r.code !== null && r.code > 0)).toBe(true);
     });
 
@@ -176,6 +177,17 @@ describe.skipIf(!nativeSpawn)('the native spawn', () => {
     expect(() => startJobChild('/bin/sh', ['-c', 'true'], opts({ env: { A: 'x\0y' } }))).toThrow(/NUL byte/);
     expect(() => startJobChild('/bin/sh', ['-c', 'a\0b'], opts())).toThrow(/NUL byte/);
   });
+
+  it.skipIf(!existsSync('/usr/bin/perl'))(
+    'gives the job a pipe of 256 KiB as stdout, a plain pipe as stderr',
+    async () => {
+      // F_GETPIPE_SZ (1032) asked by the job of its own descriptors
+      const size = (fd: string) => `perl -e 'open(my $f, ">&=", ${fd}) or die; print fcntl($f, 1032, 0) + 0, "\\n"'`;
+      const script = `[ -p /dev/stdout ] && [ -p /dev/stderr ] && echo pipes; ${size('1')}; ${size('2')}`;
+      const r = await finish(startJobChild('/bin/sh', ['-c', script], opts()));
+      expect([r.out, r.err]).toEqual(['pipes\n262144\n65536\n', '']);
+    },
+  );
 
   it('passes on no other descriptor, not even one the worker inherited without close-on-exec', () => {
     // a worker started with fd 3 open (as by a supervisor), which lists its job's descriptors (no
