@@ -176,6 +176,25 @@ describe('ConsoleBuffer chunks as frames', () => {
     expect(chunks.map(textOf)).toEqual(['tick\n', 'tock\n']);
     for (const c of chunks) expect(c.data.buffer.byteLength).toBeLessThan(64 * 1024);
   });
+
+  it('fills the buffer of an acknowledged full chunk again, never that of a chunk still held', async () => {
+    const { console, chunks } = make({ flushBytes: 64 * 1024, windowBytes: 1 << 20 });
+    const block = (c: string) => Buffer.alloc(64 * 1024, c);
+    for (const c of 'abc') await write(console.stdout, block(c));
+    const [a, b, c] = chunks as [Chunk, Chunk, Chunk];
+    expect(new Set([a.data.buffer, b.data.buffer, c.data.buffer]).size).toBe(3);
+    console.ack(1);
+    await write(console.stdout, block('d'));
+    await write(console.stdout, block('e'));
+    const [d, e] = chunks.slice(3) as [Chunk, Chunk];
+    // the acknowledged first chunk's buffer is filled again; the others keep their bytes
+    expect(d.data.buffer).toBe(a.data.buffer);
+    expect(e.data.buffer).not.toBe(b.data.buffer);
+    expect(e.data.buffer).not.toBe(c.data.buffer);
+    expect([b, c, d, e].map((x) => x.data.equals(block(textOf(x)[0] as string)))).toEqual([true, true, true, true]);
+    expect([b, c, d, e].map((x) => textOf(x)[0])).toEqual(['b', 'c', 'd', 'e']);
+    await console.close();
+  });
 });
 
 describe('incompleteTail', () => {

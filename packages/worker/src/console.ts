@@ -80,6 +80,16 @@ export class ConsoleBuffer {
   readonly #capacity: number;
   /** A batch buffer to fill next: the one a small batch was copied out of. */
   #spare: Buffer | undefined;
+  /**
+   * Buffers of full batches the server acknowledged, filled again before a new one is allocated:
+   * a console streaming in bulk allocates no batch buffers once the window is full. (Every buffer
+   * allocated counts against V8's old generation until a GC frees it: 200 MiB of console made the
+   * worker run a full mark-compact every ~16 MiB.) Safe to reuse: ws masks a chunk into a frame of
+   * its own when it is sent, and an acknowledged chunk is never sent again.
+   */
+  readonly #free: Buffer[] = [];
+  /** The most buffers the window holds; more in #free would only be kept for nothing. */
+  readonly #freeMax: number;
   #timer: NodeJS.Timeout | undefined;
   #seq = 0;
   #acked = 0;
@@ -94,6 +104,7 @@ export class ConsoleBuffer {
     this.#opts = deps.options;
     const { flushBytes, maxChunkBytes } = this.#opts;
     this.#capacity = Math.max(1, Math.min(flushBytes + Math.floor(flushBytes / 4), maxChunkBytes));
+    this.#freeMax = Math.ceil(this.#opts.windowBytes / this.#capacity) + 1;
     this.stdout = this.#sink('out');
     this.stderr = this.#sink('err');
   }
@@ -130,7 +141,9 @@ export class ConsoleBuffer {
     if (seq <= this.#acked) return;
     this.#acked = Math.min(seq, this.#seq);
     while (this.#held.length > 0 && (this.#held[0] as Chunk).seq <= this.#acked) {
-      this.#heldBytes -= (this.#held.shift() as Chunk).bytes;
+      const chunk = this.#held.shift() as Chunk;
+      this.#heldBytes -= chunk.bytes;
+      this.#reuse(chunk);
     }
     this.#release();
   }
@@ -162,6 +175,7 @@ export class ConsoleBuffer {
     this.#timer = undefined;
     this.#batch = undefined;
     this.#spare = undefined;
+    this.#free.length = 0;
     this.#held.length = 0;
     this.#heldBytes = 0;
     this.#carry.out = NO_BYTES;
@@ -247,8 +261,17 @@ export class ConsoleBuffer {
     }
   }
 
+  /** An acknowledged chunk that filled a whole batch buffer of its own gives it back. */
+  #reuse(chunk: Chunk): void {
+    const { data } = chunk;
+    const whole = chunk.headroom === HEADROOM && data.byteOffset === HEADROOM;
+    if (whole && data.buffer.byteLength === HEADROOM + this.#capacity && this.#free.length < this.#freeMax) {
+      this.#free.push(Buffer.from(data.buffer));
+    }
+  }
+
   #open(stream: Stream): Batch {
-    const buf = this.#spare ?? Buffer.allocUnsafe(HEADROOM + this.#capacity);
+    const buf = this.#spare ?? this.#free.pop() ?? Buffer.allocUnsafe(HEADROOM + this.#capacity);
     this.#spare = undefined;
     this.#batch = { stream, buf, bytes: 0, ts: this.#deps.now() };
     this.#timer = setTimeout(() => this.#flush(), this.#opts.flushMs);
