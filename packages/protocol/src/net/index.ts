@@ -1,2 +1,3 @@
 export * from './trust.ts';
 export * from './foreign.ts';
+export * from './buffer-churn.ts';

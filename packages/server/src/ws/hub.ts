@@ -12,9 +12,8 @@ import {
   negotiateVersion,
   type WorkerInfo,
 } from '@builder/protocol';
-import { SERVER_HEADER } from '@builder/protocol/net';
+import { BufferChurn, CHURN_BYTES, SERVER_HEADER } from '@builder/protocol/net';
 import type { createHandlers } from '../api/methods.ts';
-import { BufferChurn } from '../buffer-churn.ts';
 import type { Db } from '../store/db.ts';
 import { grantOfToken, mayActAsWorker, workerRefusal } from '../store/tokens.ts';
 import { startClientSession, type ClientSessionDeps } from './client-session.ts';
@@ -23,12 +22,6 @@ import type { PeerSocket } from './socket.ts';
 import { startWorkerSession, type WorkerSessionDeps } from './worker-session.ts';
 
 const HELLO_TIMEOUT_MS = 10_000;
-/**
- * Binary bytes between two young-generation collections (buffer-churn.ts). 8 MiB measured best of
- * 2–16 for a 200 MiB console: no full GC in it; less often lets full GCs through again, more often
- * promotes frames still in flight to the old generation (both: more CPU and a higher peak RSS).
- */
-const CHURN_BYTES = 8 * 1024 * 1024;
 
 export interface HubDeps extends WorkerSessionDeps, ClientSessionDeps {
   /** Where the tokens are. */
