@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { BufferChurn, collectYoung } from './buffer-churn.ts';
@@ -32,5 +34,16 @@ describe('BufferChurn', () => {
     expect(kinds.filter((k) => k === constants.NODE_PERFORMANCE_GC_MINOR).length).toBeGreaterThanOrEqual(5);
     expect(runInNewContext('typeof gc')).toBe('undefined');
     expect(typeof (globalThis as { gc?: unknown }).gc).toBe('undefined');
+  });
+
+  it('uses the gc of a process started with --expose-gc and leaves the flag on for new contexts', () => {
+    const module = pathToFileURL(new URL('../../dist/net/buffer-churn.js', import.meta.url).pathname).href;
+    const script = `import(${JSON.stringify(module)}).then(({ collectYoung }) => {
+      collectYoung();
+      console.log(typeof gc, require('node:vm').runInNewContext('typeof gc'));
+    })`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('function function');
   });
 });

@@ -39,20 +39,24 @@ export class BufferChurn {
   }
 }
 
-let youngGc: ((options: { type: 'minor' }) => void) | undefined;
+type Gc = (options: { type: 'minor' }) => void;
+let youngGc: Gc | undefined;
 
 /**
- * A young-generation collection. The `gc` function exists only with --expose-gc: the flag is set
- * just long enough to take it from a new context, so no other context gets a global `gc`.
+ * A young-generation collection. The `gc` function exists only with --expose-gc: a process started
+ * with it has it already; otherwise the flag is set just long enough to take `gc` from a new
+ * context, so no other context gets a global `gc`.
  */
 export function collectYoung(): void {
-  if (!youngGc) {
-    setFlagsFromString('--expose-gc');
-    try {
-      youngGc = runInNewContext('gc') as typeof youngGc;
-    } finally {
-      setFlagsFromString('--no-expose-gc');
-    }
+  youngGc ??= (globalThis as { gc?: Gc }).gc ?? takeGc();
+  youngGc({ type: 'minor' });
+}
+
+function takeGc(): Gc {
+  setFlagsFromString('--expose-gc');
+  try {
+    return runInNewContext('gc') as Gc;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
   }
-  youngGc?.({ type: 'minor' });
 }
