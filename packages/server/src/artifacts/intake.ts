@@ -12,6 +12,7 @@ import {
   ManifestSchema,
   artifactPathProblem,
 } from '@builder/protocol';
+import { BufferChurn, CHURN_BYTES } from '@builder/protocol/net';
 import type { BlobStore } from './blob-store.ts';
 import { type EntrySink, readTar, TarFormatError } from './tar-reader.ts';
 
@@ -47,6 +48,8 @@ interface Staged {
 const REGULAR = new Set(['File', 'OldFile', 'ContiguousFile']);
 /** Bytes staged between two background flushes of a file being received. */
 const SYNC_EVERY = 64 * 1024 * 1024;
+/** The body's chunks are garbage once written: collected young (buffer-churn.ts), for every upload together. */
+const received = new BufferChurn(CHURN_BYTES);
 const fdatasync = promisify(fdatasyncCb);
 
 /**
@@ -148,7 +151,10 @@ async function untar(body: Readable, head: Buffer, manifest: Manifest, st: Untar
   async function* source(): AsyncGenerator<Buffer> {
     if (head.length > 0) yield head;
     // not destroyed when the reader stops early: a refused sender is drained so it reads the answer
-    for await (const chunk of body.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+      received.add((chunk as Buffer).length);
+      yield chunk as Buffer;
+    }
   }
   let next = 0;
   try {
