@@ -194,6 +194,17 @@ describe('ConsoleBuffer chunks as frames', () => {
     expect([b, c, d, e].map((x) => x.data)).toEqual(['b', 'c', 'd', 'e'].map(block));
     await console.close();
   });
+
+  it('keeps two refilled buffers, not a window of them, once the server has caught up', async () => {
+    const { console, chunks } = make({ flushBytes: 64 * 1024, windowBytes: 1 << 20 });
+    const block = Buffer.alloc(64 * 1024, 'x');
+    for (let i = 0; i < 5; i++) await write(console.stdout, block);
+    const burst = new Set(chunks.map((c) => c.data.buffer));
+    console.ack(5);
+    for (let i = 0; i < 5; i++) await write(console.stdout, block);
+    expect(chunks.slice(5).filter((c) => burst.has(c.data.buffer))).toHaveLength(2);
+    await console.close();
+  });
 });
 
 describe('incompleteTail', () => {

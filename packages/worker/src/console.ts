@@ -52,6 +52,8 @@ interface Blocked {
 }
 
 const NO_BYTES = Buffer.alloc(0);
+/** Refilled batch buffers kept once the server has caught up with the job (see #free). */
+const FREE_WHEN_CAUGHT_UP = 2;
 const HEADROOM = OUTPUT_FRAME_HEADROOM;
 
 /**
@@ -85,7 +87,9 @@ export class ConsoleBuffer {
    * a console streaming in bulk allocates no batch buffers once the window is full. (Every buffer
    * allocated counts against V8's old generation until a GC frees it: 200 MiB of console made the
    * worker run a full mark-compact every ~16 MiB.) Safe to reuse: ws masks a chunk into a frame of
-   * its own when it is sent, and an acknowledged chunk is never sent again.
+   * its own when it is sent, and an acknowledged chunk is never sent again. At most a window's
+   * worth while the job is ahead of the server; FREE_WHEN_CAUGHT_UP once it is not, so a run that
+   * printed a burst once does not keep the burst's memory until it ends.
    */
   readonly #free: Buffer[] = [];
   /** The most buffers the window holds; more in #free would only be kept for nothing. */
@@ -145,6 +149,9 @@ export class ConsoleBuffer {
       this.#heldBytes -= chunk.bytes;
       this.#reuse(chunk);
     }
+    // everything sent is acknowledged: the job is not ahead of the server (any more), so a burst
+    // of output is over; keep a few buffers, not a window's worth for the rest of the run
+    if (this.#held.length === 0 && this.#free.length > FREE_WHEN_CAUGHT_UP) this.#free.length = FREE_WHEN_CAUGHT_UP;
     this.#release();
   }
 
