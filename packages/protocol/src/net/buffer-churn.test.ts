@@ -46,4 +46,19 @@ describe('BufferChurn', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('function function');
   });
+
+  it('does nothing, and throws nothing, where the flag cannot be set at run time', () => {
+    const module = pathToFileURL(new URL('../../dist/net/buffer-churn.js', import.meta.url).pathname).href;
+    // a runtime ignoring setFlagsFromString: no context ever gets a gc
+    const script = `require('node:v8').setFlagsFromString = () => {};
+    require('node:module').syncBuiltinESMExports();
+    import(${JSON.stringify(module)}).then(({ collectYoung }) => {
+      collectYoung();
+      collectYoung();
+      console.log('still here', typeof gc);
+    })`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('still here undefined');
+  });
 });
