@@ -12,7 +12,7 @@ import {
   type Logger,
 } from '@builder/protocol';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { BufferChurn, CHURN_BYTES, certificateProblem, foreignAnswer, type Trust } from '@builder/protocol/net';
+import { bulkBuffers, certificateProblem, foreignAnswer, type Trust } from '@builder/protocol/net';
 import WebSocket, { type RawData } from 'ws';
 import { ServerRefusedError, UntrustedServerError } from './errors.ts';
 import type { Link } from './runner.ts';
@@ -92,8 +92,6 @@ export class Connection implements Link {
   readonly #log: Logger;
   readonly #random: () => number;
   readonly #open: Connect;
-  /** Output frames are sent in bulk: the buffers behind them are collected young. */
-  readonly #churn = new BufferChurn(CHURN_BYTES);
   #ws: ServerSocket | undefined;
   #ready = false;
   #stopped = false;
@@ -138,7 +136,7 @@ export class Connection implements Link {
     // ws masks a copy (never our buffer in place), so a chunk held for a resend stays as it is
     ws.send(encodeOutputFrameInPlace(header, payload, headroom), { binary: true });
     // that copy, and the job's output as read, are garbage once sent
-    this.#churn.add(payload.length);
+    bulkBuffers.add(payload.length);
     return true;
   }
 

@@ -8,7 +8,7 @@ type Collect = () => void;
  * console on the server: no full GC in it; less often lets full GCs through again, more often
  * promotes frames still in flight to the old generation (both: more CPU, a higher peak RSS).
  */
-export const CHURN_BYTES = 8 * 1024 * 1024;
+const CHURN_BYTES = 8 * 1024 * 1024;
 
 /**
  * Collects V8's young generation after every `everyBytes` of short-lived buffers reported to it.
@@ -38,6 +38,12 @@ export class BufferChurn {
     this.collect();
   }
 }
+
+/**
+ * The process's own: a young generation is one per process, so every bulk path (console frames,
+ * upload bodies) counts towards the same collections.
+ */
+export const bulkBuffers = new BufferChurn(CHURN_BYTES);
 
 type Gc = (options: { type: 'minor' }) => void;
 let youngGc: Gc | undefined;

@@ -12,7 +12,7 @@ import {
   ManifestSchema,
   artifactPathProblem,
 } from '@builder/protocol';
-import { BufferChurn, CHURN_BYTES } from '@builder/protocol/net';
+import { bulkBuffers } from '@builder/protocol/net';
 import type { BlobStore } from './blob-store.ts';
 import { type EntrySink, readTar, TarFormatError } from './tar-reader.ts';
 
@@ -48,8 +48,6 @@ interface Staged {
 const REGULAR = new Set(['File', 'OldFile', 'ContiguousFile']);
 /** Bytes staged between two background flushes of a file being received. */
 const SYNC_EVERY = 64 * 1024 * 1024;
-/** The body's chunks are garbage once written: collected young (buffer-churn.ts), for every upload together. */
-const received = new BufferChurn(CHURN_BYTES);
 const fdatasync = promisify(fdatasyncCb);
 
 /**
@@ -152,7 +150,8 @@ async function untar(body: Readable, head: Buffer, manifest: Manifest, st: Untar
     if (head.length > 0) yield head;
     // not destroyed when the reader stops early: a refused sender is drained so it reads the answer
     for await (const chunk of body.iterator({ destroyOnReturn: false })) {
-      received.add((chunk as Buffer).length);
+      // garbage once written: collected young (buffer-churn.ts)
+      bulkBuffers.add((chunk as Buffer).length);
       yield chunk as Buffer;
     }
   }

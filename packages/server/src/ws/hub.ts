@@ -12,7 +12,7 @@ import {
   negotiateVersion,
   type WorkerInfo,
 } from '@builder/protocol';
-import { BufferChurn, CHURN_BYTES, SERVER_HEADER } from '@builder/protocol/net';
+import { bulkBuffers, SERVER_HEADER } from '@builder/protocol/net';
 import type { createHandlers } from '../api/methods.ts';
 import type { Db } from '../store/db.ts';
 import { grantOfToken, mayActAsWorker, workerRefusal } from '../store/tokens.ts';
@@ -44,8 +44,6 @@ export class Hub {
   private readonly liveness: NodeJS.Timeout;
   /** Every open connection, and whether it answered the last ping. */
   private readonly alive = new Map<PeerSocket, boolean>();
-  /** Binary frames (console output) are read and dropped in bulk: their buffers are collected young. */
-  private readonly churn = new BufferChurn(CHURN_BYTES);
 
   constructor(private readonly deps: HubDeps) {
     this.wss.on('connection', (ws) => this.accept(ws));
@@ -111,7 +109,8 @@ export class Hub {
     });
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
-        this.churn.add(rawLength(data));
+        // console output, read and dropped in bulk: its buffers are collected young
+        bulkBuffers.add(rawLength(data));
         if (session?.onBinary) return session.onBinary(data);
         // Before the hello, or on a client connection: the protocol is JSON text.
         sendError(ws, ErrorCode.BadMessage, 'binary frames are only console output from a worker: send JSON text');
